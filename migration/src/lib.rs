@@ -1,0 +1,18 @@
+//! Schema migrations for shiplog, one file per migration.
+//!
+//! Migrations are portable between SQLite and PostgreSQL: sea-query builders only, foreign keys
+//! declared in `create_table`, UTC timestamps, and a `DEFAULT` for every `NOT NULL` column added
+//! to an existing table. A shipped migration is never edited; a change is a new file.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_connections_and_deliveries;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_connections_and_deliveries::Migration)]
+    }
+}

@@ -1,0 +1,105 @@
+//! The `shiplog` subcommands. Admin subcommands work on the database directly, so an operator on
+//! the host needs no token.
+
+use anyhow::Context;
+
+use crate::config::{Cli, Command, Config, ConnectionsCommand, DatabaseArgs};
+use crate::connections::{self, Connection};
+use crate::startup::Application;
+use crate::store::Store;
+use crate::telemetry;
+use crate::types::InstallationId;
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        Command::Serve(args) => {
+            telemetry::init(args.database.log_format, "info");
+            let config = Config::from_serve_args(args)?;
+            let listen = config.listen.clone();
+            let github_app = config.github_app.as_ref().map(|c| c.app_id);
+            let app = Application::build(config).await?;
+            tracing::info!(
+                %listen,
+                port = app.port(),
+                database = app.store().backend_name(),
+                github_app,
+                "shiplog is serving"
+            );
+            app.run_until_stopped()
+                .await
+                .context("the server stopped with an error")?;
+            tracing::info!("shiplog stopped");
+            Ok(())
+        }
+        Command::Migrate(database) => {
+            let store = open(&database).await?;
+            store.migrate().await.context("cannot apply migrations")?;
+            println!("migrations applied ({})", store.backend_name());
+            Ok(())
+        }
+        Command::Connections { command } => {
+            let store = open(command.database()).await?;
+            store.migrate().await.context("cannot apply migrations")?;
+            match command {
+                ConnectionsCommand::List { json, .. } => list_connections(&store, json).await,
+                ConnectionsCommand::Show { id, installation, .. } => show_connection(&store, id, installation).await,
+            }
+        }
+    }
+}
+
+async fn open(database: &DatabaseArgs) -> anyhow::Result<Store> {
+    telemetry::init(database.log_format, "warn");
+    Store::connect(&database.database_url)
+        .await
+        .context("cannot open the database")
+}
+
+async fn list_connections(store: &Store, json: bool) -> anyhow::Result<()> {
+    let list = connections::list(store).await?;
+    if json {
+        let views: Vec<_> = list.iter().map(Connection::view).collect();
+        println!("{}", serde_json::to_string_pretty(&views)?);
+        return Ok(());
+    }
+    println!(
+        "{:<6} {:<14} {:<24} {:<13} {:<10} {:>5}  {}",
+        "ID", "INSTALLATION", "ACCOUNT", "TYPE", "STATUS", "REPOS", "AUTO-CREATE"
+    );
+    for c in &list {
+        println!(
+            "{:<6} {:<14} {:<24} {:<13} {:<10} {:>5}  {}",
+            c.id,
+            c.installation_id.0,
+            c.account.login,
+            c.account.kind,
+            c.status(),
+            if c.repository_selection == "all" {
+                "all".to_owned()
+            } else {
+                c.repositories.len().to_string()
+            },
+            c.settings.auto_create_deployments
+        );
+    }
+    if list.is_empty() {
+        println!("(no connections yet: install the GitHub App on an account)");
+    }
+    Ok(())
+}
+
+async fn show_connection(store: &Store, id: i64, by_installation: bool) -> anyhow::Result<()> {
+    let found = if by_installation {
+        connections::get_by_installation(store, InstallationId(id)).await?
+    } else {
+        connections::get(store, id).await?
+    };
+    let connection = found.with_context(|| {
+        format!(
+            "no connection with {} {id}",
+            if by_installation { "installation id" } else { "id" }
+        )
+    })?;
+    println!("{}", serde_json::to_string_pretty(&connection.view())?);
+    Ok(())
+}

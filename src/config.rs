@@ -1,0 +1,412 @@
+//! Every setting shiplog has, read once at start from environment variables and matching flags.
+//!
+//! Nothing else in the crate reads the environment. Secrets are wrapped in [`Secret`], whose
+//! `Debug` and `Display` print `[redacted]`, so a config can be logged without leaking them.
+
+use std::fmt;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://shiplog.db?mode=rwc";
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+pub const DEFAULT_MONITOR_SCHEDULE: &str = "10m,30m,1h,2h,24h,72h";
+pub const DEFAULT_MONITOR_EXPIRY: &str = "14d";
+
+/// A value that must never reach a log or a response.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The command line. Every flag has an environment variable of the same meaning.
+#[derive(Debug, Parser)]
+#[command(
+    name = "shiplog",
+    version,
+    about = "What code is live where: a self-hosted GitHub App"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `shiplog` alone means `shiplog serve`; these are its flags.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Inspect connections (GitHub App installations), directly on the database.
+    Connections {
+        #[command(subcommand)]
+        command: ConnectionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsCommand {
+    /// One line per connection.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// One connection as JSON, by id or by installation id (`--installation`).
+    Show {
+        id: i64,
+        /// Treat the number as a GitHub installation id.
+        #[arg(long)]
+        installation: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+impl ConnectionsCommand {
+    pub fn database(&self) -> &DatabaseArgs {
+        match self {
+            Self::List { database, .. } | Self::Show { database, .. } => database,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// SQLite file (embedded default) or postgres://… (several replicas).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// `text`, or `json` for log shippers; the level comes from RUST_LOG (default `info`).
+    #[arg(long, env = "SHIPLOG_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Address to bind.
+    #[arg(long, env = "SHIPLOG_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: String,
+    /// How GitHub and people reach this server (links, manifest).
+    #[arg(long, env = "SHIPLOG_PUBLIC_URL", default_value = "http://localhost:3000")]
+    pub public_url: String,
+    /// Comma-separated webhook secrets; every one is accepted (rotation). Required.
+    #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
+    pub github_webhook_secret: Option<String>,
+    /// The GitHub App's numeric id.
+    #[arg(long, env = "GITHUB_APP_ID")]
+    pub github_app_id: Option<u64>,
+    /// Path to the App's private key (PEM).
+    #[arg(long, env = "GITHUB_APP_PRIVATE_KEY_PATH")]
+    pub github_app_private_key_path: Option<std::path::PathBuf>,
+    /// The App's private key itself (PEM), instead of a path.
+    #[arg(long, env = "GITHUB_APP_PRIVATE_KEY", hide_env_values = true)]
+    pub github_app_private_key: Option<String>,
+    /// The `@mention` that opts a PR into deploy monitoring.
+    #[arg(long, env = "GITHUB_APP_SLUG", default_value = "shiplog")]
+    pub github_app_slug: String,
+    /// GitHub REST root; `https://HOST/api/v3` for GitHub Enterprise Server.
+    #[arg(long, env = "GITHUB_API_URL", default_value = DEFAULT_GITHUB_API_URL)]
+    pub github_api_url: String,
+    /// Bearer token for the admin API; the admin API answers 403 while unset.
+    #[arg(long, env = "SHIPLOG_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Default agent endpoint (a connection may override it).
+    #[arg(long, env = "SHIPLOG_AGENT_URL")]
+    pub agent_url: Option<String>,
+    /// HMAC key for calls to the default agent.
+    #[arg(long, env = "SHIPLOG_AGENT_SECRET", hide_env_values = true)]
+    pub agent_secret: Option<String>,
+    /// Check offsets after a deploy, e.g. `10m,30m,1h,2h,24h,72h`.
+    #[arg(long, env = "SHIPLOG_MONITOR_SCHEDULE", default_value = DEFAULT_MONITOR_SCHEDULE)]
+    pub monitor_schedule: String,
+    /// A monitoring plan ends this long after its first deploy, e.g. `14d`.
+    #[arg(long, env = "SHIPLOG_MONITOR_EXPIRY", default_value = DEFAULT_MONITOR_EXPIRY)]
+    pub monitor_expiry: String,
+}
+
+/// A setting that is missing or malformed. The message is one line naming the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing required setting {var} (or --{flag}): {hint}")]
+    Missing {
+        var: &'static str,
+        flag: &'static str,
+        hint: &'static str,
+    },
+    #[error("invalid setting {var}: {message}")]
+    Invalid { var: &'static str, message: String },
+}
+
+/// The App credentials for GitHub API calls.
+#[derive(Clone, Debug)]
+pub struct GitHubAppCredentials {
+    pub app_id: u64,
+    pub private_key_pem: Secret,
+}
+
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    pub url: String,
+    pub secret: Secret,
+}
+
+/// The server's settings, validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: String,
+    pub public_url: String,
+    pub webhook_secrets: Vec<Secret>,
+    pub github_app: Option<GitHubAppCredentials>,
+    pub github_app_slug: String,
+    pub github_api_url: String,
+    pub admin_token: Option<Secret>,
+    pub agent: Option<AgentConfig>,
+    pub monitor_schedule: Vec<Duration>,
+    pub monitor_expiry: Duration,
+    pub log_format: LogFormat,
+    /// HTTP worker threads; `None` means one per core. Tests use one.
+    pub http_workers: Option<usize>,
+}
+
+impl Config {
+    /// Validates the `serve` flags. Reads the private key file if a path is given.
+    pub fn from_serve_args(args: ServeArgs) -> Result<Self, ConfigError> {
+        let webhook_secrets = match args.github_webhook_secret.as_deref() {
+            Some(raw) => parse_secret_list(raw),
+            None => Vec::new(),
+        };
+        if webhook_secrets.is_empty() {
+            return Err(ConfigError::Missing {
+                var: "GITHUB_WEBHOOK_SECRET",
+                flag: "github-webhook-secret",
+                hint: "the App's webhook secret(s), comma-separated, so deliveries can be verified",
+            });
+        }
+
+        let private_key = match (&args.github_app_private_key, &args.github_app_private_key_path) {
+            (Some(pem), _) if !pem.trim().is_empty() => Some(Secret::new(pem.replace("\\n", "\n"))),
+            (_, Some(path)) => {
+                let pem = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+                    var: "GITHUB_APP_PRIVATE_KEY_PATH",
+                    message: format!("cannot read {}: {e}", path.display()),
+                })?;
+                Some(Secret::new(pem))
+            }
+            _ => None,
+        };
+        let github_app = match (args.github_app_id, private_key) {
+            (Some(app_id), Some(private_key_pem)) => Some(GitHubAppCredentials {
+                app_id,
+                private_key_pem,
+            }),
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing {
+                    var: "GITHUB_APP_ID",
+                    flag: "github-app-id",
+                    hint: "a private key is set, but not the App id it belongs to",
+                })
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    var: "GITHUB_APP_PRIVATE_KEY_PATH",
+                    flag: "github-app-private-key-path",
+                    hint: "GITHUB_APP_ID is set; give its private key by path or in GITHUB_APP_PRIVATE_KEY",
+                })
+            }
+        };
+
+        let agent = match (non_empty(args.agent_url), non_empty(args.agent_secret)) {
+            (Some(url), Some(secret)) => Some(AgentConfig {
+                url: parse_http_url("SHIPLOG_AGENT_URL", &url)?,
+                secret: Secret::new(secret),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    var: "SHIPLOG_AGENT_SECRET",
+                    flag: "agent-secret",
+                    hint: "calls to SHIPLOG_AGENT_URL are signed with it",
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing {
+                    var: "SHIPLOG_AGENT_URL",
+                    flag: "agent-url",
+                    hint: "SHIPLOG_AGENT_SECRET is set but there is no agent to call",
+                })
+            }
+        };
+
+        let monitor_schedule = args
+            .monitor_schedule
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                parse_duration(s).map_err(|message| ConfigError::Invalid {
+                    var: "SHIPLOG_MONITOR_SCHEDULE",
+                    message,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if monitor_schedule.is_empty() {
+            return Err(ConfigError::Invalid {
+                var: "SHIPLOG_MONITOR_SCHEDULE",
+                message: "needs at least one offset, e.g. 10m,30m,1h".into(),
+            });
+        }
+        let monitor_expiry = parse_duration(args.monitor_expiry.trim()).map_err(|message| ConfigError::Invalid {
+            var: "SHIPLOG_MONITOR_EXPIRY",
+            message,
+        })?;
+
+        Ok(Self {
+            database_url: args.database.database_url,
+            listen: args.listen,
+            public_url: parse_http_url("SHIPLOG_PUBLIC_URL", &args.public_url)?,
+            webhook_secrets,
+            github_app,
+            github_app_slug: args.github_app_slug.trim().trim_start_matches('@').to_owned(),
+            github_api_url: parse_http_url("GITHUB_API_URL", &args.github_api_url)?,
+            admin_token: non_empty(args.admin_token).map(Secret::new),
+            agent,
+            monitor_schedule,
+            monitor_expiry,
+            log_format: args.database.log_format,
+            http_workers: None,
+        })
+    }
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn parse_secret_list(raw: &str) -> Vec<Secret> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(Secret::new)
+        .collect()
+}
+
+fn parse_http_url(var: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) || trimmed.len() <= "https://".len() {
+        return Err(ConfigError::Invalid {
+            var,
+            message: format!("{raw:?} is not an http(s) URL"),
+        });
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// `90s`, `10m`, `1h`, `14d` (a bare number is seconds).
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration like 10m, 1h or 14d"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{raw:?} has unknown unit {unit:?}; use s, m, h or d")),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(vars: &[&str]) -> ServeArgs {
+        let mut argv = vec!["shiplog", "serve"];
+        argv.extend_from_slice(vars);
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Some(Command::Serve(args)),
+                ..
+            }) => args,
+            other => panic!("unexpected parse: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_webhook_secret_names_the_variable() {
+        let err = Config::from_serve_args(serve_args(&["--github-webhook-secret", " , "])).unwrap_err();
+        let line = err.to_string();
+        assert!(
+            line.starts_with("missing required setting GITHUB_WEBHOOK_SECRET"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn webhook_secrets_are_a_comma_separated_list_and_never_printed() {
+        let config = Config::from_serve_args(serve_args(&["--github-webhook-secret", "old-one, new-one"])).unwrap();
+        assert_eq!(config.webhook_secrets.len(), 2);
+        assert_eq!(config.webhook_secrets[1].expose(), "new-one");
+        let printed = format!("{config:?}");
+        assert!(
+            !printed.contains("old-one") && !printed.contains("new-one"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn app_id_without_a_key_is_refused() {
+        let err = Config::from_serve_args(serve_args(&["--github-webhook-secret", "s", "--github-app-id", "12"]))
+            .unwrap_err();
+        assert!(err.to_string().contains("GITHUB_APP_PRIVATE_KEY_PATH"));
+    }
+
+    #[test]
+    fn schedule_and_expiry_parse_with_units() {
+        let config = Config::from_serve_args(serve_args(&["--github-webhook-secret", "s"])).unwrap();
+        let minutes: Vec<u64> = config.monitor_schedule.iter().map(|d| d.as_secs() / 60).collect();
+        assert_eq!(minutes, vec![10, 30, 60, 120, 1440, 4320]);
+        assert_eq!(config.monitor_expiry, Duration::from_secs(14 * 86_400));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+}

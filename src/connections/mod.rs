@@ -1,0 +1,207 @@
+//! Connections: one per GitHub App installation, kept in step with `installation` and
+//! `installation_repositories` events, with per-connection settings.
+//!
+//! A deleted installation keeps its row and history but accepts no further change. An event for
+//! an installation shiplog has never seen creates the connection from the payload, so nothing is
+//! lost when the `installation.created` delivery was missed. This module does not parse webhook
+//! JSON (that is `github::events`) and does not know HTTP.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::github::events::{InstallationChange, InstallationEvent, InstallationSnapshot, RepositoriesChanged};
+use crate::store::connections::{self as rows, InstallationFields};
+use crate::store::{Conn, Store, StoreResult};
+use crate::types::{Account, InstallationId, RepoName};
+
+/// Per-connection settings. Stored as JSON; a key added in a later version gets its default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConnectionSettings {
+    /// Turn GitHub `deployment` / `deployment_status` events into deploy rows.
+    pub auto_create_deployments: bool,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        Self {
+            auto_create_deployments: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    pub id: i64,
+    pub installation_id: InstallationId,
+    pub account: Account,
+    pub repository_selection: String,
+    pub repositories: Vec<RepoName>,
+    pub settings: ConnectionSettings,
+    pub suspended_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Connection {
+    /// `active`, `suspended` or `deleted`.
+    pub fn status(&self) -> &'static str {
+        if self.deleted_at.is_some() {
+            "deleted"
+        } else if self.suspended_at.is_some() {
+            "suspended"
+        } else {
+            "active"
+        }
+    }
+
+    /// The JSON shape shown by the admin API and the CLI. Holds no secret.
+    pub fn view(&self) -> ConnectionView<'_> {
+        ConnectionView {
+            id: self.id,
+            installation_id: self.installation_id,
+            account: &self.account,
+            status: self.status(),
+            suspended: self.suspended_at.is_some(),
+            suspended_at: self.suspended_at,
+            deleted_at: self.deleted_at,
+            repository_selection: &self.repository_selection,
+            repositories: self.repositories.iter().map(RepoName::as_str).collect(),
+            settings: &self.settings,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConnectionView<'a> {
+    pub id: i64,
+    pub installation_id: InstallationId,
+    pub account: &'a Account,
+    pub status: &'static str,
+    pub suspended: bool,
+    pub suspended_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub repository_selection: &'a str,
+    pub repositories: Vec<&'a str>,
+    pub settings: &'a ConnectionSettings,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What an installation event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The connection was created or changed.
+    Changed { connection_id: i64 },
+    /// Nothing changed, for the reason given.
+    Skipped { connection_id: i64, reason: String },
+}
+
+pub async fn list(store: &Store) -> StoreResult<Vec<Connection>> {
+    rows::list(store.conn()).await
+}
+
+pub async fn get(store: &Store, id: i64) -> StoreResult<Option<Connection>> {
+    rows::find(store.conn(), id).await
+}
+
+pub async fn get_by_installation(store: &Store, installation_id: InstallationId) -> StoreResult<Option<Connection>> {
+    rows::find_by_installation(store.conn(), installation_id).await
+}
+
+/// The connection of an installation, if shiplog knows it (for recording a delivery).
+pub async fn id_for_installation(db: &impl Conn, installation_id: InstallationId) -> StoreResult<Option<i64>> {
+    Ok(rows::find_by_installation(db, installation_id).await?.map(|c| c.id))
+}
+
+/// Applies an `installation` event. Call inside the delivery's transaction.
+pub async fn apply_installation_event(
+    db: &impl Conn,
+    event: &InstallationEvent,
+    now: DateTime<Utc>,
+) -> StoreResult<Applied> {
+    let snapshot = &event.installation;
+    let existing = rows::find_by_installation(db, snapshot.installation_id).await?;
+    if let Some(skipped) = refuse_if_deleted(existing.as_ref()) {
+        return Ok(skipped);
+    }
+    let id = upsert(db, existing.as_ref(), snapshot, now).await?;
+    match event.change {
+        InstallationChange::Deleted => {
+            rows::set_deleted_at(db, id, now).await?;
+            return Ok(Applied::Changed { connection_id: id });
+        }
+        InstallationChange::Suspended => {
+            rows::set_suspended_at(db, id, Some(snapshot.suspended_at.unwrap_or(now)), now).await?;
+        }
+        InstallationChange::Unsuspended => rows::set_suspended_at(db, id, None, now).await?,
+        InstallationChange::Created | InstallationChange::PermissionsAccepted => {
+            if existing.is_some() && snapshot.suspended_at.is_none() {
+                rows::set_suspended_at(db, id, None, now).await?;
+            }
+        }
+    }
+    if let Some(repositories) = &event.repositories {
+        rows::replace_repositories(db, id, repositories, now).await?;
+    }
+    Ok(Applied::Changed { connection_id: id })
+}
+
+/// Applies an `installation_repositories` event. Call inside the delivery's transaction.
+pub async fn apply_repositories_changed(
+    db: &impl Conn,
+    event: &RepositoriesChanged,
+    now: DateTime<Utc>,
+) -> StoreResult<Applied> {
+    let existing = rows::find_by_installation(db, event.installation.installation_id).await?;
+    if let Some(skipped) = refuse_if_deleted(existing.as_ref()) {
+        return Ok(skipped);
+    }
+    let id = upsert(db, existing.as_ref(), &event.installation, now).await?;
+    rows::add_repositories(db, id, &event.added, now).await?;
+    let removed: Vec<i64> = event.removed.iter().map(|r| r.github_id).collect();
+    rows::remove_repositories(db, id, &removed).await?;
+    Ok(Applied::Changed { connection_id: id })
+}
+
+fn refuse_if_deleted(existing: Option<&Connection>) -> Option<Applied> {
+    let connection = existing?;
+    let deleted_at = connection.deleted_at?;
+    Some(Applied::Skipped {
+        connection_id: connection.id,
+        reason: format!(
+            "installation {} was deleted at {}; a deleted connection accepts no changes",
+            connection.installation_id,
+            deleted_at.to_rfc3339()
+        ),
+    })
+}
+
+async fn upsert(
+    db: &impl Conn,
+    existing: Option<&Connection>,
+    snapshot: &InstallationSnapshot,
+    now: DateTime<Utc>,
+) -> StoreResult<i64> {
+    let fields = InstallationFields {
+        installation_id: snapshot.installation_id,
+        account: &snapshot.account,
+        repository_selection: &snapshot.repository_selection,
+    };
+    match existing {
+        Some(connection) => {
+            rows::update_installation(db, connection.id, fields, now).await?;
+            Ok(connection.id)
+        }
+        None => {
+            let id = rows::insert(db, fields, &ConnectionSettings::default(), now).await?;
+            if let Some(suspended_at) = snapshot.suspended_at {
+                rows::set_suspended_at(db, id, Some(suspended_at), now).await?;
+            }
+            Ok(id)
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! GitHub webhook payloads → shiplog's own events. The only place that knows the webhook JSON.
+//!
+//! Parsing goes through `serde_path_to_error`, so a payload that does not fit names the field
+//! (`installation.account.login`). Events and actions shiplog does not act on become
+//! [`WebhookEvent::Unhandled`]; only the envelope (`action`, `installation.id`) is read from them.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::types::{Account, InstallationId, RepoName, RepoRef};
+
+/// A payload that could not be read, with the path of the failing field.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct PayloadError {
+    pub field: String,
+    pub message: String,
+}
+
+/// A delivery, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedDelivery {
+    pub action: Option<String>,
+    pub installation_id: Option<InstallationId>,
+    pub event: WebhookEvent,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookEvent {
+    Ping,
+    Installation(InstallationEvent),
+    InstallationRepositories(RepositoriesChanged),
+    /// An event or action shiplog does not act on; acknowledged and recorded as ignored.
+    Unhandled,
+}
+
+/// What GitHub says about an installation in any installation event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallationSnapshot {
+    pub installation_id: InstallationId,
+    pub account: Account,
+    /// `all` or `selected`.
+    pub repository_selection: String,
+    pub suspended_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallationChange {
+    Created,
+    Deleted,
+    Suspended,
+    Unsuspended,
+    PermissionsAccepted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallationEvent {
+    pub change: InstallationChange,
+    pub installation: InstallationSnapshot,
+    /// The repositories the installation can see, when the payload lists them.
+    pub repositories: Option<Vec<RepoRef>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoriesChanged {
+    pub installation: InstallationSnapshot,
+    pub added: Vec<RepoRef>,
+    pub removed: Vec<RepoRef>,
+}
+
+/// Parses a delivery's body for the event named in `X-GitHub-Event`.
+pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
+    let envelope: wire::Envelope = from_slice(body)?;
+    let action = envelope.action;
+    let installation_id = envelope.installation.map(|i| InstallationId(i.id));
+    let parsed = match (event, action.as_deref()) {
+        ("ping", _) => WebhookEvent::Ping,
+        ("installation", Some(name)) => match installation_change(name) {
+            Some(change) => {
+                let payload: wire::InstallationPayload = from_slice(body)?;
+                WebhookEvent::Installation(InstallationEvent {
+                    change,
+                    installation: payload.installation.into_snapshot(None),
+                    repositories: payload.repositories.map(into_repo_refs),
+                })
+            }
+            None => WebhookEvent::Unhandled,
+        },
+        ("installation_repositories", Some("added" | "removed")) => {
+            let payload: wire::InstallationRepositoriesPayload = from_slice(body)?;
+            WebhookEvent::InstallationRepositories(RepositoriesChanged {
+                installation: payload.installation.into_snapshot(payload.repository_selection),
+                added: into_repo_refs(payload.repositories_added),
+                removed: into_repo_refs(payload.repositories_removed),
+            })
+        }
+        _ => WebhookEvent::Unhandled,
+    };
+    Ok(ParsedDelivery {
+        action,
+        installation_id,
+        event: parsed,
+    })
+}
+
+fn installation_change(action: &str) -> Option<InstallationChange> {
+    Some(match action {
+        "created" => InstallationChange::Created,
+        "deleted" => InstallationChange::Deleted,
+        "suspend" => InstallationChange::Suspended,
+        "unsuspend" => InstallationChange::Unsuspended,
+        "new_permissions_accepted" => InstallationChange::PermissionsAccepted,
+        _ => return None,
+    })
+}
+
+fn into_repo_refs(repos: Vec<wire::Repository>) -> Vec<RepoRef> {
+    repos
+        .into_iter()
+        .map(|r| RepoRef {
+            github_id: r.id,
+            name: r.full_name,
+        })
+        .collect()
+}
+
+fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, PayloadError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        PayloadError {
+            field: if path == "." { "body".to_owned() } else { path },
+            message: error.inner().to_string(),
+        }
+    })?;
+    deserializer.end().map_err(|error| PayloadError {
+        field: "body".to_owned(),
+        message: error.to_string(),
+    })?;
+    Ok(value)
+}
+
+/// GitHub's JSON, as much of it as shiplog reads. Unknown fields are ignored: GitHub adds fields.
+mod wire {
+    use super::*;
+
+    #[derive(Deserialize)]
+    pub struct Envelope {
+        #[serde(default)]
+        pub action: Option<String>,
+        #[serde(default)]
+        pub installation: Option<InstallationRef>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct InstallationRef {
+        pub id: i64,
+    }
+
+    #[derive(Deserialize)]
+    pub struct InstallationPayload {
+        pub installation: Installation,
+        #[serde(default)]
+        pub repositories: Option<Vec<Repository>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct InstallationRepositoriesPayload {
+        pub installation: Installation,
+        #[serde(default)]
+        pub repository_selection: Option<String>,
+        #[serde(default)]
+        pub repositories_added: Vec<Repository>,
+        #[serde(default)]
+        pub repositories_removed: Vec<Repository>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Installation {
+        pub id: i64,
+        pub account: AccountObject,
+        #[serde(default)]
+        pub repository_selection: Option<String>,
+        #[serde(default)]
+        pub suspended_at: Option<DateTime<Utc>>,
+    }
+
+    impl Installation {
+        pub fn into_snapshot(self, selection_override: Option<String>) -> InstallationSnapshot {
+            InstallationSnapshot {
+                installation_id: InstallationId(self.id),
+                account: Account {
+                    login: self.account.login,
+                    // Enterprise accounts carry a slug and no `type`.
+                    kind: self.account.kind.unwrap_or_else(|| "Enterprise".to_owned()),
+                    id: self.account.id,
+                },
+                repository_selection: selection_override
+                    .or(self.repository_selection)
+                    .unwrap_or_else(|| "selected".to_owned()),
+                suspended_at: self.suspended_at,
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct AccountObject {
+        #[serde(alias = "slug")]
+        pub login: String,
+        #[serde(default)]
+        pub id: Option<i64>,
+        #[serde(default, rename = "type")]
+        pub kind: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Repository {
+        pub id: i64,
+        pub full_name: RepoName,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn installation_body(action: &str) -> String {
+        format!(
+            r#"{{"action":"{action}","installation":{{"id":42,"account":{{"login":"acme","id":7,"type":"Organization"}},
+            "repository_selection":"selected","suspended_at":null}},
+            "repositories":[{{"id":1,"node_id":"R_1","name":"web","full_name":"acme/web","private":true}}],
+            "sender":{{"login":"octocat","id":1}}}}"#
+        )
+    }
+
+    #[test]
+    fn installation_created_becomes_an_installation_event() {
+        let parsed = parse("installation", installation_body("created").as_bytes()).unwrap();
+        assert_eq!(parsed.installation_id, Some(InstallationId(42)));
+        let WebhookEvent::Installation(event) = parsed.event else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(event.change, InstallationChange::Created);
+        assert_eq!(event.installation.account.login, "acme");
+        assert_eq!(event.repositories.unwrap()[0].name.as_str(), "acme/web");
+    }
+
+    #[test]
+    fn unknown_actions_and_events_are_unhandled_but_keep_the_envelope() {
+        let parsed = parse("installation", installation_body("renamed").as_bytes()).unwrap();
+        assert_eq!(parsed.event, WebhookEvent::Unhandled);
+        assert_eq!(parsed.action.as_deref(), Some("renamed"));
+        let parsed = parse("star", br#"{"action":"created","installation":{"id":9}}"#).unwrap();
+        assert_eq!(
+            (parsed.event, parsed.installation_id),
+            (WebhookEvent::Unhandled, Some(InstallationId(9)))
+        );
+    }
+
+    #[test]
+    fn a_bad_field_is_named_by_its_path() {
+        let body = installation_body("created").replace(r#""login":"acme","#, r#""login":17,"#);
+        let err = parse("installation", body.as_bytes()).unwrap_err();
+        assert_eq!(err.field, "installation.account.login");
+        let body = installation_body("created").replace("acme/web", "not a repo");
+        assert_eq!(
+            parse("installation", body.as_bytes()).unwrap_err().field,
+            "repositories[0].full_name"
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_names_the_body() {
+        let err = parse("ping", b"Hello, World!").unwrap_err();
+        assert_eq!(err.field, "body");
+        let err = parse("ping", br#"{"zen":"x"} trailing"#).unwrap_err();
+        assert_eq!(err.field, "body");
+    }
+}

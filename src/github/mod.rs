@@ -1,0 +1,8 @@
+//! Everything that knows GitHub's formats: webhook signatures, webhook payloads, App auth.
+//!
+//! Only `events.rs` knows the webhook JSON; the rest of shiplog sees the internal event types
+//! it produces.
+
+pub mod app;
+pub mod events;
+pub mod signature;

@@ -1,0 +1,40 @@
+//! HTTP: one file per resource. Handlers stay thin: parse the request, call a domain module, map
+//! the result to a response. Every error is `application/problem+json`.
+
+pub mod auth;
+pub mod body;
+pub mod connections;
+pub mod health;
+pub mod problems;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::github::app::GitHubApp;
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub clock: SharedClock,
+    /// `None` when the GitHub App is not configured.
+    pub github: Option<GitHubApp>,
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(problems::path_config())
+        .app_data(problems::query_config())
+        .app_data(problems::json_config())
+        .service(web::resource("/healthz").route(web::get().to(health::check_liveness)))
+        .service(web::resource("/readyz").route(web::get().to(health::check_readiness)))
+        .service(web::resource("/webhooks/github").route(web::post().to(webhooks::receive_github_webhook)))
+        .service(web::resource("/api/connections").route(web::get().to(connections::list_connections)))
+        .service(web::resource("/api/connections/{id}").route(web::get().to(connections::get_connection)));
+}

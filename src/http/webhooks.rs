@@ -1,0 +1,95 @@
+//! `POST /webhooks/github`: the GitHub App's webhook URL.
+//!
+//! Order of checks: size (413), signature over the raw bytes (401, before anything else is
+//! trusted), delivery headers (400), payload (400 naming the field), then intake, which answers
+//! only after the delivery and its effects are committed.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::body::{read_limited, WEBHOOK_BODY_LIMIT};
+use super::AppState;
+use crate::error::ApiError;
+use crate::github::{events, signature};
+use crate::intake::{self, Delivery};
+use crate::types::DeliveryId;
+
+#[tracing::instrument(skip_all, fields(delivery = tracing::field::Empty, event = tracing::field::Empty, outcome = tracing::field::Empty))]
+pub async fn receive_github_webhook(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_limited(&req, payload, WEBHOOK_BODY_LIMIT).await?;
+    signature::verify(
+        &state.config.webhook_secrets,
+        header_value(&req, "x-hub-signature-256"),
+        &body,
+    )
+    .map_err(|error| ApiError::Unauthorized {
+        kind: "invalid-signature",
+        detail: error.to_string(),
+        challenge: None,
+    })?;
+
+    let event = header_value(&req, "x-github-event")
+        .filter(|e| !e.is_empty() && e.len() <= 64 && e.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "missing-header",
+                "the X-GitHub-Event header is missing or not an event name",
+            )
+        })?;
+    let delivery_id = header_value(&req, "x-github-delivery")
+        .ok_or_else(|| ApiError::bad_request("missing-header", "the X-GitHub-Delivery header is missing"))
+        .and_then(|raw| {
+            DeliveryId::parse(raw)
+                .map_err(|message| ApiError::bad_request("missing-header", format!("X-GitHub-Delivery {message}")))
+        })?;
+    let span = tracing::Span::current();
+    span.record("delivery", delivery_id.as_str());
+    span.record("event", event);
+
+    let json = json_bytes(&req, &body)?;
+    let parsed = events::parse(event, &json).map_err(|error| ApiError::invalid_field(error.field, error.message))?;
+    let delivery = Delivery {
+        id: delivery_id,
+        event: event.to_owned(),
+        parsed,
+    };
+    let receipt = intake::receive(&state.store, &delivery, state.clock.now()).await?;
+
+    span.record("outcome", receipt.outcome.as_str());
+    tracing::info!(reason = receipt.reason.as_deref(), "webhook delivery handled");
+    Ok(HttpResponse::Ok().json(receipt))
+}
+
+fn header_value<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+/// The JSON document: the body itself, or the `payload` field of a form-encoded delivery (a
+/// webhook configured with content type `form`). The signature always covers the raw body.
+fn json_bytes(req: &HttpRequest, body: &web::Bytes) -> Result<web::Bytes, ApiError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    // A JSON body sent with a form content type (e.g. `curl -d`) is still JSON.
+    let looks_like_json = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{' || *b == b'[');
+    if !is_form || looks_like_json {
+        return Ok(body.clone());
+    }
+    #[derive(serde::Deserialize)]
+    struct Form {
+        payload: String,
+    }
+    let form: Form = serde_urlencoded::from_bytes(body).map_err(|e| {
+        ApiError::invalid_field("payload", format!("form-encoded delivery without a payload field: {e}"))
+    })?;
+    Ok(web::Bytes::from(form.payload))
+}

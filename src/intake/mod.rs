@@ -1,0 +1,148 @@
+//! Webhook intake: one verified, parsed delivery becomes one transaction.
+//!
+//! The delivery row (unique on `X-GitHub-Delivery`), every row the event changes and any follow-up
+//! job are committed together before the caller answers 2xx. A redelivery finds its row and
+//! changes nothing. Intake does not verify signatures or parse JSON (the HTTP handler and
+//! `github::events` do) and calls no external service: GitHub gives up after 10 seconds.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::connections::{self, Applied};
+use crate::github::events::{ParsedDelivery, WebhookEvent};
+use crate::store::{deliveries, Store, StoreError, StoreResult};
+use crate::types::DeliveryId;
+
+/// How a delivery was handled.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The event changed shiplog's state (or was a `ping`).
+    Processed,
+    /// This delivery id was received before; nothing was done again.
+    Duplicate,
+    /// An event or action shiplog does not act on.
+    Ignored,
+    /// An event shiplog handles, deliberately not applied (the reason says why).
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processed => "processed",
+            Self::Duplicate => "duplicate",
+            Self::Ignored => "ignored",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+/// The answer to GitHub: `{"delivery","outcome","reason"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    pub delivery: String,
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+}
+
+/// What the intake needs to know of a delivery besides its parsed body.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub event: String,
+    pub parsed: ParsedDelivery,
+}
+
+/// How often a transaction that lost a race on another uniqueness rule (two deliveries creating
+/// the same connection at once) is tried again before the error is returned.
+const ATTEMPTS: usize = 3;
+
+/// Records the delivery and applies it, in one transaction.
+pub async fn receive(store: &Store, delivery: &Delivery, now: DateTime<Utc>) -> StoreResult<Receipt> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match receive_once(store, delivery, now).await {
+            Err(StoreError::Conflict(message)) if attempt < ATTEMPTS => {
+                tracing::info!(%message, attempt, "delivery lost a race on a uniqueness rule; trying again");
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn receive_once(store: &Store, delivery: &Delivery, now: DateTime<Utc>) -> StoreResult<Receipt> {
+    let id = delivery.id.as_str();
+    if let Some(received_at) = deliveries::received_at(store.conn(), id).await? {
+        return Ok(duplicate(id, received_at));
+    }
+
+    let tx = store.begin().await?;
+    let row = deliveries::insert(
+        &tx,
+        deliveries::NewDelivery {
+            delivery_id: id,
+            event: &delivery.event,
+            action: delivery.parsed.action.as_deref(),
+            installation_id: delivery.parsed.installation_id.map(|i| i.0),
+            received_at: now,
+        },
+    )
+    .await;
+    let row = match row {
+        Ok(row) => row,
+        // A redelivery racing the original: the other transaction owns this delivery.
+        Err(StoreError::Conflict(_)) => {
+            drop(tx);
+            return Ok(duplicate(id, now));
+        }
+        Err(other) => return Err(other),
+    };
+
+    let (outcome, reason, connection_id) = match &delivery.parsed.event {
+        WebhookEvent::Ping => (Outcome::Processed, None, None),
+        WebhookEvent::Installation(event) => applied(connections::apply_installation_event(&tx, event, now).await?),
+        WebhookEvent::InstallationRepositories(event) => {
+            applied(connections::apply_repositories_changed(&tx, event, now).await?)
+        }
+        WebhookEvent::Unhandled => {
+            let connection_id = match delivery.parsed.installation_id {
+                Some(installation) => connections::id_for_installation(&tx, installation).await?,
+                None => None,
+            };
+            let what = match &delivery.parsed.action {
+                Some(action) => format!("`{}` events with action `{action}`", delivery.event),
+                None => format!("`{}` events", delivery.event),
+            };
+            (
+                Outcome::Ignored,
+                Some(format!("shiplog does not act on {what}")),
+                connection_id,
+            )
+        }
+    };
+
+    deliveries::finish(&tx, row, outcome.as_str(), reason.as_deref(), connection_id).await?;
+    tx.commit().await?;
+    Ok(Receipt {
+        delivery: id.to_owned(),
+        outcome,
+        reason,
+    })
+}
+
+fn applied(applied: Applied) -> (Outcome, Option<String>, Option<i64>) {
+    match applied {
+        Applied::Changed { connection_id } => (Outcome::Processed, None, Some(connection_id)),
+        Applied::Skipped { connection_id, reason } => (Outcome::Skipped, Some(reason), Some(connection_id)),
+    }
+}
+
+fn duplicate(id: &str, received_at: DateTime<Utc>) -> Receipt {
+    Receipt {
+        delivery: id.to_owned(),
+        outcome: Outcome::Duplicate,
+        reason: Some(format!("delivery already received at {}", received_at.to_rfc3339())),
+    }
+}

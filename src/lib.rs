@@ -1,0 +1,17 @@
+//! shiplog: a self-hosted GitHub App that tells an engineering org what code is live where.
+//!
+//! Layers go one way: `http` → domain modules (`intake`, `connections`, …) → `store` and
+//! `github`. See `docs/design.md` for the webhook → transaction → job → agent flow.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod connections;
+pub mod error;
+pub mod github;
+pub mod http;
+pub mod intake;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod types;

@@ -1,0 +1,169 @@
+//! Validated value types. An invalid value cannot be constructed, so code that holds one does not
+//! need to check it again.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A GitHub App installation id.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InstallationId(pub i64);
+
+impl fmt::Display for InstallationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// `owner/repo` as GitHub spells it; compared case-insensitively, as GitHub does.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RepoName {
+    full_name: String,
+    key: String,
+}
+
+impl RepoName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let Some((owner, repo)) = raw.split_once('/') else {
+            return Err("must be owner/repo".to_owned());
+        };
+        let valid_part = |part: &str, max: usize| {
+            !part.is_empty()
+                && part.len() <= max
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        if !valid_part(owner, 39) || !valid_part(repo, 100) || repo == "." || repo == ".." {
+            return Err("must be owner/repo (letters, digits, '-', '_', '.')".to_owned());
+        }
+        Ok(Self {
+            full_name: raw.to_owned(),
+            key: raw.to_ascii_lowercase(),
+        })
+    }
+
+    /// As GitHub spells it.
+    pub fn as_str(&self) -> &str {
+        &self.full_name
+    }
+
+    /// Lower-cased, for matching and storage keys.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn owner(&self) -> &str {
+        self.full_name.split_once('/').map_or("", |(owner, _)| owner)
+    }
+}
+
+impl PartialEq for RepoName {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for RepoName {}
+
+impl fmt::Display for RepoName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.full_name)
+    }
+}
+
+impl TryFrom<String> for RepoName {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<RepoName> for String {
+    fn from(value: RepoName) -> Self {
+        value.full_name
+    }
+}
+
+/// The `X-GitHub-Delivery` GUID: printable ASCII, at most 100 characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryId(String);
+
+impl DeliveryId {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.is_empty() || raw.len() > 100 || !raw.chars().all(|c| c.is_ascii_graphic()) {
+            return Err("must be 1 to 100 printable ASCII characters".to_owned());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DeliveryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The GitHub account an installation belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    pub login: String,
+    /// `Organization`, `User` or `Enterprise`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<i64>,
+}
+
+/// A repository as GitHub names it in installation events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoRef {
+    pub github_id: i64,
+    pub name: RepoName,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_names_match_case_insensitively_and_keep_their_spelling() {
+        let a = RepoName::parse("Acme/Web-App").unwrap();
+        let b = RepoName::parse("acme/web-app").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "Acme/Web-App");
+        assert_eq!(a.key(), "acme/web-app");
+        assert_eq!(a.owner(), "Acme");
+    }
+
+    #[test]
+    fn malformed_repo_names_are_refused() {
+        for bad in [
+            "",
+            "acme",
+            "/repo",
+            "acme/",
+            "acme/repo/extra",
+            "ac me/repo",
+            "acme/..",
+            "a/b c",
+        ] {
+            assert!(RepoName::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn delivery_ids_are_bounded_printable_text() {
+        assert!(DeliveryId::parse("72d3162e-cc78-11e3-81ab-4c9367dc0958").is_ok());
+        assert!(DeliveryId::parse("").is_err());
+        assert!(DeliveryId::parse("has space").is_err());
+        assert!(DeliveryId::parse(&"x".repeat(101)).is_err());
+    }
+}
