@@ -11,10 +11,10 @@ use crate::telemetry;
 use crate::types::InstallationId;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+    match cli.command.unwrap_or(Command::Serve(Box::new(cli.serve))) {
         Command::Serve(args) => {
             telemetry::init(args.database.log_format, "info");
-            let config = Config::from_serve_args(args)?;
+            let config = Config::from_serve_args(*args)?;
             let listen = config.listen.clone();
             let github_app = config.github_app.as_ref().map(|c| c.app_id);
             let app = Application::build(config).await?;
@@ -62,10 +62,7 @@ async fn list_connections(store: &Store, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&views)?);
         return Ok(());
     }
-    println!(
-        "{:<6} {:<14} {:<24} {:<13} {:<10} {:>5}  {}",
-        "ID", "INSTALLATION", "ACCOUNT", "TYPE", "STATUS", "REPOS", "AUTO-CREATE"
-    );
+    println!("ID     INSTALLATION   ACCOUNT                  TYPE          STATUS     REPOS  AUTO-CREATE");
     for c in &list {
         println!(
             "{:<6} {:<14} {:<24} {:<13} {:<10} {:>5}  {}",

@@ -64,7 +64,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
     /// Inspect connections (GitHub App installations), directly on the database.
@@ -365,7 +365,7 @@ mod tests {
             Ok(Cli {
                 command: Some(Command::Serve(args)),
                 ..
-            }) => args,
+            }) => *args,
             other => panic!("unexpected parse: {other:?}"),
         }
     }

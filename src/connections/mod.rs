@@ -3,7 +3,12 @@
 //!
 //! A deleted installation keeps its row and history but accepts no further change. An event for
 //! an installation shiplog has never seen creates the connection from the payload, so nothing is
-//! lost when the `installation.created` delivery was missed. This module does not parse webhook
+//! lost when the `installation.created` delivery was missed.
+//!
+//! GitHub does not deliver in order. The repository list in an `installation` event is a snapshot
+//! of an unknown age, so it only ever adds repositories; only `installation_repositories.removed`
+//! takes one away. Otherwise a late `created` would undo an `added` that overtook it. This module
+//! does not parse webhook
 //! JSON (that is `github::events`) and does not know HTTP.
 
 use chrono::{DateTime, Utc};
@@ -144,8 +149,10 @@ pub async fn apply_installation_event(
             }
         }
     }
+    // The list in an installation event is a snapshot that may be older than an
+    // `installation_repositories` event delivered before it, so it only adds (see module docs).
     if let Some(repositories) = &event.repositories {
-        rows::replace_repositories(db, id, repositories, now).await?;
+        rows::add_repositories(db, id, repositories, now).await?;
     }
     Ok(Applied::Changed { connection_id: id })
 }

@@ -160,17 +160,6 @@ pub async fn remove_repositories(db: &impl Conn, id: i64, github_ids: &[i64]) ->
     Ok(())
 }
 
-/// Makes the connection's repository list exactly `repos`.
-pub async fn replace_repositories(db: &impl Conn, id: i64, repos: &[RepoRef], now: DateTime<Utc>) -> StoreResult<()> {
-    let keep: Vec<i64> = repos.iter().map(|r| r.github_id).collect();
-    connection_repository::Entity::delete_many()
-        .filter(connection_repository::Column::ConnectionId.eq(id))
-        .filter(connection_repository::Column::GithubRepoId.is_not_in(keep))
-        .exec(db)
-        .await?;
-    add_repositories(db, id, repos, now).await
-}
-
 async fn with_repositories(db: &impl Conn, rows: Vec<connection::Model>) -> StoreResult<Vec<Connection>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut repos: BTreeMap<i64, Vec<RepoName>> = BTreeMap::new();

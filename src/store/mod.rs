@@ -21,8 +21,11 @@ pub use sea_orm::ConnectionTrait as Conn;
 /// A transaction; commit it with `commit()`, or drop it to roll back.
 pub type Tx = DatabaseTransaction;
 
+/// How often opening a SQLite file that another process is initialising is tried.
+const SQLITE_OPEN_ATTEMPTS: u64 = 10;
+
 /// Postgres advisory-lock key that serialises migrations between replicas ("shiplog" in ASCII).
-const MIGRATION_LOCK_KEY: i64 = 0x7368_6970_6c6f_67;
+const MIGRATION_LOCK_KEY: i64 = 0x0073_6869_706c_6f67;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -91,23 +94,41 @@ impl Store {
             // One writer at a time is all SQLite allows; a small pool keeps readers concurrent.
             options.max_connections(8).min_connections(1);
         }
-        let db = Database::connect(options).await.map_err(StoreError::from)?;
-        Ok(Self { db })
+        let is_sqlite = url.starts_with("sqlite:");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Database::connect(options.clone()).await.map_err(StoreError::from) {
+                Ok(db) => return Ok(Self { db }),
+                // Switching a new file to WAL needs an exclusive lock that SQLite's busy timeout
+                // cannot wait for; another process opening the same file at once wins, we retry.
+                Err(StoreError::Unavailable(_)) if is_sqlite && attempt < SQLITE_OPEN_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                Err(other) => return Err(other),
+            }
+        }
     }
 
-    /// Applies pending migrations. On PostgreSQL, under a transaction-scoped advisory lock, so
-    /// replicas starting together apply them once, one after the other.
+    /// Applies pending migrations in one transaction that first takes a lock, so processes
+    /// starting together apply them once, one after the other. On PostgreSQL the lock is a
+    /// transaction-scoped advisory lock; on SQLite, a write to a lock table as the first
+    /// statement takes the database's write lock (waiting through the busy timeout).
     pub async fn migrate(&self) -> StoreResult<()> {
-        match self.db.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                let txn = self.db.begin().await?;
-                txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
-                    .await?;
-                Migrator::up(&txn, None).await?;
-                txn.commit().await?;
-            }
-            _ => Migrator::up(&self.db, None).await?,
+        let backend = self.db.get_database_backend();
+        if backend == DatabaseBackend::Sqlite {
+            self.db
+                .execute_unprepared("CREATE TABLE IF NOT EXISTS shiplog_migration_lock (id INTEGER PRIMARY KEY)")
+                .await?;
         }
+        let txn = self.db.begin().await?;
+        let lock = match backend {
+            DatabaseBackend::Postgres => format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"),
+            _ => "INSERT OR REPLACE INTO shiplog_migration_lock (id) VALUES (1)".to_owned(),
+        };
+        txn.execute_unprepared(&lock).await?;
+        Migrator::up(&txn, None).await?;
+        txn.commit().await?;
         Ok(())
     }
 

@@ -1,1 +1,9 @@
-fn main() {}
+//! Black-box tests: the real server over real HTTP, one binary so the suite links once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod connections;
+mod health;
+mod helpers;
+mod storage;
+mod webhooks;

@@ -1,0 +1,329 @@
+//! Test harness: the real server on port 0 with its own database, and a client that signs
+//! deliveries the way GitHub does.
+//!
+//! The backend comes from `SHIPLOG_TEST_DATABASE`: `sqlite` (default; a temp file per test) or
+//! `postgres` (a fresh database per test on `SHIPLOG_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`, dropped when the test ends). An unreachable
+//! PostgreSQL fails the test; it is never skipped.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use chrono::{TimeZone, Utc};
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::Value;
+use shiplog::clock::ManualClock;
+use shiplog::config::{Config, LogFormat, Secret};
+use shiplog::github::signature;
+use shiplog::startup::Application;
+use shiplog::store::Store;
+use tokio::sync::OnceCell;
+
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub clock: Arc<ManualClock>,
+    pub database: TestDatabase,
+    handle: ServerHandle,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with a chance to change the config first.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
+    init_test_logging();
+    let database = TestDatabase::create().await;
+    let mut config = test_config(&database.url);
+    customize(&mut config);
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().unwrap(),
+    ));
+    let app = Application::build_with_clock(config, clock.clone())
+        .await
+        .expect("the server starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let store = app.store().clone();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    TestApp {
+        address,
+        client,
+        store,
+        clock,
+        database,
+        handle,
+    }
+}
+
+pub fn test_config(database_url: &str) -> Config {
+    Config {
+        database_url: database_url.to_owned(),
+        listen: "127.0.0.1:0".to_owned(),
+        public_url: "http://localhost:3000".to_owned(),
+        webhook_secrets: vec![Secret::new(WEBHOOK_SECRET)],
+        github_app: None,
+        github_app_slug: "shiplog".to_owned(),
+        github_api_url: "http://127.0.0.1:9".to_owned(),
+        admin_token: Some(Secret::new(ADMIN_TOKEN)),
+        agent: None,
+        monitor_schedule: vec![std::time::Duration::from_secs(600)],
+        monitor_expiry: std::time::Duration::from_secs(14 * 86_400),
+        log_format: LogFormat::Text,
+        http_workers: Some(1),
+    }
+}
+
+fn init_test_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        shiplog::telemetry::init(LogFormat::Text, "debug");
+    }
+}
+
+/// A delivery as GitHub would send it; fields are public so tests can spoil one on purpose.
+pub struct WebhookRequest {
+    pub event: Option<String>,
+    pub delivery: Option<String>,
+    pub signature: Option<String>,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl WebhookRequest {
+    /// A correctly signed delivery with a fresh delivery id.
+    pub fn signed(event: &str, body: &Value) -> Self {
+        Self::signed_bytes(event, serde_json::to_vec(body).unwrap())
+    }
+
+    pub fn signed_bytes(event: &str, body: Vec<u8>) -> Self {
+        Self {
+            event: Some(event.to_owned()),
+            delivery: Some(uuid::Uuid::new_v4().to_string()),
+            signature: Some(signature::sign(WEBHOOK_SECRET, &body)),
+            content_type: "application/json",
+            body,
+        }
+    }
+
+    pub fn with_delivery(mut self, id: &str) -> Self {
+        self.delivery = Some(id.to_owned());
+        self
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn send_webhook(&self, request: WebhookRequest) -> reqwest::Response {
+        let mut builder = self
+            .client
+            .post(self.url("/webhooks/github"))
+            .header("Content-Type", request.content_type)
+            .header("User-Agent", "GitHub-Hookshot/87e258b")
+            .header("X-GitHub-Hook-ID", "123456")
+            .header("X-GitHub-Hook-Installation-Target-Type", "integration")
+            .header("X-GitHub-Hook-Installation-Target-ID", "65550");
+        if let Some(event) = &request.event {
+            builder = builder.header("X-GitHub-Event", event);
+        }
+        if let Some(delivery) = &request.delivery {
+            builder = builder.header("X-GitHub-Delivery", delivery);
+        }
+        if let Some(signature) = &request.signature {
+            builder = builder.header("X-Hub-Signature-256", signature);
+        }
+        builder.body(request.body).send().await.expect("the server answers")
+    }
+
+    /// Sends a signed delivery and returns the status and JSON answer.
+    pub async fn deliver(&self, event: &str, body: &Value) -> (u16, Value) {
+        let response = self.send_webhook(WebhookRequest::signed(event, body)).await;
+        status_and_json(response).await
+    }
+
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        status_and_json(response).await
+    }
+
+    /// Rows in a table, straight from the database.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let backend = self.store.conn().get_database_backend();
+        let row = self
+            .store
+            .conn()
+            .query_one(Statement::from_string(
+                backend,
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
+    pub async fn stored_delivery(&self, id: &str) -> Option<shiplog::store::deliveries::DeliveryRecord> {
+        shiplog::store::deliveries::find(self.store.conn(), id).await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop accepting requests; the database goes with `TestDatabase`'s own drop.
+        drop(self.handle.stop(false));
+    }
+}
+
+pub async fn status_and_json(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, json)
+}
+
+/// A checked-in payload from `tests/fixtures/github/`.
+pub fn fixture(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/github")
+        .join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Sets `pointer` (JSON pointer) in `value`.
+pub fn set(value: &mut Value, pointer: &str, new: Value) {
+    *value
+        .pointer_mut(pointer)
+        .unwrap_or_else(|| panic!("no {pointer} in fixture")) = new;
+}
+
+/// The backend the suite runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("SHIPLOG_TEST_DATABASE").as_deref() {
+        Ok("postgres") | Ok("postgresql") => Backend::Postgres,
+        Ok("sqlite") | Ok("") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("SHIPLOG_TEST_DATABASE={other:?}: use sqlite or postgres"),
+    }
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("SHIPLOG_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A database of its own for one test.
+pub struct TestDatabase {
+    pub url: String,
+    postgres_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
+static STALE_DATABASES_DROPPED: OnceCell<()> = OnceCell::const_new();
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        init_test_logging();
+        match backend() {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("shiplog.db").display());
+                Self {
+                    url,
+                    postgres_name: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let db = Database::connect(&admin).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL is not reachable at {admin} ({e}); start it or run the suite on SQLite")
+                });
+                STALE_DATABASES_DROPPED.get_or_init(|| drop_stale_databases(&db)).await;
+                let name = format!(
+                    "shiplog_test_{}_{}_{}",
+                    std::process::id(),
+                    NEXT_DATABASE.fetch_add(1, Ordering::SeqCst),
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                );
+                db.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+                let _ = db.close().await;
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+                Self {
+                    url: format!("{base}/{name}"),
+                    postgres_name: Some(name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+/// Databases left behind by test processes that no longer run.
+async fn drop_stale_databases(db: &sea_orm::DatabaseConnection) {
+    let rows = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT datname FROM pg_database WHERE datname LIKE 'shiplog_test_%'".to_owned(),
+        ))
+        .await
+        .unwrap();
+    for row in rows {
+        let name: String = row.try_get("", "datname").unwrap();
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = db
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else { return };
+        // Drop runs inside the test's runtime; a thread of its own may block on a runtime of its own.
+        let admin = postgres_admin_url();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(db) = Database::connect(&admin).await {
+                    let _ = db
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    let _ = db.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
