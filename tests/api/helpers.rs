@@ -30,7 +30,7 @@ pub struct TestApp {
     pub store: Store,
     pub clock: Arc<ManualClock>,
     pub database: TestDatabase,
-    handle: ServerHandle,
+    pub handle: ServerHandle,
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -5,5 +5,6 @@ mod cli;
 mod connections;
 mod health;
 mod helpers;
+mod manifest;
 mod storage;
 mod webhooks;
