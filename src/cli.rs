@@ -43,6 +43,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             match command {
                 ConnectionsCommand::List { json, .. } => list_connections(&store, json).await,
                 ConnectionsCommand::Show { id, installation, .. } => show_connection(&store, id, installation).await,
+                ConnectionsCommand::Set { id, settings, .. } => set_connection(&store, id, &settings).await,
             }
         }
     }
@@ -99,4 +100,44 @@ async fn show_connection(store: &Store, id: i64, by_installation: bool) -> anyho
     })?;
     println!("{}", serde_json::to_string_pretty(&connection.view())?);
     Ok(())
+}
+
+async fn set_connection(store: &Store, id: i64, pairs: &[String]) -> anyhow::Result<()> {
+    let patch = settings_patch(pairs)?;
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    match connections::update_settings(store, id, &patch, now).await? {
+        None => anyhow::bail!("no connection with id {id}"),
+        Some(Err(errors)) => {
+            let lines: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+            anyhow::bail!("invalid settings: {}", lines.join("; "))
+        }
+        Some(Ok(connection)) => {
+            println!("{}", serde_json::to_string_pretty(&connection.view())?);
+            Ok(())
+        }
+    }
+}
+
+/// `key=value` pairs as a JSON object. A value is JSON when it parses as JSON; otherwise a string,
+/// which for a list setting is split on commas.
+fn settings_patch(pairs: &[String]) -> anyhow::Result<serde_json::Value> {
+    let mut patch = serde_json::Map::new();
+    for pair in pairs {
+        let (key, raw) = pair
+            .split_once('=')
+            .with_context(|| format!("{pair:?} is not key=value"))?;
+        let value = match serde_json::from_str::<serde_json::Value>(raw) {
+            Ok(value) => value,
+            Err(_) if key == "ignored_environments" => serde_json::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| serde_json::Value::String(s.to_owned()))
+                    .collect(),
+            ),
+            Err(_) => serde_json::Value::String(raw.to_owned()),
+        };
+        patch.insert(key.trim().to_owned(), value);
+    }
+    Ok(serde_json::Value::Object(patch))
 }

@@ -93,12 +93,21 @@ pub enum ConnectionsCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Change settings, e.g. `set 1 auto_create_deployments=false ignored_environments=preview-*,pr-*`.
+    Set {
+        id: i64,
+        /// `key=value` pairs; values are JSON (`true`, `["a"]`) or, for lists, comma-separated.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 impl ConnectionsCommand {
     pub fn database(&self) -> &DatabaseArgs {
         match self {
-            Self::List { database, .. } | Self::Show { database, .. } => database,
+            Self::List { database, .. } | Self::Show { database, .. } | Self::Set { database, .. } => database,
         }
     }
 }

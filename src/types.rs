@@ -129,6 +129,53 @@ pub struct RepoRef {
     pub name: RepoName,
 }
 
+/// A commit SHA: 7 to 40 hex digits, stored lower-case. Full SHAs are 40 digits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CommitSha(String);
+
+impl CommitSha {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if !(7..=40).contains(&raw.len()) || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("must be 7 to 40 hex characters".to_owned());
+        }
+        Ok(Self(raw.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.0.len() == 40
+    }
+
+    /// The first seven digits, as GitHub shows them.
+    pub fn short(&self) -> &str {
+        &self.0[..7]
+    }
+}
+
+impl fmt::Display for CommitSha {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for CommitSha {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<CommitSha> for String {
+    fn from(value: CommitSha) -> Self {
+        value.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +204,18 @@ mod tests {
         ] {
             assert!(RepoName::parse(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn commit_shas_are_hex_of_7_to_40_digits_in_lower_case() {
+        let sha = CommitSha::parse("4C1F0F0A9D6E3B2A8F7E6D5C4B3A29181716151A").unwrap();
+        assert_eq!(sha.as_str(), "4c1f0f0a9d6e3b2a8f7e6d5c4b3a29181716151a");
+        assert!(sha.is_full());
+        assert_eq!(sha.short(), "4c1f0f0");
+        assert!(CommitSha::parse("abc123").is_err());
+        assert!(CommitSha::parse("abc1234").is_ok());
+        assert!(CommitSha::parse(&"a".repeat(41)).is_err());
+        assert!(CommitSha::parse("abcdefg").is_err());
     }
 
     #[test]

@@ -2,4 +2,7 @@
 
 pub mod connection;
 pub mod connection_repository;
+pub mod deployment;
+pub mod deployment_status;
+pub mod job;
 pub mod webhook_delivery;

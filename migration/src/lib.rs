@@ -7,12 +7,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_connections_and_deliveries;
+mod m20261122_000002_deployments_and_jobs;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_connections_and_deliveries::Migration)]
+        vec![
+            Box::new(m20261122_000001_connections_and_deliveries::Migration),
+            Box::new(m20261122_000002_deployments_and_jobs::Migration),
+        ]
     }
 }

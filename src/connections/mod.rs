@@ -12,28 +12,18 @@
 //! JSON (that is `github::events`) and does not know HTTP.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+mod patterns;
+mod settings;
+
+pub use patterns::EnvironmentPattern;
+pub use settings::ConnectionSettings;
 
 use crate::github::events::{InstallationChange, InstallationEvent, InstallationSnapshot, RepositoriesChanged};
 use crate::store::connections::{self as rows, InstallationFields};
 use crate::store::{Conn, Store, StoreResult};
-use crate::types::{Account, InstallationId, RepoName};
-
-/// Per-connection settings. Stored as JSON; a key added in a later version gets its default.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ConnectionSettings {
-    /// Turn GitHub `deployment` / `deployment_status` events into deploy rows.
-    pub auto_create_deployments: bool,
-}
-
-impl Default for ConnectionSettings {
-    fn default() -> Self {
-        Self {
-            auto_create_deployments: true,
-        }
-    }
-}
+use crate::types::{Account, InstallationId, RepoName, RepoRef};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
@@ -120,6 +110,63 @@ pub async fn get_by_installation(store: &Store, installation_id: InstallationId)
 /// The connection of an installation, if shiplog knows it (for recording a delivery).
 pub async fn id_for_installation(db: &impl Conn, installation_id: InstallationId) -> StoreResult<Option<i64>> {
     Ok(rows::find_by_installation(db, installation_id).await?.map(|c| c.id))
+}
+
+/// The connection that takes an event about `repository` (a deployment, a pull request), or why
+/// the event is skipped. An installation shiplog has not seen gets its connection from the
+/// repository's owner; a repository the connection does not list yet is added.
+pub async fn for_repository_event(
+    db: &impl Conn,
+    installation_id: InstallationId,
+    owner: &Account,
+    repository: &RepoRef,
+    now: DateTime<Utc>,
+) -> StoreResult<Result<Connection, Applied>> {
+    let existing = rows::find_by_installation(db, installation_id).await?;
+    if let Some(skipped) = refuse_if_deleted(existing.as_ref()) {
+        return Ok(Err(skipped));
+    }
+    let id = match &existing {
+        Some(connection) if connection.suspended_at.is_some() => {
+            return Ok(Err(Applied::Skipped {
+                connection_id: connection.id,
+                reason: format!("installation {installation_id} is suspended"),
+            }))
+        }
+        Some(connection) if connection.repositories.contains(&repository.name) => return Ok(Ok(connection.clone())),
+        Some(connection) => connection.id,
+        None => {
+            let fields = InstallationFields {
+                installation_id,
+                account: owner,
+                repository_selection: "selected",
+            };
+            rows::insert(db, fields, &ConnectionSettings::default(), now).await?
+        }
+    };
+    rows::add_repositories(db, id, std::slice::from_ref(repository), now).await?;
+    let connection = rows::find(db, id)
+        .await?
+        .ok_or_else(|| crate::store::StoreError::Corrupt(format!("connection {id} vanished inside its transaction")))?;
+    Ok(Ok(connection))
+}
+
+/// Changes settings with a JSON patch; `Ok(Err(errors))` names every invalid field.
+pub async fn update_settings(
+    store: &Store,
+    id: i64,
+    patch: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Result<Connection, Vec<crate::error::FieldError>>>> {
+    let Some(connection) = rows::find(store.conn(), id).await? else {
+        return Ok(None);
+    };
+    let settings = match connection.settings.patched(patch) {
+        Ok(settings) => settings,
+        Err(errors) => return Ok(Some(Err(errors))),
+    };
+    rows::set_settings(store.conn(), id, &settings, now).await?;
+    Ok(rows::find(store.conn(), id).await?.map(Ok))
 }
 
 /// Applies an `installation` event. Call inside the delivery's transaction.

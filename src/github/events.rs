@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::types::{Account, InstallationId, RepoName, RepoRef};
+use crate::types::{Account, CommitSha, InstallationId, RepoName, RepoRef};
 
 /// A payload that could not be read, with the path of the failing field.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +31,8 @@ pub enum WebhookEvent {
     Ping,
     Installation(InstallationEvent),
     InstallationRepositories(RepositoriesChanged),
+    Deployment(GitHubDeployment),
+    DeploymentStatus(GitHubDeploymentStatus),
     /// An event or action shiplog does not act on; acknowledged and recorded as ignored.
     Unhandled,
 }
@@ -69,6 +71,39 @@ pub struct RepositoriesChanged {
     pub removed: Vec<RepoRef>,
 }
 
+/// A GitHub deployment, with the repository it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubDeployment {
+    pub id: i64,
+    pub repository: RepoRef,
+    /// The repository's owner: the account the App is installed on.
+    pub owner: Account,
+    pub environment: String,
+    pub sha: CommitSha,
+    pub git_ref: Option<String>,
+    pub task: Option<String>,
+    pub creator: Option<String>,
+    pub description: Option<String>,
+    pub transient_environment: bool,
+    pub production_environment: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One `deployment_status`, with its (embedded) deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubDeploymentStatus {
+    pub deployment: GitHubDeployment,
+    pub id: i64,
+    /// The raw state (`success`, `in_progress`, … or a state GitHub adds later).
+    pub state: String,
+    pub description: Option<String>,
+    /// `log_url`, else `target_url`; empty strings are absent.
+    pub log_url: Option<String>,
+    pub environment_url: Option<String>,
+    pub creator: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
 /// Parses a delivery's body for the event named in `X-GitHub-Event`.
 pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
     let envelope: wire::Envelope = from_slice(body)?;
@@ -95,6 +130,24 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
                 removed: into_repo_refs(payload.repositories_removed),
             })
         }
+        ("deployment", Some("created")) => {
+            let payload: wire::DeploymentPayload = from_slice(body)?;
+            WebhookEvent::Deployment(payload.deployment.into_domain(payload.repository))
+        }
+        ("deployment_status", Some("created")) => {
+            let payload: wire::DeploymentStatusPayload = from_slice(body)?;
+            let status = payload.deployment_status;
+            WebhookEvent::DeploymentStatus(GitHubDeploymentStatus {
+                deployment: payload.deployment.into_domain(payload.repository),
+                id: status.id,
+                state: status.state,
+                description: non_empty(status.description),
+                log_url: non_empty(status.log_url).or_else(|| non_empty(status.target_url)),
+                environment_url: non_empty(status.environment_url),
+                creator: status.creator.map(|c| c.login),
+                created_at: status.created_at,
+            })
+        }
         _ => WebhookEvent::Unhandled,
     };
     Ok(ParsedDelivery {
@@ -113,6 +166,10 @@ fn installation_change(action: &str) -> Option<InstallationChange> {
         "new_permissions_accepted" => InstallationChange::PermissionsAccepted,
         _ => return None,
     })
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
 }
 
 fn into_repo_refs(repos: Vec<wire::Repository>) -> Vec<RepoRef> {
@@ -218,6 +275,94 @@ mod wire {
     pub struct Repository {
         pub id: i64,
         pub full_name: RepoName,
+    }
+
+    #[derive(Deserialize)]
+    pub struct RepositoryWithOwner {
+        pub id: i64,
+        pub full_name: RepoName,
+        pub owner: AccountObject,
+    }
+
+    #[derive(Deserialize)]
+    pub struct User {
+        pub login: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct DeploymentPayload {
+        pub deployment: Deployment,
+        pub repository: RepositoryWithOwner,
+    }
+
+    #[derive(Deserialize)]
+    pub struct DeploymentStatusPayload {
+        pub deployment_status: DeploymentStatus,
+        pub deployment: Deployment,
+        pub repository: RepositoryWithOwner,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Deployment {
+        pub id: i64,
+        pub sha: CommitSha,
+        #[serde(rename = "ref", default)]
+        pub git_ref: Option<String>,
+        #[serde(default)]
+        pub task: Option<String>,
+        pub environment: String,
+        #[serde(default)]
+        pub description: Option<String>,
+        #[serde(default)]
+        pub creator: Option<User>,
+        pub created_at: DateTime<Utc>,
+        #[serde(default)]
+        pub transient_environment: Option<bool>,
+        #[serde(default)]
+        pub production_environment: Option<bool>,
+    }
+
+    impl Deployment {
+        pub fn into_domain(self, repository: RepositoryWithOwner) -> GitHubDeployment {
+            GitHubDeployment {
+                id: self.id,
+                owner: Account {
+                    login: repository.owner.login,
+                    kind: repository.owner.kind.unwrap_or_else(|| "Organization".to_owned()),
+                    id: repository.owner.id,
+                },
+                repository: RepoRef {
+                    github_id: repository.id,
+                    name: repository.full_name,
+                },
+                environment: self.environment,
+                sha: self.sha,
+                git_ref: non_empty(self.git_ref),
+                task: non_empty(self.task),
+                creator: self.creator.map(|c| c.login),
+                description: non_empty(self.description),
+                transient_environment: self.transient_environment.unwrap_or(false),
+                production_environment: self.production_environment.unwrap_or(false),
+                created_at: self.created_at,
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct DeploymentStatus {
+        pub id: i64,
+        pub state: String,
+        #[serde(default)]
+        pub description: Option<String>,
+        #[serde(default)]
+        pub log_url: Option<String>,
+        #[serde(default)]
+        pub target_url: Option<String>,
+        #[serde(default)]
+        pub environment_url: Option<String>,
+        #[serde(default)]
+        pub creator: Option<User>,
+        pub created_at: DateTime<Utc>,
     }
 }
 

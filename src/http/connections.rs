@@ -27,3 +27,29 @@ pub async fn get_connection(
         .ok_or_else(|| ApiError::not_found(format!("no connection with id {id}")))?;
     Ok(HttpResponse::Ok().json(connection.view()))
 }
+
+/// `PATCH /api/connections/{id}` with a JSON object of settings to change.
+#[tracing::instrument(skip_all, fields(connection = %path))]
+pub async fn update_connection(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    patch: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    match connections::update_settings(&state.store, id, &patch, state.clock.now()).await? {
+        None => Err(ApiError::not_found(format!("no connection with id {id}"))),
+        Some(Err(errors)) => Err(ApiError::Unprocessable {
+            detail: errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            errors,
+        }),
+        Some(Ok(connection)) => {
+            tracing::info!(settings = ?connection.settings, "connection settings changed");
+            Ok(HttpResponse::Ok().json(connection.view()))
+        }
+    }
+}

@@ -4,7 +4,9 @@
 pub mod auth;
 pub mod body;
 pub mod connections;
+pub mod deployments;
 pub mod health;
+pub mod jobs;
 pub mod problems;
 pub mod webhooks;
 
@@ -36,5 +38,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/readyz").route(web::get().to(health::check_readiness)))
         .service(web::resource("/webhooks/github").route(web::post().to(webhooks::receive_github_webhook)))
         .service(web::resource("/api/connections").route(web::get().to(connections::list_connections)))
-        .service(web::resource("/api/connections/{id}").route(web::get().to(connections::get_connection)));
+        .service(
+            web::resource("/api/connections/{id}")
+                .route(web::get().to(connections::get_connection))
+                .route(web::patch().to(connections::update_connection)),
+        )
+        .service(web::resource("/api/jobs").route(web::get().to(jobs::list_jobs)))
+        .service(web::resource("/deployments").route(web::get().to(deployments::list_deployments)))
+        .service(web::resource("/deployments/{id}").route(web::get().to(deployments::get_deployment)));
 }

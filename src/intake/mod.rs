@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::connections::{self, Applied};
+use crate::deploys;
 use crate::github::events::{ParsedDelivery, WebhookEvent};
 use crate::store::{deliveries, Store, StoreError, StoreResult};
 use crate::types::DeliveryId;
@@ -106,6 +107,16 @@ async fn receive_once(store: &Store, delivery: &Delivery, now: DateTime<Utc>) ->
         WebhookEvent::InstallationRepositories(event) => {
             applied(connections::apply_repositories_changed(&tx, event, now).await?)
         }
+        WebhookEvent::Deployment(deployment) => match delivery.parsed.installation_id {
+            Some(installation) => {
+                applied(deploys::github::record_deployment(&tx, installation, deployment, now).await?)
+            }
+            None => not_from_an_app(),
+        },
+        WebhookEvent::DeploymentStatus(status) => match delivery.parsed.installation_id {
+            Some(installation) => applied(deploys::github::record_status(&tx, installation, status, now).await?),
+            None => not_from_an_app(),
+        },
         WebhookEvent::Unhandled => {
             let connection_id = match delivery.parsed.installation_id {
                 Some(installation) => connections::id_for_installation(&tx, installation).await?,
@@ -137,6 +148,15 @@ fn applied(applied: Applied) -> (Outcome, Option<String>, Option<i64>) {
         Applied::Changed { connection_id } => (Outcome::Processed, None, Some(connection_id)),
         Applied::Skipped { connection_id, reason } => (Outcome::Skipped, Some(reason), Some(connection_id)),
     }
+}
+
+/// A repository webhook (no installation): shiplog cannot tell which connection it is for.
+fn not_from_an_app() -> (Outcome, Option<String>, Option<i64>) {
+    (
+        Outcome::Ignored,
+        Some("the payload names no installation: not a GitHub App delivery".to_owned()),
+        None,
+    )
 }
 
 fn duplicate(id: &str, received_at: DateTime<Utc>) -> Receipt {

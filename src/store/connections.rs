@@ -104,6 +104,23 @@ pub async fn set_suspended_at(
     Ok(())
 }
 
+pub async fn set_settings(
+    db: &impl Conn,
+    id: i64,
+    settings: &ConnectionSettings,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let settings = serde_json::to_string(settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let model = connection::ActiveModel {
+        id: Set(id),
+        settings: Set(settings),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    model.update(db).await?;
+    Ok(())
+}
+
 pub async fn set_deleted_at(db: &impl Conn, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
     let model = connection::ActiveModel {
         id: Set(id),

@@ -6,6 +6,8 @@
 
 pub mod connections;
 pub mod deliveries;
+pub mod deployments;
+pub mod jobs;
 
 use std::time::Duration;
 

@@ -34,7 +34,10 @@ async fn installation_created_makes_a_connection_with_its_account_repositories_a
     assert_eq!(repo_names(c), vec!["acme-corp/billing", "acme-corp/web-app"]);
     assert_eq!(c["status"], "active");
     assert_eq!(c["suspended"], false);
-    assert_eq!(c["settings"], json!({"auto_create_deployments": true}));
+    assert_eq!(
+        c["settings"],
+        json!({"auto_create_deployments": true, "ignore_transient_environments": false, "ignored_environments": []})
+    );
     assert_eq!(c["created_at"], "2026-11-02T09:00:00Z");
 }
 

@@ -3,6 +3,7 @@
 
 mod cli;
 mod connections;
+mod deployments;
 mod health;
 mod helpers;
 mod manifest;

@@ -1,0 +1,161 @@
+//! Per-connection settings: what they are, how a patch is validated, and which deployment events
+//! they skip.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::patterns::EnvironmentPattern;
+use crate::error::FieldError;
+
+/// Stored as JSON; a key added in a later version gets its default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConnectionSettings {
+    /// Turn GitHub `deployment` / `deployment_status` events into deploy rows.
+    pub auto_create_deployments: bool,
+    /// Skip deployments GitHub marks `transient_environment: true` (preview apps).
+    pub ignore_transient_environments: bool,
+    /// Skip deployments to environments matching any of these patterns.
+    pub ignored_environments: Vec<EnvironmentPattern>,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        Self {
+            auto_create_deployments: true,
+            ignore_transient_environments: false,
+            ignored_environments: Vec::new(),
+        }
+    }
+}
+
+/// The keys a patch may carry.
+pub const KEYS: [&str; 3] = [
+    "auto_create_deployments",
+    "ignore_transient_environments",
+    "ignored_environments",
+];
+
+impl ConnectionSettings {
+    /// These settings with `patch` (a JSON object of some keys) applied. Every problem is reported
+    /// with its field: unknown keys, wrong types, malformed patterns.
+    pub fn patched(&self, patch: &Value) -> Result<Self, Vec<FieldError>> {
+        let Some(object) = patch.as_object() else {
+            return Err(vec![FieldError::new("body", "must be a JSON object of settings")]);
+        };
+        let mut next = self.clone();
+        let mut errors = Vec::new();
+        for (key, value) in object {
+            match key.as_str() {
+                "auto_create_deployments" => match value.as_bool() {
+                    Some(flag) => next.auto_create_deployments = flag,
+                    None => errors.push(FieldError::new(key, "must be true or false")),
+                },
+                "ignore_transient_environments" => match value.as_bool() {
+                    Some(flag) => next.ignore_transient_environments = flag,
+                    None => errors.push(FieldError::new(key, "must be true or false")),
+                },
+                "ignored_environments" => match value.as_array() {
+                    Some(items) => {
+                        let mut patterns = Vec::new();
+                        for (index, item) in items.iter().enumerate() {
+                            let field = format!("ignored_environments[{index}]");
+                            match item.as_str().map(EnvironmentPattern::parse) {
+                                Some(Ok(pattern)) => patterns.push(pattern),
+                                Some(Err(message)) => errors.push(FieldError::new(field, format!("pattern {message}"))),
+                                None => {
+                                    errors.push(FieldError::new(field, "must be a string pattern such as preview-*"))
+                                }
+                            }
+                        }
+                        next.ignored_environments = patterns;
+                    }
+                    None => errors.push(FieldError::new(
+                        key,
+                        "must be a list of patterns such as [\"preview-*\"]",
+                    )),
+                },
+                _ => errors.push(FieldError::new(
+                    key,
+                    format!("is not a setting; settings are {}", KEYS.join(", ")),
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(next)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Why a GitHub deployment event to `environment` is not turned into a deploy row, if it is not.
+    pub fn skip_reason(&self, environment: &str, transient: bool) -> Option<String> {
+        if !self.auto_create_deployments {
+            return Some("auto_create_deployments is off for this connection".to_owned());
+        }
+        if transient && self.ignore_transient_environments {
+            return Some(format!(
+                "environment {environment:?} is transient and ignore_transient_environments is on"
+            ));
+        }
+        self.ignored_environments
+            .iter()
+            .find(|pattern| pattern.matches(environment))
+            .map(|pattern| {
+                format!(
+                    "environment {environment:?} matches ignored_environments pattern {:?}",
+                    pattern.as_str()
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_patch_changes_only_the_keys_it_names() {
+        let patched = ConnectionSettings::default()
+            .patched(&json!({"ignored_environments": ["preview-*"]}))
+            .unwrap();
+        assert!(patched.auto_create_deployments);
+        assert_eq!(patched.ignored_environments[0].as_str(), "preview-*");
+    }
+
+    #[test]
+    fn every_problem_is_named_by_its_field() {
+        let errors = ConnectionSettings::default()
+            .patched(
+                &json!({"auto_create_deployments": "no", "colour": 1, "ignored_environments": ["ok-*", "bad-[", 3]}),
+            )
+            .unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "auto_create_deployments",
+                "colour",
+                "ignored_environments[1]",
+                "ignored_environments[2]"
+            ]
+        );
+    }
+
+    #[test]
+    fn skip_reasons_follow_the_settings_in_order() {
+        let settings = ConnectionSettings::default()
+            .patched(&json!({"ignore_transient_environments": true, "ignored_environments": ["pr-*"]}))
+            .unwrap();
+        assert_eq!(settings.skip_reason("production", false), None);
+        assert!(settings.skip_reason("preview", true).unwrap().contains("transient"));
+        assert!(settings.skip_reason("pr-12", false).unwrap().contains("pr-*"));
+        let off = settings.patched(&json!({"auto_create_deployments": false})).unwrap();
+        assert!(off
+            .skip_reason("production", false)
+            .unwrap()
+            .contains("auto_create_deployments"));
+    }
+}

@@ -1,0 +1,138 @@
+//! Deploys from GitHub's `deployment` and `deployment_status` events.
+//!
+//! The installation in the payload picks the connection. A connection that turned auto-creation
+//! off, a transient environment it ignores, or an environment matching one of its ignored
+//! patterns makes the event `skipped`: acknowledged, recorded, and no deploy row changes.
+
+use chrono::{DateTime, Utc};
+
+use super::{apply_report, from_github_state, NewDeploy, Report, ReportOrder, StatusEntry};
+use crate::connections::{self, Applied, Connection};
+use crate::github::events::{GitHubDeployment, GitHubDeploymentStatus};
+use crate::store::deployments as rows;
+use crate::store::{Conn, StoreResult};
+use crate::types::InstallationId;
+
+/// A `deployment` event: records the deploy (status `initiated`) unless it exists already.
+pub async fn record_deployment(
+    db: &impl Conn,
+    installation_id: InstallationId,
+    deployment: &GitHubDeployment,
+    now: DateTime<Utc>,
+) -> StoreResult<Applied> {
+    let connection = match accepting_connection(db, installation_id, deployment, now).await? {
+        Ok(connection) => connection,
+        Err(skipped) => return Ok(skipped),
+    };
+    upsert(db, &connection, deployment, now).await?;
+    Ok(Applied::Changed {
+        connection_id: connection.id,
+    })
+}
+
+/// A `deployment_status` event: records the deploy from the embedded deployment if it is new,
+/// keeps the status in the history, and applies it in GitHub's timestamp order.
+pub async fn record_status(
+    db: &impl Conn,
+    installation_id: InstallationId,
+    event: &GitHubDeploymentStatus,
+    now: DateTime<Utc>,
+) -> StoreResult<Applied> {
+    let connection = match accepting_connection(db, installation_id, &event.deployment, now).await? {
+        Ok(connection) => connection,
+        Err(skipped) => return Ok(skipped),
+    };
+    if rows::has_github_status(db, event.id).await? {
+        return Ok(Applied::Skipped {
+            connection_id: connection.id,
+            reason: format!("deployment status {} is recorded already", event.id),
+        });
+    }
+    let deploy = upsert(db, &connection, &event.deployment, now).await?;
+    let status = from_github_state(&event.state);
+    let entry = StatusEntry {
+        github_status_id: Some(event.id),
+        state: event.state.clone(),
+        status,
+        description: event.description.clone(),
+        log_url: event.log_url.clone(),
+        environment_url: event.environment_url.clone(),
+        creator: event.creator.clone(),
+        occurred_at: event.created_at,
+    };
+    rows::insert_status(db, deploy.id, &entry, now).await?;
+    if let Some(status) = status {
+        let report = Report {
+            status,
+            order: ReportOrder {
+                at: event.created_at,
+                id: event.id,
+            },
+            log_url: event.log_url.clone(),
+            environment_url: event.environment_url.clone(),
+        };
+        apply_report(db, &deploy, &report, now).await?;
+    }
+    Ok(Applied::Changed {
+        connection_id: connection.id,
+    })
+}
+
+/// The connection that takes this event, or why the event is skipped.
+async fn accepting_connection(
+    db: &impl Conn,
+    installation_id: InstallationId,
+    deployment: &GitHubDeployment,
+    now: DateTime<Utc>,
+) -> StoreResult<Result<Connection, Applied>> {
+    let connection =
+        match connections::for_repository_event(db, installation_id, &deployment.owner, &deployment.repository, now)
+            .await?
+        {
+            Ok(connection) => connection,
+            Err(skipped) => return Ok(Err(skipped)),
+        };
+    if let Some(reason) = connection
+        .settings
+        .skip_reason(&deployment.environment, deployment.transient_environment)
+    {
+        return Ok(Err(Applied::Skipped {
+            connection_id: connection.id,
+            reason,
+        }));
+    }
+    Ok(Ok(connection))
+}
+
+async fn upsert(
+    db: &impl Conn,
+    connection: &Connection,
+    deployment: &GitHubDeployment,
+    now: DateTime<Utc>,
+) -> StoreResult<super::Deploy> {
+    let new = NewDeploy {
+        connection_id: connection.id,
+        repository: deployment.repository.name.clone(),
+        environment: deployment.environment.clone(),
+        sha: deployment.sha.clone(),
+        git_ref: deployment.git_ref.clone(),
+        source: "github",
+        github_deployment_id: Some(deployment.id),
+        external_id: None,
+        version: None,
+        creator: deployment.creator.clone(),
+        description: deployment.description.clone(),
+        log_url: None,
+        environment_url: None,
+        transient_environment: deployment.transient_environment,
+        production_environment: deployment.production_environment,
+        deploy_time: deployment.created_at,
+    };
+    match rows::find_by_github_id(db, connection.id, deployment.id).await? {
+        Some(existing) => {
+            rows::refresh_description(db, existing.id, &new, now).await?;
+            Ok(existing)
+        }
+        None => rows::insert(db, &new, now).await,
+    }
+}

@@ -1,0 +1,271 @@
+//! Deploys: one commit shipped to one environment of one repository, and its lifecycle.
+//!
+//! Status reports (GitHub `deployment_status` events; later the explicit API) are kept in a
+//! history and applied in the source's timestamp order, so a late report never moves a deploy
+//! backwards. When a deploy goes live, the live deploy it replaces in the same repository and
+//! environment becomes `superseded`, and a `deploy.went_live` job is enqueued in the same
+//! transaction. This module does not parse webhook JSON and does not know HTTP.
+
+pub mod github;
+mod lifecycle;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+pub use lifecycle::{duration_seconds, from_github_state, DeployStatus, ReportOrder};
+
+use crate::jobs::{self, NewJob};
+use crate::store::deployments::{self as rows, StatusChange};
+use crate::store::{Conn, Store, StoreResult};
+use crate::types::{CommitSha, RepoName};
+
+/// A stored deploy. Serialises to the JSON the API shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Deploy {
+    pub id: i64,
+    pub connection_id: i64,
+    pub repository: String,
+    #[serde(skip)]
+    pub repository_key: String,
+    pub environment: String,
+    pub sha: String,
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    pub status: DeployStatus,
+    /// `github` or `api`.
+    pub source: String,
+    pub github_deployment_id: Option<i64>,
+    pub external_id: Option<String>,
+    pub version: Option<String>,
+    pub creator: Option<String>,
+    pub description: Option<String>,
+    pub log_url: Option<String>,
+    pub environment_url: Option<String>,
+    pub transient_environment: bool,
+    pub production_environment: bool,
+    /// When the current status took effect, by the source's clock.
+    pub status_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub status_github_id: i64,
+    /// When the deploy started (GitHub's `deployment.created_at`, or the API's `deploy_time`).
+    pub deploy_time: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub duration_seconds: Option<i64>,
+    pub superseded_by_id: Option<i64>,
+    pub rollback_target_id: Option<i64>,
+    /// When shiplog first stored it.
+    pub recorded_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Deploy {
+    fn report_order(&self) -> ReportOrder {
+        ReportOrder {
+            at: self.status_at,
+            id: self.status_github_id,
+        }
+    }
+
+    /// When it went live, ordered with its id, for deciding which live deploy is the newest.
+    fn live_order(&self) -> ReportOrder {
+        ReportOrder {
+            at: self.completed_at.unwrap_or(self.status_at),
+            id: self.id,
+        }
+    }
+}
+
+/// What is known of a deploy when it is first recorded.
+#[derive(Clone, Debug)]
+pub struct NewDeploy {
+    pub connection_id: i64,
+    pub repository: RepoName,
+    pub environment: String,
+    pub sha: CommitSha,
+    pub git_ref: Option<String>,
+    pub source: &'static str,
+    pub github_deployment_id: Option<i64>,
+    pub external_id: Option<String>,
+    pub version: Option<String>,
+    pub creator: Option<String>,
+    pub description: Option<String>,
+    pub log_url: Option<String>,
+    pub environment_url: Option<String>,
+    pub transient_environment: bool,
+    pub production_environment: bool,
+    pub deploy_time: DateTime<Utc>,
+}
+
+/// One entry of a deploy's status history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatusEntry {
+    pub github_status_id: Option<i64>,
+    /// The raw state as reported.
+    pub state: String,
+    /// The shiplog status it maps to; `null` for a state shiplog does not know.
+    pub status: Option<DeployStatus>,
+    pub description: Option<String>,
+    pub log_url: Option<String>,
+    pub environment_url: Option<String>,
+    pub creator: Option<String>,
+    #[serde(rename = "created_at")]
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A report to apply to a deploy's current status.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub status: DeployStatus,
+    pub order: ReportOrder,
+    pub log_url: Option<String>,
+    pub environment_url: Option<String>,
+}
+
+/// What applying a report did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// Older than the report that set the current status: kept in the history only.
+    Outdated,
+    Changed(DeployStatus),
+    /// Went live and is now the live deploy of its environment.
+    WentLive {
+        superseded: Vec<i64>,
+    },
+    /// Went live, but a deploy that went live later is already live there.
+    SupersededOnArrival {
+        by: i64,
+    },
+}
+
+/// Filters for listing deploys; `before` is a keyset cursor (deploy time, id).
+#[derive(Clone, Debug, Default)]
+pub struct DeployFilter {
+    pub connection_id: Option<i64>,
+    pub repository: Option<RepoName>,
+    pub environment: Option<String>,
+    pub status: Option<DeployStatus>,
+    pub sha_prefix: Option<String>,
+    pub before: Option<(DateTime<Utc>, i64)>,
+}
+
+pub async fn list(store: &Store, filter: &DeployFilter, limit: u64) -> StoreResult<Vec<Deploy>> {
+    rows::list(store.conn(), filter, limit).await
+}
+
+pub async fn get(store: &Store, id: i64) -> StoreResult<Option<(Deploy, Vec<StatusEntry>)>> {
+    let Some(deploy) = rows::find(store.conn(), id).await? else {
+        return Ok(None);
+    };
+    let history = rows::statuses(store.conn(), id).await?;
+    Ok(Some((deploy, history)))
+}
+
+/// Applies `report` to `deploy` if it is later than the report behind the current status.
+pub async fn apply_report(
+    db: &impl Conn,
+    deploy: &Deploy,
+    report: &Report,
+    now: DateTime<Utc>,
+) -> StoreResult<Transition> {
+    if report.order <= deploy.report_order() {
+        return Ok(Transition::Outdated);
+    }
+    if report.status == DeployStatus::Live {
+        return go_live(db, deploy, report, now).await;
+    }
+    let completed = report
+        .status
+        .completes()
+        .then(|| (report.order.at, duration_seconds(deploy.deploy_time, report.order.at)));
+    let change = StatusChange {
+        status: report.status,
+        status_at: report.order.at,
+        status_github_id: report.order.id,
+        completed,
+        superseded_by_id: None,
+        log_url: report.log_url.clone(),
+        environment_url: report.environment_url.clone(),
+    };
+    rows::set_status(db, deploy.id, &change, now).await?;
+    Ok(Transition::Changed(report.status))
+}
+
+async fn go_live(db: &impl Conn, deploy: &Deploy, report: &Report, now: DateTime<Utc>) -> StoreResult<Transition> {
+    let at = report.order.at;
+    let completed = Some((at, duration_seconds(deploy.deploy_time, at)));
+    let ours = ReportOrder { at, id: deploy.id };
+    let others = rows::live_in(
+        db,
+        deploy.connection_id,
+        &deploy.repository_key,
+        &deploy.environment,
+        deploy.id,
+    )
+    .await?;
+
+    // A deploy that went live later is live already: this one arrives superseded.
+    if let Some(newer) = others
+        .iter()
+        .filter(|o| o.live_order() > ours)
+        .max_by_key(|o| o.live_order())
+    {
+        let change = StatusChange {
+            status: DeployStatus::Superseded,
+            status_at: newer.live_order().at,
+            status_github_id: 0,
+            completed,
+            superseded_by_id: Some(newer.id),
+            log_url: report.log_url.clone(),
+            environment_url: report.environment_url.clone(),
+        };
+        rows::set_status(db, deploy.id, &change, now).await?;
+        return Ok(Transition::SupersededOnArrival { by: newer.id });
+    }
+
+    let change = StatusChange {
+        status: DeployStatus::Live,
+        status_at: at,
+        status_github_id: report.order.id,
+        completed,
+        superseded_by_id: None,
+        log_url: report.log_url.clone(),
+        environment_url: report.environment_url.clone(),
+    };
+    rows::set_status(db, deploy.id, &change, now).await?;
+    let mut superseded = Vec::new();
+    for previous in &others {
+        let change = StatusChange {
+            status: DeployStatus::Superseded,
+            status_at: at,
+            status_github_id: 0,
+            completed: None,
+            superseded_by_id: Some(deploy.id),
+            log_url: None,
+            environment_url: None,
+        };
+        rows::set_status(db, previous.id, &change, now).await?;
+        superseded.push(previous.id);
+    }
+    let job = NewJob {
+        kind: jobs::DEPLOY_WENT_LIVE,
+        payload: json!({
+            "deployment_id": deploy.id,
+            "connection_id": deploy.connection_id,
+            "repository": deploy.repository,
+            "environment": deploy.environment,
+            "sha": deploy.sha,
+            "live_at": at,
+            "previous_live_ids": superseded,
+        }),
+        dedupe_key: Some(format!(
+            "{}:{}:{}",
+            jobs::DEPLOY_WENT_LIVE,
+            deploy.id,
+            at.timestamp_micros()
+        )),
+        run_at: now,
+    };
+    jobs::enqueue(db, &job, now).await?;
+    Ok(Transition::WentLive { superseded })
+}

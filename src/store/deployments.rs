@@ -1,0 +1,271 @@
+//! Deploy rows and their status history.
+
+use chrono::{DateTime, Utc};
+use entity::{deployment, deployment_status};
+use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use super::{Conn, StoreError, StoreResult};
+use crate::deploys::{Deploy, DeployFilter, DeployStatus, NewDeploy, StatusEntry};
+
+pub async fn find(db: &impl Conn, id: i64) -> StoreResult<Option<Deploy>> {
+    deployment::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(into_deploy)
+        .transpose()
+}
+
+pub async fn find_by_github_id(db: &impl Conn, connection_id: i64, github_id: i64) -> StoreResult<Option<Deploy>> {
+    deployment::Entity::find()
+        .filter(deployment::Column::ConnectionId.eq(connection_id))
+        .filter(deployment::Column::GithubDeploymentId.eq(github_id))
+        .one(db)
+        .await?
+        .map(into_deploy)
+        .transpose()
+}
+
+pub async fn insert(db: &impl Conn, new: &NewDeploy, now: DateTime<Utc>) -> StoreResult<Deploy> {
+    let model = deployment::ActiveModel {
+        id: NotSet,
+        connection_id: Set(new.connection_id),
+        repository: Set(new.repository.as_str().to_owned()),
+        repository_key: Set(new.repository.key().to_owned()),
+        environment: Set(new.environment.clone()),
+        sha: Set(new.sha.as_str().to_owned()),
+        git_ref: Set(new.git_ref.clone()),
+        source: Set(new.source.to_owned()),
+        github_deployment_id: Set(new.github_deployment_id),
+        external_id: Set(new.external_id.clone()),
+        version: Set(new.version.clone()),
+        creator: Set(new.creator.clone()),
+        description: Set(new.description.clone()),
+        log_url: Set(new.log_url.clone()),
+        environment_url: Set(new.environment_url.clone()),
+        transient_environment: Set(new.transient_environment),
+        production_environment: Set(new.production_environment),
+        status: Set(DeployStatus::Initiated.as_str().to_owned()),
+        status_at: Set(new.deploy_time),
+        status_github_id: Set(0),
+        deploy_time: Set(new.deploy_time),
+        completed_at: Set(None),
+        duration_seconds: Set(None),
+        superseded_by_id: Set(None),
+        rollback_target_id: Set(None),
+        recorded_at: Set(now),
+        updated_at: Set(now),
+    };
+    into_deploy(model.insert(db).await?)
+}
+
+/// Refreshes what a later copy of the same GitHub deployment says about it (never its status).
+pub async fn refresh_description(db: &impl Conn, id: i64, new: &NewDeploy, now: DateTime<Utc>) -> StoreResult<()> {
+    let model = deployment::ActiveModel {
+        id: Set(id),
+        git_ref: Set(new.git_ref.clone()),
+        creator: Set(new.creator.clone()),
+        description: Set(new.description.clone()),
+        transient_environment: Set(new.transient_environment),
+        production_environment: Set(new.production_environment),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    model.update(db).await?;
+    Ok(())
+}
+
+/// A change of a deploy's current status.
+#[derive(Debug, Clone)]
+pub struct StatusChange {
+    pub status: DeployStatus,
+    pub status_at: DateTime<Utc>,
+    pub status_github_id: i64,
+    /// `Some` to set `completed_at` and `duration_seconds`.
+    pub completed: Option<(DateTime<Utc>, i64)>,
+    pub superseded_by_id: Option<i64>,
+    pub log_url: Option<String>,
+    pub environment_url: Option<String>,
+}
+
+pub async fn set_status(db: &impl Conn, id: i64, change: &StatusChange, now: DateTime<Utc>) -> StoreResult<()> {
+    let mut model = deployment::ActiveModel {
+        id: Set(id),
+        status: Set(change.status.as_str().to_owned()),
+        status_at: Set(change.status_at),
+        status_github_id: Set(change.status_github_id),
+        superseded_by_id: Set(change.superseded_by_id),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    if let Some((completed_at, duration)) = change.completed {
+        model.completed_at = Set(Some(completed_at));
+        model.duration_seconds = Set(Some(duration));
+    }
+    if let Some(url) = &change.log_url {
+        model.log_url = Set(Some(url.clone()));
+    }
+    if let Some(url) = &change.environment_url {
+        model.environment_url = Set(Some(url.clone()));
+    }
+    model.update(db).await?;
+    Ok(())
+}
+
+/// Live deploys of a repository's environment in a connection, other than `except`.
+pub async fn live_in(
+    db: &impl Conn,
+    connection_id: i64,
+    repository_key: &str,
+    environment: &str,
+    except: i64,
+) -> StoreResult<Vec<Deploy>> {
+    deployment::Entity::find()
+        .filter(deployment::Column::ConnectionId.eq(connection_id))
+        .filter(deployment::Column::RepositoryKey.eq(repository_key))
+        .filter(deployment::Column::Environment.eq(environment))
+        .filter(deployment::Column::Status.eq(DeployStatus::Live.as_str()))
+        .filter(deployment::Column::Id.ne(except))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(into_deploy)
+        .collect()
+}
+
+/// Newest first (deploy time, then id), after the cursor position if one is given.
+pub async fn list(db: &impl Conn, filter: &DeployFilter, limit: u64) -> StoreResult<Vec<Deploy>> {
+    let mut query = deployment::Entity::find();
+    if let Some(connection_id) = filter.connection_id {
+        query = query.filter(deployment::Column::ConnectionId.eq(connection_id));
+    }
+    if let Some(repository) = &filter.repository {
+        query = query.filter(deployment::Column::RepositoryKey.eq(repository.key()));
+    }
+    if let Some(environment) = &filter.environment {
+        query = query.filter(deployment::Column::Environment.eq(environment.as_str()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(deployment::Column::Status.eq(status.as_str()));
+    }
+    if let Some(prefix) = &filter.sha_prefix {
+        // Validated hex, so no LIKE metacharacters can appear.
+        query = query.filter(deployment::Column::Sha.starts_with(prefix.as_str()));
+    }
+    if let Some((time, id)) = filter.before {
+        let at_time: SimpleExpr = Expr::col(deployment::Column::DeployTime).eq(time);
+        query = query.filter(
+            Condition::any()
+                .add(deployment::Column::DeployTime.lt(time))
+                .add(Condition::all().add(at_time).add(deployment::Column::Id.lt(id))),
+        );
+    }
+    query
+        .order_by_desc(deployment::Column::DeployTime)
+        .order_by_desc(deployment::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(into_deploy)
+        .collect()
+}
+
+/// Whether a GitHub status with this id is recorded already.
+pub async fn has_github_status(db: &impl Conn, github_status_id: i64) -> StoreResult<bool> {
+    let found = deployment_status::Entity::find()
+        .select_only()
+        .column(deployment_status::Column::Id)
+        .filter(deployment_status::Column::GithubStatusId.eq(github_status_id))
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    Ok(found.is_some())
+}
+
+pub async fn insert_status(
+    db: &impl Conn,
+    deployment_id: i64,
+    entry: &StatusEntry,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    deployment_status::ActiveModel {
+        id: NotSet,
+        deployment_id: Set(deployment_id),
+        github_status_id: Set(entry.github_status_id),
+        state: Set(entry.state.clone()),
+        status: Set(entry.status.map(|s| s.as_str().to_owned())),
+        description: Set(entry.description.clone()),
+        log_url: Set(entry.log_url.clone()),
+        environment_url: Set(entry.environment_url.clone()),
+        creator: Set(entry.creator.clone()),
+        occurred_at: Set(entry.occurred_at),
+        recorded_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// A deploy's status history, oldest first (by the source's timestamps).
+pub async fn statuses(db: &impl Conn, deployment_id: i64) -> StoreResult<Vec<StatusEntry>> {
+    let rows = deployment_status::Entity::find()
+        .filter(deployment_status::Column::DeploymentId.eq(deployment_id))
+        .order_by_asc(deployment_status::Column::OccurredAt)
+        .order_by_asc(deployment_status::Column::Id)
+        .all(db)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let status = row.status.as_deref().map(parse_status).transpose()?;
+            Ok(StatusEntry {
+                github_status_id: row.github_status_id,
+                state: row.state,
+                status,
+                description: row.description,
+                log_url: row.log_url,
+                environment_url: row.environment_url,
+                creator: row.creator,
+                occurred_at: row.occurred_at,
+            })
+        })
+        .collect()
+}
+
+fn parse_status(raw: &str) -> StoreResult<DeployStatus> {
+    DeployStatus::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("unknown deploy status {raw:?}")))
+}
+
+fn into_deploy(row: deployment::Model) -> StoreResult<Deploy> {
+    Ok(Deploy {
+        status: parse_status(&row.status)?,
+        id: row.id,
+        connection_id: row.connection_id,
+        repository: row.repository,
+        repository_key: row.repository_key,
+        environment: row.environment,
+        sha: row.sha,
+        git_ref: row.git_ref,
+        source: row.source,
+        github_deployment_id: row.github_deployment_id,
+        external_id: row.external_id,
+        version: row.version,
+        creator: row.creator,
+        description: row.description,
+        log_url: row.log_url,
+        environment_url: row.environment_url,
+        transient_environment: row.transient_environment,
+        production_environment: row.production_environment,
+        status_at: row.status_at,
+        status_github_id: row.status_github_id,
+        deploy_time: row.deploy_time,
+        completed_at: row.completed_at,
+        duration_seconds: row.duration_seconds,
+        superseded_by_id: row.superseded_by_id,
+        rollback_target_id: row.rollback_target_id,
+        recorded_at: row.recorded_at,
+        updated_at: row.updated_at,
+    })
+}

@@ -1,0 +1,65 @@
+//! Job rows: durable follow-up work, enqueued in the transaction that causes it.
+
+use chrono::{DateTime, Utc};
+use entity::job;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
+
+use super::{Conn, StoreResult};
+use crate::jobs::{Job, NewJob};
+
+/// Inserts the job unless one with the same dedupe key exists. Returns whether it was inserted.
+pub async fn enqueue(db: &impl Conn, new: &NewJob, now: DateTime<Utc>) -> StoreResult<bool> {
+    if let Some(key) = &new.dedupe_key {
+        let existing = job::Entity::find()
+            .select_only()
+            .column(job::Column::Id)
+            .filter(job::Column::DedupeKey.eq(key.as_str()))
+            .into_tuple::<i64>()
+            .one(db)
+            .await?;
+        if existing.is_some() {
+            return Ok(false);
+        }
+    }
+    job::ActiveModel {
+        id: NotSet,
+        kind: Set(new.kind.to_owned()),
+        payload: Set(new.payload.to_string()),
+        dedupe_key: Set(new.dedupe_key.clone()),
+        state: Set("queued".to_owned()),
+        run_at: Set(new.run_at),
+        attempts: Set(0),
+        locked_until: Set(None),
+        locked_by: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        finished_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(true)
+}
+
+/// Jobs, newest first, optionally of one state.
+pub async fn list(db: &impl Conn, state: Option<&str>, limit: u64) -> StoreResult<Vec<Job>> {
+    let mut query = job::Entity::find();
+    if let Some(state) = state {
+        query = query.filter(job::Column::State.eq(state));
+    }
+    let rows = query.order_by_desc(job::Column::Id).limit(limit).all(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Job {
+            id: row.id,
+            kind: row.kind,
+            payload: serde_json::from_str(&row.payload).unwrap_or(serde_json::Value::String(row.payload)),
+            dedupe_key: row.dedupe_key,
+            state: row.state,
+            run_at: row.run_at,
+            attempts: row.attempts,
+            last_error: row.last_error,
+            created_at: row.created_at,
+            finished_at: row.finished_at,
+        })
+        .collect())
+}
