@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 
-use crate::config::{Cli, Command, Config, ConnectionsCommand, DatabaseArgs};
+use crate::config::{Cli, Command, Config, ConnectionsCommand, CredentialsCommand, DatabaseArgs};
 use crate::connections::{self, Connection};
 use crate::startup::Application;
 use crate::store::Store;
@@ -35,6 +35,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open(&database).await?;
             store.migrate().await.context("cannot apply migrations")?;
             println!("migrations applied ({})", store.backend_name());
+            Ok(())
+        }
+        Command::Credentials { command } => {
+            let store = open(command.database()).await?;
+            store.migrate().await.context("cannot apply migrations")?;
+            let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+            match command {
+                CredentialsCommand::Create { connection, name, .. } => {
+                    connections::get(&store, connection)
+                        .await?
+                        .with_context(|| format!("no connection with id {connection}"))?;
+                    let issued = crate::credentials::create(&store, connection, &name, now).await?;
+                    println!("{}", serde_json::to_string_pretty(&issued)?);
+                    eprintln!("The password and signing key are shown only this once.");
+                }
+                CredentialsCommand::List { connection, .. } => {
+                    let list = crate::credentials::list(&store, connection).await?;
+                    println!("{}", serde_json::to_string_pretty(&list)?);
+                }
+                CredentialsCommand::Revoke {
+                    connection, credential, ..
+                } => {
+                    if !crate::credentials::revoke(&store, connection, credential, now).await? {
+                        anyhow::bail!("no active credential {credential} in connection {connection}");
+                    }
+                    println!("credential {credential} revoked");
+                }
+            }
             Ok(())
         }
         Command::Connections { command } => {

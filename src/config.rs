@@ -67,6 +67,11 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Deploy credentials for the explicit deployment API, directly on the database.
+    Credentials {
+        #[command(subcommand)]
+        command: CredentialsCommand,
+    },
     /// Inspect connections (GitHub App installations), directly on the database.
     Connections {
         #[command(subcommand)]
@@ -102,6 +107,39 @@ pub enum ConnectionsCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Create a credential for a connection; its password is printed once.
+    Create {
+        connection: i64,
+        #[arg(long, default_value = "deploy")]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// A connection's active credentials (no secrets).
+    List {
+        connection: i64,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke a credential at once.
+    Revoke {
+        connection: i64,
+        credential: i64,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+impl CredentialsCommand {
+    pub fn database(&self) -> &DatabaseArgs {
+        match self {
+            Self::Create { database, .. } | Self::List { database, .. } | Self::Revoke { database, .. } => database,
+        }
+    }
 }
 
 impl ConnectionsCommand {

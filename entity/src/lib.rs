@@ -2,7 +2,9 @@
 
 pub mod connection;
 pub mod connection_repository;
+pub mod deploy_credential;
 pub mod deployment;
 pub mod deployment_status;
+pub mod idempotent_request;
 pub mod job;
 pub mod webhook_delivery;

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_connections_and_deliveries;
 mod m20261122_000002_deployments_and_jobs;
+mod m20261122_000003_credentials_and_idempotency;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_connections_and_deliveries::Migration),
             Box::new(m20261122_000002_deployments_and_jobs::Migration),
+            Box::new(m20261122_000003_credentials_and_idempotency::Migration),
         ]
     }
 }

@@ -51,6 +51,12 @@ impl Connection {
         }
     }
 
+    /// Whether deploys of `repository` belong to this connection: the account owns it, or the
+    /// installation lists it.
+    pub fn owns(&self, repository: &RepoName) -> bool {
+        repository.owner().eq_ignore_ascii_case(&self.account.login) || self.repositories.contains(repository)
+    }
+
     /// The JSON shape shown by the admin API and the CLI. Holds no secret.
     pub fn view(&self) -> ConnectionView<'_> {
         ConnectionView {

@@ -6,6 +6,7 @@
 //! environment becomes `superseded`, and a `deploy.went_live` job is enqueued in the same
 //! transaction. This module does not parse webhook JSON and does not know HTTP.
 
+pub mod api;
 pub mod github;
 mod lifecycle;
 

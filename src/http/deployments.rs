@@ -1,14 +1,20 @@
 //! `GET /deployments`, `GET /deployments/{id}`: the deploy history as JSON.
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::Admin;
+use super::auth::{credential_error, Viewer};
+use super::body::read_limited;
 use super::AppState;
+use crate::connections;
+use crate::credentials::{self, Credential};
+use crate::deploys::api::{Idempotency, RegisterError};
 use crate::deploys::{self, DeployFilter, DeployStatus};
 use crate::error::{ApiError, FieldError};
+use crate::idempotency;
 use crate::types::{CommitSha, RepoName};
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -27,11 +33,17 @@ pub struct DeploymentsQuery {
 
 #[tracing::instrument(skip_all)]
 pub async fn list_deployments(
-    _: Admin,
+    viewer: Viewer,
     state: web::Data<AppState>,
     query: web::Query<DeploymentsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, limit) = parse_query(query.into_inner())?;
+    let (mut filter, limit) = parse_query(query.into_inner())?;
+    if let Some(scope) = viewer.connection_scope() {
+        if filter.connection_id.is_some_and(|asked| asked != scope) {
+            return Err(forbidden_connection());
+        }
+        filter.connection_id = Some(scope);
+    }
     // One more than asked tells whether there is a next page.
     let mut page = deploys::list(&state.store, &filter, limit + 1).await?;
     let next_cursor = if page.len() as u64 > limit {
@@ -45,14 +57,20 @@ pub async fn list_deployments(
 
 #[tracing::instrument(skip_all, fields(deploy = %path))]
 pub async fn get_deployment(
-    _: Admin,
+    viewer: Viewer,
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let (deploy, statuses) = deploys::get(&state.store, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no deployment with id {id}")))?;
+    let not_found = || ApiError::not_found(format!("no deployment with id {id}"));
+    let (deploy, statuses) = deploys::get(&state.store, id).await?.ok_or_else(not_found)?;
+    // Another connection's deploy does not exist, as far as a credential can tell.
+    if viewer
+        .connection_scope()
+        .is_some_and(|scope| scope != deploy.connection_id)
+    {
+        return Err(not_found());
+    }
     let mut body = serde_json::to_value(&deploy).map_err(|e| ApiError::Internal(e.into()))?;
     body["statuses"] = serde_json::to_value(&statuses).map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Ok().json(body))
@@ -126,4 +144,116 @@ fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, i64)> {
     let (micros, id) = raw.split_once('.')?;
     let time = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
     Some((time, id.parse().ok()?))
+}
+
+fn forbidden_connection() -> ApiError {
+    ApiError::Forbidden {
+        kind: "wrong-connection",
+        detail: "this credential belongs to another connection".to_owned(),
+    }
+}
+
+/// The explicit API's body limit.
+pub const DEPLOYMENT_BODY_LIMIT: usize = 64 * 1024;
+
+/// `POST /deployments`: register a deployment (or move one along by `external_id`).
+#[tracing::instrument(skip_all, fields(credential = tracing::field::Empty, repository = tracing::field::Empty, deploy = tracing::field::Empty))]
+pub async fn create_deployment(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_limited(&req, payload, DEPLOYMENT_BODY_LIMIT).await?;
+    let now = state.clock.now();
+    let credential = authenticate_deployer(&req, &body, &state).await?;
+    let span = tracing::Span::current();
+    span.record("credential", credential.id);
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid_field("body", format!("not valid JSON: {e}")))?;
+    let request = deploys::api::validate(&json, now).map_err(|errors| ApiError::Unprocessable {
+        detail: errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        errors,
+    })?;
+    span.record("repository", request.repository.as_str());
+
+    let connection = connections::get(&state.store, credential.connection_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("credential {} has no connection", credential.id)))?;
+    if connection.deleted_at.is_some() {
+        return Err(ApiError::Forbidden {
+            kind: "connection-deleted",
+            detail: "the GitHub App installation of this credential was deleted; it accepts no deployments".to_owned(),
+        });
+    }
+    if !connection.owns(&request.repository) {
+        return Err(ApiError::Forbidden {
+            kind: "wrong-connection",
+            detail: format!(
+                "{} does not belong to this credential's connection ({})",
+                request.repository, connection.account.login
+            ),
+        });
+    }
+
+    let key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| "must be printable ASCII".to_owned())
+                .and_then(idempotency::parse_key)
+                .map_err(|m| ApiError::bad_request("invalid-header", format!("Idempotency-Key {m}")))?,
+        ),
+    };
+    let hash = idempotency::request_hash(&body);
+    let idem = key.as_deref().map(|key| Idempotency {
+        credential_id: credential.id,
+        key,
+        request_hash: &hash,
+    });
+    let answer = deploys::api::register(&state.store, connection.id, idem.as_ref(), &request, now)
+        .await
+        .map_err(|e| match e {
+            RegisterError::Conflict(detail) => ApiError::Conflict { detail },
+            RegisterError::IdempotencyMismatch => ApiError::Conflict { detail: e.to_string() },
+            RegisterError::Store(store) => store.into(),
+        })?;
+    span.record("deploy", answer.deploy_id);
+    tracing::info!(created = answer.created, "deployment registered through the API");
+    let mut response = if answer.created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response
+        .insert_header((header::LOCATION, format!("/deployments/{}", answer.deploy_id)))
+        .json(answer.deploy))
+}
+
+/// HTTP Basic, or the signed form (`X-Shiplog-Credential`, `-Timestamp`, `-Signature-256`).
+async fn authenticate_deployer(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Credential, ApiError> {
+    let now = state.clock.now();
+    if let Some((username, password)) = super::auth::basic_credentials(req) {
+        return credentials::authenticate_basic(&state.store, &username, &password, now)
+            .await
+            .map_err(credential_error);
+    }
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    match (header("x-shiplog-credential"), header("x-shiplog-timestamp"), header("x-shiplog-signature-256")) {
+        (Some(username), Some(timestamp), Some(signature)) => {
+            credentials::authenticate_signed(&state.store, username.trim(), timestamp, signature, body, now)
+                .await
+                .map_err(credential_error)
+        }
+        _ => Err(ApiError::Unauthorized {
+            kind: "missing-credentials",
+            detail: "authenticate with a deploy credential: HTTP Basic, or X-Shiplog-Credential, X-Shiplog-Timestamp and X-Shiplog-Signature-256".to_owned(),
+            challenge: Some("Basic realm=\"shiplog\""),
+        }),
+    }
 }

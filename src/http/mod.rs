@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod body;
 pub mod connections;
+pub mod credentials;
 pub mod deployments;
 pub mod health;
 pub mod jobs;
@@ -44,6 +45,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(connections::update_connection)),
         )
         .service(web::resource("/api/jobs").route(web::get().to(jobs::list_jobs)))
-        .service(web::resource("/deployments").route(web::get().to(deployments::list_deployments)))
+        .service(
+            web::resource("/api/connections/{id}/credentials")
+                .route(web::get().to(credentials::list_credentials))
+                .route(web::post().to(credentials::create_credential)),
+        )
+        .service(
+            web::resource("/api/connections/{id}/credentials/{credential_id}")
+                .route(web::delete().to(credentials::revoke_credential)),
+        )
+        .service(
+            web::resource("/deployments")
+                .route(web::get().to(deployments::list_deployments))
+                .route(web::post().to(deployments::create_deployment)),
+        )
         .service(web::resource("/deployments/{id}").route(web::get().to(deployments::get_deployment)));
 }

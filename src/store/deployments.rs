@@ -28,6 +28,22 @@ pub async fn find_by_github_id(db: &impl Conn, connection_id: i64, github_id: i6
         .transpose()
 }
 
+pub async fn find_by_external_id(
+    db: &impl Conn,
+    connection_id: i64,
+    repository_key: &str,
+    external_id: &str,
+) -> StoreResult<Option<Deploy>> {
+    deployment::Entity::find()
+        .filter(deployment::Column::ConnectionId.eq(connection_id))
+        .filter(deployment::Column::RepositoryKey.eq(repository_key))
+        .filter(deployment::Column::ExternalId.eq(external_id))
+        .one(db)
+        .await?
+        .map(into_deploy)
+        .transpose()
+}
+
 pub async fn insert(db: &impl Conn, new: &NewDeploy, now: DateTime<Utc>) -> StoreResult<Deploy> {
     let model = deployment::ActiveModel {
         id: NotSet,

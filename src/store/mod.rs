@@ -5,8 +5,10 @@
 //! answers 503 and the sender retries), a uniqueness rule was hit, or something else went wrong.
 
 pub mod connections;
+pub mod credentials;
 pub mod deliveries;
 pub mod deployments;
+pub mod idempotency;
 pub mod jobs;
 
 use std::time::Duration;

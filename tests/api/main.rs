@@ -4,6 +4,7 @@
 mod cli;
 mod connections;
 mod deployments;
+mod explicit_api;
 mod health;
 mod helpers;
 mod manifest;

@@ -1,0 +1,170 @@
+//! Deploy credentials: what CI systems authenticate with to register deployments.
+//!
+//! A credential belongs to one connection. Its password is random (256 bits), shown once, and
+//! stored only as a hex SHA-256 digest (a fast hash is enough for a random secret). The same
+//! digest is the key of the HMAC-signed form of `POST /deployments`, so it is handed out once as
+//! `signing_key`: HMAC needs a key both sides know, and shiplog keeps nothing else. Comparisons
+//! are constant time. Revoking takes effect on the next request.
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::store::credentials::{self as rows, NewCredential};
+use crate::store::{Store, StoreError, StoreResult};
+
+/// How far `X-Shiplog-Timestamp` may be from the server's clock.
+pub const SIGNATURE_WINDOW_SECONDS: i64 = 300;
+
+/// A credential, without any secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Credential {
+    pub id: i64,
+    pub connection_id: i64,
+    pub name: String,
+    pub username: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A new credential with its secrets: the only time they exist outside the caller's hands.
+#[derive(Clone, Debug, Serialize)]
+pub struct IssuedCredential {
+    #[serde(flatten)]
+    pub credential: Credential,
+    pub password: String,
+    pub signing_key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("unknown or revoked credential, or wrong password")]
+    Invalid,
+    #[error("X-Shiplog-Timestamp is not within {SIGNATURE_WINDOW_SECONDS} seconds of the server's clock")]
+    Expired,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub async fn create(
+    store: &Store,
+    connection_id: i64,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<IssuedCredential, IssueError> {
+    let username = format!("deploy-{connection_id}-{}", random_hex(6)?);
+    let password = format!("slp_{}", random_hex(32)?);
+    let signing_key = digest(&password);
+    let credential = rows::insert(
+        store.conn(),
+        NewCredential {
+            connection_id,
+            name,
+            username: &username,
+            secret_hash: &signing_key,
+        },
+        now,
+    )
+    .await?;
+    Ok(IssuedCredential {
+        credential,
+        password,
+        signing_key,
+    })
+}
+
+pub async fn list(store: &Store, connection_id: i64) -> StoreResult<Vec<Credential>> {
+    rows::list(store.conn(), connection_id).await
+}
+
+pub async fn revoke(store: &Store, connection_id: i64, id: i64, now: DateTime<Utc>) -> StoreResult<bool> {
+    rows::revoke(store.conn(), connection_id, id, now).await
+}
+
+/// HTTP Basic: username and password.
+pub async fn authenticate_basic(
+    store: &Store,
+    username: &str,
+    password: &str,
+    now: DateTime<Utc>,
+) -> Result<Credential, AuthError> {
+    let Some((credential, stored)) = rows::find_active_by_username(store.conn(), username).await? else {
+        // Spend the same work on unknown usernames.
+        let _ = digest(password);
+        return Err(AuthError::Invalid);
+    };
+    let presented = digest(password);
+    if !bool::from(presented.as_bytes().ct_eq(stored.as_bytes())) {
+        return Err(AuthError::Invalid);
+    }
+    rows::touch(store.conn(), credential.id, now).await?;
+    Ok(credential)
+}
+
+/// The signed form: `sha256=HMAC(signing_key, timestamp + "." + body)` within the time window.
+pub async fn authenticate_signed(
+    store: &Store,
+    username: &str,
+    timestamp: &str,
+    signature: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Credential, AuthError> {
+    let seconds: i64 = timestamp.trim().parse().map_err(|_| AuthError::Expired)?;
+    if (now.timestamp() - seconds).abs() > SIGNATURE_WINDOW_SECONDS {
+        return Err(AuthError::Expired);
+    }
+    let Some((credential, signing_key)) = rows::find_active_by_username(store.conn(), username).await? else {
+        return Err(AuthError::Invalid);
+    };
+    let expected = signature
+        .trim()
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or(AuthError::Invalid)?;
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(signing_key.as_bytes()).map_err(|_| AuthError::Invalid)?;
+    mac.update(timestamp.trim().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&expected).map_err(|_| AuthError::Invalid)?;
+    rows::touch(store.conn(), credential.id, now).await?;
+    Ok(credential)
+}
+
+/// `sha256=…` for a signed request; what a client computes (used by tests and docs).
+pub fn sign(signing_key: &str, timestamp: &str, body: &[u8]) -> String {
+    let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(signing_key.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn digest(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The operating system's random number generator failed; nothing weaker is used instead.
+#[derive(Debug, thiserror::Error)]
+#[error("the operating system's random number generator failed")]
+pub struct RandomError;
+
+/// `bytes` random bytes from the operating system, as hex.
+pub fn random_hex(bytes: usize) -> Result<String, RandomError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|_| RandomError)?;
+    Ok(hex::encode(buf))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

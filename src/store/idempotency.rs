@@ -1,0 +1,59 @@
+//! Stored first answers for `Idempotency-Key`.
+
+use chrono::{DateTime, Utc};
+use entity::idempotent_request::{ActiveModel, Column, Entity};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, Set};
+
+use super::{Conn, StoreResult};
+
+pub struct StoredAnswer {
+    pub request_hash: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn find(db: &impl Conn, credential_id: i64, key: &str) -> StoreResult<Option<StoredAnswer>> {
+    let row = Entity::find()
+        .filter(Column::CredentialId.eq(credential_id))
+        .filter(Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?;
+    Ok(row.map(|r| StoredAnswer {
+        request_hash: r.request_hash,
+        body: r.response_body,
+        created_at: r.created_at,
+    }))
+}
+
+pub async fn delete(db: &impl Conn, credential_id: i64, key: &str) -> StoreResult<()> {
+    Entity::delete_many()
+        .filter(Column::CredentialId.eq(credential_id))
+        .filter(Column::IdempotencyKey.eq(key))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert(
+    db: &impl Conn,
+    credential_id: i64,
+    key: &str,
+    request_hash: &str,
+    status: u16,
+    body: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    ActiveModel {
+        id: NotSet,
+        credential_id: Set(credential_id),
+        idempotency_key: Set(key.to_owned()),
+        request_hash: Set(request_hash.to_owned()),
+        response_status: Set(i32::from(status)),
+        response_body: Set(body.to_owned()),
+        response_location: Set(None),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
