@@ -251,6 +251,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// Where people browse GitHub: `https://github.com`, or the GHES host of `GITHUB_API_URL`.
+    pub fn github_web_url(&self) -> String {
+        if self.github_api_url == DEFAULT_GITHUB_API_URL {
+            "https://github.com".to_owned()
+        } else {
+            self.github_api_url.trim_end_matches("/api/v3").to_owned()
+        }
+    }
+
     /// Validates the `serve` flags. Reads the private key file if a path is given.
     pub fn from_serve_args(args: ServeArgs) -> Result<Self, ConfigError> {
         let webhook_secrets = match args.github_webhook_secret.as_deref() {

@@ -23,7 +23,7 @@ impl FromRequest for Admin {
     }
 }
 
-fn authorize_admin(req: &HttpRequest) -> Result<Admin, ApiError> {
+pub fn authorize_admin(req: &HttpRequest) -> Result<Admin, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;

@@ -1,13 +1,15 @@
 //! `GET /deployments`, `GET /deployments/{id}`: the deploy history as JSON.
 
+use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{credential_error, Viewer};
 use super::body::read_limited;
+use super::pages::{self, RawFilters};
 use super::AppState;
 use crate::connections;
 use crate::credentials::{self, Credential};
@@ -33,11 +35,28 @@ pub struct DeploymentsQuery {
 
 #[tracing::instrument(skip_all)]
 pub async fn list_deployments(
-    viewer: Viewer,
+    req: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<DeploymentsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (mut filter, limit) = parse_query(query.into_inner())?;
+    let query = query.into_inner();
+    if !pages::wants_json(&req) {
+        if !pages::is_admin(&req, &state) {
+            return Ok(pages::to_login(&req));
+        }
+        let raw = RawFilters {
+            repository: query.repository.clone(),
+            environment: query.environment.clone(),
+            status: query.status.clone(),
+            sha: query.sha.clone(),
+        };
+        return match parse_query(query) {
+            Ok((filter, limit)) => pages::render_deployments(&req, &state, &filter, limit, &raw).await,
+            Err(error) => Ok(pages::bad_filters_page(&error)),
+        };
+    }
+    let viewer = Viewer::from_request(&req, &mut Payload::None).await?;
+    let (mut filter, limit) = parse_query(query)?;
     if let Some(scope) = viewer.connection_scope() {
         if filter.connection_id.is_some_and(|asked| asked != scope) {
             return Err(forbidden_connection());
@@ -57,11 +76,15 @@ pub async fn list_deployments(
 
 #[tracing::instrument(skip_all, fields(deploy = %path))]
 pub async fn get_deployment(
-    viewer: Viewer,
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
+    if !pages::wants_json(&req) {
+        return pages::render_deployment(&req, &state, id).await;
+    }
+    let viewer = Viewer::from_request(&req, &mut Payload::None).await?;
     let not_found = || ApiError::not_found(format!("no deployment with id {id}"));
     let (deploy, statuses) = deploys::get(&state.store, id).await?.ok_or_else(not_found)?;
     // Another connection's deploy does not exist, as far as a credential can tell.
@@ -136,7 +159,7 @@ fn parse_query(query: DeploymentsQuery) -> Result<(DeployFilter, u64), ApiError>
 }
 
 /// Opaque to clients: `<deploy time in µs>.<id>`.
-fn encode_cursor(time: DateTime<Utc>, id: i64) -> String {
+pub fn encode_cursor(time: DateTime<Utc>, id: i64) -> String {
     format!("{}.{id}", time.timestamp_micros())
 }
 

@@ -8,7 +8,9 @@ pub mod credentials;
 pub mod deployments;
 pub mod health;
 pub mod jobs;
+pub mod pages;
 pub mod problems;
+pub mod session;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -35,6 +37,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(problems::path_config())
         .app_data(problems::query_config())
         .app_data(problems::json_config())
+        .app_data(problems::form_config())
+        .service(web::resource("/").route(web::get().to(pages::show_home)))
+        .service(
+            web::resource("/login")
+                .route(web::get().to(pages::show_login))
+                .route(web::post().to(pages::sign_in)),
+        )
+        .service(web::resource("/logout").route(web::post().to(pages::sign_out)))
         .service(web::resource("/healthz").route(web::get().to(health::check_liveness)))
         .service(web::resource("/readyz").route(web::get().to(health::check_readiness)))
         .service(web::resource("/webhooks/github").route(web::post().to(webhooks::receive_github_webhook)))
@@ -58,6 +68,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/deployments")
                 .route(web::get().to(deployments::list_deployments))
                 .route(web::post().to(deployments::create_deployment)),
+        )
+        .service(web::resource("/deployments/new").route(web::get().to(pages::show_create_page)))
+        .service(web::resource("/deployments/new/credentials").route(web::post().to(pages::create_credential_form)))
+        .service(
+            web::resource("/deployments/new/credentials/{credential_id}/revoke")
+                .route(web::post().to(pages::revoke_credential_form)),
         )
         .service(web::resource("/deployments/{id}").route(web::get().to(deployments::get_deployment)));
 }

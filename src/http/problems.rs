@@ -48,6 +48,12 @@ pub fn json_config() -> web::JsonConfig {
     })
 }
 
+pub fn form_config() -> web::FormConfig {
+    web::FormConfig::default().limit(16 * 1024).error_handler(|err, _req| {
+        ApiError::bad_request("invalid-form", format!("the form is not valid: {err}")).into()
+    })
+}
+
 /// Answers routes that do not exist.
 pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
     problem_response(

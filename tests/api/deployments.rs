@@ -583,7 +583,13 @@ async fn bad_list_filters_are_a_bad_request_naming_the_field() {
     }
     let (missing, _) = app.admin_get("/deployments/999").await;
     assert_eq!(missing, 404);
-    let unauthenticated = app.client.get(app.url("/deployments")).send().await.unwrap();
+    let unauthenticated = app
+        .client
+        .get(app.url("/deployments"))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unauthenticated.status(), 401);
 }
 

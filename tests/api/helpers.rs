@@ -156,6 +156,7 @@ impl TestApp {
             .client
             .get(self.url(path))
             .bearer_auth(ADMIN_TOKEN)
+            .header("Accept", "application/json")
             .send()
             .await
             .unwrap();

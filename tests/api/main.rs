@@ -1,6 +1,7 @@
 //! Black-box tests: the real server over real HTTP, one binary so the suite links once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod cli;
 mod connections;
 mod deployments;
@@ -8,5 +9,6 @@ mod explicit_api;
 mod health;
 mod helpers;
 mod manifest;
+mod pages;
 mod storage;
 mod webhooks;

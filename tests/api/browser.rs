@@ -1,0 +1,238 @@
+//! A person's view of `/deployments`, in a real headless Chromium driven through chromedriver:
+//! sign in, filter, open a deploy. Needs Debian's `chromium` and `chromium-driver` (the README's
+//! test command installs them); a missing browser fails the test rather than skipping it.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::{fixture, spawn_app_with, ADMIN_TOKEN};
+
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+async fn open_browser() -> Browser {
+    let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    for path in [&driver_path, &chromium] {
+        assert!(
+            std::path::Path::new(path).exists(),
+            "{path} is missing: install Debian's chromium and chromium-driver (scripts/test does this)"
+        );
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Command::new(&driver_path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = tempfile::tempdir().unwrap();
+    let status = format!("http://127.0.0.1:{port}/status");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let started = Instant::now();
+    while http.get(&status).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "chromedriver did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }
+    });
+    let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+    builder.capabilities(capabilities.as_object().unwrap().clone());
+    let client = builder
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a browser session");
+    Browser {
+        client,
+        driver,
+        _profile: profile,
+    }
+}
+
+async fn texts(client: &Client, css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for element in client.find_all(Locator::Css(css)).await.unwrap() {
+        out.push(element.text().await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_person_signs_in_filters_the_history_and_opens_a_deploy() {
+    let app = spawn_app_with(|c| c.github_api_url = shiplog::config::DEFAULT_GITHUB_API_URL.to_owned()).await;
+    app.deliver("installation", &fixture("installation.created")).await;
+    let dep = fixture("deployment.created");
+    let mut success = fixture("deployment_status.created");
+    success["deployment"] = dep["deployment"].clone();
+    let mut in_progress = success.clone();
+    in_progress["deployment_status"]["id"] = json!(2900000000_i64);
+    in_progress["deployment_status"]["state"] = json!("in_progress");
+    in_progress["deployment_status"]["created_at"] = json!("2026-11-02T09:11:00Z");
+    app.deliver("deployment", &dep).await;
+    app.deliver("deployment_status", &in_progress).await;
+    app.deliver("deployment_status", &success).await;
+    let mut staging = dep.clone();
+    staging["deployment"]["id"] = json!(1900000002_i64);
+    staging["deployment"]["environment"] = json!("staging");
+    staging["deployment"]["sha"] = json!("9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291817");
+    staging["deployment"]["created_at"] = json!("2026-11-02T08:30:00Z");
+    app.deliver("deployment", &staging).await;
+    let browser = open_browser().await;
+    let c = &browser.client;
+
+    // Arrive signed out: the page asks for the admin token.
+    c.goto(&app.url("/deployments")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().ends_with("/login"));
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_TOKEN)
+        .await
+        .unwrap();
+    c.find(Locator::Id("sign-in")).await.unwrap().click().await.unwrap();
+
+    // Signed in: the history, newest first.
+    c.wait().for_element(Locator::Id("deployments")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/deployments");
+    let environments = texts(c, "tr.deployment td.environment").await;
+    assert_eq!(environments, vec!["production", "staging"]);
+    let badges = texts(c, "tr.deployment .badge").await;
+    assert_eq!(badges, vec!["live", "initiated"]);
+    let shas = texts(c, "tr.deployment a.sha").await;
+    assert_eq!(shas, vec!["4c1f0f0", "9e8d7c6"]);
+    let link = c
+        .find(Locator::Css("tr.deployment a.sha"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        link,
+        "https://github.com/acme-corp/web-app/commit/4c1f0f0a9d6e3b2a8f7e6d5c4b3a29181716151a"
+    );
+    let page = c.source().await.unwrap();
+    assert!(page.contains("2026-11-02 09:10:00 UTC"), "the exact time is shown");
+    screenshot(c, "deployments").await;
+
+    // Filter to staging.
+    c.find(Locator::Id("filter-environment"))
+        .await
+        .unwrap()
+        .send_keys("staging")
+        .await
+        .unwrap();
+    c.find(Locator::Id("apply-filters"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The reloaded page fills the form with the filter it applied.
+    c.wait()
+        .for_element(Locator::Css("#filter-environment[value='staging']"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.current_url().await.unwrap().query(),
+        Some("repository=&environment=staging&status=")
+    );
+    assert_eq!(texts(c, "tr.deployment td.environment").await, vec!["staging"]);
+
+    // Back to everything, then open the production deploy and read its timeline.
+    c.goto(&app.url("/deployments?environment=production")).await.unwrap();
+    c.find(Locator::Css("tr.deployment a.open"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("timeline")).await.unwrap();
+    let title = c.find(Locator::Id("title")).await.unwrap().text().await.unwrap();
+    assert!(title.starts_with("acme-corp/web-app → production"), "{title}");
+    assert_eq!(
+        c.find(Locator::Id("status")).await.unwrap().text().await.unwrap(),
+        "live"
+    );
+    let timeline = texts(c, "#timeline li.status-entry strong").await;
+    assert_eq!(timeline, vec!["in_progress", "success"]);
+
+    screenshot(c, "deployment").await;
+
+    // The "Create a deployment" tab: make a credential and get a ready curl command.
+    c.find(Locator::LinkText("Create a deployment"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("connection-1")).await.unwrap();
+    c.find(Locator::Css("#connection-1 button.primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("issued")).await.unwrap();
+    let password = c
+        .find(Locator::Id("issued-password"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let username = c
+        .find(Locator::Id("issued-username"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(password.starts_with("slp_"), "{password}");
+    let curl = texts(c, "#connection-1 pre.curl").await.join("");
+    assert!(curl.contains(&format!("{username}:{password}")), "{curl}");
+    assert!(curl.contains("acme-corp/"), "{curl}");
+    screenshot(c, "create").await;
+
+    // Shown once: a fresh visit lists the credential without its password.
+    c.goto(&app.url("/deployments/new")).await.unwrap();
+    let listed = texts(c, "#connection-1 tr.credential").await.join("\n");
+    assert!(listed.contains(&username) && !c.source().await.unwrap().contains(&password));
+    browser.client.clone().close().await.unwrap();
+}
+
+/// Saves what the browser shows when `SHIPLOG_SCREENSHOTS` names a folder, for people to look at.
+async fn screenshot(client: &Client, name: &str) {
+    if let Ok(dir) = std::env::var("SHIPLOG_SCREENSHOTS") {
+        std::fs::write(format!("{dir}/{name}.png"), client.screenshot().await.unwrap()).unwrap();
+    }
+}
