@@ -37,6 +37,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied ({})", store.backend_name());
             Ok(())
         }
+        Command::Ancestry {
+            repository,
+            ancestor,
+            descendant,
+            database,
+            github,
+        } => {
+            let store = open(&database).await?;
+            store.migrate().await.context("cannot apply migrations")?;
+            let repo = crate::types::RepoName::parse(&repository)
+                .map_err(|m| anyhow::anyhow!("repository {repository:?} {m}"))?;
+            let connection = connections::owning(&store, &repo)
+                .await?
+                .with_context(|| format!("no connection has {repo}: install the GitHub App on its account first"))?;
+            let app = match github.credentials()? {
+                Some(credentials) => Some(crate::github::app::GitHubApp::new(&credentials, &github.api_url()?)?),
+                None => None,
+            };
+            let access = app.as_ref().map(|app| crate::ancestry::GitHubAccess {
+                app,
+                installation: connection.installation_id,
+            });
+            let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+            let answer =
+                crate::ancestry::is_ancestor(&store, access.as_ref(), &repo, &ancestor, &descendant, now).await?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            Ok(())
+        }
         Command::Credentials { command } => {
             let store = open(command.database()).await?;
             store.migrate().await.context("cannot apply migrations")?;

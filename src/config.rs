@@ -72,6 +72,19 @@ pub enum Command {
         #[command(subcommand)]
         command: CredentialsCommand,
     },
+    /// Does DESCENDANT contain ANCESTOR? Asks GitHub's compare API (through the cache).
+    Ancestry {
+        /// `owner/repo`
+        repository: String,
+        /// A commit SHA (short or full) or a ref.
+        ancestor: String,
+        /// A commit SHA (short or full) or a ref.
+        descendant: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        github: GitHubArgs,
+    },
     /// Inspect connections (GitHub App installations), directly on the database.
     Connections {
         #[command(subcommand)]
@@ -160,6 +173,61 @@ pub struct DatabaseArgs {
     pub log_format: LogFormat,
 }
 
+/// How to reach GitHub as the App.
+#[derive(Debug, Clone, Args)]
+pub struct GitHubArgs {
+    /// The GitHub App's numeric id.
+    #[arg(long, env = "GITHUB_APP_ID")]
+    pub github_app_id: Option<u64>,
+    /// Path to the App's private key (PEM).
+    #[arg(long, env = "GITHUB_APP_PRIVATE_KEY_PATH")]
+    pub github_app_private_key_path: Option<std::path::PathBuf>,
+    /// The App's private key itself (PEM), instead of a path.
+    #[arg(long, env = "GITHUB_APP_PRIVATE_KEY", hide_env_values = true)]
+    pub github_app_private_key: Option<String>,
+    /// GitHub REST root; `https://HOST/api/v3` for GitHub Enterprise Server.
+    #[arg(long, env = "GITHUB_API_URL", default_value = DEFAULT_GITHUB_API_URL)]
+    pub github_api_url: String,
+}
+
+impl GitHubArgs {
+    /// The App's id and key, when both are set; one without the other is an error.
+    pub fn credentials(&self) -> Result<Option<GitHubAppCredentials>, ConfigError> {
+        let private_key = match (&self.github_app_private_key, &self.github_app_private_key_path) {
+            (Some(pem), _) if !pem.trim().is_empty() => Some(Secret::new(pem.replace("\\n", "\n"))),
+            (_, Some(path)) => {
+                let pem = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+                    var: "GITHUB_APP_PRIVATE_KEY_PATH",
+                    message: format!("cannot read {}: {e}", path.display()),
+                })?;
+                Some(Secret::new(pem))
+            }
+            _ => None,
+        };
+        match (self.github_app_id, private_key) {
+            (Some(app_id), Some(private_key_pem)) => Ok(Some(GitHubAppCredentials {
+                app_id,
+                private_key_pem,
+            })),
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(ConfigError::Missing {
+                var: "GITHUB_APP_ID",
+                flag: "github-app-id",
+                hint: "a private key is set, but not the App id it belongs to",
+            }),
+            (Some(_), None) => Err(ConfigError::Missing {
+                var: "GITHUB_APP_PRIVATE_KEY_PATH",
+                flag: "github-app-private-key-path",
+                hint: "GITHUB_APP_ID is set; give its private key by path or in GITHUB_APP_PRIVATE_KEY",
+            }),
+        }
+    }
+
+    pub fn api_url(&self) -> Result<String, ConfigError> {
+        parse_http_url("GITHUB_API_URL", &self.github_api_url)
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -173,21 +241,11 @@ pub struct ServeArgs {
     /// Comma-separated webhook secrets; every one is accepted (rotation). Required.
     #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
     pub github_webhook_secret: Option<String>,
-    /// The GitHub App's numeric id.
-    #[arg(long, env = "GITHUB_APP_ID")]
-    pub github_app_id: Option<u64>,
-    /// Path to the App's private key (PEM).
-    #[arg(long, env = "GITHUB_APP_PRIVATE_KEY_PATH")]
-    pub github_app_private_key_path: Option<std::path::PathBuf>,
-    /// The App's private key itself (PEM), instead of a path.
-    #[arg(long, env = "GITHUB_APP_PRIVATE_KEY", hide_env_values = true)]
-    pub github_app_private_key: Option<String>,
+    #[command(flatten)]
+    pub github: GitHubArgs,
     /// The `@mention` that opts a PR into deploy monitoring.
     #[arg(long, env = "GITHUB_APP_SLUG", default_value = "shiplog")]
     pub github_app_slug: String,
-    /// GitHub REST root; `https://HOST/api/v3` for GitHub Enterprise Server.
-    #[arg(long, env = "GITHUB_API_URL", default_value = DEFAULT_GITHUB_API_URL)]
-    pub github_api_url: String,
     /// Bearer token for the admin API; the admin API answers 403 while unset.
     #[arg(long, env = "SHIPLOG_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -274,38 +332,7 @@ impl Config {
             });
         }
 
-        let private_key = match (&args.github_app_private_key, &args.github_app_private_key_path) {
-            (Some(pem), _) if !pem.trim().is_empty() => Some(Secret::new(pem.replace("\\n", "\n"))),
-            (_, Some(path)) => {
-                let pem = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
-                    var: "GITHUB_APP_PRIVATE_KEY_PATH",
-                    message: format!("cannot read {}: {e}", path.display()),
-                })?;
-                Some(Secret::new(pem))
-            }
-            _ => None,
-        };
-        let github_app = match (args.github_app_id, private_key) {
-            (Some(app_id), Some(private_key_pem)) => Some(GitHubAppCredentials {
-                app_id,
-                private_key_pem,
-            }),
-            (None, None) => None,
-            (None, Some(_)) => {
-                return Err(ConfigError::Missing {
-                    var: "GITHUB_APP_ID",
-                    flag: "github-app-id",
-                    hint: "a private key is set, but not the App id it belongs to",
-                })
-            }
-            (Some(_), None) => {
-                return Err(ConfigError::Missing {
-                    var: "GITHUB_APP_PRIVATE_KEY_PATH",
-                    flag: "github-app-private-key-path",
-                    hint: "GITHUB_APP_ID is set; give its private key by path or in GITHUB_APP_PRIVATE_KEY",
-                })
-            }
-        };
+        let github_app = args.github.credentials()?;
 
         let agent = match (non_empty(args.agent_url), non_empty(args.agent_secret)) {
             (Some(url), Some(secret)) => Some(AgentConfig {
@@ -359,7 +386,7 @@ impl Config {
             webhook_secrets,
             github_app,
             github_app_slug: args.github_app_slug.trim().trim_start_matches('@').to_owned(),
-            github_api_url: parse_http_url("GITHUB_API_URL", &args.github_api_url)?,
+            github_api_url: args.github.api_url()?,
             admin_token: non_empty(args.admin_token).map(Secret::new),
             agent,
             monitor_schedule,

@@ -3,6 +3,7 @@
 //! Layers go one way: `http` → domain modules (`intake`, `connections`, …) → `store` and
 //! `github`. See `docs/design.md` for the webhook → transaction → job → agent flow.
 
+pub mod ancestry;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -1,5 +1,6 @@
 //! sea-orm entities, one file per table. Only the application's `store` module uses them.
 
+pub mod ancestry_fact;
 pub mod connection;
 pub mod connection_repository;
 pub mod deploy_credential;

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_connections_and_deliveries;
 mod m20261122_000002_deployments_and_jobs;
 mod m20261122_000003_credentials_and_idempotency;
+mod m20261122_000004_ancestry_facts;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_connections_and_deliveries::Migration),
             Box::new(m20261122_000002_deployments_and_jobs::Migration),
             Box::new(m20261122_000003_credentials_and_idempotency::Migration),
+            Box::new(m20261122_000004_ancestry_facts::Migration),
         ]
     }
 }

@@ -109,6 +109,21 @@ pub async fn get(store: &Store, id: i64) -> StoreResult<Option<Connection>> {
     rows::find(store.conn(), id).await
 }
 
+/// The live connection a repository belongs to: one whose installation lists it, else one whose
+/// account owns it.
+pub async fn owning(store: &Store, repository: &RepoName) -> StoreResult<Option<Connection>> {
+    let live: Vec<Connection> = rows::list(store.conn())
+        .await?
+        .into_iter()
+        .filter(|c| c.deleted_at.is_none())
+        .collect();
+    let listed = live.iter().find(|c| c.repositories.contains(repository));
+    let owned = live
+        .iter()
+        .find(|c| c.account.login.eq_ignore_ascii_case(repository.owner()));
+    Ok(listed.or(owned).cloned())
+}
+
 pub async fn get_by_installation(store: &Store, installation_id: InstallationId) -> StoreResult<Option<Connection>> {
     rows::find_by_installation(store.conn(), installation_id).await
 }

@@ -1,13 +1,23 @@
 //! The GitHub App's API client: JWT auth (RS256, `iat` −60 s, `exp` 9 min, `iss` = App id, as
-//! octocrab mints it) and installation clients on top of it.
+//! octocrab mints it), and one installation client per installation whose token is cached until
+//! five minutes before it expires and minted again once when GitHub answers 401.
 //!
 //! octocrab's own retry layer is compiled out (no `retry` feature): shiplog's job queue owns
 //! retries, so it can honour GitHub's rate-limit headers and keep failures visible.
 
-use octocrab::models::AppId;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use octocrab::models::{AppId, InstallationId as OctoInstallationId};
 use octocrab::Octocrab;
+use tokio::sync::Mutex;
 
 use crate::config::GitHubAppCredentials;
+use crate::types::InstallationId;
+
+/// A cached token is replaced when it has less than this left.
+const TOKEN_REFRESH_MARGIN_MINUTES: i64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubAppError {
@@ -17,15 +27,28 @@ pub enum GitHubAppError {
     InvalidBaseUrl(String),
     #[error("could not build the GitHub client: {0}")]
     Client(String),
-    #[error("the GitHub App is not configured: set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_PATH")]
-    NotConfigured,
 }
 
-/// The App client. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
+struct CachedToken {
+    token: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// The App client. Cheap to clone; clones share the token cache.
+#[derive(Clone)]
 pub struct GitHubApp {
     app_id: u64,
     client: Octocrab,
+    tokens: Arc<Mutex<HashMap<InstallationId, CachedToken>>>,
+}
+
+impl std::fmt::Debug for GitHubApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubApp")
+            .field("app_id", &self.app_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GitHubApp {
@@ -37,11 +60,14 @@ impl GitHubApp {
             .base_uri(api_url)
             .map_err(|_| GitHubAppError::InvalidBaseUrl(api_url.to_owned()))?
             .app(AppId(credentials.app_id), key)
+            .set_connect_timeout(Some(std::time::Duration::from_secs(10)))
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
             .build()
             .map_err(|e| GitHubAppError::Client(e.to_string()))?;
         Ok(Self {
             app_id: credentials.app_id,
             client,
+            tokens: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -49,8 +75,44 @@ impl GitHubApp {
         self.app_id
     }
 
-    /// The client authenticated as the App (JWT).
-    pub fn client(&self) -> &Octocrab {
-        &self.client
+    /// A client authenticated as the installation, minting a token when none is cached or the
+    /// cached one is about to expire.
+    pub async fn installation_client(
+        &self,
+        installation: InstallationId,
+        now: DateTime<Utc>,
+    ) -> octocrab::Result<Octocrab> {
+        let mut tokens = self.tokens.lock().await;
+        let fresh = tokens
+            .get(&installation)
+            .filter(|cached| cached.expires_at - now > Duration::minutes(TOKEN_REFRESH_MARGIN_MINUTES))
+            .cloned();
+        let cached = match fresh {
+            Some(cached) => cached,
+            None => {
+                let minted = self
+                    .client
+                    .apps()
+                    .create_installation_access_token(OctoInstallationId(installation.0 as u64), &Default::default())
+                    .await?;
+                let expires_at = minted
+                    .expires_at
+                    .as_deref()
+                    .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+                    .map_or(now + Duration::minutes(55), |at| at.with_timezone(&Utc));
+                let cached = CachedToken {
+                    token: minted.token,
+                    expires_at,
+                };
+                tokens.insert(installation, cached.clone());
+                cached
+            }
+        };
+        self.client.user_access_token(cached.token)
+    }
+
+    /// Forgets the installation's token (GitHub answered 401 with it).
+    pub async fn forget_token(&self, installation: InstallationId) {
+        self.tokens.lock().await.remove(&installation);
     }
 }

@@ -4,5 +4,6 @@
 //! it produces.
 
 pub mod app;
+pub mod compare;
 pub mod events;
 pub mod signature;

@@ -1,6 +1,7 @@
 //! HTTP: one file per resource. Handlers stay thin: parse the request, call a domain module, map
 //! the result to a response. Every error is `application/problem+json`.
 
+pub mod ancestry;
 pub mod auth;
 pub mod body;
 pub mod connections;
@@ -54,6 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(connections::get_connection))
                 .route(web::patch().to(connections::update_connection)),
         )
+        .service(web::resource("/api/ancestry").route(web::get().to(ancestry::check_ancestry)))
         .service(web::resource("/api/jobs").route(web::get().to(jobs::list_jobs)))
         .service(
             web::resource("/api/connections/{id}/credentials")

@@ -4,6 +4,7 @@
 //! ([`Store::begin`]) or stands alone. Errors say whether the database is unavailable (the caller
 //! answers 503 and the sender retries), a uniqueness rule was hit, or something else went wrong.
 
+pub mod ancestry;
 pub mod connections;
 pub mod credentials;
 pub mod deliveries;

@@ -1,11 +1,14 @@
 //! Black-box tests: the real server over real HTTP, one binary so the suite links once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod ancestry;
 mod browser;
 mod cli;
 mod connections;
 mod deployments;
 mod explicit_api;
+mod fake_github;
+mod git;
 mod health;
 mod helpers;
 mod manifest;

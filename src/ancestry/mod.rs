@@ -1,0 +1,251 @@
+//! Ancestry: does commit E contain commit B? Answered with GitHub's compare API `B...E` and a
+//! permanent cache.
+//!
+//! `ahead`/`identical` mean yes, `behind`/`diverged` and "no common ancestor" mean no. For fixed
+//! SHAs an answer never changes, so a definitive one is stored and never asked again; commits a
+//! comparison lists are stored too, as derived facts (each is an ancestor of the head). An
+//! unknown commit is an error the caller sees, never "no", and is never cached. Short SHAs and
+//! refs are resolved to full SHAs first, so the cache only holds full SHAs.
+
+use chrono::{DateTime, Utc};
+use octocrab::Octocrab;
+use serde::Serialize;
+
+use crate::github::app::GitHubApp;
+use crate::github::compare::{self, CallError, CompareStatus};
+use crate::store::ancestry as facts;
+use crate::store::{Store, StoreError};
+use crate::types::{InstallationId, RepoName};
+
+/// Where an answer came from.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Cache,
+    Github,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Answer {
+    pub is_ancestor: bool,
+    /// The compare status (`ahead|behind|identical|diverged`); `null` for a fact derived from a
+    /// comparison's commit list.
+    pub status: Option<&'static str>,
+    pub source: Source,
+    /// Full SHAs.
+    pub ancestor: String,
+    pub descendant: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AncestryError {
+    #[error("the GitHub App is not configured: set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_PATH")]
+    NotConfigured,
+    #[error("{0:?} is not a commit SHA or ref")]
+    InvalidReference(String),
+    #[error("unknown commit: {0}")]
+    UnknownCommit(String),
+    #[error("GitHub's rate limit is exhausted; try again after {retry_at:?}")]
+    RateLimited { retry_at: Option<DateTime<Utc>> },
+    #[error("GitHub could not answer: {0}")]
+    Unavailable(String),
+    #[error("GitHub refused: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<CallError> for AncestryError {
+    fn from(error: CallError) -> Self {
+        match error {
+            CallError::UnknownCommit(what) => Self::UnknownCommit(what),
+            CallError::RateLimited { retry_at } => Self::RateLimited { retry_at },
+            CallError::Retryable(message) => Self::Unavailable(message),
+            CallError::Unauthorized => Self::Refused("GitHub refused the installation token".to_owned()),
+            CallError::Refused(message) => Self::Refused(message),
+            // Classified before conversion; here only for completeness.
+            CallError::NoCommonAncestor => Self::Refused("no common ancestor".to_owned()),
+        }
+    }
+}
+
+/// What ancestry needs to ask GitHub for one installation.
+pub struct GitHubAccess<'a> {
+    pub app: &'a GitHubApp,
+    pub installation: InstallationId,
+}
+
+impl GitHubAccess<'_> {
+    /// Runs `call` with the installation's client, minting a new token once if GitHub answers 401.
+    pub async fn call<T, F, Fut>(&self, now: DateTime<Utc>, call: F) -> Result<T, AncestryError>
+    where
+        F: Fn(Octocrab) -> Fut,
+        Fut: std::future::Future<Output = Result<T, CallError>>,
+    {
+        let client = self.client(now).await?;
+        match call(client).await {
+            Err(CallError::Unauthorized) => {
+                self.app.forget_token(self.installation).await;
+                let client = self.client(now).await?;
+                call(client).await.map_err(AncestryError::from)
+            }
+            other => other.map_err(AncestryError::from),
+        }
+    }
+
+    async fn client(&self, now: DateTime<Utc>) -> Result<Octocrab, AncestryError> {
+        self.app
+            .installation_client(self.installation, now)
+            .await
+            .map_err(|e| match e {
+                octocrab::Error::GitHub { source, .. } if source.status_code.as_u16() == 404 => {
+                    AncestryError::Refused(format!("installation {} is not known to GitHub", self.installation))
+                }
+                octocrab::Error::GitHub { source, .. } => AncestryError::Unavailable(format!(
+                    "minting an installation token failed: {} {}",
+                    source.status_code.as_u16(),
+                    source.message
+                )),
+                other => AncestryError::Unavailable(format!("minting an installation token failed: {other:?}")),
+            })
+    }
+}
+
+/// A commit-ish as a client may give it: a SHA (any case, 7–40 hex) or a ref name.
+pub fn parse_reference(raw: &str) -> Result<String, AncestryError> {
+    let value = raw.trim();
+    let valid = !value.is_empty()
+        && value.len() <= 255
+        && !value.contains("..")
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
+    if !valid {
+        return Err(AncestryError::InvalidReference(raw.to_owned()));
+    }
+    Ok(if is_full_sha(value) {
+        value.to_ascii_lowercase()
+    } else {
+        value.to_owned()
+    })
+}
+
+fn is_full_sha(value: &str) -> bool {
+    value.len() == 40 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The full SHA of `reference` (asking GitHub unless it already is one).
+pub async fn resolve(
+    github: &GitHubAccess<'_>,
+    repo: &RepoName,
+    reference: &str,
+    now: DateTime<Utc>,
+) -> Result<String, AncestryError> {
+    if is_full_sha(reference) {
+        return Ok(reference.to_ascii_lowercase());
+    }
+    github
+        .call(now, |client| async move {
+            compare::resolve_commit(&client, repo, reference, now).await
+        })
+        .await
+}
+
+/// Is `ancestor` an ancestor of `descendant` (inclusive) in `repo`?
+pub async fn is_ancestor(
+    store: &Store,
+    github: Option<&GitHubAccess<'_>>,
+    repo: &RepoName,
+    ancestor: &str,
+    descendant: &str,
+    now: DateTime<Utc>,
+) -> Result<Answer, AncestryError> {
+    let ancestor = parse_reference(ancestor)?;
+    let descendant = parse_reference(descendant)?;
+    if is_full_sha(&ancestor) && is_full_sha(&descendant) {
+        if let Some(answer) = cached(store, repo, &ancestor, &descendant).await? {
+            return Ok(answer);
+        }
+    }
+    let github = github.ok_or(AncestryError::NotConfigured)?;
+    let ancestor = resolve(github, repo, &ancestor, now).await?;
+    let descendant = resolve(github, repo, &descendant, now).await?;
+    if let Some(answer) = cached(store, repo, &ancestor, &descendant).await? {
+        return Ok(answer);
+    }
+    let (is_ancestor, status, listed) = compare_once(github, repo, &ancestor, &descendant, now).await?;
+    let mut new_facts: Vec<(String, String, bool, Option<&str>, &str)> = vec![(
+        ancestor.clone(),
+        descendant.clone(),
+        is_ancestor,
+        status.map(CompareStatus::as_str),
+        "compare",
+    )];
+    new_facts.extend(
+        listed
+            .into_iter()
+            .map(|c| (c, descendant.clone(), true, None, "derived")),
+    );
+    facts::insert_missing(store.conn(), repo.key(), &new_facts, now).await?;
+    Ok(Answer {
+        is_ancestor,
+        status: status.map(CompareStatus::as_str),
+        source: Source::Github,
+        ancestor,
+        descendant,
+    })
+}
+
+/// One comparison: the answer, the status (none when there is no common ancestor) and the
+/// commits the first page lists (each an ancestor of `descendant`).
+async fn compare_once(
+    github: &GitHubAccess<'_>,
+    repo: &RepoName,
+    ancestor: &str,
+    descendant: &str,
+    now: DateTime<Utc>,
+) -> Result<(bool, Option<CompareStatus>, Vec<String>), AncestryError> {
+    let page = github
+        .call(now, |client| async move {
+            match compare::compare(&client, repo, ancestor, descendant, 1, now).await {
+                Err(CallError::NoCommonAncestor) => Ok(None),
+                other => other.map(Some),
+            }
+        })
+        .await?;
+    Ok(match page {
+        Some(page) => (page.status.base_is_ancestor(), Some(page.status), page.commits),
+        None => (false, None, Vec::new()),
+    })
+}
+
+async fn cached(
+    store: &Store,
+    repo: &RepoName,
+    ancestor: &str,
+    descendant: &str,
+) -> Result<Option<Answer>, AncestryError> {
+    if ancestor == descendant {
+        return Ok(Some(Answer {
+            is_ancestor: true,
+            status: Some(CompareStatus::Identical.as_str()),
+            source: Source::Cache,
+            ancestor: ancestor.to_owned(),
+            descendant: descendant.to_owned(),
+        }));
+    }
+    let Some(fact) = facts::find(store.conn(), repo.key(), ancestor, descendant).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Answer {
+        is_ancestor: fact.is_ancestor,
+        status: fact
+            .status
+            .as_deref()
+            .and_then(CompareStatus::parse)
+            .map(CompareStatus::as_str),
+        source: Source::Cache,
+        ancestor: ancestor.to_owned(),
+        descendant: descendant.to_owned(),
+    }))
+}

@@ -1,0 +1,439 @@
+//! A fake GitHub that speaks GitHub's wire format: the App JWT is verified (RS256, `iss`, `iat`,
+//! `exp`) before an installation token is minted; compare and commit lookups answer from real
+//! git repositories, with pagination, `Link` headers, rate-limit headers and GitHub's two kinds
+//! of 404. Every request is counted, and faults can be queued (502, rate limits, 401).
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::git::{run_git, GitRepo};
+
+pub const APP_ID: u64 = 65550;
+
+pub fn private_key_pem() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/github/test-app-key.pem"
+    ))
+    .unwrap()
+}
+
+fn public_key_pem() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/github/test-app-key.pub.pem"
+    ))
+    .unwrap()
+}
+
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// 502, as GitHub's load balancers answer.
+    BadGateway,
+    /// 500 "this diff is taking too long to generate".
+    DiffTooLong,
+    /// 403 secondary rate limit with `retry-after`.
+    SecondaryRateLimit { retry_after: u64 },
+    /// 403 primary rate limit: `x-ratelimit-remaining: 0` and a reset time.
+    PrimaryRateLimit { reset_in: i64 },
+    /// 401: the token GitHub was sent is no longer valid.
+    BadCredentials,
+}
+
+#[derive(Default)]
+pub struct FakeState {
+    repos: Mutex<HashMap<String, PathBuf>>,
+    tokens: Mutex<HashMap<String, u64>>,
+    calls: Mutex<Vec<String>>,
+    faults: Mutex<VecDeque<Fault>>,
+}
+
+pub struct FakeGitHub {
+    pub url: String,
+    state: web::Data<FakeState>,
+    handle: ServerHandle,
+}
+
+impl Drop for FakeGitHub {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+impl FakeGitHub {
+    pub async fn start() -> Self {
+        let state = web::Data::new(FakeState::default());
+        let data = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/app/installations/{id}/access_tokens", web::post().to(mint_token))
+                .route("/repos/{owner}/{repo}/compare/{basehead}", web::get().to(compare))
+                .route("/repos/{owner}/{repo}/commits/{reference}", web::get().to(commit))
+                .default_service(web::to(not_found))
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let port = server.addrs()[0].port();
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            state,
+            handle,
+        }
+    }
+
+    /// Serves `full_name` from `repo`.
+    pub fn add_repo(&self, full_name: &str, repo: &GitRepo) {
+        self.state
+            .repos
+            .lock()
+            .unwrap()
+            .insert(full_name.to_ascii_lowercase(), repo.path().to_owned());
+    }
+
+    /// Every request so far, as `METHOD /path?query`.
+    pub fn calls(&self) -> Vec<String> {
+        self.state.calls.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, fragment: &str) -> usize {
+        self.calls().iter().filter(|c| c.contains(fragment)).count()
+    }
+
+    pub fn compare_calls(&self) -> usize {
+        self.count("/compare/")
+    }
+
+    pub fn token_mints(&self) -> usize {
+        self.count("/access_tokens")
+    }
+
+    /// The next API request (not token minting) gets this fault instead of an answer.
+    pub fn fail_next(&self, fault: Fault) {
+        self.state.faults.lock().unwrap().push_back(fault);
+    }
+
+    /// Forgets every installation token, as if they had expired early.
+    pub fn revoke_tokens(&self) {
+        self.state.tokens.lock().unwrap().clear();
+    }
+}
+
+fn record(state: &FakeState, req: &HttpRequest) {
+    let query = req.query_string();
+    let call = if query.is_empty() {
+        format!("{} {}", req.method(), req.path())
+    } else {
+        format!("{} {}?{query}", req.method(), req.path())
+    };
+    state.calls.lock().unwrap().push(call);
+}
+
+fn rate_headers(builder: &mut actix_web::HttpResponseBuilder, remaining: u32, reset: i64) {
+    builder
+        .insert_header(("x-ratelimit-limit", "5000"))
+        .insert_header(("x-ratelimit-remaining", remaining.to_string()))
+        .insert_header(("x-ratelimit-used", (5000 - remaining).to_string()))
+        .insert_header(("x-ratelimit-reset", reset.to_string()))
+        .insert_header(("x-ratelimit-resource", "core"))
+        .insert_header(("x-github-api-version-selected", "2022-11-28"));
+}
+
+fn github_error(status: u16, message: &str, docs: &str) -> HttpResponse {
+    let mut builder = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+    rate_headers(&mut builder, 4999, Utc::now().timestamp() + 3600);
+    builder.json(json!({"message": message, "documentation_url": docs, "status": status.to_string()}))
+}
+
+async fn not_found(state: web::Data<FakeState>, req: HttpRequest) -> HttpResponse {
+    record(&state, &req);
+    github_error(404, "Not Found", "https://docs.github.com/rest")
+}
+
+#[derive(serde::Deserialize)]
+struct Claims {
+    iss: Value,
+    iat: i64,
+    exp: i64,
+}
+
+/// `POST /app/installations/{id}/access_tokens`, authenticated with the App's JWT.
+async fn mint_token(state: web::Data<FakeState>, req: HttpRequest, path: web::Path<u64>) -> HttpResponse {
+    record(&state, &req);
+    let bearer = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(jwt) = bearer else {
+        return github_error(
+            401,
+            "A JSON web token could not be decoded",
+            "https://docs.github.com/rest",
+        );
+    };
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_key_pem().as_bytes()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    // octocrab sends `iss` as a number (GitHub accepts both); jsonwebtoken's own `iss` check only
+    // reads strings, so `iss` and `iat` are checked by hand below.
+    validation.set_required_spec_claims(&["exp"]);
+    let claims = match jsonwebtoken::decode::<Claims>(jwt, &key, &validation) {
+        Ok(data) => data.claims,
+        Err(e) => {
+            return github_error(
+                401,
+                &format!("A JSON web token could not be decoded: {e}"),
+                "https://docs.github.com/rest",
+            )
+        }
+    };
+    let iss_ok = claims.iss == json!(APP_ID) || claims.iss == json!(APP_ID.to_string());
+    let now = Utc::now().timestamp();
+    if !iss_ok || claims.iat > now + 5 || claims.exp - claims.iat > 11 * 60 {
+        return github_error(
+            401,
+            "'Expiration time' claim ('exp') is too far in the future",
+            "https://docs.github.com/rest",
+        );
+    }
+    let token = format!("ghs_{}", uuid::Uuid::new_v4().simple());
+    state.tokens.lock().unwrap().insert(token.clone(), path.into_inner());
+    let expires_at = (Utc::now() + Duration::hours(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    HttpResponse::Created().json(json!({
+        "token": token, "expires_at": expires_at,
+        "permissions": {"contents": "read", "deployments": "read", "metadata": "read"},
+        "repository_selection": "all"
+    }))
+}
+
+/// Checks the installation token, records the call and hands out a queued fault.
+fn gate(state: &FakeState, req: &HttpRequest) -> Option<HttpResponse> {
+    record(state, req);
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("token ")));
+    let known = token.is_some_and(|t| state.tokens.lock().unwrap().contains_key(t));
+    let fault = state.faults.lock().unwrap().pop_front();
+    let docs = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api";
+    match fault {
+        Some(Fault::BadCredentials) => {
+            return Some(github_error(401, "Bad credentials", "https://docs.github.com/rest"))
+        }
+        Some(Fault::BadGateway) => return Some(HttpResponse::BadGateway().json(json!({"message": "Server Error"}))),
+        Some(Fault::DiffTooLong) => {
+            return Some(HttpResponse::InternalServerError().json(json!({
+                "message": "Server Error: Sorry, this diff is taking too long to generate.",
+                "errors": [{"resource": "Comparison", "field": "diff", "code": "not_available"}],
+                "documentation_url": "https://docs.github.com/rest/commits/commits#compare-two-commits"
+            })))
+        }
+        Some(Fault::SecondaryRateLimit { retry_after }) => {
+            let mut builder = HttpResponse::Forbidden();
+            rate_headers(&mut builder, 4000, Utc::now().timestamp() + 3600);
+            builder.insert_header(("retry-after", retry_after.to_string()));
+            return Some(builder.json(json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", "documentation_url": docs})));
+        }
+        Some(Fault::PrimaryRateLimit { reset_in }) => {
+            let mut builder = HttpResponse::Forbidden();
+            rate_headers(&mut builder, 0, Utc::now().timestamp() + reset_in);
+            return Some(builder.json(
+                json!({"message": "API rate limit exceeded for installation ID 41000001.", "documentation_url": docs}),
+            ));
+        }
+        None => {}
+    }
+    if !known {
+        return Some(github_error(401, "Bad credentials", "https://docs.github.com/rest"));
+    }
+    None
+}
+
+fn repo_dir(state: &FakeState, owner: &str, repo: &str) -> Option<PathBuf> {
+    state
+        .repos
+        .lock()
+        .unwrap()
+        .get(&format!("{owner}/{repo}").to_ascii_lowercase())
+        .cloned()
+}
+
+fn resolve(dir: &std::path::Path, reference: &str) -> Option<String> {
+    run_git(
+        dir,
+        &["rev-parse", "--verify", "--quiet", &format!("{reference}^{{commit}}")],
+    )
+    .ok()
+    .filter(|s| !s.is_empty())
+}
+
+const FORMAT: &str = "%H%x1f%P%x1f%T%x1f%an%x1f%ae%x1f%aI%x1f%s";
+
+fn commit_json(base_url: &str, full_name: &str, line: &str) -> Value {
+    let f: Vec<&str> = line.split('\x1f').collect();
+    let (sha, parents, tree, name, email, date, subject) = (f[0], f[1], f[2], f[3], f[4], f[5], f[6]);
+    let person = json!({"name": name, "email": email, "date": date});
+    json!({
+        "sha": sha,
+        "node_id": format!("C_{sha}"),
+        "commit": {
+            "author": person, "committer": person, "message": subject,
+            "tree": {"sha": tree, "url": format!("{base_url}/repos/{full_name}/git/trees/{tree}")},
+            "url": format!("{base_url}/repos/{full_name}/git/commits/{sha}"),
+            "comment_count": 0,
+            "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null}
+        },
+        "url": format!("{base_url}/repos/{full_name}/commits/{sha}"),
+        "html_url": format!("https://github.com/{full_name}/commit/{sha}"),
+        "comments_url": format!("{base_url}/repos/{full_name}/commits/{sha}/comments"),
+        "author": null,
+        "committer": null,
+        "parents": parents.split_whitespace().map(|p| json!({"sha": p, "url": format!("{base_url}/repos/{full_name}/commits/{p}")})).collect::<Vec<_>>()
+    })
+}
+
+fn log_lines(dir: &std::path::Path, args: &[&str]) -> Vec<String> {
+    let format_arg = format!("--format={FORMAT}");
+    let mut argv: Vec<&str> = vec!["log", &format_arg];
+    argv.extend_from_slice(args);
+    run_git(dir, &argv)
+        .map(|out| out.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    per_page: Option<usize>,
+    page: Option<usize>,
+}
+
+/// `GET /repos/{owner}/{repo}/compare/{base}...{head}`.
+async fn compare(
+    state: web::Data<FakeState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    query: web::Query<PageQuery>,
+) -> HttpResponse {
+    if let Some(refused) = gate(&state, &req) {
+        return refused;
+    }
+    let (owner, repo, basehead) = path.into_inner();
+    let docs = "https://docs.github.com/rest/commits/commits#compare-two-commits";
+    let Some(dir) = repo_dir(&state, &owner, &repo) else {
+        return github_error(404, "Not Found", docs);
+    };
+    let Some((base_ref, head_ref)) = basehead.split_once("...") else {
+        return github_error(404, "Not Found", docs);
+    };
+    let (Some(base), Some(head)) = (resolve(&dir, base_ref), resolve(&dir, head_ref)) else {
+        return github_error(404, "Not Found", docs);
+    };
+    let Ok(merge_base) = run_git(&dir, &["merge-base", &base, &head]) else {
+        return github_error(
+            404,
+            &format!("No common ancestor between {base_ref} and {head_ref}."),
+            docs,
+        );
+    };
+    let count = |range: &[&str]| -> usize {
+        let mut argv = vec!["rev-list", "--count"];
+        argv.extend_from_slice(range);
+        run_git(&dir, &argv).unwrap().parse().unwrap()
+    };
+    let not_base = format!("^{base}");
+    let not_head = format!("^{head}");
+    let ahead_by = count(&[&head, &not_base]);
+    let behind_by = count(&[&base, &not_head]);
+    let status = match (ahead_by, behind_by) {
+        (0, 0) => "identical",
+        (_, 0) => "ahead",
+        (0, _) => "behind",
+        _ => "diverged",
+    };
+    let lines = log_lines(&dir, &["--reverse", "--topo-order", &head, &not_base]);
+    let (per_page, page) = match (query.per_page, query.page) {
+        (None, None) => (250, 1),
+        (per_page, page) => (per_page.unwrap_or(30).clamp(1, 100), page.unwrap_or(1).max(1)),
+    };
+    let pages = lines.len().div_ceil(per_page).max(1);
+    let full_name = format!("{owner}/{repo}");
+    let base_url = format!("http://{}", req.connection_info().host());
+    let commits: Vec<Value> = lines
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|l| commit_json(&base_url, &full_name, l))
+        .collect();
+    let single = |sha: &str| commit_json(&base_url, &full_name, &log_lines(&dir, &["-1", sha])[0]);
+    let mut body = json!({
+        "url": format!("{base_url}/repos/{full_name}/compare/{basehead}"),
+        "html_url": format!("https://github.com/{full_name}/compare/{basehead}"),
+        "permalink_url": format!("https://github.com/{full_name}/compare/{owner}:{}...{owner}:{}", &base[..7], &head[..7]),
+        "diff_url": format!("https://github.com/{full_name}/compare/{basehead}.diff"),
+        "patch_url": format!("https://github.com/{full_name}/compare/{basehead}.patch"),
+        "base_commit": single(&base),
+        "merge_base_commit": single(&merge_base),
+        "status": status,
+        "ahead_by": ahead_by,
+        "behind_by": behind_by,
+        "total_commits": lines.len(),
+        "commits": commits,
+    });
+    if page == 1 {
+        body["files"] = json!([]);
+    }
+    let mut builder = HttpResponse::Ok();
+    rate_headers(&mut builder, 4998, Utc::now().timestamp() + 3600);
+    if query.per_page.is_some() && page < pages {
+        let link =
+            |p: usize| format!("<{base_url}/repositories/700000001/compare/{basehead}?per_page={per_page}&page={p}>");
+        builder.insert_header((
+            "link",
+            format!("{}; rel=\"next\", {}; rel=\"last\"", link(page + 1), link(pages)),
+        ));
+    }
+    builder.json(body)
+}
+
+/// `GET /repos/{owner}/{repo}/commits/{ref}`: 422 for a SHA or ref GitHub does not know.
+async fn commit(
+    state: web::Data<FakeState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> HttpResponse {
+    if let Some(refused) = gate(&state, &req) {
+        return refused;
+    }
+    let (owner, repo, reference) = path.into_inner();
+    let docs = "https://docs.github.com/rest/commits/commits#get-a-commit";
+    let Some(dir) = repo_dir(&state, &owner, &repo) else {
+        return github_error(404, "Not Found", docs);
+    };
+    let Some(sha) = resolve(&dir, &reference) else {
+        return github_error(422, &format!("No commit found for SHA: {reference}"), docs);
+    };
+    let base_url = format!("http://{}", req.connection_info().host());
+    let mut body = commit_json(
+        &base_url,
+        &format!("{owner}/{repo}"),
+        &log_lines(&dir, &["-1", &sha])[0],
+    );
+    body["stats"] = json!({"total": 0, "additions": 0, "deletions": 0});
+    body["files"] = json!([]);
+    let mut builder = HttpResponse::Ok();
+    rate_headers(&mut builder, 4997, Utc::now().timestamp() + 3600);
+    builder.json(body)
+}
