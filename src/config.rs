@@ -306,6 +306,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// HTTP worker threads; `None` means one per core. Tests use one.
     pub http_workers: Option<usize>,
+    /// Run the job worker in the background. Tests turn it off and run jobs by hand.
+    pub run_jobs: bool,
 }
 
 impl Config {
@@ -393,6 +395,7 @@ impl Config {
             monitor_expiry,
             log_format: args.database.log_format,
             http_workers: None,
+            run_jobs: true,
         })
     }
 }

@@ -9,10 +9,16 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
+use std::collections::HashMap;
+
+use crate::ancestry::batch::WatchSource;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::deploys::live::WentLive;
 use crate::github::app::{GitHubApp, GitHubAppError};
 use crate::http::{self, AppState};
+use crate::jobs;
+use crate::jobs::runner::{self, JobHandler, Runner};
 use crate::store::{Store, StoreError};
 
 /// How long a stopping server waits for in-flight requests.
@@ -34,6 +40,8 @@ pub struct Application {
     port: u16,
     server: Server,
     store: Store,
+    runner: Runner,
+    worker: Option<(tokio::task::JoinHandle<()>, tokio::sync::watch::Sender<bool>)>,
 }
 
 impl Application {
@@ -42,6 +50,15 @@ impl Application {
     }
 
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> Result<Self, StartupError> {
+        Self::build_with(config, clock, Vec::new()).await
+    }
+
+    /// With the watch sources whose commits a live deploy's ancestry batch settles.
+    pub async fn build_with(
+        config: Config,
+        clock: SharedClock,
+        sources: Vec<Arc<dyn WatchSource>>,
+    ) -> Result<Self, StartupError> {
         let store = Store::connect(&config.database_url)
             .await
             .map_err(StartupError::Database)?;
@@ -61,11 +78,40 @@ impl Application {
         let port = listener.local_addr().map_err(listen_error)?.port();
         let workers = config.http_workers;
 
+        let mut handlers: HashMap<&'static str, Arc<dyn JobHandler>> = HashMap::new();
+        handlers.insert(
+            jobs::DEPLOY_WENT_LIVE,
+            Arc::new(WentLive {
+                store: store.clone(),
+                github: github.clone(),
+                sources,
+            }),
+        );
+        let runner = Runner {
+            store: store.clone(),
+            clock: clock.clone(),
+            handlers: Arc::new(handlers),
+        };
+        let jobs_wake = Arc::new(tokio::sync::Notify::new());
+        let worker = config.run_jobs.then(|| {
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let id = format!(
+                "{}-{}",
+                std::process::id(),
+                crate::credentials::random_hex(4).unwrap_or_default()
+            );
+            (
+                tokio::spawn(runner::work(runner.clone(), id, jobs_wake.clone(), stopped)),
+                stop,
+            )
+        });
+
         let state = web::Data::new(AppState {
             store: store.clone(),
             config: Arc::new(config),
             clock,
             github,
+            jobs_wake,
         });
         let mut server = HttpServer::new(move || {
             App::new()
@@ -80,7 +126,13 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener).map_err(listen_error)?.run();
-        Ok(Self { port, server, store })
+        Ok(Self {
+            port,
+            server,
+            store,
+            runner,
+            worker,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -96,9 +148,19 @@ impl Application {
         &self.store
     }
 
+    /// Runs jobs by hand (tests turn the background worker off).
+    pub fn runner(&self) -> Runner {
+        self.runner.clone()
+    }
+
+    /// Serves until stopped, then lets the job worker finish the job it is running.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
+        let served = self.server.await;
+        if let Some((worker, stop)) = self.worker {
+            let _ = stop.send(true);
+            let _ = worker.await;
+        }
         self.store.close().await;
-        Ok(())
+        served
     }
 }

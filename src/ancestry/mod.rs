@@ -7,6 +7,8 @@
 //! unknown commit is an error the caller sees, never "no", and is never cached. Short SHAs and
 //! refs are resolved to full SHAs first, so the cache only holds full SHAs.
 
+pub mod batch;
+
 use chrono::{DateTime, Utc};
 use octocrab::Octocrab;
 use serde::Serialize;
@@ -198,7 +200,7 @@ pub async fn is_ancestor(
 
 /// One comparison: the answer, the status (none when there is no common ancestor) and the
 /// commits the first page lists (each an ancestor of `descendant`).
-async fn compare_once(
+pub(crate) async fn compare_once(
     github: &GitHubAccess<'_>,
     repo: &RepoName,
     ancestor: &str,

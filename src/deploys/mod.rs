@@ -9,6 +9,7 @@
 pub mod api;
 pub mod github;
 mod lifecycle;
+pub mod live;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -247,6 +247,7 @@ pub async fn create_deployment(
             RegisterError::Store(store) => store.into(),
         })?;
     span.record("deploy", answer.deploy_id);
+    state.jobs_wake.notify_one();
     tracing::info!(created = answer.created, "deployment registered through the API");
     let mut response = if answer.created {
         HttpResponse::Created()

@@ -31,6 +31,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// `None` when the GitHub App is not configured.
     pub github: Option<GitHubApp>,
+    /// Wakes this process's job worker after a request enqueued work.
+    pub jobs_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Registers every route.

@@ -60,6 +60,7 @@ pub async fn receive_github_webhook(
     let receipt = intake::receive(&state.store, &delivery, state.clock.now()).await?;
 
     span.record("outcome", receipt.outcome.as_str());
+    state.jobs_wake.notify_one();
     tracing::info!(reason = receipt.reason.as_deref(), "webhook delivery handled");
     Ok(HttpResponse::Ok().json(receipt))
 }

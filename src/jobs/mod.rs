@@ -11,6 +11,8 @@ use serde_json::Value;
 
 use crate::store::{self, Conn, Store, StoreResult};
 
+pub mod runner;
+
 /// A deploy went live: resolve which watched commits it brings (ancestry batch).
 pub const DEPLOY_WENT_LIVE: &str = "deploy.went_live";
 

@@ -26,6 +26,25 @@ pub async fn find(db: &impl Conn, repository_key: &str, ancestor: &str, descenda
     }))
 }
 
+/// What the cache knows about each of `candidates` being an ancestor of `descendant`.
+pub async fn answers_for(
+    db: &impl Conn,
+    repository_key: &str,
+    descendant: &str,
+    candidates: &[String],
+) -> StoreResult<Vec<(String, bool)>> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = Entity::find()
+        .filter(Column::RepositoryKey.eq(repository_key))
+        .filter(Column::DescendantSha.eq(descendant))
+        .filter(Column::AncestorSha.is_in(candidates.iter().cloned()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.ancestor_sha, r.is_ancestor)).collect())
+}
+
 /// The ancestors of `descendant` among `candidates` that the cache knows.
 pub async fn known_ancestors(
     db: &impl Conn,

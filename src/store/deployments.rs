@@ -130,6 +130,48 @@ pub async fn set_status(db: &impl Conn, id: i64, change: &StatusChange, now: Dat
     Ok(())
 }
 
+/// The repository's most recent other deploy that went live before `deploy` did.
+pub async fn previous_live_in_repository(db: &impl Conn, deploy: &Deploy) -> StoreResult<Option<Deploy>> {
+    let live_at = deploy.completed_at.unwrap_or(deploy.status_at);
+    deployment::Entity::find()
+        .filter(deployment::Column::ConnectionId.eq(deploy.connection_id))
+        .filter(deployment::Column::RepositoryKey.eq(deploy.repository_key.as_str()))
+        .filter(deployment::Column::Id.ne(deploy.id))
+        .filter(deployment::Column::Status.is_in([
+            DeployStatus::Live.as_str(),
+            DeployStatus::Superseded.as_str(),
+            DeployStatus::RolledBack.as_str(),
+        ]))
+        .filter(deployment::Column::CompletedAt.lte(live_at))
+        .order_by_desc(deployment::Column::CompletedAt)
+        .order_by_desc(deployment::Column::Id)
+        .one(db)
+        .await?
+        .map(into_deploy)
+        .transpose()
+}
+
+pub async fn set_rolled_back(
+    db: &impl Conn,
+    id: i64,
+    target: i64,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    deployment::ActiveModel {
+        id: Set(id),
+        status: Set(DeployStatus::RolledBack.as_str().to_owned()),
+        status_at: Set(at),
+        status_github_id: Set(0),
+        rollback_target_id: Set(Some(target)),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(())
+}
+
 /// Live deploys of a repository's environment in a connection, other than `except`.
 pub async fn live_in(
     db: &impl Conn,

@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod deliveries;
 pub mod deployments;
 pub mod idempotency;
+pub mod job_queue;
 pub mod jobs;
 
 use std::time::Duration;

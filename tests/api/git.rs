@@ -51,6 +51,38 @@ impl GitRepo {
         self.head()
     }
 
+    /// `n` commits on the current branch at once (through `git fast-import`); their SHAs, oldest
+    /// first. For histories too long to build one `git commit` at a time.
+    pub fn append_commits(&self, n: usize, prefix: &str) -> Vec<String> {
+        use std::io::Write;
+        let branch = self.git(&["symbolic-ref", "HEAD"]);
+        let parent = self.head();
+        let mut stream = String::new();
+        for i in 0..n {
+            let message = format!("{prefix} {i}");
+            stream.push_str(&format!(
+                "commit {branch}\ncommitter Acme Dev <dev@acme.test> {} +0000\ndata {}\n{message}\n",
+                1_790_000_000 + i,
+                message.len() + 1
+            ));
+            if i == 0 {
+                stream.push_str(&format!("from {parent}\n"));
+            }
+            stream.push('\n');
+        }
+        let mut child = Command::new("git")
+            .args(["fast-import", "--quiet", "--force"])
+            .current_dir(self.path())
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stream.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success(), "git fast-import failed");
+        self.git(&["reset", "-q", "--hard"]);
+        let listed = self.git(&["rev-list", "--reverse", &format!("{parent}..HEAD")]);
+        listed.lines().map(str::to_owned).collect()
+    }
+
     pub fn head(&self) -> String {
         self.git(&["rev-parse", "HEAD"])
     }

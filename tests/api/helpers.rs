@@ -25,6 +25,7 @@ pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 pub struct TestApp {
+    pub runner: shiplog::jobs::runner::Runner,
     pub address: String,
     pub client: reqwest::Client,
     pub store: Store,
@@ -39,6 +40,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with a chance to change the config first.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_watching(customize, Vec::new()).await
+}
+
+/// Like [`spawn_app_with`], with watch sources for the ancestry batch.
+pub async fn spawn_app_watching(
+    customize: impl FnOnce(&mut Config),
+    sources: Vec<std::sync::Arc<dyn shiplog::ancestry::batch::WatchSource>>,
+) -> TestApp {
     init_test_logging();
     let database = TestDatabase::create().await;
     let mut config = test_config(&database.url);
@@ -46,15 +55,17 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().unwrap(),
     ));
-    let app = Application::build_with_clock(config, clock.clone())
+    let app = Application::build_with(config, clock.clone(), sources)
         .await
         .expect("the server starts");
+    let runner = app.runner();
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.store().clone();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     TestApp {
+        runner,
         address,
         client,
         store,
@@ -79,6 +90,7 @@ pub fn test_config(database_url: &str) -> Config {
         monitor_expiry: std::time::Duration::from_secs(14 * 86_400),
         log_format: LogFormat::Text,
         http_workers: Some(1),
+        run_jobs: false,
     }
 }
 
@@ -161,6 +173,13 @@ impl TestApp {
             .await
             .unwrap();
         status_and_json(response).await
+    }
+
+    /// Runs every due job, as a worker would, and says what happened to each.
+    pub async fn run_jobs(&self) -> Vec<shiplog::jobs::runner::RunReport> {
+        shiplog::jobs::runner::run_until_idle(&self.runner, "test-worker", 200)
+            .await
+            .unwrap()
     }
 
     /// Rows in a table, straight from the database.

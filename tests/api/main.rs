@@ -11,6 +11,7 @@ mod fake_github;
 mod git;
 mod health;
 mod helpers;
+mod live_batch;
 mod manifest;
 mod pages;
 mod storage;

@@ -1,0 +1,207 @@
+//! Running jobs: claim one with a lease, run its handler, then finish it, or put it back with
+//! a later `run_at` (exponential backoff with jitter, or the time the handler asks for, such as
+//! GitHub's rate-limit reset), or after `MAX_ATTEMPTS` into the visible `dead` state.
+//!
+//! Handlers are registered by kind, so this module knows no domain. Workers are a loop around
+//! [`run_once`]; tests call `run_once` / [`run_until_idle`] by hand with an injected clock.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use crate::clock::SharedClock;
+use crate::store::job_queue::{self, ClaimedJob};
+use crate::store::{Store, StoreResult};
+
+/// A job is given up (state `dead`) after this many failed attempts.
+pub const MAX_ATTEMPTS: i32 = 12;
+/// How long a claim lasts; a worker that dies releases its job when the lease runs out.
+pub const LEASE_MINUTES: i64 = 5;
+const BACKOFF_BASE_SECONDS: i64 = 30;
+const BACKOFF_MAX_SECONDS: i64 = 6 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Try again later: at `retry_at` if given, else after the backoff.
+    #[error("{message}")]
+    Retry {
+        message: String,
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// Trying again cannot help.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl JobError {
+    pub fn retry(message: impl Into<String>) -> Self {
+        Self::Retry {
+            message: message.into(),
+            retry_at: None,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for JobError {
+    fn from(error: crate::store::StoreError) -> Self {
+        Self::retry(format!("database: {error}"))
+    }
+}
+
+/// Runs one kind of job.
+pub trait JobHandler: Send + Sync {
+    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>) -> BoxFuture<'a, Result<(), JobError>>;
+}
+
+/// Everything a worker needs.
+#[derive(Clone)]
+pub struct Runner {
+    pub store: Store,
+    pub clock: SharedClock,
+    pub handlers: Arc<HashMap<&'static str, Arc<dyn JobHandler>>>,
+}
+
+/// What happened to one claimed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    pub id: i64,
+    pub kind: String,
+    /// `done`, `retry` or `dead`.
+    pub outcome: &'static str,
+    pub error: Option<String>,
+}
+
+/// Claims and runs one due job, if there is one.
+pub async fn run_once(runner: &Runner, worker: &str) -> StoreResult<Option<RunReport>> {
+    let now = runner.clock.now();
+    let Some(job) = job_queue::claim(runner.store.conn(), worker, now, now + Duration::minutes(LEASE_MINUTES)).await?
+    else {
+        return Ok(None);
+    };
+    let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
+    let _guard = span.enter();
+    let result = run_handler(runner, &job, now).await;
+    let now = runner.clock.now();
+    let report = match result {
+        Ok(()) => {
+            job_queue::finish(runner.store.conn(), job.id, worker, now).await?;
+            RunReport {
+                id: job.id,
+                kind: job.kind,
+                outcome: "done",
+                error: None,
+            }
+        }
+        Err(error) => {
+            let message = error.to_string();
+            let retry_at = match error {
+                JobError::Retry { retry_at, .. } if job.attempts < MAX_ATTEMPTS => {
+                    Some(retry_at.unwrap_or_else(|| now + backoff(job.attempts)))
+                }
+                _ => None,
+            };
+            job_queue::fail(runner.store.conn(), job.id, worker, &message, retry_at, now).await?;
+            let outcome = if retry_at.is_some() { "retry" } else { "dead" };
+            tracing::warn!(error = %message, outcome, ?retry_at, "job failed");
+            RunReport {
+                id: job.id,
+                kind: job.kind,
+                outcome,
+                error: Some(message),
+            }
+        }
+    };
+    Ok(Some(report))
+}
+
+async fn run_handler(runner: &Runner, job: &ClaimedJob, now: DateTime<Utc>) -> Result<(), JobError> {
+    let handler = runner
+        .handlers
+        .get(job.kind.as_str())
+        .ok_or_else(|| JobError::Permanent(format!("no handler for job kind {:?}", job.kind)))?;
+    let payload: Value =
+        serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("payload is not JSON: {e}")))?;
+    handler.run(&payload, now).await
+}
+
+/// Runs due jobs until none is left (at most `limit`), for tests and for draining.
+pub async fn run_until_idle(runner: &Runner, worker: &str, limit: usize) -> StoreResult<Vec<RunReport>> {
+    let mut reports = Vec::new();
+    while reports.len() < limit {
+        match run_once(runner, worker).await? {
+            Some(report) => reports.push(report),
+            None => break,
+        }
+    }
+    Ok(reports)
+}
+
+/// `30 s · 2^(attempt−1)`, at most six hours, with ±20 % jitter so retries do not bunch up.
+pub fn backoff(attempt: i32) -> Duration {
+    let exponent = (attempt.max(1) - 1).min(20) as u32;
+    let seconds = BACKOFF_BASE_SECONDS
+        .saturating_mul(1_i64 << exponent)
+        .min(BACKOFF_MAX_SECONDS);
+    let mut byte = [0u8; 1];
+    let jitter = if getrandom::fill(&mut byte).is_ok() {
+        (f64::from(byte[0]) / 255.0) * 0.4 - 0.2
+    } else {
+        0.0
+    };
+    Duration::milliseconds(((seconds as f64) * 1000.0 * (1.0 + jitter)) as i64)
+}
+
+/// The background worker: runs due jobs, then sleeps until the next `run_at`, a wake-up (new
+/// work in this process) or at most `idle` ; stops between jobs when `stop` is set.
+pub async fn work(
+    runner: Runner,
+    worker: String,
+    wake: Arc<tokio::sync::Notify>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let idle = std::time::Duration::from_secs(30);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        match run_once(&runner, &worker).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "the job worker could not reach the database"),
+        }
+        let wait = match job_queue::next_run_at(runner.store.conn()).await {
+            Ok(Some(at)) => (at - runner.clock.now())
+                .to_std()
+                .unwrap_or(std::time::Duration::ZERO)
+                .min(idle),
+            _ => idle,
+        };
+        let mut stop = stop.clone();
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait.max(std::time::Duration::from_millis(50))) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_is_capped() {
+        for attempt in 1..=8 {
+            let expected = 30.0 * f64::from(1 << (attempt - 1));
+            let got = backoff(attempt).num_milliseconds() as f64 / 1000.0;
+            assert!(
+                got >= expected * 0.79 && got <= expected * 1.21,
+                "attempt {attempt}: {got}"
+            );
+        }
+        assert!(backoff(30).num_seconds() <= 6 * 3600 * 12 / 10);
+    }
+}

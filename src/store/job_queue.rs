@@ -1,0 +1,141 @@
+//! Claiming and finishing jobs. A claim is one conditional `UPDATE … RETURNING`: on PostgreSQL
+//! the inner `SELECT … FOR UPDATE SKIP LOCKED` lets replicas claim different jobs at once; on
+//! SQLite the single writer makes the same statement atomic. A running job whose lease has
+//! expired (its worker died) is claimed again.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseBackend, FromQueryResult, Statement, Value};
+
+use super::{Conn, StoreResult};
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    pub attempts: i32,
+}
+
+pub async fn claim(
+    db: &impl Conn,
+    worker: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> StoreResult<Option<ClaimedJob>> {
+    let backend = db.get_database_backend();
+    let (sql, values): (&str, Vec<Value>) = match backend {
+        DatabaseBackend::Postgres => (
+            "UPDATE job SET state = 'running', locked_until = $1, locked_by = $2, attempts = attempts + 1 \
+             WHERE id = (SELECT id FROM job \
+                         WHERE (state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until < $3) \
+                         ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, kind, payload, attempts",
+            vec![lease_until.into(), worker.into(), now.into()],
+        ),
+        _ => (
+            "UPDATE job SET state = 'running', locked_until = ?, locked_by = ?, attempts = attempts + 1 \
+             WHERE id = (SELECT id FROM job \
+                         WHERE (state = 'queued' AND run_at <= ?) OR (state = 'running' AND locked_until < ?) \
+                         ORDER BY run_at, id LIMIT 1) \
+             RETURNING id, kind, payload, attempts",
+            vec![lease_until.into(), worker.into(), now.into(), now.into()],
+        ),
+    };
+    let row = ClaimedJob::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+        .one(db)
+        .await?;
+    Ok(row)
+}
+
+/// Marks a claimed job done, if this worker still holds it. Returns whether it did.
+pub async fn finish(db: &impl Conn, id: i64, worker: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    let backend = db.get_database_backend();
+    let sql = placeholders(
+        backend,
+        "UPDATE job SET state = 'done', finished_at = ?, locked_until = NULL, locked_by = NULL, last_error = NULL \
+         WHERE id = ? AND locked_by = ? AND state = 'running'",
+    );
+    let result = db
+        .execute(Statement::from_sql_and_values(
+            backend,
+            sql,
+            vec![now.into(), id.into(), worker.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Puts a failed job back with a later `run_at`, or into `dead` when `dead` is true.
+pub async fn fail(
+    db: &impl Conn,
+    id: i64,
+    worker: &str,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let backend = db.get_database_backend();
+    let result = match retry_at {
+        Some(run_at) => {
+            let sql = placeholders(
+                backend,
+                "UPDATE job SET state = 'queued', run_at = ?, last_error = ?, locked_until = NULL, locked_by = NULL \
+                 WHERE id = ? AND locked_by = ? AND state = 'running'",
+            );
+            db.execute(Statement::from_sql_and_values(
+                backend,
+                sql,
+                vec![run_at.into(), error.into(), id.into(), worker.into()],
+            ))
+            .await?
+        }
+        None => {
+            let sql = placeholders(
+                backend,
+                "UPDATE job SET state = 'dead', finished_at = ?, last_error = ?, locked_until = NULL, locked_by = NULL \
+                 WHERE id = ? AND locked_by = ? AND state = 'running'",
+            );
+            db.execute(Statement::from_sql_and_values(
+                backend,
+                sql,
+                vec![now.into(), error.into(), id.into(), worker.into()],
+            ))
+            .await?
+        }
+    };
+    Ok(result.rows_affected() == 1)
+}
+
+/// When the next queued job is due, if any.
+pub async fn next_run_at(db: &impl Conn) -> StoreResult<Option<DateTime<Utc>>> {
+    #[derive(FromQueryResult)]
+    struct Next {
+        run_at: Option<DateTime<Utc>>,
+    }
+    let backend = db.get_database_backend();
+    let row = Next::find_by_statement(Statement::from_string(
+        backend,
+        "SELECT MIN(run_at) AS run_at FROM job WHERE state = 'queued'".to_owned(),
+    ))
+    .one(db)
+    .await?;
+    Ok(row.and_then(|r| r.run_at))
+}
+
+/// `?` placeholders as the backend wants them (`$1, $2, …` on PostgreSQL).
+fn placeholders(backend: DatabaseBackend, sql: &str) -> String {
+    if backend != DatabaseBackend::Postgres {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

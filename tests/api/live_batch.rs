@@ -1,0 +1,438 @@
+//! The `deploy.went_live` job: batch resolution of watched commits, rollback detection, and
+//! retries that honour GitHub's rate limits. Jobs are run by hand; GitHub is the fake.
+
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::BoxFuture;
+use serde_json::{json, Value};
+use shiplog::ancestry::batch::{LiveDeploy, WatchSource};
+use shiplog::config::{GitHubAppCredentials, Secret};
+use shiplog::store::{Store, StoreResult};
+
+use crate::fake_github::{private_key_pem, FakeGitHub, Fault, APP_ID};
+use crate::git::GitRepo;
+use crate::helpers::{fixture, spawn_app_watching, status_and_json, TestApp, ADMIN_TOKEN};
+
+const REPO: &str = "acme-corp/web-app";
+
+/// A watch source that waits for fixed commits and records what it is told.
+#[derive(Default)]
+struct Watching {
+    shas: Mutex<Vec<String>>,
+    told: Mutex<Vec<(i64, String, bool)>>,
+}
+
+impl Watching {
+    fn watch(&self, shas: &[String]) {
+        self.shas.lock().unwrap().extend_from_slice(shas);
+    }
+
+    fn told(&self) -> Vec<(i64, String, bool)> {
+        self.told.lock().unwrap().clone()
+    }
+}
+
+impl WatchSource for Watching {
+    fn watched<'a>(&'a self, _: &'a Store, _: i64, _: &'a str) -> BoxFuture<'a, StoreResult<Vec<String>>> {
+        Box::pin(async move { Ok(self.shas.lock().unwrap().clone()) })
+    }
+
+    fn resolved<'a>(
+        &'a self,
+        _: &'a Store,
+        deploy: &'a LiveDeploy<'a>,
+        sha: &'a str,
+        contained: bool,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            self.told.lock().unwrap().push((deploy.id, sha.to_owned(), contained));
+            Ok(())
+        })
+    }
+}
+
+async fn app_watching(fake: &FakeGitHub, watching: Arc<Watching>) -> TestApp {
+    let url = fake.url.clone();
+    let app = spawn_app_watching(
+        move |config| {
+            config.github_api_url = url;
+            config.github_app = Some(GitHubAppCredentials {
+                app_id: APP_ID,
+                private_key_pem: Secret::new(private_key_pem()),
+            });
+        },
+        vec![watching as Arc<dyn WatchSource>],
+    )
+    .await;
+    assert_eq!(
+        app.deliver("installation", &fixture("installation.created")).await.0,
+        200
+    );
+    app
+}
+
+/// Registers a live deploy through the explicit API and returns its id.
+async fn deploy(app: &TestApp, sha: &str, environment: &str) -> i64 {
+    let (status, credential) = status_and_json(
+        app.client
+            .post(app.url("/api/connections/1/credentials"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    app.clock.advance(chrono::Duration::minutes(1));
+    let response = app
+        .client
+        .post(app.url("/deployments"))
+        .basic_auth(
+            credential["username"].as_str().unwrap(),
+            credential["password"].as_str(),
+        )
+        .json(&json!({"repository": REPO, "environment": environment, "sha": sha}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(response).await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_i64().unwrap()
+}
+
+async fn deployment(app: &TestApp, id: i64) -> Value {
+    app.admin_get(&format!("/deployments/{id}")).await.1
+}
+
+#[tokio::test]
+async fn one_comparison_settles_every_watched_commit_in_the_range() {
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    let merged: Vec<String> = (1..=5).map(|i| repo.commit(&format!("PR #{i}"))).collect();
+    repo.branch("unmerged");
+    let unmerged = repo.commit("never merged");
+    repo.checkout("main");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let watching = Arc::new(Watching::default());
+    let app = app_watching(&fake, watching.clone()).await;
+    deploy(&app, &base, "production").await;
+    app.run_jobs().await;
+    watching.watch(&merged);
+    watching.watch(std::slice::from_ref(&unmerged));
+    let before = fake.compare_calls();
+
+    let second = deploy(&app, &merged[4], "production").await;
+    let reports = app.run_jobs().await;
+
+    assert_eq!(reports.iter().map(|r| r.outcome).collect::<Vec<_>>(), vec!["done"]);
+    assert_eq!(
+        fake.compare_calls() - before,
+        2,
+        "one range compare and one for the commit outside it: {:?}",
+        fake.calls()
+    );
+    let told = watching.told();
+    for sha in &merged {
+        assert!(
+            told.contains(&(second, sha.clone(), true)),
+            "{sha} not reported contained: {told:?}"
+        );
+    }
+    assert!(told.contains(&(second, unmerged, false)));
+}
+
+#[tokio::test]
+async fn what_the_previous_deploy_contained_carries_over_without_calls() {
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    let merged: Vec<String> = (1..=3).map(|i| repo.commit(&format!("PR #{i}"))).collect();
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let watching = Arc::new(Watching::default());
+    let app = app_watching(&fake, watching.clone()).await;
+    deploy(&app, &base, "production").await;
+    app.run_jobs().await;
+    watching.watch(&merged);
+    deploy(&app, &merged[2], "production").await;
+    app.run_jobs().await;
+    let later = repo.commit("hotfix");
+    let before = fake.compare_calls();
+
+    let third = deploy(&app, &later, "production").await;
+    app.run_jobs().await;
+
+    assert_eq!(
+        fake.compare_calls() - before,
+        1,
+        "only the range compare: {:?}",
+        fake.calls()
+    );
+    let told = watching.told();
+    for sha in &merged {
+        assert!(told.contains(&(third, sha.clone(), true)), "{told:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_long_range_is_read_100_commits_a_page() {
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    let merged = repo.append_commits(250, "PR");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let watching = Arc::new(Watching::default());
+    let app = app_watching(&fake, watching.clone()).await;
+    deploy(&app, &base, "production").await;
+    app.run_jobs().await;
+    watching.watch(&merged);
+    let before = fake.compare_calls();
+
+    let second = deploy(&app, merged.last().unwrap(), "production").await;
+    app.run_jobs().await;
+
+    assert_eq!(
+        fake.compare_calls() - before,
+        3,
+        "pages of 100: {:?}",
+        &fake.calls()[fake.calls().len() - 3..]
+    );
+    assert_eq!(fake.count("per_page=100&page=3"), 1);
+    let contained = watching
+        .told()
+        .iter()
+        .filter(|(id, _, yes)| *id == second && *yes)
+        .count();
+    assert_eq!(contained, 250);
+}
+
+#[tokio::test]
+async fn going_back_to_an_older_commit_marks_the_replaced_deploy_rolled_back() {
+    let repo = GitRepo::new();
+    let good = repo.commit("good");
+    let bad = repo.commit("bad");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let app = app_watching(&fake, Arc::new(Watching::default())).await;
+    deploy(&app, &good, "production").await;
+    let broken = deploy(&app, &bad, "production").await;
+    deploy(&app, &bad, "staging").await;
+    app.run_jobs().await;
+
+    let rollback = deploy(&app, &good, "production").await;
+    app.run_jobs().await;
+
+    let replaced = deployment(&app, broken).await;
+    assert_eq!(replaced["status"], "rolled_back");
+    assert_eq!(replaced["rollback_target_id"], rollback);
+    let last = replaced["statuses"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["state"], "rolled_back");
+    assert!(
+        last["description"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("deployment {rollback}")),
+        "{last}"
+    );
+    assert_eq!(deployment(&app, rollback).await["status"], "live");
+}
+
+#[tokio::test]
+async fn a_rate_limited_job_waits_for_the_reset_and_counts_nothing_twice() {
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    let merged = repo.commit("PR #1");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let watching = Arc::new(Watching::default());
+    let app = app_watching(&fake, watching.clone()).await;
+    deploy(&app, &base, "production").await;
+    app.run_jobs().await;
+    watching.watch(std::slice::from_ref(&merged));
+    deploy(&app, &merged, "production").await;
+
+    let wall = chrono::Utc::now();
+    fake.fail_next(Fault::PrimaryRateLimit { reset_in: 600 });
+    let first = app.run_jobs().await;
+    let (_, queued) = app.admin_get("/api/jobs?state=queued").await;
+    let job = queued["jobs"][0].clone();
+    let run_at = chrono::DateTime::parse_from_rfc3339(job["run_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    app.clock.set(run_at - chrono::Duration::seconds(1));
+    let too_early = app.run_jobs().await;
+    app.clock.set(run_at + chrono::Duration::seconds(1));
+    let after_reset = app.run_jobs().await;
+
+    assert_eq!(first.iter().map(|r| r.outcome).collect::<Vec<_>>(), vec!["retry"]);
+    assert_eq!(job["attempts"], 1);
+    assert!(job["last_error"].as_str().unwrap().contains("rate limit"), "{job}");
+    let wait = (run_at - wall).num_seconds();
+    assert!(
+        (595..=605).contains(&wait),
+        "waits until x-ratelimit-reset, 600 s away: {wait}"
+    );
+    assert!(too_early.is_empty(), "not before the reset");
+    assert_eq!(after_reset.iter().map(|r| r.outcome).collect::<Vec<_>>(), vec!["done"]);
+    let reports: Vec<_> = watching
+        .told()
+        .into_iter()
+        .filter(|(_, sha, _)| *sha == merged)
+        .collect();
+    assert_eq!(reports.len(), 1, "told once: {reports:?}");
+}
+
+#[tokio::test]
+async fn a_failing_github_is_retried_with_backoff_and_honours_retry_after() {
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    let next = repo.commit("next");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let app = app_watching(&fake, Arc::new(Watching::default())).await;
+    deploy(&app, &base, "production").await;
+    app.run_jobs().await;
+    deploy(&app, &next, "production").await;
+
+    fake.fail_next(Fault::BadGateway);
+    let bad_gateway = app.run_jobs().await;
+    app.clock.advance(chrono::Duration::seconds(40));
+    fake.fail_next(Fault::SecondaryRateLimit { retry_after: 120 });
+    let limited = app.run_jobs().await;
+    app.clock.advance(chrono::Duration::seconds(60));
+    let waiting = app.run_jobs().await;
+    app.clock.advance(chrono::Duration::seconds(61));
+    let done = app.run_jobs().await;
+
+    assert_eq!(bad_gateway[0].outcome, "retry");
+    assert_eq!(limited[0].outcome, "retry");
+    assert!(waiting.is_empty(), "retry-after is honoured");
+    assert_eq!(done[0].outcome, "done");
+    let (_, finished) = app.admin_get("/api/jobs?state=done").await;
+    let job = finished["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == done[0].id)
+        .unwrap()
+        .clone();
+    assert_eq!(job["attempts"], 3);
+}
+
+#[tokio::test]
+async fn ancestry_calls_per_deploy_against_one_compare_per_watch() {
+    println!("watched merged PRs | GitHub calls, batch | calls, one compare per watch | bound 1 + ceil(new/100)");
+    for watched in [1_usize, 10, 100, 1000] {
+        let repo = GitRepo::new();
+        let base = repo.commit("base");
+        let merged = repo.append_commits(watched, "PR");
+        let fake = FakeGitHub::start().await;
+        fake.add_repo(REPO, &repo);
+        let watching = Arc::new(Watching::default());
+        let app = app_watching(&fake, watching.clone()).await;
+        deploy(&app, &base, "production").await;
+        app.run_jobs().await;
+        watching.watch(&merged);
+        let before = fake.calls().iter().filter(|c| !c.contains("/access_tokens")).count();
+
+        deploy(&app, merged.last().unwrap(), "production").await;
+        app.run_jobs().await;
+
+        let calls = fake.calls().iter().filter(|c| !c.contains("/access_tokens")).count() - before;
+        let bound = 1 + watched.div_ceil(100);
+        println!("{watched:>18} | {calls:>19} | {watched:>28} | {bound:>6}");
+        println!("BENCH ancestry_calls_per_deploy watched={watched} batch={calls} naive={watched} bound={bound}");
+        assert!(calls <= bound, "{watched} watched: {calls} calls, bound {bound}");
+        assert_eq!(watching.told().iter().filter(|(_, _, yes)| *yes).count(), watched);
+    }
+}
+
+#[tokio::test]
+async fn batches_over_random_graphs_agree_with_git_within_the_call_bound() {
+    for seed in [3_u64, 99, 4242] {
+        let mut state = seed;
+        let mut next = |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        };
+        let repo = GitRepo::new();
+        let mut commits = vec![repo.commit("root")];
+        let mut branches = vec!["main".to_owned()];
+        for step in 0..24 {
+            match next(5) {
+                0 => {
+                    let name = format!("b{step}");
+                    repo.branch(&name);
+                    branches.push(name);
+                }
+                1 => {
+                    let name = branches[next(branches.len())].clone();
+                    repo.checkout(&name);
+                }
+                2 if branches.len() > 1 => {
+                    let other = branches[next(branches.len())].clone();
+                    if other != repo.git(&["rev-parse", "--abbrev-ref", "HEAD"]) {
+                        commits.push(repo.merge(&other, &format!("merge {other}")));
+                    }
+                }
+                _ => commits.push(repo.commit(&format!("c{step}"))),
+            }
+        }
+        let previous = commits[next(commits.len())].clone();
+        let new = commits[next(commits.len())].clone();
+        let fake = FakeGitHub::start().await;
+        fake.add_repo(REPO, &repo);
+        let watching = Arc::new(Watching::default());
+        let app = app_watching(&fake, watching.clone()).await;
+        deploy(&app, &previous, "production").await;
+        app.run_jobs().await;
+        watching.watch(&commits);
+        let before = fake.compare_calls();
+
+        let id = deploy(&app, &new, "production").await;
+        app.run_jobs().await;
+
+        let calls = fake.compare_calls() - before;
+        let in_range = |c: &String| repo.is_ancestor(c, &new) && !repo.is_ancestor(c, &previous);
+        let range_size = commits.iter().filter(|c| in_range(c)).count();
+        let outside = commits.iter().filter(|c| !in_range(c) && **c != new).count();
+        let bound = 1 + range_size.div_ceil(100) + outside;
+        assert!(calls <= bound, "seed {seed}: {calls} calls, bound {bound}");
+        let told = watching.told();
+        for commit in &commits {
+            let expected = repo.is_ancestor(commit, &new);
+            assert!(
+                told.contains(&(id, commit.clone(), expected)),
+                "seed {seed}: {commit} in {new}? expected {expected}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn what_a_rollback_took_out_of_an_environment_can_be_listed() {
+    let repo = GitRepo::new();
+    let good = repo.commit("good");
+    let pr_one = repo.commit("PR #1");
+    let pr_two = repo.commit("PR #2");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let credentials = GitHubAppCredentials {
+        app_id: APP_ID,
+        private_key_pem: Secret::new(private_key_pem()),
+    };
+    let app = shiplog::github::app::GitHubApp::new(&credentials, &fake.url).unwrap();
+    let access = shiplog::ancestry::GitHubAccess {
+        app: &app,
+        installation: shiplog::types::InstallationId(41000001),
+    };
+    let repo_name = shiplog::types::RepoName::parse(REPO).unwrap();
+
+    let left = shiplog::ancestry::batch::commits_left(&access, &repo_name, &pr_two, &good, chrono::Utc::now())
+        .await
+        .unwrap();
+
+    assert_eq!(left, vec![pr_one, pr_two]);
+}
