@@ -72,6 +72,16 @@ impl ApiError {
         }
     }
 
+    /// 422 with every invalid field; the detail lists them on one line.
+    pub fn unprocessable(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self::Unprocessable { detail, errors }
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::NotFound { detail: detail.into() }
     }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
-use super::{compare_once, AncestryError, GitHubAccess};
+use super::{compare_and_remember, AncestryError, GitHubAccess};
 use crate::github::compare::{self, CallError, CompareStatus, PER_PAGE};
 use crate::store::ancestry as facts;
 use crate::store::{Store, StoreResult};
@@ -123,21 +123,8 @@ pub async fn resolve(
     // The rest, one comparison each.
     for sha in pending {
         batch.github_calls += 1;
-        match compare_once(github, repo, &sha, new_sha, now).await {
-            Ok((is_ancestor, status, listed)) => {
-                let mut new_facts: Vec<(String, String, bool, Option<&str>, &str)> = vec![(
-                    sha.clone(),
-                    new_sha.to_owned(),
-                    is_ancestor,
-                    status.map(CompareStatus::as_str),
-                    "compare",
-                )];
-                new_facts.extend(
-                    listed
-                        .into_iter()
-                        .map(|c| (c, new_sha.to_owned(), true, None, "derived")),
-                );
-                facts::insert_missing(store.conn(), repo.key(), &new_facts, now).await?;
+        match compare_and_remember(store, github, repo, &sha, new_sha, now).await {
+            Ok((is_ancestor, _)) => {
                 batch.answers.insert(sha, is_ancestor);
             }
             Err(AncestryError::UnknownCommit(_)) => batch.unknown.push(sha),

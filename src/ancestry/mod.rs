@@ -175,20 +175,7 @@ pub async fn is_ancestor(
     if let Some(answer) = cached(store, repo, &ancestor, &descendant).await? {
         return Ok(answer);
     }
-    let (is_ancestor, status, listed) = compare_once(github, repo, &ancestor, &descendant, now).await?;
-    let mut new_facts: Vec<(String, String, bool, Option<&str>, &str)> = vec![(
-        ancestor.clone(),
-        descendant.clone(),
-        is_ancestor,
-        status.map(CompareStatus::as_str),
-        "compare",
-    )];
-    new_facts.extend(
-        listed
-            .into_iter()
-            .map(|c| (c, descendant.clone(), true, None, "derived")),
-    );
-    facts::insert_missing(store.conn(), repo.key(), &new_facts, now).await?;
+    let (is_ancestor, status) = compare_and_remember(store, github, repo, &ancestor, &descendant, now).await?;
     Ok(Answer {
         is_ancestor,
         status: status.map(CompareStatus::as_str),
@@ -198,9 +185,35 @@ pub async fn is_ancestor(
     })
 }
 
+/// One comparison, with its answer and the commits it lists stored as facts.
+pub(crate) async fn compare_and_remember(
+    store: &Store,
+    github: &GitHubAccess<'_>,
+    repo: &RepoName,
+    ancestor: &str,
+    descendant: &str,
+    now: DateTime<Utc>,
+) -> Result<(bool, Option<CompareStatus>), AncestryError> {
+    let (is_ancestor, status, listed) = compare_once(github, repo, ancestor, descendant, now).await?;
+    let mut new_facts: Vec<(String, String, bool, Option<&str>, &str)> = vec![(
+        ancestor.to_owned(),
+        descendant.to_owned(),
+        is_ancestor,
+        status.map(CompareStatus::as_str),
+        "compare",
+    )];
+    new_facts.extend(
+        listed
+            .into_iter()
+            .map(|c| (c, descendant.to_owned(), true, None, "derived")),
+    );
+    facts::insert_missing(store.conn(), repo.key(), &new_facts, now).await?;
+    Ok((is_ancestor, status))
+}
+
 /// One comparison: the answer, the status (none when there is no common ancestor) and the
 /// commits the first page lists (each an ancestor of `descendant`).
-pub(crate) async fn compare_once(
+async fn compare_once(
     github: &GitHubAccess<'_>,
     repo: &RepoName,
     ancestor: &str,

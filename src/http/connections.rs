@@ -39,14 +39,7 @@ pub async fn update_connection(
     let id = path.into_inner();
     match connections::update_settings(&state.store, id, &patch, state.clock.now()).await? {
         None => Err(ApiError::not_found(format!("no connection with id {id}"))),
-        Some(Err(errors)) => Err(ApiError::Unprocessable {
-            detail: errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-            errors,
-        }),
+        Some(Err(errors)) => Err(ApiError::unprocessable(errors)),
         Some(Ok(connection)) => {
             tracing::info!(settings = ?connection.settings, "connection settings changed");
             Ok(HttpResponse::Ok().json(connection.view()))

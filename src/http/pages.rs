@@ -474,6 +474,20 @@ fn deployment_page(state: &AppState, csrf: String, d: &Deploy, history: &[Status
     }
 }
 
+/// A state-changing form needs a signed-in admin (else: to sign-in) and a matching CSRF token.
+fn refuse_form(req: &HttpRequest, state: &AppState, csrf: &str) -> Result<Option<HttpResponse>, ApiError> {
+    if !is_admin(req, state) {
+        return Ok(Some(to_login(req)));
+    }
+    if !csrf_matches(req, csrf) {
+        return Err(ApiError::Forbidden {
+            kind: "csrf",
+            detail: "the form's CSRF token does not match; reload the page".to_owned(),
+        });
+    }
+    Ok(None)
+}
+
 // ---- create a deployment ----
 
 struct CredentialRow {
@@ -577,14 +591,8 @@ pub async fn create_credential_form(
     state: web::Data<AppState>,
     form: web::Form<NewCredentialForm>,
 ) -> Result<HttpResponse, ApiError> {
-    if !is_admin(&req, &state) {
-        return Ok(to_login(&req));
-    }
-    if !csrf_matches(&req, &form.csrf) {
-        return Err(ApiError::Forbidden {
-            kind: "csrf",
-            detail: "the form's CSRF token does not match; reload the page".to_owned(),
-        });
+    if let Some(refused) = refuse_form(&req, &state, &form.csrf)? {
+        return Ok(refused);
     }
     connections::get(&state.store, form.connection)
         .await?
@@ -634,14 +642,8 @@ pub async fn revoke_credential_form(
     path: web::Path<i64>,
     form: web::Form<RevokeForm>,
 ) -> Result<HttpResponse, ApiError> {
-    if !is_admin(&req, &state) {
-        return Ok(to_login(&req));
-    }
-    if !csrf_matches(&req, &form.csrf) {
-        return Err(ApiError::Forbidden {
-            kind: "csrf",
-            detail: "the form's CSRF token does not match; reload the page".to_owned(),
-        });
+    if let Some(refused) = refuse_form(&req, &state, &form.csrf)? {
+        return Ok(refused);
     }
     let id = path.into_inner();
     credentials::revoke(&state.store, form.connection, id, state.clock.now()).await?;

@@ -342,3 +342,40 @@ async fn the_ancestry_command_asks_through_the_same_cache() {
         "the command stored its answer for the server"
     );
 }
+
+#[tokio::test]
+async fn a_deploy_credential_asks_about_its_own_repositories_only() {
+    let repo = GitRepo::new();
+    let b = repo.commit("B");
+    let e = repo.commit("E");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let app = app_with_github(&fake).await;
+    let (_, credential) = crate::helpers::status_and_json(
+        app.client
+            .post(app.url("/api/connections/1/credentials"))
+            .bearer_auth(crate::helpers::ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let ask_as_credential = |repository: &str| {
+        app.client
+            .get(app.url(&format!(
+                "/api/ancestry?repository={repository}&ancestor={b}&descendant={e}"
+            )))
+            .basic_auth(
+                credential["username"].as_str().unwrap(),
+                credential["password"].as_str(),
+            )
+            .header("Accept", "application/json")
+            .send()
+    };
+
+    let own = ask_as_credential(REPO).await.unwrap();
+    let foreign = ask_as_credential("globex/web-app").await.unwrap();
+
+    assert_eq!(own.status(), 200);
+    assert_eq!(foreign.status(), 403);
+}
