@@ -19,7 +19,9 @@ use crate::github::app::{GitHubApp, GitHubAppError};
 use crate::http::{self, AppState};
 use crate::jobs;
 use crate::jobs::runner::{self, JobHandler, Runner};
+use crate::outbound::Outbound;
 use crate::store::{Store, StoreError};
+use crate::triggers;
 
 /// How long a stopping server waits for in-flight requests.
 const SHUTDOWN_GRACE_SECONDS: u64 = 30;
@@ -32,6 +34,8 @@ pub enum StartupError {
     Migrations(#[source] StoreError),
     #[error(transparent)]
     GitHub(#[from] GitHubAppError),
+    #[error("cannot build the HTTP client for agents: {0}")]
+    Outbound(String),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: String, source: std::io::Error },
 }
@@ -78,6 +82,10 @@ impl Application {
         let port = listener.local_addr().map_err(listen_error)?.port();
         let workers = config.http_workers;
 
+        let outbound = Outbound::new().map_err(|e| StartupError::Outbound(e.to_string()))?;
+        let (trigger_watch, fire_trigger) = triggers::wire(&store, outbound, config.agent.clone());
+        let mut sources = sources;
+        sources.push(trigger_watch);
         let mut handlers: HashMap<&'static str, Arc<dyn JobHandler>> = HashMap::new();
         handlers.insert(
             jobs::DEPLOY_WENT_LIVE,
@@ -87,6 +95,7 @@ impl Application {
                 sources,
             }),
         );
+        handlers.insert(triggers::FIRE_JOB, fire_trigger);
         let runner = Runner {
             store: store.clone(),
             clock: clock.clone(),

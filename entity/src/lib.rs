@@ -8,4 +8,6 @@ pub mod deployment;
 pub mod deployment_status;
 pub mod idempotent_request;
 pub mod job;
+pub mod trigger;
+pub mod trigger_attempt;
 pub mod webhook_delivery;

@@ -10,6 +10,7 @@ mod m20261122_000001_connections_and_deliveries;
 mod m20261122_000002_deployments_and_jobs;
 mod m20261122_000003_credentials_and_idempotency;
 mod m20261122_000004_ancestry_facts;
+mod m20261122_000005_triggers;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_deployments_and_jobs::Migration),
             Box::new(m20261122_000003_credentials_and_idempotency::Migration),
             Box::new(m20261122_000004_ancestry_facts::Migration),
+            Box::new(m20261122_000005_triggers::Migration),
         ]
     }
 }

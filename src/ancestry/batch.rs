@@ -28,6 +28,8 @@ pub struct LiveDeploy<'a> {
     pub environment: &'a str,
     pub sha: &'a str,
     pub live_at: DateTime<Utc>,
+    /// When shiplog first recorded the deploy.
+    pub recorded_at: DateTime<Utc>,
 }
 
 /// Who waits for commits to go live (deploy monitoring plans, post-deploy triggers).
@@ -50,6 +52,15 @@ pub trait WatchSource: Send + Sync {
         sha: &'a str,
         contained: bool,
     ) -> BoxFuture<'a, StoreResult<()>>;
+    /// The deploy `deployment_id` was rolled back: what it brought has left its environment.
+    fn rolled_back<'a>(
+        &'a self,
+        _store: &'a Store,
+        _deployment_id: i64,
+        _now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The result of a batch.

@@ -30,7 +30,7 @@ pub struct WentLive {
 }
 
 impl JobHandler for WentLive {
-    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>, _attempt: i32) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(self.process(payload, now))
     }
 }
@@ -98,6 +98,9 @@ impl WentLive {
 
         if let (Some(replaced), Some(CompareStatus::Behind)) = (&replaced_in_environment, result.range_status) {
             mark_rolled_back(&self.store, replaced, &deploy, now).await?;
+            for source in &self.sources {
+                source.rolled_back(&self.store, replaced.id, now).await?;
+            }
         }
 
         let live = LiveDeploy {
@@ -107,6 +110,7 @@ impl WentLive {
             environment: &deploy.environment,
             sha: &deploy.sha,
             live_at: deploy.completed_at.unwrap_or(deploy.status_at),
+            recorded_at: deploy.recorded_at,
         };
         for (sha, contained) in &result.answers {
             for source in &self.sources {

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod pages;
 pub mod problems;
 pub mod session;
+pub mod triggers;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -58,6 +59,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(connections::update_connection)),
         )
         .service(web::resource("/api/ancestry").route(web::get().to(ancestry::check_ancestry)))
+        .service(
+            web::resource("/api/triggers")
+                .route(web::get().to(triggers::list_triggers))
+                .route(web::post().to(triggers::create_trigger)),
+        )
+        .service(
+            web::resource("/api/triggers/{id}")
+                .route(web::get().to(triggers::get_trigger))
+                .route(web::delete().to(triggers::cancel_trigger)),
+        )
         .service(web::resource("/api/jobs").route(web::get().to(jobs::list_jobs)))
         .service(
             web::resource("/api/connections/{id}/credentials")

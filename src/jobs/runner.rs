@@ -51,9 +51,9 @@ impl From<crate::store::StoreError> for JobError {
     }
 }
 
-/// Runs one kind of job.
+/// Runs one kind of job. `attempt` counts from 1; the last is [`MAX_ATTEMPTS`].
 pub trait JobHandler: Send + Sync {
-    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>) -> BoxFuture<'a, Result<(), JobError>>;
+    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>, attempt: i32) -> BoxFuture<'a, Result<(), JobError>>;
 }
 
 /// Everything a worker needs.
@@ -124,7 +124,7 @@ async fn run_handler(runner: &Runner, job: &ClaimedJob, now: DateTime<Utc>) -> R
         .ok_or_else(|| JobError::Permanent(format!("no handler for job kind {:?}", job.kind)))?;
     let payload: Value =
         serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("payload is not JSON: {e}")))?;
-    handler.run(&payload, now).await
+    handler.run(&payload, now, job.attempts).await
 }
 
 /// Runs due jobs until none is left (at most `limit`), for tests and for draining.

@@ -30,7 +30,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Store,
     pub clock: Arc<ManualClock>,
-    pub database: TestDatabase,
+    pub database: Arc<TestDatabase>,
     pub handle: ServerHandle,
 }
 
@@ -48,8 +48,17 @@ pub async fn spawn_app_watching(
     customize: impl FnOnce(&mut Config),
     sources: Vec<std::sync::Arc<dyn shiplog::ancestry::batch::WatchSource>>,
 ) -> TestApp {
+    let database = Arc::new(TestDatabase::create().await);
+    spawn_app_on(database, customize, sources).await
+}
+
+/// A server on an existing database: a replica, or the same server after a restart.
+pub async fn spawn_app_on(
+    database: Arc<TestDatabase>,
+    customize: impl FnOnce(&mut Config),
+    sources: Vec<std::sync::Arc<dyn shiplog::ancestry::batch::WatchSource>>,
+) -> TestApp {
     init_test_logging();
-    let database = TestDatabase::create().await;
     let mut config = test_config(&database.url);
     customize(&mut config);
     let clock = Arc::new(ManualClock::new(

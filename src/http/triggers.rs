@@ -1,0 +1,134 @@
+//! `POST/GET /api/triggers`, `GET/DELETE /api/triggers/{id}` (admin, or a deploy credential for
+//! its own connection's repositories).
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::ancestry::ancestry_error;
+use super::auth::Viewer;
+use super::AppState;
+use crate::ancestry::{self, AncestryError, GitHubAccess};
+use crate::connections;
+use crate::error::{ApiError, FieldError};
+use crate::triggers::{self, NewTrigger, Trigger};
+
+#[tracing::instrument(skip_all)]
+pub async fn create_trigger(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let request = triggers::validate(&body).map_err(ApiError::unprocessable)?;
+    let connection = match viewer.connection_scope() {
+        Some(id) => {
+            let connection = connections::get(&state.store, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("no such connection"))?;
+            if !connection.owns(&request.repository) {
+                return Err(ApiError::Forbidden {
+                    kind: "wrong-connection",
+                    detail: format!("{} does not belong to this credential's connection", request.repository),
+                });
+            }
+            connection
+        }
+        None => connections::owning(&state.store, &request.repository)
+            .await?
+            .ok_or_else(|| {
+                ApiError::unprocessable(vec![FieldError::new("repository", "no connection has this repository")])
+            })?,
+    };
+    if state.config.agent.is_none() {
+        return Err(ApiError::unprocessable(vec![FieldError::new(
+            "target_url",
+            "no agent to call: set SHIPLOG_AGENT_URL and SHIPLOG_AGENT_SECRET (calls are signed with the secret)",
+        )]));
+    }
+    let now = state.clock.now();
+    let sha = match &state.github {
+        Some(app) => {
+            let access = GitHubAccess {
+                app,
+                installation: connection.installation_id,
+            };
+            let repo = &request.repository;
+            let reference = request.sha.as_str();
+            access
+                .call(now, |client| async move {
+                    crate::github::compare::resolve_commit(&client, repo, reference, now).await
+                })
+                .await
+                .map_err(|e| match e {
+                    AncestryError::UnknownCommit(_) => {
+                        ApiError::unprocessable(vec![FieldError::new("sha", "GitHub does not know this commit")])
+                    }
+                    other => ancestry_error(other),
+                })?
+        }
+        None if request.sha.len() == 40 => request.sha.clone(),
+        None => return Err(ancestry_error(AncestryError::NotConfigured)),
+    };
+    let _ = ancestry::parse_reference(&sha).map_err(ancestry_error)?;
+    let new = NewTrigger {
+        connection_id: connection.id,
+        repository: request.repository,
+        environment: request.environment,
+        sha,
+        delay_seconds: request.delay_seconds,
+        target_url: request.target_url,
+        message: request.message,
+    };
+    let trigger = triggers::create(&state.store, &new, now).await?;
+    tracing::info!(trigger = trigger.id, "trigger created");
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/triggers/{}", trigger.id)))
+        .json(trigger))
+}
+
+pub async fn list_triggers(viewer: Viewer, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let list = triggers::list(&state.store, viewer.connection_scope()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "triggers": list })))
+}
+
+pub async fn get_trigger(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (trigger, attempts) = visible(&viewer, &state, path.into_inner()).await?;
+    let mut body = serde_json::to_value(&trigger).map_err(|e| ApiError::Internal(e.into()))?;
+    body["attempts"] = serde_json::to_value(&attempts).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn cancel_trigger(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (trigger, _) = visible(&viewer, &state, path.into_inner()).await?;
+    if !triggers::cancel(&state.store, trigger.id, state.clock.now()).await? {
+        return Err(ApiError::Conflict {
+            detail: format!("trigger {} is {} already", trigger.id, trigger.state.as_str()),
+        });
+    }
+    let (trigger, _) = visible(&viewer, &state, trigger.id).await?;
+    Ok(HttpResponse::Ok().json(trigger))
+}
+
+async fn visible(
+    viewer: &Viewer,
+    state: &AppState,
+    id: i64,
+) -> Result<(Trigger, Vec<triggers::AttemptRecord>), ApiError> {
+    let not_found = || ApiError::not_found(format!("no trigger with id {id}"));
+    let (trigger, attempts) = triggers::get(&state.store, id).await?.ok_or_else(not_found)?;
+    if viewer
+        .connection_scope()
+        .is_some_and(|scope| scope != trigger.connection_id)
+    {
+        return Err(not_found());
+    }
+    Ok((trigger, attempts))
+}

@@ -1,0 +1,420 @@
+//! Post-deploy triggers: watch for `sha` (or any commit containing it) going live in one
+//! repository and environment, then call the agent once, after a delay.
+//!
+//! `watching → scheduled` (a matching live deploy, `fire_at` = its live time + delay) `→ fired`,
+//! or `failed` after the job's last attempt, or `cancelled`. Matching comes from the ancestry
+//! batch (this module is a [`WatchSource`]) and counts only deploys to the trigger's
+//! environment recorded after the trigger was created. A rollback of the matched deploy before
+//! the fire puts the trigger back to `watching`. The fire is a durable job, so a fire that came
+//! due while the server was down happens once it is back.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::ancestry::batch::{LiveDeploy, WatchSource};
+use crate::config::AgentConfig;
+use crate::error::FieldError;
+use crate::jobs::runner::{JobError, JobHandler, MAX_ATTEMPTS};
+use crate::jobs::{self, NewJob};
+use crate::outbound::{delivery_id, Outbound};
+use crate::store::triggers as rows;
+use crate::store::{deployments, Store, StoreResult};
+use crate::types::RepoName;
+
+/// The job that calls the agent.
+pub const FIRE_JOB: &str = "trigger.fire";
+/// The longest delay a trigger may ask for.
+pub const MAX_DELAY_SECONDS: i64 = 30 * 86_400;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerState {
+    Watching,
+    Scheduled,
+    Fired,
+    Failed,
+    Cancelled,
+}
+
+impl TriggerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Watching => "watching",
+            Self::Scheduled => "scheduled",
+            Self::Fired => "fired",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::Watching,
+            Self::Scheduled,
+            Self::Fired,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Trigger {
+    pub id: i64,
+    pub connection_id: i64,
+    pub repository: String,
+    #[serde(skip)]
+    pub repository_key: String,
+    pub environment: String,
+    pub sha: String,
+    pub delay_seconds: i64,
+    pub target_url: Option<String>,
+    pub message: Option<String>,
+    pub state: TriggerState,
+    pub matched_deployment_id: Option<i64>,
+    pub fire_at: Option<DateTime<Utc>>,
+    pub fired_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A validated request, with the sha still as given.
+#[derive(Clone, Debug)]
+pub struct NewTrigger {
+    pub connection_id: i64,
+    pub repository: RepoName,
+    pub environment: String,
+    /// Full SHA once resolved.
+    pub sha: String,
+    pub delay_seconds: i64,
+    pub target_url: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AttemptRecord {
+    #[serde(skip)]
+    pub trigger_id: i64,
+    pub deployment_id: i64,
+    pub attempted_at: DateTime<Utc>,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// The request body as sent, checked field by field.
+pub struct TriggerRequest {
+    pub repository: RepoName,
+    pub environment: String,
+    pub sha: String,
+    pub delay_seconds: i64,
+    pub target_url: Option<String>,
+    pub message: Option<String>,
+}
+
+const FIELDS: [&str; 6] = [
+    "repository",
+    "environment",
+    "sha",
+    "delay_seconds",
+    "target_url",
+    "message",
+];
+
+/// Checks every field of `POST /api/triggers` and reports every problem.
+pub fn validate(body: &Value) -> Result<TriggerRequest, Vec<FieldError>> {
+    let Some(object) = body.as_object() else {
+        return Err(vec![FieldError::new("body", "must be a JSON object")]);
+    };
+    let mut errors = Vec::new();
+    for key in object.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
+        errors.push(FieldError::new(key, "is not a field of a trigger"));
+    }
+    let text = |key: &str, required: bool, errors: &mut Vec<FieldError>| match object.get(key) {
+        None | Some(Value::Null) => {
+            if required {
+                errors.push(FieldError::new(key, "is required"));
+            }
+            None
+        }
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Some(Value::String(_)) => {
+            errors.push(FieldError::new(key, "must not be empty"));
+            None
+        }
+        Some(_) => {
+            errors.push(FieldError::new(key, "must be a string"));
+            None
+        }
+    };
+    let repository = text("repository", true, &mut errors).and_then(|r| {
+        RepoName::parse(&r)
+            .map_err(|m| errors.push(FieldError::new("repository", m)))
+            .ok()
+    });
+    let environment = text("environment", true, &mut errors);
+    let sha = text("sha", true, &mut errors).and_then(|s| {
+        let valid = (7..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if valid {
+            Some(s.to_ascii_lowercase())
+        } else {
+            errors.push(FieldError::new("sha", "must be 7 to 40 hex characters"));
+            None
+        }
+    });
+    let delay_seconds = match object.get("delay_seconds") {
+        None | Some(Value::Null) => 0,
+        Some(value) => match value.as_i64() {
+            Some(n) if (0..=MAX_DELAY_SECONDS).contains(&n) => n,
+            _ => {
+                errors.push(FieldError::new(
+                    "delay_seconds",
+                    format!("must be a whole number from 0 to {MAX_DELAY_SECONDS}"),
+                ));
+                0
+            }
+        },
+    };
+    let target_url = text("target_url", false, &mut errors);
+    if let Some(url) = &target_url {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            errors.push(FieldError::new("target_url", "must be an http(s) URL"));
+        }
+    }
+    let message = text("message", false, &mut errors);
+    if message.as_ref().is_some_and(|m| m.chars().count() > 4096) {
+        errors.push(FieldError::new("message", "must be at most 4096 characters"));
+    }
+    match (repository, environment, sha) {
+        (Some(repository), Some(environment), Some(sha)) if errors.is_empty() => Ok(TriggerRequest {
+            repository,
+            environment,
+            sha,
+            delay_seconds,
+            target_url,
+            message,
+        }),
+        _ => Err(errors),
+    }
+}
+
+pub async fn create(store: &Store, new: &NewTrigger, now: DateTime<Utc>) -> StoreResult<Trigger> {
+    rows::insert(store.conn(), new, now).await
+}
+
+pub async fn get(store: &Store, id: i64) -> StoreResult<Option<(Trigger, Vec<AttemptRecord>)>> {
+    let Some(trigger) = rows::find(store.conn(), id).await? else {
+        return Ok(None);
+    };
+    let attempts = rows::attempts(store.conn(), id).await?;
+    Ok(Some((trigger, attempts)))
+}
+
+pub async fn list(store: &Store, connection_id: Option<i64>) -> StoreResult<Vec<Trigger>> {
+    rows::list(store.conn(), connection_id, 500).await
+}
+
+/// Cancels a trigger that has not fired; returns whether it did.
+pub async fn cancel(store: &Store, id: i64, now: DateTime<Utc>) -> StoreResult<bool> {
+    rows::transition(
+        store.conn(),
+        id,
+        &[TriggerState::Watching, TriggerState::Scheduled],
+        TriggerState::Cancelled,
+        None,
+        now,
+    )
+    .await
+}
+
+/// Triggers as watchers of commits, for the ancestry batch.
+pub struct TriggerWatch;
+
+impl WatchSource for TriggerWatch {
+    fn watched<'a>(
+        &'a self,
+        store: &'a Store,
+        connection_id: i64,
+        repository_key: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<String>>> {
+        Box::pin(rows::watched_shas(store.conn(), connection_id, repository_key))
+    }
+
+    fn resolved<'a>(
+        &'a self,
+        store: &'a Store,
+        deploy: &'a LiveDeploy<'a>,
+        sha: &'a str,
+        contained: bool,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            if !contained {
+                return Ok(());
+            }
+            let key = deploy.repository.to_ascii_lowercase();
+            for trigger in rows::matching(
+                store.conn(),
+                deploy.connection_id,
+                &key,
+                deploy.environment,
+                sha,
+                deploy.recorded_at,
+            )
+            .await?
+            {
+                let fire_at = deploy.live_at + Duration::seconds(trigger.delay_seconds);
+                let tx = store.begin().await?;
+                if rows::schedule(&tx, trigger.id, deploy.id, fire_at, deploy.live_at).await? {
+                    let job = NewJob {
+                        kind: FIRE_JOB,
+                        payload: json!({"trigger_id": trigger.id, "deployment_id": deploy.id}),
+                        dedupe_key: Some(format!("{FIRE_JOB}:{}:{}", trigger.id, deploy.id)),
+                        run_at: fire_at,
+                    };
+                    jobs::enqueue(&tx, &job, deploy.live_at).await?;
+                    tracing::info!(trigger = trigger.id, deploy = deploy.id, %fire_at, "trigger scheduled");
+                }
+                tx.commit().await.map_err(crate::store::StoreError::from)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn rolled_back<'a>(
+        &'a self,
+        store: &'a Store,
+        deployment_id: i64,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            let count = rows::unschedule_for_deployment(store.conn(), deployment_id, now).await?;
+            if count > 0 {
+                tracing::info!(deployment_id, count, "rollback put scheduled triggers back to watching");
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The `trigger.fire` job: calls the agent once the delay has passed.
+pub struct FireTrigger {
+    pub store: Store,
+    pub outbound: Outbound,
+    pub agent: Option<AgentConfig>,
+}
+
+impl JobHandler for FireTrigger {
+    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>, attempt: i32) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(self.fire(payload, now, attempt))
+    }
+}
+
+impl FireTrigger {
+    async fn fire(&self, payload: &Value, now: DateTime<Utc>, attempt: i32) -> Result<(), JobError> {
+        let (Some(trigger_id), Some(deployment_id)) =
+            (payload["trigger_id"].as_i64(), payload["deployment_id"].as_i64())
+        else {
+            return Err(JobError::Permanent("payload needs trigger_id and deployment_id".into()));
+        };
+        let Some(trigger) = rows::find(self.store.conn(), trigger_id).await? else {
+            return Ok(());
+        };
+        // Cancelled, rolled back and rescheduled, or fired already: nothing to do.
+        if trigger.state != TriggerState::Scheduled || trigger.matched_deployment_id != Some(deployment_id) {
+            return Ok(());
+        }
+        let Some(deploy) = deployments::find(self.store.conn(), deployment_id).await? else {
+            return Err(JobError::Permanent(format!(
+                "deployment {deployment_id} does not exist"
+            )));
+        };
+        let Some(agent) = &self.agent else {
+            rows::transition(
+                self.store.conn(),
+                trigger.id,
+                &[TriggerState::Scheduled],
+                TriggerState::Failed,
+                None,
+                now,
+            )
+            .await?;
+            return Err(JobError::Permanent(
+                "no agent secret: set SHIPLOG_AGENT_URL and SHIPLOG_AGENT_SECRET".into(),
+            ));
+        };
+        let url = trigger.target_url.clone().unwrap_or_else(|| agent.url.clone());
+        let body = json!({
+            "event": "trigger.fired",
+            "trigger": trigger,
+            "deployment": deploy,
+            "message": trigger.message,
+        });
+        let bytes = serde_json::to_vec(&body).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let delivery = delivery_id(&format!("trigger:{}:{deployment_id}", trigger.id));
+        let result = self
+            .outbound
+            .post(&url, &agent.secret, "trigger.fired", &delivery, &bytes)
+            .await;
+        rows::record_attempt(
+            self.store.conn(),
+            &AttemptRecord {
+                trigger_id: trigger.id,
+                deployment_id,
+                attempted_at: now,
+                status_code: result.status,
+                error: result.error.clone(),
+            },
+        )
+        .await?;
+        if result.succeeded() {
+            rows::transition(
+                self.store.conn(),
+                trigger.id,
+                &[TriggerState::Scheduled],
+                TriggerState::Fired,
+                Some(now),
+                now,
+            )
+            .await?;
+            tracing::info!(trigger = trigger.id, deploy = deployment_id, "trigger fired");
+            return Ok(());
+        }
+        let error = result
+            .error
+            .unwrap_or_else(|| "the agent did not accept the call".to_owned());
+        if attempt >= MAX_ATTEMPTS {
+            rows::transition(
+                self.store.conn(),
+                trigger.id,
+                &[TriggerState::Scheduled],
+                TriggerState::Failed,
+                None,
+                now,
+            )
+            .await?;
+            return Err(JobError::Permanent(error));
+        }
+        Err(JobError::retry(error))
+    }
+}
+
+/// The watch source and job handler this module adds to a server.
+pub fn wire(
+    store: &Store,
+    outbound: Outbound,
+    agent: Option<AgentConfig>,
+) -> (Arc<dyn WatchSource>, Arc<dyn JobHandler>) {
+    (
+        Arc::new(TriggerWatch),
+        Arc::new(FireTrigger {
+            store: store.clone(),
+            outbound,
+            agent,
+        }),
+    )
+}

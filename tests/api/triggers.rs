@@ -1,0 +1,373 @@
+//! Post-deploy triggers: matching through the ancestry batch, the delay, exactly one signed call
+//! to the agent, rollbacks, retries, restarts and replicas.
+
+use serde_json::{json, Value};
+use shiplog::config::{GitHubAppCredentials, Secret};
+
+use crate::fake_agent::FakeAgent;
+use crate::fake_github::{private_key_pem, FakeGitHub, APP_ID};
+use crate::git::GitRepo;
+use crate::helpers::{fixture, spawn_app_on, spawn_app_with, status_and_json, TestApp, ADMIN_TOKEN};
+
+const REPO: &str = "acme-corp/web-app";
+
+fn configure(fake: &FakeGitHub, agent: &FakeAgent) -> impl FnOnce(&mut shiplog::config::Config) {
+    let (url, agent) = (fake.url.clone(), agent.config());
+    move |config| {
+        config.github_api_url = url;
+        config.github_app = Some(GitHubAppCredentials {
+            app_id: APP_ID,
+            private_key_pem: Secret::new(private_key_pem()),
+        });
+        config.agent = Some(agent);
+    }
+}
+
+async fn setup(repo: &GitRepo) -> (FakeGitHub, FakeAgent, TestApp) {
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, repo);
+    let agent = FakeAgent::start().await;
+    let app = spawn_app_with(configure(&fake, &agent)).await;
+    assert_eq!(
+        app.deliver("installation", &fixture("installation.created")).await.0,
+        200
+    );
+    (fake, agent, app)
+}
+
+async fn create_trigger(app: &TestApp, body: Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url("/api/triggers"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    status_and_json(response).await
+}
+
+async fn trigger(app: &TestApp, id: &Value) -> Value {
+    app.admin_get(&format!("/api/triggers/{id}")).await.1
+}
+
+/// A live deploy through the explicit API; returns its id.
+async fn deploy(app: &TestApp, sha: &str, environment: &str) -> i64 {
+    let (_, credential) = status_and_json(
+        app.client
+            .post(app.url("/api/connections/1/credentials"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    app.clock.advance(chrono::Duration::minutes(1));
+    let response = app
+        .client
+        .post(app.url("/deployments"))
+        .basic_auth(
+            credential["username"].as_str().unwrap(),
+            credential["password"].as_str(),
+        )
+        .json(&json!({"repository": REPO, "environment": environment, "sha": sha}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(response).await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_deploy_of_the_exact_sha_fires_the_agent_once_after_the_delay() {
+    let repo = GitRepo::new();
+    let sha = repo.commit("the fix");
+    let (_fake, agent, app) = setup(&repo).await;
+    let (status, created) = create_trigger(
+        &app,
+        json!({"repository": REPO, "environment": "production", "sha": &sha[..10], "delay_seconds": 300, "message": "run the smoke suite"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        (created["state"].as_str(), created["sha"].as_str()),
+        (Some("watching"), Some(sha.as_str()))
+    );
+
+    let deploy_id = deploy(&app, &sha, "production").await;
+    app.run_jobs().await;
+    let scheduled = trigger(&app, &created["id"]).await;
+    app.clock.advance(chrono::Duration::seconds(299));
+    app.run_jobs().await;
+    let before_delay = agent.received().len();
+    app.clock.advance(chrono::Duration::seconds(2));
+    app.run_jobs().await;
+    deploy(&app, &sha, "production").await;
+    app.clock.advance(chrono::Duration::hours(1));
+    app.run_jobs().await;
+
+    assert_eq!(scheduled["state"], "scheduled");
+    assert_eq!(scheduled["matched_deployment_id"], deploy_id);
+    assert_eq!(before_delay, 0, "not before the delay");
+    let received = agent.received();
+    assert_eq!(received.len(), 1, "fired once: {received:?}");
+    assert_eq!(received[0].event, "trigger.fired");
+    assert_eq!(received[0].body["message"], "run the smoke suite");
+    assert_eq!(received[0].body["deployment"]["id"], deploy_id);
+    assert_eq!(received[0].body["trigger"]["id"], created["id"]);
+    assert_eq!(agent.bad_signatures(), 0);
+    let fired = trigger(&app, &created["id"]).await;
+    assert_eq!(fired["state"], "fired");
+    assert_eq!(fired["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(fired["attempts"][0]["status_code"], 200);
+}
+
+#[tokio::test]
+async fn only_a_descendant_in_the_triggers_environment_matches() {
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    let watched = repo.commit("watched");
+    let descendant = repo.commit("later");
+    repo.checkout(&base);
+    repo.branch("elsewhere");
+    let unrelated = repo.commit("another line of work");
+    let (_fake, agent, app) = setup(&repo).await;
+    let (_, production) = create_trigger(
+        &app,
+        json!({"repository": REPO, "environment": "production", "sha": watched}),
+    )
+    .await;
+    let (_, staging) = create_trigger(
+        &app,
+        json!({"repository": REPO, "environment": "staging", "sha": watched}),
+    )
+    .await;
+
+    deploy(&app, &unrelated, "production").await;
+    app.run_jobs().await;
+    let after_unrelated = trigger(&app, &production["id"]).await;
+    deploy(&app, &descendant, "production").await;
+    app.run_jobs().await;
+
+    assert_eq!(
+        after_unrelated["state"], "watching",
+        "a commit that does not contain the sha"
+    );
+    assert_eq!(trigger(&app, &production["id"]).await["state"], "fired");
+    assert_eq!(
+        trigger(&app, &staging["id"]).await["state"],
+        "watching",
+        "another environment"
+    );
+    assert_eq!(agent.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_deploy_recorded_before_the_trigger_does_not_match() {
+    let repo = GitRepo::new();
+    let sha = repo.commit("shipped");
+    let (_fake, agent, app) = setup(&repo).await;
+    deploy(&app, &sha, "production").await;
+    app.clock.advance(chrono::Duration::minutes(1));
+
+    let (_, created) = create_trigger(
+        &app,
+        json!({"repository": REPO, "environment": "production", "sha": sha}),
+    )
+    .await;
+    app.run_jobs().await;
+
+    assert_eq!(trigger(&app, &created["id"]).await["state"], "watching");
+    assert!(agent.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_rollback_before_the_delay_cancels_the_fire_and_returns_to_watching() {
+    let repo = GitRepo::new();
+    let good = repo.commit("good");
+    let risky = repo.commit("risky");
+    let (_fake, agent, app) = setup(&repo).await;
+    deploy(&app, &good, "production").await;
+    app.run_jobs().await;
+    let (_, created) = create_trigger(
+        &app,
+        json!({"repository": REPO, "environment": "production", "sha": risky, "delay_seconds": 3600}),
+    )
+    .await;
+    deploy(&app, &risky, "production").await;
+    app.run_jobs().await;
+    let scheduled = trigger(&app, &created["id"]).await;
+
+    deploy(&app, &good, "production").await;
+    app.run_jobs().await;
+    app.clock.advance(chrono::Duration::hours(2));
+    app.run_jobs().await;
+
+    assert_eq!(scheduled["state"], "scheduled");
+    let after = trigger(&app, &created["id"]).await;
+    assert_eq!(after["state"], "watching", "{after}");
+    assert_eq!(after["matched_deployment_id"], Value::Null);
+    assert!(agent.received().is_empty(), "the pending fire was cancelled");
+}
+
+#[tokio::test]
+async fn a_failing_agent_is_retried_and_every_attempt_is_logged() {
+    let repo = GitRepo::new();
+    let sha = repo.commit("feature");
+    let (_fake, agent, app) = setup(&repo).await;
+    let (_, created) = create_trigger(
+        &app,
+        json!({"repository": REPO, "environment": "production", "sha": sha}),
+    )
+    .await;
+    agent.fail_next(2);
+
+    deploy(&app, &sha, "production").await;
+    app.run_jobs().await;
+    for _ in 0..2 {
+        app.clock.advance(chrono::Duration::minutes(10));
+        app.run_jobs().await;
+    }
+
+    let fired = trigger(&app, &created["id"]).await;
+    assert_eq!(fired["state"], "fired", "{fired}");
+    let codes: Vec<i64> = fired["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, vec![500, 500, 200]);
+    assert_eq!(agent.received().len(), 1);
+    let deliveries: Vec<String> = agent.received().iter().map(|r| r.delivery.clone()).collect();
+    assert_eq!(deliveries[0].len(), 36, "a UUID-shaped delivery id");
+}
+
+#[tokio::test]
+async fn a_fire_that_came_due_while_the_server_was_down_happens_once_after_restart() {
+    let repo = GitRepo::new();
+    let sha = repo.commit("feature");
+    let (fake, agent, app) = setup(&repo).await;
+    let (_, created) = create_trigger(
+        &app,
+        json!({"repository": REPO, "environment": "production", "sha": sha, "delay_seconds": 600}),
+    )
+    .await;
+    deploy(&app, &sha, "production").await;
+    app.run_jobs().await;
+    let database = app.database.clone();
+    let now = shiplog::clock::Clock::now(app.clock.as_ref());
+    drop(app);
+
+    let restarted = spawn_app_on(database, configure(&fake, &agent), Vec::new()).await;
+    restarted.clock.set(now + chrono::Duration::hours(3));
+    restarted.run_jobs().await;
+    restarted.run_jobs().await;
+
+    assert_eq!(agent.received().len(), 1);
+    assert_eq!(trigger(&restarted, &created["id"]).await["state"], "fired");
+}
+
+#[tokio::test]
+async fn two_replicas_on_one_database_fire_each_trigger_exactly_once() {
+    let repo = GitRepo::new();
+    let sha = repo.commit("feature");
+    let (fake, agent, first) = setup(&repo).await;
+    for n in 0..12 {
+        let (status, _) = create_trigger(
+            &first,
+            json!({"repository": REPO, "environment": "production", "sha": sha, "message": format!("t{n}")}),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    deploy(&first, &sha, "production").await;
+    let second = spawn_app_on(first.database.clone(), configure(&fake, &agent), Vec::new()).await;
+    second.clock.set(shiplog::clock::Clock::now(first.clock.as_ref()));
+
+    let (a, b) = tokio::join!(
+        shiplog::jobs::runner::run_until_idle(&first.runner, "replica-a", 100),
+        shiplog::jobs::runner::run_until_idle(&second.runner, "replica-b", 100)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    first.run_jobs().await;
+
+    let received = agent.received();
+    let mut messages: Vec<String> = received
+        .iter()
+        .map(|r| r.body["message"].as_str().unwrap().to_owned())
+        .collect();
+    messages.sort();
+    messages.dedup();
+    assert_eq!(received.len(), 12, "each fired once: {messages:?}");
+    assert_eq!(messages.len(), 12);
+    assert!(
+        a.len() + b.len() >= 13,
+        "the went-live job and twelve fires ran: {a:?} {b:?}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_triggers_are_refused_with_problem_json() {
+    let repo = GitRepo::new();
+    let sha = repo.commit("feature");
+    let (_fake, _agent, app) = setup(&repo).await;
+
+    let (fields_status, fields) = create_trigger(
+        &app,
+        json!({"repository": "nope", "environment": "", "sha": "xyz", "delay_seconds": -1, "target_url": "ftp://x", "extra": 1}),
+    )
+    .await;
+    let (unknown_status, unknown) = create_trigger(
+        &app,
+        json!({"repository": REPO, "environment": "production", "sha": "0123456789abcdef0123456789abcdef01234567"}),
+    )
+    .await;
+    let (foreign_status, _) = create_trigger(
+        &app,
+        json!({"repository": "globex/api", "environment": "production", "sha": sha}),
+    )
+    .await;
+    let (_, created) = create_trigger(
+        &app,
+        json!({"repository": REPO, "environment": "production", "sha": sha}),
+    )
+    .await;
+    let cancel = |id: Value| {
+        app.client
+            .delete(app.url(&format!("/api/triggers/{id}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+    };
+    let (cancelled_status, cancelled) = status_and_json(cancel(created["id"].clone()).await.unwrap()).await;
+    let (again_status, _) = status_and_json(cancel(created["id"].clone()).await.unwrap()).await;
+
+    assert_eq!(fields_status, 422, "{fields}");
+    let mut names: Vec<&str> = fields["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            "delay_seconds",
+            "environment",
+            "extra",
+            "repository",
+            "sha",
+            "target_url"
+        ]
+    );
+    assert_eq!(unknown_status, 422, "{unknown}");
+    assert_eq!(unknown["errors"][0]["field"], "sha");
+    assert_eq!(foreign_status, 422);
+    assert_eq!(
+        (cancelled_status, cancelled["state"].as_str()),
+        (200, Some("cancelled"))
+    );
+    assert_eq!(again_status, 409);
+}
