@@ -8,6 +8,7 @@ pub mod deployment;
 pub mod deployment_status;
 pub mod idempotent_request;
 pub mod job;
+pub mod pull_request;
 pub mod trigger;
 pub mod trigger_attempt;
 pub mod webhook_delivery;

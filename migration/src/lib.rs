@@ -11,6 +11,7 @@ mod m20261122_000002_deployments_and_jobs;
 mod m20261122_000003_credentials_and_idempotency;
 mod m20261122_000004_ancestry_facts;
 mod m20261122_000005_triggers;
+mod m20261122_000006_pull_requests;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_credentials_and_idempotency::Migration),
             Box::new(m20261122_000004_ancestry_facts::Migration),
             Box::new(m20261122_000005_triggers::Migration),
+            Box::new(m20261122_000006_pull_requests::Migration),
         ]
     }
 }

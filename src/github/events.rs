@@ -33,6 +33,8 @@ pub enum WebhookEvent {
     InstallationRepositories(RepositoriesChanged),
     Deployment(GitHubDeployment),
     DeploymentStatus(GitHubDeploymentStatus),
+    /// A pull request was closed, merged or not.
+    PullRequestClosed(GitHubPullRequest),
     /// An event or action shiplog does not act on; acknowledged and recorded as ignored.
     Unhandled,
 }
@@ -104,6 +106,20 @@ pub struct GitHubDeploymentStatus {
     pub created_at: DateTime<Utc>,
 }
 
+/// A closed pull request. `merge_commit_sha` is set for unmerged ones too (GitHub's test merge):
+/// only `merged` says whether it was merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubPullRequest {
+    pub number: i64,
+    pub title: String,
+    pub author: Option<String>,
+    pub merged: bool,
+    pub merge_commit_sha: Option<CommitSha>,
+    pub merged_at: Option<DateTime<Utc>>,
+    pub repository: RepoRef,
+    pub owner: Account,
+}
+
 /// Parses a delivery's body for the event named in `X-GitHub-Event`.
 pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
     let envelope: wire::Envelope = from_slice(body)?;
@@ -133,6 +149,31 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
         ("deployment", Some("created")) => {
             let payload: wire::DeploymentPayload = from_slice(body)?;
             WebhookEvent::Deployment(payload.deployment.into_domain(payload.repository))
+        }
+        ("pull_request", Some("closed")) => {
+            let payload: wire::PullRequestPayload = from_slice(body)?;
+            let pr = payload.pull_request;
+            WebhookEvent::PullRequestClosed(GitHubPullRequest {
+                number: pr.number,
+                title: pr.title,
+                author: pr.user.map(|u| u.login),
+                merged: pr.merged.unwrap_or(false),
+                merge_commit_sha: pr.merge_commit_sha.as_deref().and_then(|s| CommitSha::parse(s).ok()),
+                merged_at: pr.merged_at,
+                owner: Account {
+                    login: payload.repository.owner.login,
+                    kind: payload
+                        .repository
+                        .owner
+                        .kind
+                        .unwrap_or_else(|| "Organization".to_owned()),
+                    id: payload.repository.owner.id,
+                },
+                repository: RepoRef {
+                    github_id: payload.repository.id,
+                    name: payload.repository.full_name,
+                },
+            })
         }
         ("deployment_status", Some("created")) => {
             let payload: wire::DeploymentStatusPayload = from_slice(body)?;
@@ -287,6 +328,26 @@ mod wire {
     #[derive(Deserialize)]
     pub struct User {
         pub login: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct PullRequestPayload {
+        pub pull_request: PullRequest,
+        pub repository: RepositoryWithOwner,
+    }
+
+    #[derive(Deserialize)]
+    pub struct PullRequest {
+        pub number: i64,
+        pub title: String,
+        #[serde(default)]
+        pub user: Option<User>,
+        #[serde(default)]
+        pub merged: Option<bool>,
+        #[serde(default)]
+        pub merge_commit_sha: Option<String>,
+        #[serde(default)]
+        pub merged_at: Option<DateTime<Utc>>,
     }
 
     #[derive(Deserialize)]

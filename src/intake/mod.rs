@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::connections::{self, Applied};
 use crate::deploys;
 use crate::github::events::{ParsedDelivery, WebhookEvent};
+use crate::monitoring;
 use crate::store::{deliveries, Store, StoreError, StoreResult};
 use crate::types::DeliveryId;
 
@@ -115,6 +116,10 @@ async fn receive_once(store: &Store, delivery: &Delivery, now: DateTime<Utc>) ->
         },
         WebhookEvent::DeploymentStatus(status) => match delivery.parsed.installation_id {
             Some(installation) => applied(deploys::github::record_status(&tx, installation, status, now).await?),
+            None => not_from_an_app(),
+        },
+        WebhookEvent::PullRequestClosed(pr) => match delivery.parsed.installation_id {
+            Some(installation) => applied(monitoring::record_closed_pull_request(&tx, installation, pr, now).await?),
             None => not_from_an_app(),
         },
         WebhookEvent::Unhandled => {

@@ -1,0 +1,101 @@
+//! The durable job queue: leases, retries into the visible dead state, and the clock.
+
+use serde_json::json;
+
+use crate::fake_github::{private_key_pem, FakeGitHub, APP_ID};
+use crate::git::GitRepo;
+use crate::helpers::{fixture, spawn_app, spawn_app_with, status_and_json, TestApp, ADMIN_TOKEN};
+use shiplog::config::{GitHubAppCredentials, Secret};
+
+async fn live_deploy(app: &TestApp, sha: &str) {
+    let (_, credential) = status_and_json(
+        app.client
+            .post(app.url("/api/connections/1/credentials"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let response = app
+        .client
+        .post(app.url("/deployments"))
+        .basic_auth(
+            credential["username"].as_str().unwrap(),
+            credential["password"].as_str(),
+        )
+        .json(&json!({"repository": "acme-corp/web-app", "environment": "production", "sha": sha}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_died_is_run_by_another_once_the_lease_expires() {
+    let repo = GitRepo::new();
+    let sha = repo.commit("base");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo("acme-corp/web-app", &repo);
+    let url = fake.url.clone();
+    let app = spawn_app_with(move |config| {
+        config.github_api_url = url;
+        config.github_app = Some(GitHubAppCredentials {
+            app_id: APP_ID,
+            private_key_pem: Secret::new(private_key_pem()),
+        });
+    })
+    .await;
+    app.deliver("installation", &fixture("installation.created")).await;
+    live_deploy(&app, &sha).await;
+    let now = shiplog::clock::Clock::now(app.clock.as_ref());
+
+    // A worker claims the job and dies without finishing it.
+    let claimed = shiplog::store::job_queue::claim(
+        app.store.conn(),
+        "crashed-worker",
+        now,
+        now + chrono::Duration::minutes(5),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let while_leased = app.run_jobs().await;
+    app.clock.advance(chrono::Duration::minutes(6));
+    let after_lease = app.run_jobs().await;
+
+    assert!(while_leased.is_empty(), "a leased job is left alone");
+    assert_eq!(after_lease.len(), 1);
+    assert_eq!((after_lease[0].id, after_lease[0].outcome), (claimed.id, "done"));
+    let (_, done) = app.admin_get("/api/jobs?state=done").await;
+    assert_eq!(done["jobs"][0]["attempts"], 2, "the dead worker's attempt counts");
+}
+
+#[tokio::test]
+async fn a_job_that_keeps_failing_ends_dead_and_stays_visible() {
+    let app = spawn_app().await;
+    app.deliver("installation", &fixture("installation.created")).await;
+    live_deploy(&app, "4c1f0f0a9d6e3b2a8f7e6d5c4b3a29181716151a").await;
+
+    let mut outcomes = Vec::new();
+    for _ in 0..shiplog::jobs::runner::MAX_ATTEMPTS {
+        outcomes.extend(app.run_jobs().await.into_iter().map(|r| r.outcome));
+        app.clock
+            .advance(chrono::Duration::hours(1) + chrono::Duration::seconds(1));
+    }
+    let after = app.run_jobs().await;
+
+    assert_eq!(
+        outcomes.len(),
+        shiplog::jobs::runner::MAX_ATTEMPTS as usize,
+        "{outcomes:?}"
+    );
+    assert!(outcomes[..outcomes.len() - 1].iter().all(|o| *o == "retry"));
+    assert_eq!(*outcomes.last().unwrap(), "dead");
+    assert!(after.is_empty(), "a dead job is not run again");
+    let (_, dead) = app.admin_get("/api/jobs?state=dead").await;
+    let job = &dead["jobs"][0];
+    assert_eq!(job["kind"], "deploy.went_live");
+    assert!(job["last_error"].as_str().unwrap().contains("not configured"), "{job}");
+    assert!(job["finished_at"].is_string());
+}
