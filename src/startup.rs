@@ -19,6 +19,7 @@ use crate::github::app::{GitHubApp, GitHubAppError};
 use crate::http::{self, AppState};
 use crate::jobs;
 use crate::jobs::runner::{self, JobHandler, Runner};
+use crate::monitoring::plans::{self, ExpirePlan, MonitoringWatch, SendCheck};
 use crate::outbound::Outbound;
 use crate::store::{Store, StoreError};
 use crate::triggers;
@@ -83,9 +84,13 @@ impl Application {
         let workers = config.http_workers;
 
         let outbound = Outbound::new().map_err(|e| StartupError::Outbound(e.to_string()))?;
-        let (trigger_watch, fire_trigger) = triggers::wire(&store, outbound, config.agent.clone());
+        let (trigger_watch, fire_trigger) = triggers::wire(&store, outbound.clone(), config.agent.clone());
         let mut sources = sources;
         sources.push(trigger_watch);
+        sources.push(Arc::new(MonitoringWatch {
+            schedule: config.monitor_schedule.clone(),
+            expiry: config.monitor_expiry,
+        }));
         let mut handlers: HashMap<&'static str, Arc<dyn JobHandler>> = HashMap::new();
         handlers.insert(
             jobs::DEPLOY_WENT_LIVE,
@@ -96,6 +101,15 @@ impl Application {
             }),
         );
         handlers.insert(triggers::FIRE_JOB, fire_trigger);
+        handlers.insert(
+            plans::CHECK_JOB,
+            Arc::new(SendCheck {
+                store: store.clone(),
+                outbound,
+                agent: config.agent.clone(),
+            }),
+        );
+        handlers.insert(plans::EXPIRE_JOB, Arc::new(ExpirePlan { store: store.clone() }));
         let runner = Runner {
             store: store.clone(),
             clock: clock.clone(),

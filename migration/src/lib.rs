@@ -12,6 +12,7 @@ mod m20261122_000003_credentials_and_idempotency;
 mod m20261122_000004_ancestry_facts;
 mod m20261122_000005_triggers;
 mod m20261122_000006_pull_requests;
+mod m20261122_000007_monitoring_plans;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_ancestry_facts::Migration),
             Box::new(m20261122_000005_triggers::Migration),
             Box::new(m20261122_000006_pull_requests::Migration),
+            Box::new(m20261122_000007_monitoring_plans::Migration),
         ]
     }
 }

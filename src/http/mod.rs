@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod deployments;
 pub mod health;
 pub mod jobs;
+pub mod monitoring;
 pub mod pages;
 pub mod problems;
 pub mod session;
@@ -69,6 +70,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(triggers::get_trigger))
                 .route(web::delete().to(triggers::cancel_trigger)),
         )
+        .service(
+            web::resource("/api/monitoring-plans")
+                .route(web::get().to(monitoring::list_plans))
+                .route(web::post().to(monitoring::create_plan)),
+        )
+        .service(
+            web::resource("/api/monitoring-plans/{id}")
+                .route(web::get().to(monitoring::get_plan))
+                .route(web::delete().to(monitoring::cancel_plan)),
+        )
+        .service(web::resource("/api/checks/{id}/result").route(web::post().to(monitoring::record_check_result)))
         .service(web::resource("/api/jobs").route(web::get().to(jobs::list_jobs)))
         .service(
             web::resource("/api/connections/{id}/credentials")

@@ -4,6 +4,8 @@
 //! commit, merge time). A PR closed without merging also carries a `merge_commit_sha` (GitHub's
 //! test merge), so only `merged` decides. Plans, opt-in, activation and checks build on this.
 
+pub mod plans;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -60,6 +62,7 @@ pub async fn record_closed_pull_request(
     if !rows::insert(db, &merged, now).await? {
         return skip(format!("pull request #{} is recorded already", pr.number));
     }
+    plans::pull_request_merged(db, connection.id, merged.repository.key(), merged.number, now).await?;
     Ok(Applied::Changed {
         connection_id: connection.id,
     })

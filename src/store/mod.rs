@@ -12,6 +12,7 @@ pub mod deployments;
 pub mod idempotency;
 pub mod job_queue;
 pub mod jobs;
+pub mod monitoring;
 pub mod pull_requests;
 pub mod triggers;
 

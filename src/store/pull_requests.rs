@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use entity::pull_request::{ActiveModel, Column, Entity};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{EntityTrait, NotSet, Set};
+use sea_orm::{ColumnTrait, EntityTrait, NotSet, QueryFilter, Set};
 
 use super::{Conn, StoreResult};
 use crate::monitoring::MergedPullRequest;
@@ -30,4 +30,49 @@ pub async fn insert(db: &impl Conn, pr: &MergedPullRequest, now: DateTime<Utc>) 
     .exec_without_returning(db)
     .await?;
     Ok(rows == 1)
+}
+
+pub async fn is_merged(db: &impl Conn, connection_id: i64, repository_key: &str, number: i64) -> StoreResult<bool> {
+    let found = Entity::find()
+        .filter(Column::ConnectionId.eq(connection_id))
+        .filter(Column::RepositoryKey.eq(repository_key))
+        .filter(Column::Number.eq(number))
+        .one(db)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// The merge commits of the given merged pull requests.
+pub async fn merge_commits(
+    db: &impl Conn,
+    connection_id: i64,
+    repository_key: &str,
+    numbers: &[i64],
+) -> StoreResult<Vec<String>> {
+    if numbers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = Entity::find()
+        .filter(Column::ConnectionId.eq(connection_id))
+        .filter(Column::RepositoryKey.eq(repository_key))
+        .filter(Column::Number.is_in(numbers.iter().copied()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| r.merge_commit_sha).collect())
+}
+
+/// The pull requests merged as `sha`.
+pub async fn numbers_for_merge_commit(
+    db: &impl Conn,
+    connection_id: i64,
+    repository_key: &str,
+    sha: &str,
+) -> StoreResult<Vec<i64>> {
+    let rows = Entity::find()
+        .filter(Column::ConnectionId.eq(connection_id))
+        .filter(Column::RepositoryKey.eq(repository_key))
+        .filter(Column::MergeCommitSha.eq(sha))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| r.number).collect())
 }

@@ -15,6 +15,7 @@ mod helpers;
 mod jobs;
 mod live_batch;
 mod manifest;
+mod monitoring;
 mod pages;
 mod pull_requests;
 mod storage;

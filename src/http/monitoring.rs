@@ -1,0 +1,198 @@
+//! `POST/GET /api/monitoring-plans`, `GET/DELETE /api/monitoring-plans/{id}` and
+//! `POST /api/checks/{id}/result` (the agent's verdict, signed like shiplog's own calls).
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::auth::{authorize_admin, Viewer};
+use super::body::read_limited;
+use super::AppState;
+use crate::connections;
+use crate::error::{ApiError, FieldError};
+use crate::github::signature;
+use crate::monitoring::plans::{self, Plan};
+use crate::types::RepoName;
+
+pub async fn create_plan(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(object) = body.as_object() else {
+        return Err(ApiError::unprocessable(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
+    };
+    let mut errors = Vec::new();
+    for key in object
+        .keys()
+        .filter(|k| !["repository", "pull_number", "environments", "note"].contains(&k.as_str()))
+    {
+        errors.push(FieldError::new(key, "is not a field of a monitoring plan"));
+    }
+    let repository = match object.get("repository").and_then(Value::as_str).map(RepoName::parse) {
+        Some(Ok(repo)) => Some(repo),
+        Some(Err(message)) => {
+            errors.push(FieldError::new("repository", message));
+            None
+        }
+        None => {
+            errors.push(FieldError::new("repository", "is required (owner/repo)"));
+            None
+        }
+    };
+    let pull_number = object.get("pull_number").and_then(Value::as_i64).filter(|n| *n > 0);
+    if pull_number.is_none() {
+        errors.push(FieldError::new("pull_number", "must be a positive whole number"));
+    }
+    let environments: Vec<String> = match object.get("environments") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) if items.iter().all(|i| i.as_str().is_some_and(|s| !s.trim().is_empty())) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| s.trim().to_owned())
+            .collect(),
+        Some(_) => {
+            errors.push(FieldError::new("environments", "must be a list of environment names"));
+            Vec::new()
+        }
+    };
+    let note = match object.get("note") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.chars().count() <= 4096 => Some(s.clone()),
+        Some(_) => {
+            errors.push(FieldError::new("note", "must be a string of at most 4096 characters"));
+            None
+        }
+    };
+    let (Some(repository), Some(pull_number)) = (repository, pull_number) else {
+        return Err(ApiError::unprocessable(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::unprocessable(errors));
+    }
+    let connection = match viewer.connection_scope() {
+        Some(id) => {
+            let connection = connections::get(&state.store, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("no such connection"))?;
+            if !connection.owns(&repository) {
+                return Err(ApiError::Forbidden {
+                    kind: "wrong-connection",
+                    detail: format!("{repository} does not belong to this credential's connection"),
+                });
+            }
+            connection
+        }
+        None => connections::owning(&state.store, &repository).await?.ok_or_else(|| {
+            ApiError::unprocessable(vec![FieldError::new("repository", "no connection has this repository")])
+        })?,
+    };
+    let (plan, created) = plans::opt_in(
+        &state.store,
+        connection.id,
+        &repository,
+        pull_number,
+        &environments,
+        note.as_deref(),
+        state.clock.now(),
+    )
+    .await?;
+    let mut response = if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response
+        .insert_header((header::LOCATION, format!("/api/monitoring-plans/{}", plan.id)))
+        .json(plan))
+}
+
+pub async fn list_plans(viewer: Viewer, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let list = plans::list(&state.store, viewer.connection_scope()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "monitoring_plans": list })))
+}
+
+pub async fn get_plan(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let (plan, environments, checks) = visible(&viewer, &state, id).await?;
+    let mut body = serde_json::to_value(&plan).map_err(|e| ApiError::Internal(e.into()))?;
+    body["deployed_environments"] = serde_json::to_value(&environments).map_err(|e| ApiError::Internal(e.into()))?;
+    body["checks"] = serde_json::to_value(&checks).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn cancel_plan(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let (plan, _, _) = visible(&viewer, &state, id).await?;
+    if !plans::cancel(&state.store, id, state.clock.now()).await? {
+        return Err(ApiError::Conflict {
+            detail: format!("plan {id} is {} already", plan.status.as_str()),
+        });
+    }
+    let (plan, _, _) = visible(&viewer, &state, id).await?;
+    Ok(HttpResponse::Ok().json(plan))
+}
+
+type Visible = (Plan, Vec<plans::LiveEnvironment>, Vec<plans::Check>);
+
+async fn visible(viewer: &Viewer, state: &AppState, id: i64) -> Result<Visible, ApiError> {
+    let not_found = || ApiError::not_found(format!("no monitoring plan with id {id}"));
+    let found = plans::get(&state.store, id).await?.ok_or_else(not_found)?;
+    if viewer
+        .connection_scope()
+        .is_some_and(|scope| scope != found.0.connection_id)
+    {
+        return Err(not_found());
+    }
+    Ok(found)
+}
+
+/// `POST /api/checks/{id}/result`: the admin token, or the body signed with the agent secret.
+pub async fn record_check_result(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_limited(&req, payload, 64 * 1024).await?;
+    let signed = req
+        .headers()
+        .get("x-shiplog-signature-256")
+        .and_then(|v| v.to_str().ok());
+    let by_agent = match (&state.config.agent, signed) {
+        (Some(agent), Some(sig)) => signature::verify(std::slice::from_ref(&agent.secret), Some(sig), &body).is_ok(),
+        _ => false,
+    };
+    if !by_agent {
+        authorize_admin(&req)?;
+    }
+    let json: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid_field("body", format!("not valid JSON: {e}")))?;
+    let verdict = json
+        .get("verdict")
+        .and_then(Value::as_str)
+        .filter(|v| ["healthy", "regressed", "inconclusive"].contains(v));
+    let Some(verdict) = verdict else {
+        return Err(ApiError::unprocessable(vec![FieldError::new(
+            "verdict",
+            "must be healthy, regressed or inconclusive",
+        )]));
+    };
+    let summary = json.get("summary").and_then(Value::as_str);
+    let id = path.into_inner();
+    let check = plans::record_verdict(&state.store, id, verdict, summary)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no check with id {id}")))?;
+    Ok(HttpResponse::Ok().json(check))
+}

@@ -1,0 +1,462 @@
+//! Monitoring plans: a PR's opt-in, its activation by the deploy that brings it live, the check
+//! schedule (reset for the whole plan whenever a deploy brings the PR to another environment of
+//! the plan), expiry, and the checks sent to the agent.
+//!
+//! `waiting_for_merge → waiting_for_deploy → active → completed | expired`, or `cancelled`.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::ancestry::batch::{LiveDeploy, WatchSource};
+use crate::config::AgentConfig;
+use crate::jobs::runner::{JobError, JobHandler, MAX_ATTEMPTS};
+use crate::jobs::{self, NewJob};
+use crate::outbound::{delivery_id, Outbound};
+use crate::store::monitoring::{self as rows, NewPlan};
+use crate::store::{deployments, pull_requests, Conn, Store, StoreError, StoreResult};
+use crate::types::RepoName;
+
+/// Sends one scheduled check to the agent.
+pub const CHECK_JOB: &str = "monitoring.check";
+/// Ends a plan at its expiry.
+pub const EXPIRE_JOB: &str = "monitoring.expire";
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    WaitingForMerge,
+    WaitingForDeploy,
+    Active,
+    Completed,
+    Expired,
+    Cancelled,
+}
+
+impl PlanStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WaitingForMerge => "waiting_for_merge",
+            Self::WaitingForDeploy => "waiting_for_deploy",
+            Self::Active => "active",
+            Self::Completed => "completed",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::WaitingForMerge,
+            Self::WaitingForDeploy,
+            Self::Active,
+            Self::Completed,
+            Self::Expired,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub id: i64,
+    pub connection_id: i64,
+    pub repository: String,
+    #[serde(skip)]
+    pub repository_key: String,
+    pub pull_number: i64,
+    /// Empty means any environment.
+    pub environments: Vec<String>,
+    pub note: Option<String>,
+    pub status: PlanStatus,
+    pub first_deployed_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Plan {
+    fn covers(&self, environment: &str) -> bool {
+        self.environments.is_empty() || self.environments.iter().any(|e| e == environment)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LiveEnvironment {
+    pub environment: String,
+    pub deployment_id: i64,
+    pub deployed_at: DateTime<Utc>,
+    /// Set when a rollback took the PR out of this environment.
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub id: i64,
+    #[serde(skip)]
+    pub plan_id: i64,
+    pub deployment_id: i64,
+    pub offset_seconds: i64,
+    pub due_at: DateTime<Utc>,
+    /// `pending`, `sent`, `failed` or `cancelled`.
+    pub status: String,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub verdict: Option<String>,
+    pub summary: Option<String>,
+}
+
+/// Opts a PR in; a second opt-in for the same PR returns the existing plan (`false`).
+pub async fn opt_in(
+    store: &Store,
+    connection_id: i64,
+    repository: &RepoName,
+    pull_number: i64,
+    environments: &[String],
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<(Plan, bool)> {
+    if let Some(existing) = rows::find_plan_for_pull(store.conn(), connection_id, repository.key(), pull_number).await?
+    {
+        return Ok((existing, false));
+    }
+    let merged = pull_requests::is_merged(store.conn(), connection_id, repository.key(), pull_number).await?;
+    let status = if merged {
+        PlanStatus::WaitingForDeploy
+    } else {
+        PlanStatus::WaitingForMerge
+    };
+    let new = NewPlan {
+        connection_id,
+        repository,
+        pull_number,
+        environments,
+        note,
+        status,
+    };
+    match rows::insert_plan(store.conn(), new, now).await {
+        Ok(plan) => Ok((plan, true)),
+        // Two opt-ins at once: the other one made the plan.
+        Err(StoreError::Conflict(_)) => {
+            rows::find_plan_for_pull(store.conn(), connection_id, repository.key(), pull_number)
+                .await?
+                .map(|plan| (plan, false))
+                .ok_or_else(|| StoreError::Corrupt("a plan vanished".into()))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// A PR was merged: its plan, if any, now waits for a deploy. Call in the delivery's transaction.
+pub async fn pull_request_merged(
+    db: &impl Conn,
+    connection_id: i64,
+    repository_key: &str,
+    number: i64,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    if let Some(plan) = rows::find_plan_for_pull(db, connection_id, repository_key, number).await? {
+        if plan.status == PlanStatus::WaitingForMerge {
+            rows::set_plan_status(db, plan.id, PlanStatus::WaitingForDeploy, now).await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn get(store: &Store, id: i64) -> StoreResult<Option<(Plan, Vec<LiveEnvironment>, Vec<Check>)>> {
+    let Some(plan) = rows::find_plan(store.conn(), id).await? else {
+        return Ok(None);
+    };
+    let environments = rows::environments(store.conn(), id).await?;
+    let checks = rows::checks(store.conn(), id).await?;
+    Ok(Some((plan, environments, checks)))
+}
+
+pub async fn list(store: &Store, connection_id: Option<i64>) -> StoreResult<Vec<Plan>> {
+    rows::list_plans(store.conn(), connection_id).await
+}
+
+/// Cancels a plan that has not ended; returns whether it did.
+pub async fn cancel(store: &Store, id: i64, now: DateTime<Utc>) -> StoreResult<bool> {
+    let Some(plan) = rows::find_plan(store.conn(), id).await? else {
+        return Ok(false);
+    };
+    if matches!(
+        plan.status,
+        PlanStatus::Completed | PlanStatus::Expired | PlanStatus::Cancelled
+    ) {
+        return Ok(false);
+    }
+    let tx = store.begin().await?;
+    rows::set_plan_status(&tx, id, PlanStatus::Cancelled, now).await?;
+    rows::cancel_pending_checks(&tx, id).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Plans as watchers of merge commits, for the ancestry batch.
+pub struct MonitoringWatch {
+    pub schedule: Vec<StdDuration>,
+    pub expiry: StdDuration,
+}
+
+const WATCHING: [PlanStatus; 2] = [PlanStatus::WaitingForDeploy, PlanStatus::Active];
+
+impl WatchSource for MonitoringWatch {
+    fn watched<'a>(
+        &'a self,
+        store: &'a Store,
+        connection_id: i64,
+        repository_key: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<String>>> {
+        Box::pin(async move {
+            let plans = rows::plans_in(store.conn(), connection_id, repository_key, &WATCHING).await?;
+            let numbers: Vec<i64> = plans.iter().map(|p| p.pull_number).collect();
+            pull_requests::merge_commits(store.conn(), connection_id, repository_key, &numbers).await
+        })
+    }
+
+    fn resolved<'a>(
+        &'a self,
+        store: &'a Store,
+        deploy: &'a LiveDeploy<'a>,
+        sha: &'a str,
+        contained: bool,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            if !contained {
+                return Ok(());
+            }
+            let key = deploy.repository.to_ascii_lowercase();
+            for number in pull_requests::numbers_for_merge_commit(store.conn(), deploy.connection_id, &key, sha).await?
+            {
+                let Some(plan) = rows::find_plan_for_pull(store.conn(), deploy.connection_id, &key, number).await?
+                else {
+                    continue;
+                };
+                if !WATCHING.contains(&plan.status) || !plan.covers(deploy.environment) {
+                    continue;
+                }
+                self.bring_live(store, &plan, deploy).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn rolled_back<'a>(
+        &'a self,
+        store: &'a Store,
+        deployment_id: i64,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            let tx = store.begin().await?;
+            for (plan_id, environment) in rows::remove_deployment(&tx, deployment_id, now).await? {
+                let job = NewJob {
+                    kind: CHECK_JOB,
+                    payload: json!({"rolled_back": {"plan_id": plan_id, "deployment_id": deployment_id, "environment": environment}}),
+                    dedupe_key: Some(format!("monitoring.rolled_back:{plan_id}:{deployment_id}")),
+                    run_at: now,
+                };
+                jobs::enqueue(&tx, &job, now).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}
+
+impl MonitoringWatch {
+    /// The deploy brings the plan's PR to one of its environments: record it, and (unless it was
+    /// live there already) start the whole schedule again from this deploy.
+    async fn bring_live(&self, store: &Store, plan: &Plan, deploy: &LiveDeploy<'_>) -> StoreResult<()> {
+        let already = rows::environments(store.conn(), plan.id)
+            .await?
+            .into_iter()
+            .any(|e| e.environment == deploy.environment && e.removed_at.is_none());
+        if already {
+            return Ok(());
+        }
+        let now = deploy.live_at;
+        let tx = store.begin().await?;
+        rows::upsert_environment(&tx, plan.id, deploy.environment, deploy.id, deploy.live_at).await?;
+        if plan.status == PlanStatus::WaitingForDeploy {
+            let expires_at = deploy.live_at + Duration::seconds(self.expiry.as_secs() as i64);
+            rows::activate_plan(&tx, plan.id, deploy.live_at, expires_at, now).await?;
+            let expire = NewJob {
+                kind: EXPIRE_JOB,
+                payload: json!({"plan_id": plan.id}),
+                dedupe_key: Some(format!("{EXPIRE_JOB}:{}", plan.id)),
+                run_at: expires_at,
+            };
+            jobs::enqueue(&tx, &expire, now).await?;
+        }
+        rows::cancel_pending_checks(&tx, plan.id).await?;
+        for offset in &self.schedule {
+            let offset = offset.as_secs() as i64;
+            let due_at = deploy.live_at + Duration::seconds(offset);
+            let check_id = rows::insert_check(&tx, plan.id, deploy.id, offset, due_at, now).await?;
+            let job = NewJob {
+                kind: CHECK_JOB,
+                payload: json!({"check_id": check_id}),
+                dedupe_key: Some(format!("{CHECK_JOB}:{check_id}")),
+                run_at: due_at,
+            };
+            jobs::enqueue(&tx, &job, now).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(
+            plan = plan.id,
+            deploy = deploy.id,
+            environment = deploy.environment,
+            "monitoring schedule started"
+        );
+        Ok(())
+    }
+}
+
+/// Sends checks (and rollback notices) to the agent.
+pub struct SendCheck {
+    pub store: Store,
+    pub outbound: Outbound,
+    pub agent: Option<AgentConfig>,
+}
+
+impl JobHandler for SendCheck {
+    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>, attempt: i32) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            if let Some(rollback) = payload.get("rolled_back") {
+                return self.tell_rollback(rollback, now).await;
+            }
+            let check_id = payload["check_id"]
+                .as_i64()
+                .ok_or_else(|| JobError::Permanent("payload has no check_id".into()))?;
+            self.send(check_id, now, attempt).await
+        })
+    }
+}
+
+impl SendCheck {
+    async fn send(&self, check_id: i64, now: DateTime<Utc>, attempt: i32) -> Result<(), JobError> {
+        let Some(check) = rows::find_check(self.store.conn(), check_id).await? else {
+            return Ok(());
+        };
+        let Some(plan) = rows::find_plan(self.store.conn(), check.plan_id).await? else {
+            return Ok(());
+        };
+        if check.status != "pending" || plan.status != PlanStatus::Active {
+            return Ok(());
+        }
+        let agent = self.agent.as_ref().ok_or_else(|| JobError::Retry {
+            message: "no agent: set SHIPLOG_AGENT_URL and SHIPLOG_AGENT_SECRET".into(),
+            retry_at: Some(now + Duration::hours(1)),
+        })?;
+        let mut live = Vec::new();
+        for environment in rows::environments(self.store.conn(), plan.id)
+            .await?
+            .into_iter()
+            .filter(|e| e.removed_at.is_none())
+        {
+            let deployment = deployments::find(self.store.conn(), environment.deployment_id).await?;
+            live.push(json!({"environment": environment.environment, "deployed_at": environment.deployed_at, "deployment": deployment}));
+        }
+        let body = json!({
+            "event": "monitoring.check",
+            "check": {"id": check.id, "offset_seconds": check.offset_seconds, "due_at": check.due_at},
+            "plan": plan,
+            "pull_request": {"repository": plan.repository, "number": plan.pull_number},
+            "deployments": live,
+            "result_url": format!("/api/checks/{}/result", check.id),
+        });
+        let bytes = serde_json::to_vec(&body).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let delivery = delivery_id(&format!("check:{}", check.id));
+        let result = self
+            .outbound
+            .post(&agent.url, &agent.secret, CHECK_JOB, &delivery, &bytes)
+            .await;
+        if result.succeeded() {
+            rows::finish_check(self.store.conn(), check.id, "sent", Some(now)).await?;
+            let remaining = rows::checks(self.store.conn(), plan.id)
+                .await?
+                .iter()
+                .filter(|c| c.status == "pending")
+                .count();
+            if remaining == 0 {
+                rows::set_plan_status(self.store.conn(), plan.id, PlanStatus::Completed, now).await?;
+            }
+            return Ok(());
+        }
+        let error = result
+            .error
+            .unwrap_or_else(|| "the agent did not accept the check".into());
+        if attempt >= MAX_ATTEMPTS {
+            rows::finish_check(self.store.conn(), check.id, "failed", None).await?;
+            return Err(JobError::Permanent(error));
+        }
+        Err(JobError::retry(error))
+    }
+
+    async fn tell_rollback(&self, rollback: &Value, now: DateTime<Utc>) -> Result<(), JobError> {
+        let agent = self.agent.as_ref().ok_or_else(|| JobError::Retry {
+            message: "no agent: set SHIPLOG_AGENT_URL and SHIPLOG_AGENT_SECRET".into(),
+            retry_at: Some(now + Duration::hours(1)),
+        })?;
+        let plan_id = rollback["plan_id"].as_i64().unwrap_or_default();
+        let plan = rows::find_plan(self.store.conn(), plan_id).await?;
+        let body = json!({"event": "deployment.rolled_back", "plan": plan, "rollback": rollback});
+        let bytes = serde_json::to_vec(&body).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let delivery = delivery_id(&format!("rolled_back:{plan_id}:{}", rollback["deployment_id"]));
+        let result = self
+            .outbound
+            .post(&agent.url, &agent.secret, "deployment.rolled_back", &delivery, &bytes)
+            .await;
+        if result.succeeded() {
+            Ok(())
+        } else {
+            Err(JobError::retry(result.error.unwrap_or_default()))
+        }
+    }
+}
+
+/// Ends a plan at its expiry.
+pub struct ExpirePlan {
+    pub store: Store,
+}
+
+impl JobHandler for ExpirePlan {
+    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>, _attempt: i32) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            let plan_id = payload["plan_id"]
+                .as_i64()
+                .ok_or_else(|| JobError::Permanent("payload has no plan_id".into()))?;
+            let Some(plan) = rows::find_plan(self.store.conn(), plan_id).await? else {
+                return Ok(());
+            };
+            if plan.status == PlanStatus::Active {
+                let tx = self.store.begin().await?;
+                rows::set_plan_status(&tx, plan.id, PlanStatus::Expired, now).await?;
+                rows::cancel_pending_checks(&tx, plan.id).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The agent's verdict on a check: `healthy`, `regressed` or `inconclusive`.
+pub async fn record_verdict(
+    store: &Store,
+    check_id: i64,
+    verdict: &str,
+    summary: Option<&str>,
+) -> StoreResult<Option<Check>> {
+    if rows::find_check(store.conn(), check_id).await?.is_none() {
+        return Ok(None);
+    }
+    rows::set_verdict(store.conn(), check_id, verdict, summary).await?;
+    rows::find_check(store.conn(), check_id).await
+}

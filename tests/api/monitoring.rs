@@ -1,0 +1,375 @@
+//! Deploy monitoring: opt-in through the API, activation by the deploy that brings the merged
+//! PR live, the check schedule, its reset, expiry, the agent's calls and verdicts.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use shiplog::config::{GitHubAppCredentials, Secret};
+
+use crate::fake_agent::{FakeAgent, AGENT_SECRET};
+use crate::fake_github::{private_key_pem, FakeGitHub, APP_ID};
+use crate::git::GitRepo;
+use crate::helpers::{fixture, set, spawn_app_with, status_and_json, TestApp, ADMIN_TOKEN};
+
+const REPO: &str = "acme-corp/web-app";
+const SCHEDULE: [u64; 6] = [600, 1800, 3600, 7200, 86_400, 259_200];
+
+async fn setup(repo: &GitRepo, expiry: Duration) -> (FakeGitHub, FakeAgent, TestApp) {
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, repo);
+    let agent = FakeAgent::start().await;
+    let (url, agent_config) = (fake.url.clone(), agent.config());
+    let app = spawn_app_with(move |config| {
+        config.github_api_url = url;
+        config.github_app = Some(GitHubAppCredentials {
+            app_id: APP_ID,
+            private_key_pem: Secret::new(private_key_pem()),
+        });
+        config.agent = Some(agent_config);
+        config.monitor_schedule = SCHEDULE.iter().map(|s| Duration::from_secs(*s)).collect();
+        config.monitor_expiry = expiry;
+    })
+    .await;
+    assert_eq!(
+        app.deliver("installation", &fixture("installation.created")).await.0,
+        200
+    );
+    (fake, agent, app)
+}
+
+async fn opt_in(app: &TestApp, body: Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url("/api/monitoring-plans"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    status_and_json(response).await
+}
+
+async fn plan(app: &TestApp, id: &Value) -> Value {
+    app.admin_get(&format!("/api/monitoring-plans/{id}")).await.1
+}
+
+async fn merge(app: &TestApp, number: i64, sha: &str) {
+    let mut pr = fixture("pull_request.closed");
+    set(&mut pr, "/number", json!(number));
+    set(&mut pr, "/pull_request/number", json!(number));
+    set(&mut pr, "/pull_request/merge_commit_sha", json!(sha));
+    let (status, body) = app.deliver("pull_request", &pr).await;
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("processed")), "{body}");
+}
+
+async fn deploy(app: &TestApp, sha: &str, environment: &str) -> i64 {
+    let (_, credential) = status_and_json(
+        app.client
+            .post(app.url("/api/connections/1/credentials"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    app.clock.advance(chrono::Duration::minutes(1));
+    let response = app
+        .client
+        .post(app.url("/deployments"))
+        .basic_auth(
+            credential["username"].as_str().unwrap(),
+            credential["password"].as_str(),
+        )
+        .json(&json!({"repository": REPO, "environment": environment, "sha": sha}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(response).await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_i64().unwrap()
+}
+
+fn offsets(plan: &Value, status: &str) -> Vec<i64> {
+    plan["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == status)
+        .map(|c| c["offset_seconds"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_plan_waits_for_the_merge_then_a_containing_deploy_and_runs_the_exact_schedule() {
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    let squash = repo.commit("Cache compare answers forever (#88)");
+    let later = repo.commit("next PR");
+    let (_fake, agent, app) = setup(&repo, Duration::from_secs(14 * 86_400)).await;
+    deploy(&app, &base, "production").await;
+    app.run_jobs().await;
+
+    let (status, created) = opt_in(
+        &app,
+        json!({"repository": REPO, "pull_number": 88, "note": "watch p99 latency"}),
+    )
+    .await;
+    assert_eq!(
+        (status, created["status"].as_str()),
+        (201, Some("waiting_for_merge")),
+        "{created}"
+    );
+    merge(&app, 88, &squash).await;
+    let waiting = plan(&app, &created["id"]).await;
+    let deploy_id = deploy(&app, &later, "production").await;
+    app.run_jobs().await;
+    let active = plan(&app, &created["id"]).await;
+
+    assert_eq!(waiting["status"], "waiting_for_deploy");
+    assert_eq!(active["status"], "active", "{active}");
+    assert_eq!(active["deployed_environments"][0]["environment"], "production");
+    assert_eq!(active["deployed_environments"][0]["deployment_id"], deploy_id);
+    assert_eq!(
+        offsets(&active, "pending"),
+        SCHEDULE.iter().map(|s| *s as i64).collect::<Vec<_>>()
+    );
+    let live_at = chrono::DateTime::parse_from_rfc3339(active["first_deployed_at"].as_str().unwrap()).unwrap();
+    for check in active["checks"].as_array().unwrap() {
+        let due = chrono::DateTime::parse_from_rfc3339(check["due_at"].as_str().unwrap()).unwrap();
+        assert_eq!((due - live_at).num_seconds(), check["offset_seconds"].as_i64().unwrap());
+    }
+
+    app.clock.advance(chrono::Duration::seconds(600));
+    app.run_jobs().await;
+    let first = agent.received();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].event, "monitoring.check");
+    assert_eq!(first[0].body["check"]["offset_seconds"], 600);
+    assert_eq!(first[0].body["plan"]["note"], "watch p99 latency");
+    assert_eq!(first[0].body["deployments"][0]["environment"], "production");
+    assert_eq!(agent.bad_signatures(), 0);
+
+    app.clock.advance(chrono::Duration::days(4));
+    app.run_jobs().await;
+    let done = plan(&app, &created["id"]).await;
+    assert_eq!(offsets(&done, "sent").len(), 6);
+    assert_eq!(done["status"], "completed");
+    assert_eq!(agent.received().len(), 6);
+}
+
+#[tokio::test]
+async fn a_deploy_of_an_unrelated_branch_does_not_activate_the_plan() {
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    let merged = repo.commit("PR #90");
+    repo.checkout(&base);
+    repo.branch("hotfix");
+    let unrelated = repo.commit("hotfix");
+    let (_fake, agent, app) = setup(&repo, Duration::from_secs(14 * 86_400)).await;
+    merge(&app, 90, &merged).await;
+    let (_, created) = opt_in(&app, json!({"repository": REPO, "pull_number": 90})).await;
+
+    deploy(&app, &unrelated, "production").await;
+    app.run_jobs().await;
+    app.clock.advance(chrono::Duration::hours(1));
+    app.run_jobs().await;
+
+    assert_eq!(plan(&app, &created["id"]).await["status"], "waiting_for_deploy");
+    assert!(agent.received().is_empty());
+}
+
+#[tokio::test]
+async fn bringing_the_pr_to_a_second_environment_resets_the_whole_schedule() {
+    let repo = GitRepo::new();
+    let merged = repo.commit("PR #91");
+    let (_fake, agent, app) = setup(&repo, Duration::from_secs(14 * 86_400)).await;
+    merge(&app, 91, &merged).await;
+    let (_, created) = opt_in(
+        &app,
+        json!({"repository": REPO, "pull_number": 91, "environments": ["staging", "production"]}),
+    )
+    .await;
+    deploy(&app, &merged, "staging").await;
+    app.run_jobs().await;
+    app.clock.advance(chrono::Duration::seconds(601));
+    app.run_jobs().await;
+
+    let production = deploy(&app, &merged, "production").await;
+    app.run_jobs().await;
+    let reset = plan(&app, &created["id"]).await;
+    app.clock.advance(chrono::Duration::seconds(601));
+    app.run_jobs().await;
+
+    assert_eq!(offsets(&reset, "sent"), vec![600]);
+    assert_eq!(offsets(&reset, "cancelled").len(), 5, "the rest of the first schedule");
+    assert_eq!(
+        offsets(&reset, "pending").len(),
+        6,
+        "a new schedule from the production deploy"
+    );
+    let pending: Vec<&Value> = reset["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "pending")
+        .collect();
+    assert!(pending.iter().all(|c| c["deployment_id"] == production));
+    let received = agent.received();
+    assert_eq!(received.len(), 2);
+    let environments: Vec<&str> = received[1].body["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["environment"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        environments,
+        vec!["production", "staging"],
+        "each check covers every environment the PR is live in"
+    );
+}
+
+#[tokio::test]
+async fn a_plan_expires_after_its_first_deploy_and_a_delete_cancels_another() {
+    let repo = GitRepo::new();
+    let merged = repo.commit("PR #92");
+    let (_fake, agent, app) = setup(&repo, Duration::from_secs(2 * 3600)).await;
+    merge(&app, 92, &merged).await;
+    let (_, expiring) = opt_in(&app, json!({"repository": REPO, "pull_number": 92})).await;
+    let (_, cancelled) = opt_in(&app, json!({"repository": REPO, "pull_number": 93})).await;
+    deploy(&app, &merged, "production").await;
+    app.run_jobs().await;
+
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/api/monitoring-plans/{}", cancelled["id"])))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    app.clock.advance(chrono::Duration::hours(3));
+    app.run_jobs().await;
+    let expired = plan(&app, &expiring["id"]).await;
+
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(plan(&app, &cancelled["id"]).await["status"], "cancelled");
+    assert_eq!(expired["status"], "expired");
+    assert_eq!(
+        offsets(&expired, "sent"),
+        vec![600, 1800, 3600],
+        "checks before expiry went out"
+    );
+    assert_eq!(offsets(&expired, "cancelled").len(), 3);
+    assert_eq!(agent.received().len(), 3);
+}
+
+#[tokio::test]
+async fn duplicate_opt_ins_keep_one_plan_and_bad_ones_are_refused() {
+    let repo = GitRepo::new();
+    repo.commit("base");
+    let (_fake, _agent, app) = setup(&repo, Duration::from_secs(86_400)).await;
+
+    let (first, plan_a) = opt_in(&app, json!({"repository": REPO, "pull_number": 7})).await;
+    let (second, plan_b) = opt_in(&app, json!({"repository": "ACME-CORP/web-app", "pull_number": 7})).await;
+    let (bad, problem) = opt_in(&app, json!({"repository": "nope", "pull_number": -1, "colour": 1})).await;
+
+    assert_eq!((first, second), (201, 200));
+    assert_eq!(plan_a["id"], plan_b["id"]);
+    assert_eq!(bad, 422, "{problem}");
+    assert_eq!(
+        app.admin_get("/api/monitoring-plans").await.1["monitoring_plans"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_agent_posts_a_signed_verdict_and_a_failing_agent_is_retried() {
+    let repo = GitRepo::new();
+    let merged = repo.commit("PR #94");
+    let (_fake, agent, app) = setup(&repo, Duration::from_secs(14 * 86_400)).await;
+    merge(&app, 94, &merged).await;
+    let (_, created) = opt_in(&app, json!({"repository": REPO, "pull_number": 94})).await;
+    deploy(&app, &merged, "production").await;
+    app.run_jobs().await;
+    agent.fail_next(1);
+    app.clock.advance(chrono::Duration::seconds(601));
+    let failed_once = app.run_jobs().await;
+    app.clock.advance(chrono::Duration::minutes(5));
+    app.run_jobs().await;
+    let check_id = agent.received()[0].body["check"]["id"].as_i64().unwrap();
+
+    let body = serde_json::to_vec(&json!({"verdict": "regressed", "summary": "p99 up 40%"})).unwrap();
+    let signed = app
+        .client
+        .post(app.url(&format!("/api/checks/{check_id}/result")))
+        .header(
+            "X-Shiplog-Signature-256",
+            shiplog::github::signature::sign(AGENT_SECRET, &body),
+        )
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    let unsigned = app
+        .client
+        .post(app.url(&format!("/api/checks/{check_id}/result")))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let bad = app
+        .client
+        .post(app.url(&format!("/api/checks/{check_id}/result")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"verdict": "great"}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(failed_once.iter().map(|r| r.outcome).collect::<Vec<_>>(), vec!["retry"]);
+    assert_eq!(signed.status(), 200);
+    assert_eq!(unsigned.status(), 401);
+    assert_eq!(bad.status(), 422);
+    let after = plan(&app, &created["id"]).await;
+    let check = after["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == check_id)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (check["verdict"].as_str(), check["summary"].as_str()),
+        (Some("regressed"), Some("p99 up 40%"))
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_that_takes_the_pr_out_is_recorded_and_told_to_the_agent() {
+    let repo = GitRepo::new();
+    let good = repo.commit("good");
+    let merged = repo.commit("PR #95");
+    let (_fake, agent, app) = setup(&repo, Duration::from_secs(14 * 86_400)).await;
+    merge(&app, 95, &merged).await;
+    let (_, created) = opt_in(&app, json!({"repository": REPO, "pull_number": 95})).await;
+    deploy(&app, &good, "production").await;
+    app.run_jobs().await;
+    let brought = deploy(&app, &merged, "production").await;
+    app.run_jobs().await;
+
+    deploy(&app, &good, "production").await;
+    app.run_jobs().await;
+
+    let after = plan(&app, &created["id"]).await;
+    assert!(after["deployed_environments"][0]["removed_at"].is_string(), "{after}");
+    let told: Vec<_> = agent
+        .received()
+        .into_iter()
+        .filter(|r| r.event == "deployment.rolled_back")
+        .collect();
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].body["rollback"]["deployment_id"], brought);
+}
