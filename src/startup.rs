@@ -110,6 +110,13 @@ impl Application {
             }),
         );
         handlers.insert(plans::EXPIRE_JOB, Arc::new(ExpirePlan { store: store.clone() }));
+        handlers.insert(
+            crate::monitoring::opt_in::GITHUB_WRITE_JOB,
+            Arc::new(crate::monitoring::opt_in::GitHubWrite {
+                store: store.clone(),
+                github: github.clone(),
+            }),
+        );
         let runner = Runner {
             store: store.clone(),
             clock: clock.clone(),

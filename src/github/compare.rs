@@ -139,7 +139,7 @@ pub async fn resolve_commit(
     Ok(wire.sha.to_ascii_lowercase())
 }
 
-fn classify(error: octocrab::Error, what: &str, now: DateTime<Utc>) -> CallError {
+pub(crate) fn classify(error: octocrab::Error, what: &str, now: DateTime<Utc>) -> CallError {
     let octocrab::Error::GitHub { source, .. } = error else {
         // Connection failures, time-outs, bodies that did not arrive: worth another try.
         return CallError::Retryable(error.to_string());

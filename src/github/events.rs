@@ -35,6 +35,18 @@ pub enum WebhookEvent {
     DeploymentStatus(GitHubDeploymentStatus),
     /// A pull request was closed, merged or not.
     PullRequestClosed(GitHubPullRequest),
+    /// A label was added to a pull request.
+    PullRequestLabeled {
+        pull: PullRef,
+        label: String,
+    },
+    /// A comment was made on a pull request (comments on plain issues are not handled).
+    PullRequestComment {
+        pull: PullRef,
+        comment_id: i64,
+        body: String,
+        author: Option<String>,
+    },
     /// An event or action shiplog does not act on; acknowledged and recorded as ignored.
     Unhandled,
 }
@@ -120,6 +132,14 @@ pub struct GitHubPullRequest {
     pub owner: Account,
 }
 
+/// Which pull request an event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRef {
+    pub number: i64,
+    pub repository: RepoRef,
+    pub owner: Account,
+}
+
 /// Parses a delivery's body for the event named in `X-GitHub-Event`.
 pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
     let envelope: wire::Envelope = from_slice(body)?;
@@ -175,6 +195,26 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
                 },
             })
         }
+        ("pull_request", Some("labeled")) => {
+            let payload: wire::LabeledPayload = from_slice(body)?;
+            WebhookEvent::PullRequestLabeled {
+                pull: pull_ref(payload.pull_request.number, payload.repository),
+                label: payload.label.map(|l| l.name).unwrap_or_default(),
+            }
+        }
+        ("issue_comment", Some("created")) => {
+            let payload: wire::IssueCommentPayload = from_slice(body)?;
+            if payload.issue.pull_request.is_none() {
+                WebhookEvent::Unhandled
+            } else {
+                WebhookEvent::PullRequestComment {
+                    pull: pull_ref(payload.issue.number, payload.repository),
+                    comment_id: payload.comment.id,
+                    body: payload.comment.body.unwrap_or_default(),
+                    author: payload.comment.user.map(|u| u.login),
+                }
+            }
+        }
         ("deployment_status", Some("created")) => {
             let payload: wire::DeploymentStatusPayload = from_slice(body)?;
             let status = payload.deployment_status;
@@ -207,6 +247,21 @@ fn installation_change(action: &str) -> Option<InstallationChange> {
         "new_permissions_accepted" => InstallationChange::PermissionsAccepted,
         _ => return None,
     })
+}
+
+fn pull_ref(number: i64, repository: wire::RepositoryWithOwner) -> PullRef {
+    PullRef {
+        number,
+        owner: Account {
+            login: repository.owner.login,
+            kind: repository.owner.kind.unwrap_or_else(|| "Organization".to_owned()),
+            id: repository.owner.id,
+        },
+        repository: RepoRef {
+            github_id: repository.id,
+            name: repository.full_name,
+        },
+    }
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -328,6 +383,42 @@ mod wire {
     #[derive(Deserialize)]
     pub struct User {
         pub login: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct LabeledPayload {
+        pub pull_request: PullRequest,
+        #[serde(default)]
+        pub label: Option<Label>,
+        pub repository: RepositoryWithOwner,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Label {
+        pub name: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct IssueCommentPayload {
+        pub issue: Issue,
+        pub comment: Comment,
+        pub repository: RepositoryWithOwner,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Issue {
+        pub number: i64,
+        #[serde(default)]
+        pub pull_request: Option<serde_json::Value>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Comment {
+        pub id: i64,
+        #[serde(default)]
+        pub body: Option<String>,
+        #[serde(default)]
+        pub user: Option<User>,
     }
 
     #[derive(Deserialize)]

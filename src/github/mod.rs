@@ -6,4 +6,5 @@
 pub mod app;
 pub mod compare;
 pub mod events;
+pub mod issues;
 pub mod signature;

@@ -191,7 +191,7 @@ pub async fn record_check_result(
     };
     let summary = json.get("summary").and_then(Value::as_str);
     let id = path.into_inner();
-    let check = plans::record_verdict(&state.store, id, verdict, summary)
+    let check = plans::record_verdict(&state.store, id, verdict, summary, state.clock.now())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no check with id {id}")))?;
     Ok(HttpResponse::Ok().json(check))

@@ -56,6 +56,7 @@ pub async fn receive_github_webhook(
         id: delivery_id,
         event: event.to_owned(),
         parsed,
+        app_slug: state.config.github_app_slug.clone(),
     };
     let receipt = intake::receive(&state.store, &delivery, state.clock.now()).await?;
 

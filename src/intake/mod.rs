@@ -54,6 +54,8 @@ pub struct Delivery {
     pub id: DeliveryId,
     pub event: String,
     pub parsed: ParsedDelivery,
+    /// `GITHUB_APP_SLUG`: the `@mention` that opts a pull request into deploy monitoring.
+    pub app_slug: String,
 }
 
 /// How often a transaction that lost a race on another uniqueness rule (two deliveries creating
@@ -116,6 +118,19 @@ async fn receive_once(store: &Store, delivery: &Delivery, now: DateTime<Utc>) ->
         },
         WebhookEvent::DeploymentStatus(status) => match delivery.parsed.installation_id {
             Some(installation) => applied(deploys::github::record_status(&tx, installation, status, now).await?),
+            None => not_from_an_app(),
+        },
+        WebhookEvent::PullRequestLabeled { pull, label } => match delivery.parsed.installation_id {
+            Some(installation) => applied(monitoring::opt_in::from_label(&tx, installation, pull, label, now).await?),
+            None => not_from_an_app(),
+        },
+        WebhookEvent::PullRequestComment {
+            pull, comment_id, body, ..
+        } => match delivery.parsed.installation_id {
+            Some(installation) => applied(
+                monitoring::opt_in::from_comment(&tx, installation, pull, *comment_id, body, &delivery.app_slug, now)
+                    .await?,
+            ),
             None => not_from_an_app(),
         },
         WebhookEvent::PullRequestClosed(pr) => match delivery.parsed.installation_id {

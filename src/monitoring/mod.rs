@@ -4,6 +4,7 @@
 //! commit, merge time). A PR closed without merging also carries a `merge_commit_sha` (GitHub's
 //! test merge), so only `merged` decides. Plans, opt-in, activation and checks build on this.
 
+pub mod opt_in;
 pub mod plans;
 
 use chrono::{DateTime, Utc};

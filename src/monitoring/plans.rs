@@ -11,6 +11,7 @@ use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::opt_in;
 use crate::ancestry::batch::{LiveDeploy, WatchSource};
 use crate::config::AgentConfig;
 use crate::jobs::runner::{JobError, JobHandler, MAX_ATTEMPTS};
@@ -110,7 +111,48 @@ pub struct Check {
     pub summary: Option<String>,
 }
 
-/// Opts a PR in; a second opt-in for the same PR returns the existing plan (`false`).
+/// A plan after an opt-in, and whether the opt-in made it.
+pub struct PlanOpened {
+    pub plan: Plan,
+    pub created: bool,
+}
+
+/// Opts a PR in inside the caller's transaction; an existing plan is returned as it is.
+pub async fn create_plan(
+    db: &impl Conn,
+    connection_id: i64,
+    repository: &RepoName,
+    pull_number: i64,
+    environments: &[String],
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<PlanOpened> {
+    if let Some(plan) = rows::find_plan_for_pull(db, connection_id, repository.key(), pull_number).await? {
+        return Ok(PlanOpened { plan, created: false });
+    }
+    let merged = pull_requests::is_merged(db, connection_id, repository.key(), pull_number).await?;
+    let status = if merged {
+        PlanStatus::WaitingForDeploy
+    } else {
+        PlanStatus::WaitingForMerge
+    };
+    let plan = rows::insert_plan(
+        db,
+        NewPlan {
+            connection_id,
+            repository,
+            pull_number,
+            environments,
+            note,
+            status,
+        },
+        now,
+    )
+    .await?;
+    Ok(PlanOpened { plan, created: true })
+}
+
+/// Opts a PR in through the API; a second opt-in for the same PR returns the existing plan.
 pub async fn opt_in(
     store: &Store,
     connection_id: i64,
@@ -120,26 +162,18 @@ pub async fn opt_in(
     note: Option<&str>,
     now: DateTime<Utc>,
 ) -> StoreResult<(Plan, bool)> {
-    if let Some(existing) = rows::find_plan_for_pull(store.conn(), connection_id, repository.key(), pull_number).await?
-    {
-        return Ok((existing, false));
-    }
-    let merged = pull_requests::is_merged(store.conn(), connection_id, repository.key(), pull_number).await?;
-    let status = if merged {
-        PlanStatus::WaitingForDeploy
-    } else {
-        PlanStatus::WaitingForMerge
-    };
-    let new = NewPlan {
+    match create_plan(
+        store.conn(),
         connection_id,
         repository,
         pull_number,
         environments,
         note,
-        status,
-    };
-    match rows::insert_plan(store.conn(), new, now).await {
-        Ok(plan) => Ok((plan, true)),
+        now,
+    )
+    .await
+    {
+        Ok(opened) => Ok((opened.plan, opened.created)),
         // Two opt-ins at once: the other one made the plan.
         Err(StoreError::Conflict(_)) => {
             rows::find_plan_for_pull(store.conn(), connection_id, repository.key(), pull_number)
@@ -294,6 +328,24 @@ impl MonitoringWatch {
                 run_at: expires_at,
             };
             jobs::enqueue(&tx, &expire, now).await?;
+            let body = format!(
+                "🚀 This pull request is live in **{}** (deployment {}, `{}`). Deploy monitoring checks run {} after it.",
+                deploy.environment,
+                deploy.id,
+                &deploy.sha[..deploy.sha.len().min(7)],
+                self.schedule.iter().map(|d| human(d.as_secs())).collect::<Vec<_>>().join(", ")
+            );
+            let key = format!("first-deploy:{}", plan.id);
+            opt_in::queue_comment(
+                &tx,
+                plan.connection_id,
+                &plan.repository,
+                plan.pull_number,
+                &body,
+                &key,
+                now,
+            )
+            .await?;
         }
         rows::cancel_pending_checks(&tx, plan.id).await?;
         for offset in &self.schedule {
@@ -447,16 +499,49 @@ impl JobHandler for ExpirePlan {
     }
 }
 
-/// The agent's verdict on a check: `healthy`, `regressed` or `inconclusive`.
+/// The agent's verdict on a check: `healthy`, `regressed` or `inconclusive`. A regression is
+/// also commented on the pull request.
 pub async fn record_verdict(
     store: &Store,
     check_id: i64,
     verdict: &str,
     summary: Option<&str>,
+    now: DateTime<Utc>,
 ) -> StoreResult<Option<Check>> {
-    if rows::find_check(store.conn(), check_id).await?.is_none() {
+    let Some(check) = rows::find_check(store.conn(), check_id).await? else {
         return Ok(None);
+    };
+    let tx = store.begin().await?;
+    rows::set_verdict(&tx, check_id, verdict, summary).await?;
+    if verdict == "regressed" {
+        if let Some(plan) = rows::find_plan(&tx, check.plan_id).await? {
+            let body = format!(
+                "⚠️ The deploy monitoring check {} after deploy reported a **regression**{}",
+                human(check.offset_seconds.max(0) as u64),
+                summary.map(|s| format!(": {s}")).unwrap_or_else(|| ".".to_owned())
+            );
+            let key = format!("regressed:{check_id}");
+            opt_in::queue_comment(
+                &tx,
+                plan.connection_id,
+                &plan.repository,
+                plan.pull_number,
+                &body,
+                &key,
+                now,
+            )
+            .await?;
+        }
     }
-    rows::set_verdict(store.conn(), check_id, verdict, summary).await?;
+    tx.commit().await?;
     rows::find_check(store.conn(), check_id).await
+}
+
+/// `600` → `10m`, `7200` → `2h`, `259200` → `72h`.
+fn human(seconds: u64) -> String {
+    match seconds {
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }

@@ -52,6 +52,7 @@ pub struct FakeState {
     tokens: Mutex<HashMap<String, u64>>,
     calls: Mutex<Vec<String>>,
     faults: Mutex<VecDeque<Fault>>,
+    posted: Mutex<Vec<(String, Value)>>,
 }
 
 pub struct FakeGitHub {
@@ -76,6 +77,11 @@ impl FakeGitHub {
                 .route("/app/installations/{id}/access_tokens", web::post().to(mint_token))
                 .route("/repos/{owner}/{repo}/compare/{basehead}", web::get().to(compare))
                 .route("/repos/{owner}/{repo}/commits/{reference}", web::get().to(commit))
+                .route(
+                    "/repos/{owner}/{repo}/issues/comments/{id}/reactions",
+                    web::post().to(write),
+                )
+                .route("/repos/{owner}/{repo}/issues/{number}/comments", web::post().to(write))
                 .default_service(web::to(not_found))
         })
         .workers(1)
@@ -116,6 +122,11 @@ impl FakeGitHub {
 
     pub fn token_mints(&self) -> usize {
         self.count("/access_tokens")
+    }
+
+    /// What was posted to reactions and comments, as (path, body).
+    pub fn posted(&self) -> Vec<(String, Value)> {
+        self.state.posted.lock().unwrap().clone()
     }
 
     /// The next API request (not token minting) gets this fault instead of an answer.
@@ -436,4 +447,17 @@ async fn commit(
     let mut builder = HttpResponse::Ok();
     rate_headers(&mut builder, 4997, Utc::now().timestamp() + 3600);
     builder.json(body)
+}
+
+/// `POST` a reaction or a comment: recorded, answered 201 as GitHub does.
+async fn write(state: web::Data<FakeState>, req: HttpRequest, body: web::Json<Value>) -> HttpResponse {
+    if let Some(refused) = gate(&state, &req) {
+        return refused;
+    }
+    state
+        .posted
+        .lock()
+        .unwrap()
+        .push((req.path().to_owned(), body.into_inner()));
+    HttpResponse::Created().json(json!({"id": 1, "node_id": "IC_kwDO", "created_at": Utc::now().to_rfc3339()}))
 }

@@ -373,3 +373,120 @@ async fn a_rollback_that_takes_the_pr_out_is_recorded_and_told_to_the_agent() {
     assert_eq!(told.len(), 1);
     assert_eq!(told[0].body["rollback"]["deployment_id"], brought);
 }
+
+fn comment_on_pull(number: i64, comment_id: i64, body: &str) -> Value {
+    let pr = fixture("pull_request.closed");
+    json!({
+        "action": "created",
+        "issue": {
+            "url": format!("https://api.github.com/repos/{REPO}/issues/{number}"),
+            "number": number, "title": "Cache compare answers forever", "state": "open",
+            "user": {"login": "bob", "id": 5100002, "type": "User"},
+            "pull_request": {"url": format!("https://api.github.com/repos/{REPO}/pulls/{number}"), "merged_at": null},
+            "labels": [], "comments": 1
+        },
+        "comment": {
+            "id": comment_id, "node_id": "IC_kwDOKbcAAc6", "body": body,
+            "user": {"login": "bob", "id": 5100002, "type": "User"},
+            "created_at": "2026-11-02T09:00:00Z", "updated_at": "2026-11-02T09:00:00Z",
+            "author_association": "MEMBER"
+        },
+        "repository": pr["repository"], "organization": pr["organization"],
+        "sender": {"login": "bob", "id": 5100002, "type": "User"}, "installation": pr["installation"]
+    })
+}
+
+#[tokio::test]
+async fn a_comment_mentioning_the_app_opts_in_with_its_note_and_gets_eyes() {
+    let repo = GitRepo::new();
+    repo.commit("base");
+    let (fake, _agent, app) = setup(&repo, Duration::from_secs(86_400)).await;
+
+    let (_, opted) = app
+        .deliver(
+            "issue_comment",
+            &comment_on_pull(96, 777, "LGTM. @shiplog watch checkout errors"),
+        )
+        .await;
+    let (_, chatter) = app
+        .deliver(
+            "issue_comment",
+            &comment_on_pull(97, 778, "ping @shiplog-bot and me@shiplog.dev"),
+        )
+        .await;
+    let (_, again) = app
+        .deliver("issue_comment", &comment_on_pull(96, 779, "@shiplog"))
+        .await;
+    app.run_jobs().await;
+
+    assert_eq!(opted["outcome"], "processed", "{opted}");
+    assert_eq!(chatter["outcome"], "skipped");
+    assert_eq!(again["outcome"], "skipped", "duplicate opt-ins keep one plan");
+    let plans = app.admin_get("/api/monitoring-plans").await.1["monitoring_plans"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(plans.len(), 1);
+    assert_eq!(
+        (plans[0]["pull_number"].as_i64(), plans[0]["note"].as_str()),
+        (Some(96), Some("watch checkout errors"))
+    );
+    let reactions: Vec<_> = fake
+        .posted()
+        .into_iter()
+        .filter(|(path, _)| path.ends_with("/reactions"))
+        .collect();
+    assert_eq!(reactions.len(), 2, "each opting-in comment gets 👀: {reactions:?}");
+    assert_eq!(reactions[0].0, format!("/repos/{REPO}/issues/comments/777/reactions"));
+    assert_eq!(reactions[0].1, json!({"content": "eyes"}));
+}
+
+#[tokio::test]
+async fn the_deploy_monitoring_label_opts_in_and_the_pr_hears_of_its_first_deploy_and_regressions() {
+    let repo = GitRepo::new();
+    let merged = repo.commit("PR #98");
+    let (fake, agent, app) = setup(&repo, Duration::from_secs(14 * 86_400)).await;
+    let mut labeled = fixture("pull_request.closed");
+    set(&mut labeled, "/action", json!("labeled"));
+    set(&mut labeled, "/number", json!(98));
+    set(&mut labeled, "/pull_request/number", json!(98));
+    let mut other_label = labeled.clone();
+    labeled["label"] = json!({"id": 1, "name": "deploy-monitoring", "color": "0e8a16"});
+    other_label["label"] = json!({"id": 2, "name": "bug", "color": "d73a4a"});
+
+    let (_, by_label) = app.deliver("pull_request", &labeled).await;
+    let (_, ignored_label) = app.deliver("pull_request", &other_label).await;
+    merge(&app, 98, &merged).await;
+    deploy(&app, &merged, "production").await;
+    app.run_jobs().await;
+    app.clock.advance(chrono::Duration::seconds(601));
+    app.run_jobs().await;
+    let check_id = agent.received()[0].body["check"]["id"].as_i64().unwrap();
+    app.client
+        .post(app.url(&format!("/api/checks/{check_id}/result")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"verdict": "regressed", "summary": "error rate doubled"}))
+        .send()
+        .await
+        .unwrap();
+    app.run_jobs().await;
+
+    assert_eq!(by_label["outcome"], "processed", "{by_label}");
+    assert_eq!(ignored_label["outcome"], "skipped");
+    let comments: Vec<_> = fake
+        .posted()
+        .into_iter()
+        .filter(|(path, _)| path.ends_with("/issues/98/comments"))
+        .collect();
+    assert_eq!(comments.len(), 2, "{comments:?}");
+    let first = comments[0].1["body"].as_str().unwrap();
+    assert!(
+        first.contains("live in **production**") && first.contains("10m, 30m, 1h, 2h, 24h, 72h"),
+        "{first}"
+    );
+    let regression = comments[1].1["body"].as_str().unwrap();
+    assert!(
+        regression.contains("10m after deploy") && regression.contains("error rate doubled"),
+        "{regression}"
+    );
+}

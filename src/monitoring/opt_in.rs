@@ -1,0 +1,202 @@
+//! Opting a PR in from GitHub: a comment that mentions `@<GITHUB_APP_SLUG>` (the text after the
+//! mention becomes the plan's note, and shiplog reacts 👀), or the `deploy-monitoring` label.
+//! Also the GitHub writes monitoring makes (reactions, PR comments), as jobs.
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::plans::{create_plan, PlanOpened};
+use crate::ancestry::{AncestryError, GitHubAccess};
+use crate::connections::{self, Applied};
+use crate::github::app::GitHubApp;
+use crate::github::events::PullRef;
+use crate::github::issues;
+use crate::jobs::runner::{JobError, JobHandler};
+use crate::jobs::{self, NewJob};
+use crate::store::{Conn, Store};
+use crate::types::{InstallationId, RepoName};
+
+/// The label that opts a pull request in.
+pub const LABEL: &str = "deploy-monitoring";
+/// Writes to GitHub: `{"repository","connection_id"}` plus `comment_id` (react) or `number` and `body`.
+pub const GITHUB_WRITE_JOB: &str = "github.write";
+
+/// The text after `@slug` when `body` mentions it as a whole word, `Some("")` when nothing follows.
+pub fn mention(body: &str, slug: &str) -> Option<String> {
+    let needle = format!("@{}", slug.to_ascii_lowercase());
+    let lower = body.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(found) = lower[from..].find(&needle) {
+        let start = from + found;
+        let end = start + needle.len();
+        let before_ok = start == 0 || !lower.as_bytes()[start - 1].is_ascii_alphanumeric();
+        let after_ok = lower
+            .as_bytes()
+            .get(end)
+            .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_'));
+        if before_ok && after_ok {
+            return Some(body[end..].trim().to_owned());
+        }
+        from = end;
+    }
+    None
+}
+
+/// A `pull_request` labeled event. Call inside the delivery's transaction.
+pub async fn from_label(
+    db: &impl Conn,
+    installation: InstallationId,
+    pull: &PullRef,
+    label: &str,
+    now: DateTime<Utc>,
+) -> crate::store::StoreResult<Applied> {
+    let connection =
+        match connections::for_repository_event(db, installation, &pull.owner, &pull.repository, now).await? {
+            Ok(connection) => connection,
+            Err(skipped) => return Ok(skipped),
+        };
+    if !label.eq_ignore_ascii_case(LABEL) {
+        return Ok(Applied::Skipped {
+            connection_id: connection.id,
+            reason: format!("label {label:?} is not {LABEL:?}"),
+        });
+    }
+    opened(
+        connection.id,
+        pull,
+        create_plan(db, connection.id, &pull.repository.name, pull.number, &[], None, now).await?,
+    )
+}
+
+/// An `issue_comment` on a pull request. Call inside the delivery's transaction.
+pub async fn from_comment(
+    db: &impl Conn,
+    installation: InstallationId,
+    pull: &PullRef,
+    comment_id: i64,
+    body: &str,
+    slug: &str,
+    now: DateTime<Utc>,
+) -> crate::store::StoreResult<Applied> {
+    let connection =
+        match connections::for_repository_event(db, installation, &pull.owner, &pull.repository, now).await? {
+            Ok(connection) => connection,
+            Err(skipped) => return Ok(skipped),
+        };
+    let Some(note) = mention(body, slug) else {
+        return Ok(Applied::Skipped {
+            connection_id: connection.id,
+            reason: format!("the comment does not mention @{slug}"),
+        });
+    };
+    let note = Some(note.as_str()).filter(|n| !n.is_empty());
+    let result = create_plan(db, connection.id, &pull.repository.name, pull.number, &[], note, now).await?;
+    let react = NewJob {
+        kind: GITHUB_WRITE_JOB,
+        payload: json!({"connection_id": connection.id, "repository": pull.repository.name.as_str(), "comment_id": comment_id}),
+        dedupe_key: Some(format!("github.react:{comment_id}")),
+        run_at: now,
+    };
+    jobs::enqueue(db, &react, now).await?;
+    opened(connection.id, pull, result)
+}
+
+fn opened(connection_id: i64, pull: &PullRef, result: PlanOpened) -> crate::store::StoreResult<Applied> {
+    if result.created {
+        Ok(Applied::Changed { connection_id })
+    } else {
+        Ok(Applied::Skipped {
+            connection_id,
+            reason: format!("pull request #{} is opted in already", pull.number),
+        })
+    }
+}
+
+/// Queues a comment on a pull request.
+pub async fn queue_comment(
+    db: &impl Conn,
+    connection_id: i64,
+    repository: &str,
+    number: i64,
+    body: &str,
+    key: &str,
+    now: DateTime<Utc>,
+) -> crate::store::StoreResult<()> {
+    let job = NewJob {
+        kind: GITHUB_WRITE_JOB,
+        payload: json!({"connection_id": connection_id, "repository": repository, "number": number, "body": body}),
+        dedupe_key: Some(format!("github.comment:{key}")),
+        run_at: now,
+    };
+    jobs::enqueue(db, &job, now).await?;
+    Ok(())
+}
+
+/// Runs the GitHub writes.
+pub struct GitHubWrite {
+    pub store: Store,
+    pub github: Option<GitHubApp>,
+}
+
+impl JobHandler for GitHubWrite {
+    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>, _attempt: i32) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            let connection_id = payload["connection_id"].as_i64().unwrap_or_default();
+            let repo =
+                RepoName::parse(payload["repository"].as_str().unwrap_or_default()).map_err(JobError::Permanent)?;
+            let connection = connections::get(&self.store, connection_id)
+                .await?
+                .ok_or_else(|| JobError::Permanent(format!("connection {connection_id} does not exist")))?;
+            let app = self.github.as_ref().ok_or_else(|| JobError::Retry {
+                message: "the GitHub App is not configured".into(),
+                retry_at: Some(now + chrono::Duration::hours(1)),
+            })?;
+            let access = GitHubAccess {
+                app,
+                installation: connection.installation_id,
+            };
+            let repo = &repo;
+            let result = if let Some(comment_id) = payload["comment_id"].as_i64() {
+                access
+                    .call(now, |client| async move {
+                        issues::react_eyes(&client, repo, comment_id, now).await
+                    })
+                    .await
+            } else {
+                let number = payload["number"].as_i64().unwrap_or_default();
+                let body = payload["body"].as_str().unwrap_or_default();
+                access
+                    .call(now, |client| async move {
+                        issues::comment(&client, repo, number, body, now).await
+                    })
+                    .await
+            };
+            result.map_err(|e| match e {
+                AncestryError::RateLimited { retry_at } => JobError::Retry {
+                    message: "GitHub's rate limit".into(),
+                    retry_at,
+                },
+                other => JobError::retry(other.to_string()),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mention;
+
+    #[test]
+    fn a_mention_is_a_whole_word_and_keeps_what_follows() {
+        assert_eq!(
+            mention("@shiplog watch error rates", "shiplog").as_deref(),
+            Some("watch error rates")
+        );
+        assert_eq!(mention("Hey @ShipLog, please", "shiplog").as_deref(), Some(", please"));
+        assert_eq!(mention("cc @shiplog", "shiplog").as_deref(), Some(""));
+        assert_eq!(mention("@shiplog-bot hi", "shiplog"), None);
+        assert_eq!(mention("mail me@shiplog.dev", "shiplog"), None);
+        assert_eq!(mention("nothing here", "shiplog"), None);
+    }
+}
