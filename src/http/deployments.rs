@@ -96,6 +96,12 @@ pub async fn get_deployment(
     }
     let mut body = serde_json::to_value(&deploy).map_err(|e| ApiError::Internal(e.into()))?;
     body["statuses"] = serde_json::to_value(&statuses).map_err(|e| ApiError::Internal(e.into()))?;
+    let brought: Vec<serde_json::Value> = crate::monitoring::plans::brought_by(&state.store, id)
+        .await?
+        .into_iter()
+        .map(|(plan, checks)| json!({"number": plan.pull_number, "plan_id": plan.id, "plan_status": plan.status, "checks": checks}))
+        .collect();
+    body["pull_requests"] = json!(brought);
     Ok(HttpResponse::Ok().json(body))
 }
 

@@ -380,6 +380,12 @@ fn askama_escape(text: &str) -> String {
 
 // ---- one deployment ----
 
+struct BroughtPull {
+    number: i64,
+    plan_status: &'static str,
+    checks: Vec<String>,
+}
+
 struct TimelineEntry {
     state: String,
     status: Option<&'static str>,
@@ -415,6 +421,7 @@ struct DeploymentPage {
     superseded_by_id: Option<i64>,
     rollback_target_id: Option<i64>,
     timeline: Vec<TimelineEntry>,
+    pulls: Vec<BroughtPull>,
 }
 
 pub async fn render_deployment(req: &HttpRequest, state: &AppState, id: i64) -> Result<HttpResponse, ApiError> {
@@ -425,7 +432,22 @@ pub async fn render_deployment(req: &HttpRequest, state: &AppState, id: i64) -> 
         return Err(ApiError::not_found(format!("no deployment with id {id}")));
     };
     let (csrf, cookie) = csrf(req, state)?;
-    let view = deployment_page(state, csrf, &d, &history);
+    let mut view = deployment_page(state, csrf, &d, &history);
+    view.pulls = crate::monitoring::plans::brought_by(&state.store, id)
+        .await?
+        .into_iter()
+        .map(|(plan, checks)| BroughtPull {
+            number: plan.pull_number,
+            plan_status: plan.status.as_str(),
+            checks: checks
+                .iter()
+                .map(|c| match &c.verdict {
+                    Some(verdict) => format!("+{}s: {} ({verdict})", c.offset_seconds, c.status),
+                    None => format!("+{}s: {}", c.offset_seconds, c.status),
+                })
+                .collect(),
+        })
+        .collect();
     Ok(html(StatusCode::OK, view.render(), cookie))
 }
 
@@ -471,6 +493,7 @@ fn deployment_page(state: &AppState, csrf: String, d: &Deploy, history: &[Status
                 log_url: e.log_url.clone(),
             })
             .collect(),
+        pulls: Vec::new(),
     }
 }
 

@@ -210,6 +210,16 @@ pub async fn get(store: &Store, id: i64) -> StoreResult<Option<(Plan, Vec<LiveEn
     Ok(Some((plan, environments, checks)))
 }
 
+/// The monitored pull requests a deploy brought to its environment, with their checks.
+pub async fn brought_by(store: &Store, deployment_id: i64) -> StoreResult<Vec<(Plan, Vec<Check>)>> {
+    let mut out = Vec::new();
+    for plan in rows::plans_brought_by(store.conn(), deployment_id).await? {
+        let checks = rows::checks(store.conn(), plan.id).await?;
+        out.push((plan, checks));
+    }
+    Ok(out)
+}
+
 pub async fn list(store: &Store, connection_id: Option<i64>) -> StoreResult<Vec<Plan>> {
     rows::list_plans(store.conn(), connection_id).await
 }

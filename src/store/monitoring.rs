@@ -301,3 +301,25 @@ fn into_check(m: check::Model) -> Check {
         summary: m.summary,
     }
 }
+
+/// Plans whose PR a deploy brought to an environment.
+pub async fn plans_brought_by(db: &impl Conn, deployment_id: i64) -> StoreResult<Vec<Plan>> {
+    let plan_ids: Vec<i64> = env::Entity::find()
+        .filter(env::Column::DeploymentId.eq(deployment_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.plan_id)
+        .collect();
+    if plan_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    plan::Entity::find()
+        .filter(plan::Column::Id.is_in(plan_ids))
+        .order_by_asc(plan::Column::PullNumber)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(into_plan)
+        .collect()
+}

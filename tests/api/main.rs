@@ -17,6 +17,7 @@ mod live_batch;
 mod manifest;
 mod monitoring;
 mod pages;
+mod processes;
 mod pull_requests;
 mod storage;
 mod triggers;

@@ -127,6 +127,24 @@ async fn a_plan_waits_for_the_merge_then_a_containing_deploy_and_runs_the_exact_
 
     assert_eq!(waiting["status"], "waiting_for_deploy");
     assert_eq!(active["status"], "active", "{active}");
+    let (_, brought) = app.admin_get(&format!("/deployments/{deploy_id}")).await;
+    assert_eq!(brought["pull_requests"][0]["number"], 88, "{brought}");
+    assert_eq!(brought["pull_requests"][0]["checks"].as_array().unwrap().len(), 6);
+    let page = app
+        .client
+        .get(app.url(&format!("/deployments/{deploy_id}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("#88") && page.contains("monitoring active"),
+        "the deploy page lists the PR it brought"
+    );
     assert_eq!(active["deployed_environments"][0]["environment"], "production");
     assert_eq!(active["deployed_environments"][0]["deployment_id"], deploy_id);
     assert_eq!(
