@@ -20,6 +20,9 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The connection's own agent secret; never shown.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub agent_secret: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

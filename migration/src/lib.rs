@@ -13,6 +13,7 @@ mod m20261122_000004_ancestry_facts;
 mod m20261122_000005_triggers;
 mod m20261122_000006_pull_requests;
 mod m20261122_000007_monitoring_plans;
+mod m20261122_000008_connection_agent_secret;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_triggers::Migration),
             Box::new(m20261122_000006_pull_requests::Migration),
             Box::new(m20261122_000007_monitoring_plans::Migration),
+            Box::new(m20261122_000008_connection_agent_secret::Migration),
         ]
     }
 }

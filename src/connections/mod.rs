@@ -37,9 +37,26 @@ pub struct Connection {
     pub deleted_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The connection's own agent secret, if it has one; never shown.
+    pub agent_secret: Option<crate::config::Secret>,
 }
 
 impl Connection {
+    /// The agent this connection's calls go to: its own `agent_url` and secret where set, else
+    /// `SHIPLOG_AGENT_URL` / `SHIPLOG_AGENT_SECRET`. `None` when either part is missing.
+    pub fn agent(&self, default: Option<&crate::config::AgentConfig>) -> Option<crate::config::AgentConfig> {
+        let url = self
+            .settings
+            .agent_url
+            .clone()
+            .or_else(|| default.map(|d| d.url.clone()))?;
+        let secret = self
+            .agent_secret
+            .clone()
+            .or_else(|| default.map(|d| d.secret.clone()))?;
+        Some(crate::config::AgentConfig { url, secret })
+    }
+
     /// `active`, `suspended` or `deleted`.
     pub fn status(&self) -> &'static str {
         if self.deleted_at.is_some() {
@@ -70,6 +87,7 @@ impl Connection {
             repository_selection: &self.repository_selection,
             repositories: self.repositories.iter().map(RepoName::as_str).collect(),
             settings: &self.settings,
+            agent_secret_set: self.agent_secret.is_some(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -88,6 +106,7 @@ pub struct ConnectionView<'a> {
     pub repository_selection: &'a str,
     pub repositories: Vec<&'a str>,
     pub settings: &'a ConnectionSettings,
+    pub agent_secret_set: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -186,7 +205,24 @@ pub async fn update_settings(
         Ok(settings) => settings,
         Err(errors) => return Ok(Some(Err(errors))),
     };
-    rows::set_settings(store.conn(), id, &settings, now).await?;
+    let secret = match patch.get("agent_secret") {
+        None => None,
+        Some(serde_json::Value::Null) => Some(None),
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() && s.len() <= 512 => Some(Some(s.trim().to_owned())),
+        Some(_) => {
+            let error = crate::error::FieldError::new(
+                "agent_secret",
+                "must be a non-empty string of at most 512 characters, or null",
+            );
+            return Ok(Some(Err(vec![error])));
+        }
+    };
+    let tx = store.begin().await?;
+    rows::set_settings(&tx, id, &settings, now).await?;
+    if let Some(secret) = secret {
+        rows::set_agent_secret(&tx, id, secret.as_deref()).await?;
+    }
+    tx.commit().await?;
     Ok(rows::find(store.conn(), id).await?.map(Ok))
 }
 

@@ -17,6 +17,8 @@ pub struct ConnectionSettings {
     pub ignore_transient_environments: bool,
     /// Skip deployments to environments matching any of these patterns.
     pub ignored_environments: Vec<EnvironmentPattern>,
+    /// This connection's agent, instead of `SHIPLOG_AGENT_URL` (its secret is kept apart).
+    pub agent_url: Option<String>,
 }
 
 impl Default for ConnectionSettings {
@@ -25,15 +27,18 @@ impl Default for ConnectionSettings {
             auto_create_deployments: true,
             ignore_transient_environments: false,
             ignored_environments: Vec::new(),
+            agent_url: None,
         }
     }
 }
 
 /// The keys a patch may carry.
-pub const KEYS: [&str; 3] = [
+pub const KEYS: [&str; 5] = [
     "auto_create_deployments",
     "ignore_transient_environments",
     "ignored_environments",
+    "agent_url",
+    "agent_secret",
 ];
 
 impl ConnectionSettings {
@@ -75,6 +80,15 @@ impl ConnectionSettings {
                         "must be a list of patterns such as [\"preview-*\"]",
                     )),
                 },
+                "agent_url" => match value {
+                    Value::Null => next.agent_url = None,
+                    Value::String(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                        next.agent_url = Some(url.trim().to_owned())
+                    }
+                    _ => errors.push(FieldError::new(key, "must be an http(s) URL, or null")),
+                },
+                // A secret, kept apart from the settings: the caller stores it.
+                "agent_secret" => {}
                 _ => errors.push(FieldError::new(
                     key,
                     format!("is not a setting; settings are {}", KEYS.join(", ")),

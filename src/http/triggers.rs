@@ -39,10 +39,10 @@ pub async fn create_trigger(
                 ApiError::unprocessable(vec![FieldError::new("repository", "no connection has this repository")])
             })?,
     };
-    if state.config.agent.is_none() {
+    if connection.agent(state.config.agent.as_ref()).is_none() {
         return Err(ApiError::unprocessable(vec![FieldError::new(
             "target_url",
-            "no agent to call: set SHIPLOG_AGENT_URL and SHIPLOG_AGENT_SECRET (calls are signed with the secret)",
+            "no agent to call: set the connection's agent_url and agent_secret, or SHIPLOG_AGENT_URL and SHIPLOG_AGENT_SECRET (calls are signed)",
         )]));
     }
     let now = state.clock.now();

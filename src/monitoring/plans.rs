@@ -413,10 +413,12 @@ impl SendCheck {
         if check.status != "pending" || plan.status != PlanStatus::Active {
             return Ok(());
         }
-        let agent = self.agent.as_ref().ok_or_else(|| JobError::Retry {
-            message: "no agent: set SHIPLOG_AGENT_URL and SHIPLOG_AGENT_SECRET".into(),
+        let connection = crate::connections::get(&self.store, plan.connection_id).await?;
+        let agent = connection.and_then(|c| c.agent(self.agent.as_ref())).ok_or_else(|| JobError::Retry {
+            message: "no agent: set the connection's agent_url and agent_secret, or SHIPLOG_AGENT_URL and SHIPLOG_AGENT_SECRET".into(),
             retry_at: Some(now + Duration::hours(1)),
         })?;
+        let agent = &agent;
         let mut live = Vec::new();
         for environment in rows::environments(self.store.conn(), plan.id)
             .await?
@@ -463,12 +465,16 @@ impl SendCheck {
     }
 
     async fn tell_rollback(&self, rollback: &Value, now: DateTime<Utc>) -> Result<(), JobError> {
-        let agent = self.agent.as_ref().ok_or_else(|| JobError::Retry {
-            message: "no agent: set SHIPLOG_AGENT_URL and SHIPLOG_AGENT_SECRET".into(),
-            retry_at: Some(now + Duration::hours(1)),
-        })?;
         let plan_id = rollback["plan_id"].as_i64().unwrap_or_default();
         let plan = rows::find_plan(self.store.conn(), plan_id).await?;
+        let connection = match &plan {
+            Some(plan) => crate::connections::get(&self.store, plan.connection_id).await?,
+            None => None,
+        };
+        let agent = connection.and_then(|c| c.agent(self.agent.as_ref())).ok_or_else(|| JobError::Retry {
+            message: "no agent: set the connection's agent_url and agent_secret, or SHIPLOG_AGENT_URL and SHIPLOG_AGENT_SECRET".into(),
+            retry_at: Some(now + Duration::hours(1)),
+        })?;
         let body = json!({"event": "deployment.rolled_back", "plan": plan, "rollback": rollback});
         let bytes = serde_json::to_vec(&body).map_err(|e| JobError::Permanent(e.to_string()))?;
         let delivery = delivery_id(&format!("rolled_back:{plan_id}:{}", rollback["deployment_id"]));

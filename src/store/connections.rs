@@ -63,6 +63,7 @@ pub async fn insert(
         deleted_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        agent_secret: Set(None),
         ..Default::default()
     };
     Ok(model.insert(db).await?.id)
@@ -118,6 +119,17 @@ pub async fn set_settings(
         ..Default::default()
     };
     model.update(db).await?;
+    Ok(())
+}
+
+pub async fn set_agent_secret(db: &impl Conn, id: i64, secret: Option<&str>) -> StoreResult<()> {
+    connection::ActiveModel {
+        id: Set(id),
+        agent_secret: Set(secret.map(str::to_owned)),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
     Ok(())
 }
 
@@ -211,6 +223,7 @@ async fn with_repositories(db: &impl Conn, rows: Vec<connection::Model>) -> Stor
                 deleted_at: row.deleted_at,
                 created_at: row.created_at,
                 updated_at: row.updated_at,
+                agent_secret: row.agent_secret.map(crate::config::Secret::new),
             })
         })
         .collect()

@@ -333,7 +333,8 @@ impl FireTrigger {
                 "deployment {deployment_id} does not exist"
             )));
         };
-        let Some(agent) = &self.agent else {
+        let connection = crate::connections::get(&self.store, trigger.connection_id).await?;
+        let Some(agent) = connection.and_then(|c| c.agent(self.agent.as_ref())) else {
             rows::transition(
                 self.store.conn(),
                 trigger.id,
@@ -343,9 +344,7 @@ impl FireTrigger {
                 now,
             )
             .await?;
-            return Err(JobError::Permanent(
-                "no agent secret: set SHIPLOG_AGENT_URL and SHIPLOG_AGENT_SECRET".into(),
-            ));
+            return Err(JobError::Permanent("no agent: set the connection's agent_url and agent_secret, or SHIPLOG_AGENT_URL and SHIPLOG_AGENT_SECRET".into()));
         };
         let url = trigger.target_url.clone().unwrap_or_else(|| agent.url.clone());
         let body = json!({

@@ -19,6 +19,7 @@ pub struct Received {
 
 #[derive(Default)]
 struct AgentState {
+    secret: String,
     received: Mutex<Vec<Received>>,
     failures_left: Mutex<u32>,
     bad_signatures: Mutex<u32>,
@@ -38,7 +39,15 @@ impl Drop for FakeAgent {
 
 impl FakeAgent {
     pub async fn start() -> Self {
-        let state = web::Data::new(AgentState::default());
+        Self::start_with_secret(AGENT_SECRET).await
+    }
+
+    /// An agent that only accepts calls signed with `secret`.
+    pub async fn start_with_secret(secret: &str) -> Self {
+        let state = web::Data::new(AgentState {
+            secret: secret.to_owned(),
+            ..AgentState::default()
+        });
         let data = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -62,7 +71,7 @@ impl FakeAgent {
     pub fn config(&self) -> AgentConfig {
         AgentConfig {
             url: self.url.clone(),
-            secret: Secret::new(AGENT_SECRET),
+            secret: Secret::new(self.state.secret.clone()),
         }
     }
 
@@ -82,7 +91,7 @@ impl FakeAgent {
 async fn receive(state: web::Data<AgentState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let signed = shiplog::github::signature::verify(
-        &[Secret::new(AGENT_SECRET)],
+        &[Secret::new(state.secret.clone())],
         header("x-shiplog-signature-256").as_deref(),
         &body,
     );

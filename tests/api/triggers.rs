@@ -371,3 +371,46 @@ async fn invalid_triggers_are_refused_with_problem_json() {
     );
     assert_eq!(again_status, 409);
 }
+
+#[tokio::test]
+async fn a_connection_with_its_own_agent_gets_the_call_signed_with_its_own_secret() {
+    let repo = GitRepo::new();
+    let sha = repo.commit("feature");
+    let (_fake, global_agent, app) = setup(&repo).await;
+    let own_agent = FakeAgent::start_with_secret("connection-agent-secret").await;
+    let patch = |body: Value| {
+        app.client
+            .patch(app.url("/api/connections/1"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+
+    let (bad_status, _) = status_and_json(patch(json!({"agent_url": "not-a-url"})).await.unwrap()).await;
+    let (status, connection) = status_and_json(
+        patch(json!({"agent_url": own_agent.url, "agent_secret": "connection-agent-secret"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (_, created) = create_trigger(
+        &app,
+        json!({"repository": REPO, "environment": "production", "sha": sha}),
+    )
+    .await;
+    deploy(&app, &sha, "production").await;
+    app.run_jobs().await;
+
+    assert_eq!(bad_status, 422);
+    assert_eq!(status, 200, "{connection}");
+    assert_eq!(connection["settings"]["agent_url"], own_agent.url.as_str());
+    assert_eq!(connection["agent_secret_set"], true);
+    assert!(
+        !connection.to_string().contains("connection-agent-secret"),
+        "the secret is never shown"
+    );
+    assert_eq!(trigger(&app, &created["id"]).await["state"], "fired");
+    assert_eq!(own_agent.received().len(), 1);
+    assert_eq!(own_agent.bad_signatures(), 0);
+    assert!(global_agent.received().is_empty());
+}
