@@ -184,6 +184,36 @@ impl TestApp {
         status_and_json(response).await
     }
 
+    /// Registers a live deploy through the explicit API (with a fresh credential of connection 1),
+    /// a minute after the previous one, and returns its id.
+    pub async fn live_deploy(&self, repository: &str, sha: &str, environment: &str) -> i64 {
+        let (status, credential) = status_and_json(
+            self.client
+                .post(self.url("/api/connections/1/credentials"))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 201, "{credential}");
+        self.clock.advance(chrono::Duration::minutes(1));
+        let response = self
+            .client
+            .post(self.url("/deployments"))
+            .basic_auth(
+                credential["username"].as_str().unwrap(),
+                credential["password"].as_str(),
+            )
+            .json(&serde_json::json!({"repository": repository, "environment": environment, "sha": sha}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = status_and_json(response).await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_i64().unwrap()
+    }
+
     /// Runs every due job, as a worker would, and says what happened to each.
     pub async fn run_jobs(&self) -> Vec<shiplog::jobs::runner::RunReport> {
         shiplog::jobs::runner::run_until_idle(&self.runner, "test-worker", 200)

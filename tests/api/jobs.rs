@@ -1,35 +1,9 @@
 //! The durable job queue: leases, retries into the visible dead state, and the clock.
 
-use serde_json::json;
-
 use crate::fake_github::{private_key_pem, FakeGitHub, APP_ID};
 use crate::git::GitRepo;
-use crate::helpers::{fixture, spawn_app, spawn_app_with, status_and_json, TestApp, ADMIN_TOKEN};
+use crate::helpers::{fixture, spawn_app, spawn_app_with};
 use shiplog::config::{GitHubAppCredentials, Secret};
-
-async fn live_deploy(app: &TestApp, sha: &str) {
-    let (_, credential) = status_and_json(
-        app.client
-            .post(app.url("/api/connections/1/credentials"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let response = app
-        .client
-        .post(app.url("/deployments"))
-        .basic_auth(
-            credential["username"].as_str().unwrap(),
-            credential["password"].as_str(),
-        )
-        .json(&json!({"repository": "acme-corp/web-app", "environment": "production", "sha": sha}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-}
 
 #[tokio::test]
 async fn a_job_whose_worker_died_is_run_by_another_once_the_lease_expires() {
@@ -47,7 +21,7 @@ async fn a_job_whose_worker_died_is_run_by_another_once_the_lease_expires() {
     })
     .await;
     app.deliver("installation", &fixture("installation.created")).await;
-    live_deploy(&app, &sha).await;
+    app.live_deploy("acme-corp/web-app", &sha, "production").await;
     let now = shiplog::clock::Clock::now(app.clock.as_ref());
 
     // A worker claims the job and dies without finishing it.
@@ -75,7 +49,12 @@ async fn a_job_whose_worker_died_is_run_by_another_once_the_lease_expires() {
 async fn a_job_that_keeps_failing_ends_dead_and_stays_visible() {
     let app = spawn_app().await;
     app.deliver("installation", &fixture("installation.created")).await;
-    live_deploy(&app, "4c1f0f0a9d6e3b2a8f7e6d5c4b3a29181716151a").await;
+    app.live_deploy(
+        "acme-corp/web-app",
+        "4c1f0f0a9d6e3b2a8f7e6d5c4b3a29181716151a",
+        "production",
+    )
+    .await;
 
     let mut outcomes = Vec::new();
     for _ in 0..shiplog::jobs::runner::MAX_ATTEMPTS {

@@ -4,14 +4,14 @@
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
-use serde_json::{json, Value};
+use serde_json::Value;
 use shiplog::ancestry::batch::{LiveDeploy, WatchSource};
 use shiplog::config::{GitHubAppCredentials, Secret};
 use shiplog::store::{Store, StoreResult};
 
 use crate::fake_github::{private_key_pem, FakeGitHub, Fault, APP_ID};
 use crate::git::GitRepo;
-use crate::helpers::{fixture, spawn_app_watching, status_and_json, TestApp, ADMIN_TOKEN};
+use crate::helpers::{fixture, spawn_app_watching, TestApp};
 
 const REPO: &str = "acme-corp/web-app";
 
@@ -71,35 +71,6 @@ async fn app_watching(fake: &FakeGitHub, watching: Arc<Watching>) -> TestApp {
     app
 }
 
-/// Registers a live deploy through the explicit API and returns its id.
-async fn deploy(app: &TestApp, sha: &str, environment: &str) -> i64 {
-    let (status, credential) = status_and_json(
-        app.client
-            .post(app.url("/api/connections/1/credentials"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 201);
-    app.clock.advance(chrono::Duration::minutes(1));
-    let response = app
-        .client
-        .post(app.url("/deployments"))
-        .basic_auth(
-            credential["username"].as_str().unwrap(),
-            credential["password"].as_str(),
-        )
-        .json(&json!({"repository": REPO, "environment": environment, "sha": sha}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_and_json(response).await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_i64().unwrap()
-}
-
 async fn deployment(app: &TestApp, id: i64) -> Value {
     app.admin_get(&format!("/deployments/{id}")).await.1
 }
@@ -116,13 +87,13 @@ async fn one_comparison_settles_every_watched_commit_in_the_range() {
     fake.add_repo(REPO, &repo);
     let watching = Arc::new(Watching::default());
     let app = app_watching(&fake, watching.clone()).await;
-    deploy(&app, &base, "production").await;
+    app.live_deploy(REPO, &base, "production").await;
     app.run_jobs().await;
     watching.watch(&merged);
     watching.watch(std::slice::from_ref(&unmerged));
     let before = fake.compare_calls();
 
-    let second = deploy(&app, &merged[4], "production").await;
+    let second = app.live_deploy(REPO, &merged[4], "production").await;
     let reports = app.run_jobs().await;
 
     assert_eq!(reports.iter().map(|r| r.outcome).collect::<Vec<_>>(), vec!["done"]);
@@ -151,15 +122,15 @@ async fn what_the_previous_deploy_contained_carries_over_without_calls() {
     fake.add_repo(REPO, &repo);
     let watching = Arc::new(Watching::default());
     let app = app_watching(&fake, watching.clone()).await;
-    deploy(&app, &base, "production").await;
+    app.live_deploy(REPO, &base, "production").await;
     app.run_jobs().await;
     watching.watch(&merged);
-    deploy(&app, &merged[2], "production").await;
+    app.live_deploy(REPO, &merged[2], "production").await;
     app.run_jobs().await;
     let later = repo.commit("hotfix");
     let before = fake.compare_calls();
 
-    let third = deploy(&app, &later, "production").await;
+    let third = app.live_deploy(REPO, &later, "production").await;
     app.run_jobs().await;
 
     assert_eq!(
@@ -183,12 +154,12 @@ async fn a_long_range_is_read_100_commits_a_page() {
     fake.add_repo(REPO, &repo);
     let watching = Arc::new(Watching::default());
     let app = app_watching(&fake, watching.clone()).await;
-    deploy(&app, &base, "production").await;
+    app.live_deploy(REPO, &base, "production").await;
     app.run_jobs().await;
     watching.watch(&merged);
     let before = fake.compare_calls();
 
-    let second = deploy(&app, merged.last().unwrap(), "production").await;
+    let second = app.live_deploy(REPO, merged.last().unwrap(), "production").await;
     app.run_jobs().await;
 
     assert_eq!(
@@ -214,12 +185,12 @@ async fn going_back_to_an_older_commit_marks_the_replaced_deploy_rolled_back() {
     let fake = FakeGitHub::start().await;
     fake.add_repo(REPO, &repo);
     let app = app_watching(&fake, Arc::new(Watching::default())).await;
-    deploy(&app, &good, "production").await;
-    let broken = deploy(&app, &bad, "production").await;
-    deploy(&app, &bad, "staging").await;
+    app.live_deploy(REPO, &good, "production").await;
+    let broken = app.live_deploy(REPO, &bad, "production").await;
+    app.live_deploy(REPO, &bad, "staging").await;
     app.run_jobs().await;
 
-    let rollback = deploy(&app, &good, "production").await;
+    let rollback = app.live_deploy(REPO, &good, "production").await;
     app.run_jobs().await;
 
     let replaced = deployment(&app, broken).await;
@@ -246,10 +217,10 @@ async fn a_rate_limited_job_waits_for_the_reset_and_counts_nothing_twice() {
     fake.add_repo(REPO, &repo);
     let watching = Arc::new(Watching::default());
     let app = app_watching(&fake, watching.clone()).await;
-    deploy(&app, &base, "production").await;
+    app.live_deploy(REPO, &base, "production").await;
     app.run_jobs().await;
     watching.watch(std::slice::from_ref(&merged));
-    deploy(&app, &merged, "production").await;
+    app.live_deploy(REPO, &merged, "production").await;
 
     let wall = chrono::Utc::now();
     fake.fail_next(Fault::PrimaryRateLimit { reset_in: 600 });
@@ -290,9 +261,9 @@ async fn a_failing_github_is_retried_with_backoff_and_honours_retry_after() {
     let fake = FakeGitHub::start().await;
     fake.add_repo(REPO, &repo);
     let app = app_watching(&fake, Arc::new(Watching::default())).await;
-    deploy(&app, &base, "production").await;
+    app.live_deploy(REPO, &base, "production").await;
     app.run_jobs().await;
-    deploy(&app, &next, "production").await;
+    app.live_deploy(REPO, &next, "production").await;
 
     fake.fail_next(Fault::BadGateway);
     let bad_gateway = app.run_jobs().await;
@@ -330,12 +301,12 @@ async fn ancestry_calls_per_deploy_against_one_compare_per_watch() {
         fake.add_repo(REPO, &repo);
         let watching = Arc::new(Watching::default());
         let app = app_watching(&fake, watching.clone()).await;
-        deploy(&app, &base, "production").await;
+        app.live_deploy(REPO, &base, "production").await;
         app.run_jobs().await;
         watching.watch(&merged);
         let before = fake.calls().iter().filter(|c| !c.contains("/access_tokens")).count();
 
-        deploy(&app, merged.last().unwrap(), "production").await;
+        app.live_deploy(REPO, merged.last().unwrap(), "production").await;
         app.run_jobs().await;
 
         let calls = fake.calls().iter().filter(|c| !c.contains("/access_tokens")).count() - before;
@@ -386,12 +357,12 @@ async fn batches_over_random_graphs_agree_with_git_within_the_call_bound() {
         fake.add_repo(REPO, &repo);
         let watching = Arc::new(Watching::default());
         let app = app_watching(&fake, watching.clone()).await;
-        deploy(&app, &previous, "production").await;
+        app.live_deploy(REPO, &previous, "production").await;
         app.run_jobs().await;
         watching.watch(&commits);
         let before = fake.compare_calls();
 
-        let id = deploy(&app, &new, "production").await;
+        let id = app.live_deploy(REPO, &new, "production").await;
         app.run_jobs().await;
 
         let calls = fake.compare_calls() - before;

@@ -62,33 +62,6 @@ async fn merge(app: &TestApp, number: i64, sha: &str) {
     assert_eq!((status, body["outcome"].as_str()), (200, Some("processed")), "{body}");
 }
 
-async fn deploy(app: &TestApp, sha: &str, environment: &str) -> i64 {
-    let (_, credential) = status_and_json(
-        app.client
-            .post(app.url("/api/connections/1/credentials"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    app.clock.advance(chrono::Duration::minutes(1));
-    let response = app
-        .client
-        .post(app.url("/deployments"))
-        .basic_auth(
-            credential["username"].as_str().unwrap(),
-            credential["password"].as_str(),
-        )
-        .json(&json!({"repository": REPO, "environment": environment, "sha": sha}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_and_json(response).await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_i64().unwrap()
-}
-
 fn offsets(plan: &Value, status: &str) -> Vec<i64> {
     plan["checks"]
         .as_array()
@@ -106,7 +79,7 @@ async fn a_plan_waits_for_the_merge_then_a_containing_deploy_and_runs_the_exact_
     let squash = repo.commit("Cache compare answers forever (#88)");
     let later = repo.commit("next PR");
     let (_fake, agent, app) = setup(&repo, Duration::from_secs(14 * 86_400)).await;
-    deploy(&app, &base, "production").await;
+    app.live_deploy(REPO, &base, "production").await;
     app.run_jobs().await;
 
     let (status, created) = opt_in(
@@ -121,7 +94,7 @@ async fn a_plan_waits_for_the_merge_then_a_containing_deploy_and_runs_the_exact_
     );
     merge(&app, 88, &squash).await;
     let waiting = plan(&app, &created["id"]).await;
-    let deploy_id = deploy(&app, &later, "production").await;
+    let deploy_id = app.live_deploy(REPO, &later, "production").await;
     app.run_jobs().await;
     let active = plan(&app, &created["id"]).await;
 
@@ -187,7 +160,7 @@ async fn a_deploy_of_an_unrelated_branch_does_not_activate_the_plan() {
     merge(&app, 90, &merged).await;
     let (_, created) = opt_in(&app, json!({"repository": REPO, "pull_number": 90})).await;
 
-    deploy(&app, &unrelated, "production").await;
+    app.live_deploy(REPO, &unrelated, "production").await;
     app.run_jobs().await;
     app.clock.advance(chrono::Duration::hours(1));
     app.run_jobs().await;
@@ -207,12 +180,12 @@ async fn bringing_the_pr_to_a_second_environment_resets_the_whole_schedule() {
         json!({"repository": REPO, "pull_number": 91, "environments": ["staging", "production"]}),
     )
     .await;
-    deploy(&app, &merged, "staging").await;
+    app.live_deploy(REPO, &merged, "staging").await;
     app.run_jobs().await;
     app.clock.advance(chrono::Duration::seconds(601));
     app.run_jobs().await;
 
-    let production = deploy(&app, &merged, "production").await;
+    let production = app.live_deploy(REPO, &merged, "production").await;
     app.run_jobs().await;
     let reset = plan(&app, &created["id"]).await;
     app.clock.advance(chrono::Duration::seconds(601));
@@ -255,7 +228,7 @@ async fn a_plan_expires_after_its_first_deploy_and_a_delete_cancels_another() {
     merge(&app, 92, &merged).await;
     let (_, expiring) = opt_in(&app, json!({"repository": REPO, "pull_number": 92})).await;
     let (_, cancelled) = opt_in(&app, json!({"repository": REPO, "pull_number": 93})).await;
-    deploy(&app, &merged, "production").await;
+    app.live_deploy(REPO, &merged, "production").await;
     app.run_jobs().await;
 
     let deleted = app
@@ -310,7 +283,7 @@ async fn the_agent_posts_a_signed_verdict_and_a_failing_agent_is_retried() {
     let (_fake, agent, app) = setup(&repo, Duration::from_secs(14 * 86_400)).await;
     merge(&app, 94, &merged).await;
     let (_, created) = opt_in(&app, json!({"repository": REPO, "pull_number": 94})).await;
-    deploy(&app, &merged, "production").await;
+    app.live_deploy(REPO, &merged, "production").await;
     app.run_jobs().await;
     agent.fail_next(1);
     app.clock.advance(chrono::Duration::seconds(601));
@@ -373,12 +346,12 @@ async fn a_rollback_that_takes_the_pr_out_is_recorded_and_told_to_the_agent() {
     let (_fake, agent, app) = setup(&repo, Duration::from_secs(14 * 86_400)).await;
     merge(&app, 95, &merged).await;
     let (_, created) = opt_in(&app, json!({"repository": REPO, "pull_number": 95})).await;
-    deploy(&app, &good, "production").await;
+    app.live_deploy(REPO, &good, "production").await;
     app.run_jobs().await;
-    let brought = deploy(&app, &merged, "production").await;
+    let brought = app.live_deploy(REPO, &merged, "production").await;
     app.run_jobs().await;
 
-    deploy(&app, &good, "production").await;
+    app.live_deploy(REPO, &good, "production").await;
     app.run_jobs().await;
 
     let after = plan(&app, &created["id"]).await;
@@ -475,7 +448,7 @@ async fn the_deploy_monitoring_label_opts_in_and_the_pr_hears_of_its_first_deplo
     let (_, by_label) = app.deliver("pull_request", &labeled).await;
     let (_, ignored_label) = app.deliver("pull_request", &other_label).await;
     merge(&app, 98, &merged).await;
-    deploy(&app, &merged, "production").await;
+    app.live_deploy(REPO, &merged, "production").await;
     app.run_jobs().await;
     app.clock.advance(chrono::Duration::seconds(601));
     app.run_jobs().await;

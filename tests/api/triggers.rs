@@ -51,34 +51,6 @@ async fn trigger(app: &TestApp, id: &Value) -> Value {
     app.admin_get(&format!("/api/triggers/{id}")).await.1
 }
 
-/// A live deploy through the explicit API; returns its id.
-async fn deploy(app: &TestApp, sha: &str, environment: &str) -> i64 {
-    let (_, credential) = status_and_json(
-        app.client
-            .post(app.url("/api/connections/1/credentials"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    app.clock.advance(chrono::Duration::minutes(1));
-    let response = app
-        .client
-        .post(app.url("/deployments"))
-        .basic_auth(
-            credential["username"].as_str().unwrap(),
-            credential["password"].as_str(),
-        )
-        .json(&json!({"repository": REPO, "environment": environment, "sha": sha}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_and_json(response).await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_i64().unwrap()
-}
-
 #[tokio::test]
 async fn a_deploy_of_the_exact_sha_fires_the_agent_once_after_the_delay() {
     let repo = GitRepo::new();
@@ -95,7 +67,7 @@ async fn a_deploy_of_the_exact_sha_fires_the_agent_once_after_the_delay() {
         (Some("watching"), Some(sha.as_str()))
     );
 
-    let deploy_id = deploy(&app, &sha, "production").await;
+    let deploy_id = app.live_deploy(REPO, &sha, "production").await;
     app.run_jobs().await;
     let scheduled = trigger(&app, &created["id"]).await;
     app.clock.advance(chrono::Duration::seconds(299));
@@ -103,7 +75,7 @@ async fn a_deploy_of_the_exact_sha_fires_the_agent_once_after_the_delay() {
     let before_delay = agent.received().len();
     app.clock.advance(chrono::Duration::seconds(2));
     app.run_jobs().await;
-    deploy(&app, &sha, "production").await;
+    app.live_deploy(REPO, &sha, "production").await;
     app.clock.advance(chrono::Duration::hours(1));
     app.run_jobs().await;
 
@@ -144,10 +116,10 @@ async fn only_a_descendant_in_the_triggers_environment_matches() {
     )
     .await;
 
-    deploy(&app, &unrelated, "production").await;
+    app.live_deploy(REPO, &unrelated, "production").await;
     app.run_jobs().await;
     let after_unrelated = trigger(&app, &production["id"]).await;
-    deploy(&app, &descendant, "production").await;
+    app.live_deploy(REPO, &descendant, "production").await;
     app.run_jobs().await;
 
     assert_eq!(
@@ -168,7 +140,7 @@ async fn a_deploy_recorded_before_the_trigger_does_not_match() {
     let repo = GitRepo::new();
     let sha = repo.commit("shipped");
     let (_fake, agent, app) = setup(&repo).await;
-    deploy(&app, &sha, "production").await;
+    app.live_deploy(REPO, &sha, "production").await;
     app.clock.advance(chrono::Duration::minutes(1));
 
     let (_, created) = create_trigger(
@@ -188,18 +160,18 @@ async fn a_rollback_before_the_delay_cancels_the_fire_and_returns_to_watching() 
     let good = repo.commit("good");
     let risky = repo.commit("risky");
     let (_fake, agent, app) = setup(&repo).await;
-    deploy(&app, &good, "production").await;
+    app.live_deploy(REPO, &good, "production").await;
     app.run_jobs().await;
     let (_, created) = create_trigger(
         &app,
         json!({"repository": REPO, "environment": "production", "sha": risky, "delay_seconds": 3600}),
     )
     .await;
-    deploy(&app, &risky, "production").await;
+    app.live_deploy(REPO, &risky, "production").await;
     app.run_jobs().await;
     let scheduled = trigger(&app, &created["id"]).await;
 
-    deploy(&app, &good, "production").await;
+    app.live_deploy(REPO, &good, "production").await;
     app.run_jobs().await;
     app.clock.advance(chrono::Duration::hours(2));
     app.run_jobs().await;
@@ -223,7 +195,7 @@ async fn a_failing_agent_is_retried_and_every_attempt_is_logged() {
     .await;
     agent.fail_next(2);
 
-    deploy(&app, &sha, "production").await;
+    app.live_deploy(REPO, &sha, "production").await;
     app.run_jobs().await;
     for _ in 0..2 {
         app.clock.advance(chrono::Duration::minutes(10));
@@ -254,7 +226,7 @@ async fn a_fire_that_came_due_while_the_server_was_down_happens_once_after_resta
         json!({"repository": REPO, "environment": "production", "sha": sha, "delay_seconds": 600}),
     )
     .await;
-    deploy(&app, &sha, "production").await;
+    app.live_deploy(REPO, &sha, "production").await;
     app.run_jobs().await;
     let database = app.database.clone();
     let now = shiplog::clock::Clock::now(app.clock.as_ref());
@@ -282,7 +254,7 @@ async fn two_replicas_on_one_database_fire_each_trigger_exactly_once() {
         .await;
         assert_eq!(status, 201);
     }
-    deploy(&first, &sha, "production").await;
+    first.live_deploy(REPO, &sha, "production").await;
     let second = spawn_app_on(first.database.clone(), configure(&fake, &agent), Vec::new()).await;
     second.clock.set(shiplog::clock::Clock::now(first.clock.as_ref()));
 
@@ -398,7 +370,7 @@ async fn a_connection_with_its_own_agent_gets_the_call_signed_with_its_own_secre
         json!({"repository": REPO, "environment": "production", "sha": sha}),
     )
     .await;
-    deploy(&app, &sha, "production").await;
+    app.live_deploy(REPO, &sha, "production").await;
     app.run_jobs().await;
 
     assert_eq!(bad_status, 422);
