@@ -173,6 +173,7 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
         ("pull_request", Some("closed")) => {
             let payload: wire::PullRequestPayload = from_slice(body)?;
             let pr = payload.pull_request;
+            let (repository, owner) = payload.repository.split();
             WebhookEvent::PullRequestClosed(GitHubPullRequest {
                 number: pr.number,
                 title: pr.title,
@@ -180,19 +181,8 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
                 merged: pr.merged.unwrap_or(false),
                 merge_commit_sha: pr.merge_commit_sha.as_deref().and_then(|s| CommitSha::parse(s).ok()),
                 merged_at: pr.merged_at,
-                owner: Account {
-                    login: payload.repository.owner.login,
-                    kind: payload
-                        .repository
-                        .owner
-                        .kind
-                        .unwrap_or_else(|| "Organization".to_owned()),
-                    id: payload.repository.owner.id,
-                },
-                repository: RepoRef {
-                    github_id: payload.repository.id,
-                    name: payload.repository.full_name,
-                },
+                repository,
+                owner,
             })
         }
         ("pull_request", Some("labeled")) => {
@@ -250,17 +240,11 @@ fn installation_change(action: &str) -> Option<InstallationChange> {
 }
 
 fn pull_ref(number: i64, repository: wire::RepositoryWithOwner) -> PullRef {
+    let (repository, owner) = repository.split();
     PullRef {
         number,
-        owner: Account {
-            login: repository.owner.login,
-            kind: repository.owner.kind.unwrap_or_else(|| "Organization".to_owned()),
-            id: repository.owner.id,
-        },
-        repository: RepoRef {
-            github_id: repository.id,
-            name: repository.full_name,
-        },
+        repository,
+        owner,
     }
 }
 
@@ -380,6 +364,24 @@ mod wire {
         pub owner: AccountObject,
     }
 
+    impl RepositoryWithOwner {
+        /// The repository and the account that owns it (the App's installation account).
+        pub fn split(self) -> (RepoRef, Account) {
+            let owner = Account {
+                login: self.owner.login,
+                kind: self.owner.kind.unwrap_or_else(|| "Organization".to_owned()),
+                id: self.owner.id,
+            };
+            (
+                RepoRef {
+                    github_id: self.id,
+                    name: self.full_name,
+                },
+                owner,
+            )
+        }
+    }
+
     #[derive(Deserialize)]
     pub struct User {
         pub login: String,
@@ -476,17 +478,11 @@ mod wire {
 
     impl Deployment {
         pub fn into_domain(self, repository: RepositoryWithOwner) -> GitHubDeployment {
+            let (repository, owner) = repository.split();
             GitHubDeployment {
                 id: self.id,
-                owner: Account {
-                    login: repository.owner.login,
-                    kind: repository.owner.kind.unwrap_or_else(|| "Organization".to_owned()),
-                    id: repository.owner.id,
-                },
-                repository: RepoRef {
-                    github_id: repository.id,
-                    name: repository.full_name,
-                },
+                repository,
+                owner,
                 environment: self.environment,
                 sha: self.sha,
                 git_ref: non_empty(self.git_ref),
