@@ -138,6 +138,7 @@ impl Application {
 
         let state = web::Data::new(AppState {
             store: store.clone(),
+            intake: crate::intake::Intake::start(store.clone()),
             config: Arc::new(config),
             clock,
             github,

@@ -14,6 +14,7 @@ mod m20261122_000005_triggers;
 mod m20261122_000006_pull_requests;
 mod m20261122_000007_monitoring_plans;
 mod m20261122_000008_connection_agent_secret;
+mod m20261122_000009_deployment_list_indexes;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_pull_requests::Migration),
             Box::new(m20261122_000007_monitoring_plans::Migration),
             Box::new(m20261122_000008_connection_agent_secret::Migration),
+            Box::new(m20261122_000009_deployment_list_indexes::Migration),
         ]
     }
 }

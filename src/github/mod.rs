@@ -6,5 +6,7 @@
 pub mod app;
 pub mod compare;
 pub mod events;
+#[cfg(test)]
+mod hostile_input;
 pub mod issues;
 pub mod signature;

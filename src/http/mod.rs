@@ -29,6 +29,8 @@ use crate::store::Store;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
+    /// Where webhook deliveries are recorded (group commit on SQLite).
+    pub intake: crate::intake::Intake,
     pub config: Arc<Config>,
     pub clock: SharedClock,
     /// `None` when the GitHub App is not configured.

@@ -11,7 +11,7 @@ use super::body::{read_limited, WEBHOOK_BODY_LIMIT};
 use super::AppState;
 use crate::error::ApiError;
 use crate::github::{events, signature};
-use crate::intake::{self, Delivery};
+use crate::intake::Delivery;
 use crate::types::DeliveryId;
 
 #[tracing::instrument(skip_all, fields(delivery = tracing::field::Empty, event = tracing::field::Empty, outcome = tracing::field::Empty))]
@@ -58,7 +58,7 @@ pub async fn receive_github_webhook(
         parsed,
         app_slug: state.config.github_app_slug.clone(),
     };
-    let receipt = intake::receive(&state.store, &delivery, state.clock.now()).await?;
+    let receipt = state.intake.receive(delivery, state.clock.now()).await?;
 
     span.record("outcome", receipt.outcome.as_str());
     state.jobs_wake.notify_one();

@@ -5,6 +5,8 @@
 //! changes nothing. Intake does not verify signatures or parse JSON (the HTTP handler and
 //! `github::events` do) and calls no external service: GitHub gives up after 10 seconds.
 
+mod group_commit;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -12,8 +14,10 @@ use crate::connections::{self, Applied};
 use crate::deploys;
 use crate::github::events::{ParsedDelivery, WebhookEvent};
 use crate::monitoring;
-use crate::store::{deliveries, Store, StoreError, StoreResult};
+use crate::store::{deliveries, Conn, Store, StoreError, StoreResult};
 use crate::types::DeliveryId;
+
+pub use group_commit::{Intake, MAX_BATCH};
 
 /// How a delivery was handled.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -62,7 +66,7 @@ pub struct Delivery {
 /// the same connection at once) is tried again before the error is returned.
 const ATTEMPTS: usize = 3;
 
-/// Records the delivery and applies it, in one transaction.
+/// Records the delivery and applies it, in one transaction of its own.
 pub async fn receive(store: &Store, delivery: &Delivery, now: DateTime<Utc>) -> StoreResult<Receipt> {
     let mut attempt = 0;
     loop {
@@ -77,14 +81,41 @@ pub async fn receive(store: &Store, delivery: &Delivery, now: DateTime<Utc>) -> 
 }
 
 async fn receive_once(store: &Store, delivery: &Delivery, now: DateTime<Utc>) -> StoreResult<Receipt> {
-    let id = delivery.id.as_str();
-    if let Some(received_at) = deliveries::received_at(store.conn(), id).await? {
-        return Ok(duplicate(id, received_at));
+    if let Some(receipt) = already_received(store, delivery).await? {
+        return Ok(receipt);
     }
-
     let tx = store.begin().await?;
+    match apply(&tx, delivery, now).await? {
+        Decision::Commit(receipt) => {
+            tx.commit().await?;
+            Ok(receipt)
+        }
+        Decision::RollBack(receipt) => Ok(receipt),
+    }
+}
+
+/// The `duplicate` receipt, when this delivery id is stored already. Read outside the write
+/// transaction, so the transaction's first statement is a write (SQLite never has to upgrade a
+/// read lock, which another process could refuse).
+async fn already_received(store: &Store, delivery: &Delivery) -> StoreResult<Option<Receipt>> {
+    let id = delivery.id.as_str();
+    Ok(deliveries::received_at(store.conn(), id)
+        .await?
+        .map(|received_at| duplicate(id, received_at)))
+}
+
+/// What to do with the writes [`apply`] made.
+enum Decision {
+    Commit(Receipt),
+    /// Nothing of this delivery may be kept: another transaction owns its id.
+    RollBack(Receipt),
+}
+
+/// Records the delivery and applies it on `db`, a transaction or a savepoint the caller commits.
+async fn apply(db: &impl Conn, delivery: &Delivery, now: DateTime<Utc>) -> StoreResult<Decision> {
+    let id = delivery.id.as_str();
     let row = deliveries::insert(
-        &tx,
+        db,
         deliveries::NewDelivery {
             delivery_id: id,
             event: &delivery.event,
@@ -97,49 +128,44 @@ async fn receive_once(store: &Store, delivery: &Delivery, now: DateTime<Utc>) ->
     let row = match row {
         Ok(row) => row,
         // A redelivery racing the original: the other transaction owns this delivery.
-        Err(StoreError::Conflict(_)) => {
-            drop(tx);
-            return Ok(duplicate(id, now));
-        }
+        Err(StoreError::Conflict(_)) => return Ok(Decision::RollBack(duplicate(id, now))),
         Err(other) => return Err(other),
     };
 
     let (outcome, reason, connection_id) = match &delivery.parsed.event {
         WebhookEvent::Ping => (Outcome::Processed, None, None),
-        WebhookEvent::Installation(event) => applied(connections::apply_installation_event(&tx, event, now).await?),
+        WebhookEvent::Installation(event) => applied(connections::apply_installation_event(db, event, now).await?),
         WebhookEvent::InstallationRepositories(event) => {
-            applied(connections::apply_repositories_changed(&tx, event, now).await?)
+            applied(connections::apply_repositories_changed(db, event, now).await?)
         }
         WebhookEvent::Deployment(deployment) => match delivery.parsed.installation_id {
-            Some(installation) => {
-                applied(deploys::github::record_deployment(&tx, installation, deployment, now).await?)
-            }
+            Some(installation) => applied(deploys::github::record_deployment(db, installation, deployment, now).await?),
             None => not_from_an_app(),
         },
         WebhookEvent::DeploymentStatus(status) => match delivery.parsed.installation_id {
-            Some(installation) => applied(deploys::github::record_status(&tx, installation, status, now).await?),
+            Some(installation) => applied(deploys::github::record_status(db, installation, status, now).await?),
             None => not_from_an_app(),
         },
         WebhookEvent::PullRequestLabeled { pull, label } => match delivery.parsed.installation_id {
-            Some(installation) => applied(monitoring::opt_in::from_label(&tx, installation, pull, label, now).await?),
+            Some(installation) => applied(monitoring::opt_in::from_label(db, installation, pull, label, now).await?),
             None => not_from_an_app(),
         },
         WebhookEvent::PullRequestComment {
             pull, comment_id, body, ..
         } => match delivery.parsed.installation_id {
             Some(installation) => applied(
-                monitoring::opt_in::from_comment(&tx, installation, pull, *comment_id, body, &delivery.app_slug, now)
+                monitoring::opt_in::from_comment(db, installation, pull, *comment_id, body, &delivery.app_slug, now)
                     .await?,
             ),
             None => not_from_an_app(),
         },
         WebhookEvent::PullRequestClosed(pr) => match delivery.parsed.installation_id {
-            Some(installation) => applied(monitoring::record_closed_pull_request(&tx, installation, pr, now).await?),
+            Some(installation) => applied(monitoring::record_closed_pull_request(db, installation, pr, now).await?),
             None => not_from_an_app(),
         },
         WebhookEvent::Unhandled => {
             let connection_id = match delivery.parsed.installation_id {
-                Some(installation) => connections::id_for_installation(&tx, installation).await?,
+                Some(installation) => connections::id_for_installation(db, installation).await?,
                 None => None,
             };
             let what = match &delivery.parsed.action {
@@ -154,13 +180,12 @@ async fn receive_once(store: &Store, delivery: &Delivery, now: DateTime<Utc>) ->
         }
     };
 
-    deliveries::finish(&tx, row, outcome.as_str(), reason.as_deref(), connection_id).await?;
-    tx.commit().await?;
-    Ok(Receipt {
+    deliveries::finish(db, row, outcome.as_str(), reason.as_deref(), connection_id).await?;
+    Ok(Decision::Commit(Receipt {
         delivery: id.to_owned(),
         outcome,
         reason,
-    })
+    }))
 }
 
 fn applied(applied: Applied) -> (Outcome, Option<String>, Option<i64>) {

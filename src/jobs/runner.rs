@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::BoxFuture;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::clock::SharedClock;
 use crate::store::job_queue::{self, ClaimedJob};
@@ -77,17 +78,29 @@ pub struct RunReport {
 /// Claims and runs one due job, if there is one.
 pub async fn run_once(runner: &Runner, worker: &str) -> StoreResult<Option<RunReport>> {
     let now = runner.clock.now();
-    let Some(job) = job_queue::claim(runner.store.conn(), worker, now, now + Duration::minutes(LEASE_MINUTES)).await?
-    else {
+    // Queue writes are transactions of their own so that, on SQLite, they queue on the store's
+    // write gate with intake instead of polling SQLite's lock.
+    let tx = runner.store.begin().await?;
+    let claimed = job_queue::claim(&tx, worker, now, now + Duration::minutes(LEASE_MINUTES)).await?;
+    tx.commit().await?;
+    let Some(job) = claimed else {
         return Ok(None);
     };
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
-    let _guard = span.enter();
+    // `instrument`, not `enter`: a guard held across an await leaks the span into whatever else
+    // the thread polls meanwhile.
+    run_claimed(runner, worker, job).instrument(span).await.map(Some)
+}
+
+async fn run_claimed(runner: &Runner, worker: &str, job: ClaimedJob) -> StoreResult<RunReport> {
+    let now = runner.clock.now();
     let result = run_handler(runner, &job, now).await;
     let now = runner.clock.now();
     let report = match result {
         Ok(()) => {
-            job_queue::finish(runner.store.conn(), job.id, worker, now).await?;
+            let tx = runner.store.begin().await?;
+            job_queue::finish(&tx, job.id, worker, now).await?;
+            tx.commit().await?;
             RunReport {
                 id: job.id,
                 kind: job.kind,
@@ -103,7 +116,9 @@ pub async fn run_once(runner: &Runner, worker: &str) -> StoreResult<Option<RunRe
                 }
                 _ => None,
             };
-            job_queue::fail(runner.store.conn(), job.id, worker, &message, retry_at, now).await?;
+            let tx = runner.store.begin().await?;
+            job_queue::fail(&tx, job.id, worker, &message, retry_at, now).await?;
+            tx.commit().await?;
             let outcome = if retry_at.is_some() { "retry" } else { "dead" };
             tracing::warn!(error = %message, outcome, ?retry_at, "job failed");
             RunReport {
@@ -114,7 +129,7 @@ pub async fn run_once(runner: &Runner, worker: &str) -> StoreResult<Option<RunRe
             }
         }
     };
-    Ok(Some(report))
+    Ok(report)
 }
 
 async fn run_handler(runner: &Runner, job: &ClaimedJob, now: DateTime<Utc>) -> Result<(), JobError> {

@@ -16,19 +16,73 @@ pub mod monitoring;
 pub mod pull_requests;
 pub mod triggers;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    RuntimeErr, SqlErr, TransactionTrait,
+    ExecResult, QueryResult, RuntimeErr, SqlErr, Statement, TransactionTrait,
 };
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use sea_orm::ConnectionTrait as Conn;
 
-/// A transaction; commit it with `commit()`, or drop it to roll back.
-pub type Tx = DatabaseTransaction;
+/// A write transaction; commit it with `commit()`, or drop it to roll back.
+///
+/// On SQLite it also holds the store's write gate: one write transaction at a time per process,
+/// the others queue on the gate in order instead of polling SQLite's lock through the busy
+/// timeout (which sleeps up to 100 ms between attempts). Processes sharing a file still meet at
+/// SQLite's own lock.
+pub struct Tx {
+    // Declared first so it drops (rolls back) before the gate opens.
+    inner: DatabaseTransaction,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> StoreResult<()> {
+        Ok(self.inner.commit().await?)
+    }
+
+    pub async fn rollback(self) -> StoreResult<()> {
+        Ok(self.inner.rollback().await?)
+    }
+
+    /// A savepoint inside this transaction: commit it to keep its writes, drop or roll it back
+    /// to undo only them.
+    pub async fn savepoint(&self) -> StoreResult<DatabaseTransaction> {
+        Ok(self.inner.begin().await?)
+    }
+}
+
+#[sea_orm::prelude::async_trait::async_trait]
+impl ConnectionTrait for Tx {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        self.inner.get_database_backend()
+    }
+
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.inner.execute(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.inner.execute_unprepared(sql).await
+    }
+
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.inner.query_one(stmt).await
+    }
+
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.inner.query_all(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.inner.support_returning()
+    }
+}
 
 /// How often opening a SQLite file that another process is initialising is tried.
 const SQLITE_OPEN_ATTEMPTS: u64 = 10;
@@ -83,6 +137,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// SQLite only: see [`Tx`].
+    write_gate: Option<Arc<Mutex<()>>>,
 }
 
 impl Store {
@@ -108,7 +164,10 @@ impl Store {
         loop {
             attempt += 1;
             match Database::connect(options.clone()).await.map_err(StoreError::from) {
-                Ok(db) => return Ok(Self { db }),
+                Ok(db) => {
+                    let write_gate = is_sqlite.then(|| Arc::new(Mutex::new(())));
+                    return Ok(Self { db, write_gate });
+                }
                 // Switching a new file to WAL needs an exclusive lock that SQLite's busy timeout
                 // cannot wait for; another process opening the same file at once wins, we retry.
                 Err(StoreError::Unavailable(_)) if is_sqlite && attempt < SQLITE_OPEN_ATTEMPTS => {
@@ -148,12 +207,23 @@ impl Store {
     }
 
     pub async fn begin(&self) -> StoreResult<Tx> {
-        Ok(self.db.begin().await?)
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        Ok(Tx {
+            inner: self.db.begin().await?,
+            _gate: gate,
+        })
     }
 
     /// For reads and single writes outside a transaction.
     pub fn conn(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.db.get_database_backend() == DatabaseBackend::Sqlite
     }
 
     pub fn backend_name(&self) -> &'static str {

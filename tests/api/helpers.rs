@@ -306,6 +306,15 @@ static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
 static STALE_DATABASES_DROPPED: OnceCell<()> = OnceCell::const_new();
 
 impl TestDatabase {
+    /// A database the test owns some other way (its own PostgreSQL cluster): nothing is dropped.
+    pub fn existing(url: String) -> Self {
+        Self {
+            url,
+            postgres_name: None,
+            _dir: None,
+        }
+    }
+
     pub async fn create() -> Self {
         init_test_logging();
         match backend() {

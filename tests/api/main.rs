@@ -8,6 +8,7 @@ mod connections;
 mod deployments;
 mod explicit_api;
 mod fake_agent;
+mod faults;
 mod fake_github;
 mod git;
 mod health;
