@@ -196,6 +196,12 @@ impl From<crate::store::StoreError> for ApiError {
                     detail: "the database is not answering; retry later".to_owned(),
                 }
             }
+            crate::store::StoreError::Contention(source) => {
+                tracing::warn!(error = %source, "transaction lost to a concurrent one, tries exhausted");
+                Self::Unavailable {
+                    detail: "the database is busy; retry later".to_owned(),
+                }
+            }
             other => Self::Internal(other.into()),
         }
     }

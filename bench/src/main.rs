@@ -26,7 +26,10 @@ use seed::{Backend, BenchDatabase};
 use server::{Server, ADMIN_TOKEN, WEBHOOK_SECRET};
 
 #[derive(Debug, Parser)]
-#[command(name = "shiplog-bench", about = "Benchmarks a real shiplog server over loopback HTTP")]
+#[command(
+    name = "shiplog-bench",
+    about = "Benchmarks a real shiplog server over loopback HTTP"
+)]
 struct Args {
     /// Backends to measure.
     #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
@@ -47,7 +50,11 @@ struct Args {
     #[arg(long, default_value_t = 1_000)]
     requests: usize,
     /// PostgreSQL server (the benchmark creates and drops its own database there).
-    #[arg(long, env = "SHIPLOG_BENCH_POSTGRES", default_value = "postgres://postgres@127.0.0.1:5432")]
+    #[arg(
+        long,
+        env = "SHIPLOG_BENCH_POSTGRES",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
     postgres: String,
     /// The `shiplog` binary; by default the one beside this benchmark (target/release/shiplog).
     #[arg(long)]

@@ -69,7 +69,10 @@ fn environment(deploy: u64) -> &'static str {
 }
 
 fn sha(deploy: u64) -> String {
-    let mut sha = format!("{:040x}", deploy.wrapping_mul(0x9e37_79b9_7f4a_7c15) as u128 * 0x1_0000_0001);
+    let mut sha = format!(
+        "{:040x}",
+        deploy.wrapping_mul(0x9e37_79b9_7f4a_7c15) as u128 * 0x1_0000_0001
+    );
     sha.truncate(40);
     sha
 }
@@ -310,7 +313,12 @@ mod tests {
     fn bodies_weigh_what_real_deliveries_weigh() {
         for n in 0..3 {
             let d = delivery(b"secret", 1, n);
-            assert!((7_000..=11_000).contains(&d.body.len()), "{} is {} bytes", d.event, d.body.len());
+            assert!(
+                (7_000..=11_000).contains(&d.body.len()),
+                "{} is {} bytes",
+                d.event,
+                d.body.len()
+            );
         }
     }
 

@@ -35,7 +35,8 @@ impl Line {
 
     /// Whether `target` was met, as `met=yes|no` (`targets` lists what was checked).
     pub fn target(self, description: String, met: bool) -> Self {
-        self.field("target", description).field("met", if met { "yes" } else { "no" })
+        self.field("target", description)
+            .field("met", if met { "yes" } else { "no" })
     }
 
     pub fn print(&self, format: Format) {

@@ -48,7 +48,9 @@ impl BenchDatabase {
                 let admin = Database::connect(format!("{postgres_server}/postgres"))
                     .await
                     .with_context(|| format!("connecting to PostgreSQL at {postgres_server}"))?;
-                admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .await?;
                 admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
                 admin.close().await?;
                 Ok(Self {

@@ -59,7 +59,10 @@ impl Server {
                 }
             }
             if let Some(status) = server.child.try_wait()? {
-                bail!("the server exited with {status} before it was ready; see {}", log.display());
+                bail!(
+                    "the server exited with {status} before it was ready; see {}",
+                    log.display()
+                );
             }
             if Instant::now() > deadline {
                 bail!("the server was not ready within 10 minutes; see {}", log.display());

@@ -38,10 +38,7 @@ impl MigrationTrait for Migration {
                 REPOSITORY,
                 vec![Deployment::RepositoryKey, Deployment::DeployTime, Deployment::Id],
             ),
-            (
-                STATUS,
-                vec![Deployment::Status, Deployment::DeployTime, Deployment::Id],
-            ),
+            (STATUS, vec![Deployment::Status, Deployment::DeployTime, Deployment::Id]),
         ];
         for (name, columns) in indexes {
             let mut index = Index::create();

@@ -72,6 +72,11 @@ impl Rng {
         (0..len).map(|_| self.next() as u8).collect()
     }
 
+    fn some_bytes(&mut self, max: usize) -> Vec<u8> {
+        let len = self.below(max);
+        self.bytes(len)
+    }
+
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
@@ -170,7 +175,7 @@ fn mutate(rng: &mut Rng, body: &[u8]) -> Vec<u8> {
                 "null",
             ];
             out = json_mutation(rng, body, |rng| {
-                serde_json::from_str(rng.pick(&odd)).unwrap_or(Value::Null)
+                serde_json::from_str(*rng.pick(&odd)).unwrap_or(Value::Null)
             });
         }
         7 => {
@@ -178,7 +183,7 @@ fn mutate(rng: &mut Rng, body: &[u8]) -> Vec<u8> {
                 0 => Value::Null,
                 1 => Value::Bool(rng.below(2) == 0),
                 2 => Value::from(rng.next() as i64),
-                3 => Value::from(String::from_utf8_lossy(&rng.bytes(rng.below(40))).into_owned()),
+                3 => Value::from(String::from_utf8_lossy(&rng.some_bytes(40)).into_owned()),
                 4 => Value::Array(vec![Value::Null; rng.below(4)]),
                 _ => Value::Object(serde_json::Map::new()),
             });
@@ -221,7 +226,11 @@ fn json_mutation(rng: &mut Rng, body: &[u8], mut replacement: impl FnMut(&mut Rn
 fn payload_parsing_survives_hostile_bodies() {
     let cases = property("events::parse", 200_000, |rng| {
         let (fixture_event, fixture) = *rng.pick(&FIXTURES);
-        let event = if rng.below(4) == 0 { *rng.pick(&EVENTS) } else { fixture_event };
+        let event = if rng.below(4) == 0 {
+            *rng.pick(&EVENTS)
+        } else {
+            fixture_event
+        };
         let mut body = fixture.to_vec();
         for _ in 0..=rng.below(3) {
             body = mutate(rng, &body);
@@ -237,9 +246,10 @@ fn payload_parsing_survives_hostile_bodies() {
 #[test]
 fn only_the_right_signature_verifies() {
     let cases = property("signature::verify", 200_000, |rng| {
-        let secret = String::from_utf8_lossy(&rng.bytes(1 + rng.below(80))).into_owned();
+        let len = 1 + rng.below(80);
+        let secret = String::from_utf8_lossy(&rng.bytes(len)).into_owned();
         let other = format!("{secret}x");
-        let body = rng.bytes(rng.below(4096));
+        let body = rng.some_bytes(4096);
         let good = signature::sign(&secret, &body);
         let secrets = [Secret::new(other.clone()), Secret::new(secret.clone())];
         assert_eq!(signature::verify(&secrets, Some(&good), &body), Ok(()));
@@ -262,14 +272,17 @@ fn only_the_right_signature_verifies() {
 
         // Random headers: never a panic, never accepted.
         let header = match rng.below(5) {
-            0 => String::from_utf8_lossy(&rng.bytes(rng.below(200))).into_owned(),
-            1 => format!("sha256={}", hex::encode(rng.bytes(rng.below(64)))),
+            0 => String::from_utf8_lossy(&rng.some_bytes(200)).into_owned(),
+            1 => format!("sha256={}", hex::encode(rng.some_bytes(64))),
             2 => format!("sha1={}", &good["sha256=".len()..]),
             3 => format!("sha256={}", "é".repeat(rng.below(40))),
             _ => good.to_uppercase(),
         };
         if header != good && !header.eq_ignore_ascii_case(&good) {
-            assert!(signature::verify(&secrets, Some(&header), &body).is_err(), "{header:?} verified");
+            assert!(
+                signature::verify(&secrets, Some(&header), &body).is_err(),
+                "{header:?} verified"
+            );
         }
     });
     eprintln!("signature::verify: {cases} cases, no panic, no forgery");

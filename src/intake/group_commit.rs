@@ -161,6 +161,7 @@ fn shared(error: &StoreError) -> StoreError {
     match error {
         StoreError::Unavailable(_) => StoreError::Unavailable(DbErr::Custom(message)),
         StoreError::Conflict(_) => StoreError::Conflict(message),
+        StoreError::Contention(_) => StoreError::Contention(DbErr::Custom(message)),
         StoreError::Corrupt(_) => StoreError::Corrupt(message),
         StoreError::Db(_) => StoreError::Db(DbErr::Custom(message)),
     }

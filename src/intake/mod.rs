@@ -65,6 +65,8 @@ pub struct Delivery {
 /// How often a transaction that lost a race on another uniqueness rule (two deliveries creating
 /// the same connection at once) is tried again before the error is returned.
 const ATTEMPTS: usize = 3;
+/// How often a transaction that PostgreSQL ended to break a deadlock is tried.
+const CONTENTION_ATTEMPTS: usize = 5;
 
 /// Records the delivery and applies it, in one transaction of its own.
 pub async fn receive(store: &Store, delivery: &Delivery, now: DateTime<Utc>) -> StoreResult<Receipt> {
@@ -74,6 +76,10 @@ pub async fn receive(store: &Store, delivery: &Delivery, now: DateTime<Utc>) -> 
         match receive_once(store, delivery, now).await {
             Err(StoreError::Conflict(message)) if attempt < ATTEMPTS => {
                 tracing::info!(%message, attempt, "delivery lost a race on a uniqueness rule; trying again");
+            }
+            // A deadlock between two deliveries touching the same deploys (PostgreSQL).
+            Err(StoreError::Contention(error)) if attempt < CONTENTION_ATTEMPTS => {
+                tracing::info!(%error, attempt, "delivery lost to a concurrent transaction; trying again");
             }
             other => return other,
         }

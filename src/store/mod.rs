@@ -96,6 +96,10 @@ pub enum StoreError {
     Unavailable(#[source] DbErr),
     #[error("uniqueness rule violated: {0}")]
     Conflict(String),
+    /// PostgreSQL ended the transaction to resolve a deadlock or a serialization failure with a
+    /// concurrent one: the whole transaction may be tried again.
+    #[error("transaction lost to a concurrent one: {0}")]
+    Contention(#[source] DbErr),
     #[error("stored data is not what shiplog wrote: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
@@ -106,6 +110,9 @@ impl From<DbErr> for StoreError {
     fn from(error: DbErr) -> Self {
         if let Some(SqlErr::UniqueConstraintViolation(message)) = error.sql_err() {
             return Self::Conflict(message);
+        }
+        if is_contention(&error) {
+            return Self::Contention(error);
         }
         if is_unavailable(&error) {
             return Self::Unavailable(error);
@@ -127,6 +134,18 @@ fn is_unavailable(error: &DbErr) -> bool {
             }
             _ => false,
         },
+        _ => false,
+    }
+}
+
+/// Deadlock detected (40P01) or serialization failure (40001).
+fn is_contention(error: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(Sqlx::Database(db)))
+        | DbErr::Query(RuntimeErr::SqlxError(Sqlx::Database(db))) => {
+            matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        }
         _ => false,
     }
 }
