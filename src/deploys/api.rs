@@ -258,7 +258,7 @@ async fn register_once(
         )
         .await?;
     }
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(answer)
 }
 

@@ -163,7 +163,7 @@ async fn mark_rolled_back(
         occurred_at: at,
     };
     rows::insert_status(&tx, replaced.id, &entry, now).await?;
-    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    tx.commit().await?;
     tracing::info!(rolled_back = replaced.id, rollback = target.id, "rollback detected");
     Ok(())
 }

@@ -508,7 +508,7 @@ impl JobHandler for ExpirePlan {
                 let tx = self.store.begin().await?;
                 rows::set_plan_status(&tx, plan.id, PlanStatus::Expired, now).await?;
                 rows::cancel_pending_checks(&tx, plan.id).await?;
-                tx.commit().await.map_err(StoreError::from)?;
+                tx.commit().await?;
             }
             Ok(())
         })

@@ -279,7 +279,7 @@ impl WatchSource for TriggerWatch {
                     jobs::enqueue(&tx, &job, deploy.live_at).await?;
                     tracing::info!(trigger = trigger.id, deploy = deploy.id, %fire_at, "trigger scheduled");
                 }
-                tx.commit().await.map_err(crate::store::StoreError::from)?;
+                tx.commit().await?;
             }
             Ok(())
         })
