@@ -18,7 +18,7 @@ use super::{already_received, apply, Decision, Delivery, Receipt, ATTEMPTS};
 use crate::store::{Store, StoreError, StoreResult, Tx};
 
 /// Deliveries per transaction at most: bounds how long the first of a batch waits.
-pub const MAX_BATCH: usize = 64;
+const MAX_BATCH: usize = 64;
 /// Deliveries waiting for the writer; more wait in their handlers.
 const QUEUE: usize = 1024;
 

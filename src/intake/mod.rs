@@ -17,7 +17,7 @@ use crate::monitoring;
 use crate::store::{deliveries, Conn, Store, StoreError, StoreResult};
 use crate::types::DeliveryId;
 
-pub use group_commit::{Intake, MAX_BATCH};
+pub use group_commit::Intake;
 
 /// How a delivery was handled.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]

@@ -89,11 +89,10 @@ pub async fn run_once(runner: &Runner, worker: &str) -> StoreResult<Option<RunRe
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
     // `instrument`, not `enter`: a guard held across an await leaks the span into whatever else
     // the thread polls meanwhile.
-    run_claimed(runner, worker, job).instrument(span).await.map(Some)
+    run_claimed(runner, worker, job, now).instrument(span).await.map(Some)
 }
 
-async fn run_claimed(runner: &Runner, worker: &str, job: ClaimedJob) -> StoreResult<RunReport> {
-    let now = runner.clock.now();
+async fn run_claimed(runner: &Runner, worker: &str, job: ClaimedJob, now: DateTime<Utc>) -> StoreResult<RunReport> {
     let result = run_handler(runner, &job, now).await;
     let now = runner.clock.now();
     let report = match result {
