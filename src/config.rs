@@ -389,7 +389,9 @@ impl Config {
             github_app,
             github_app_slug: args.github_app_slug.trim().trim_start_matches('@').to_owned(),
             github_api_url: args.github.api_url()?,
-            admin_token: non_empty(args.admin_token).map(Secret::new),
+            admin_token: non_empty(args.admin_token)
+                .map(|token| parse_admin_token(&token))
+                .transpose()?,
             agent,
             monitor_schedule,
             monitor_expiry,
@@ -398,6 +400,37 @@ impl Config {
             run_jobs: true,
         })
     }
+}
+
+/// Bits an admin token must carry at least (32 random bytes).
+pub const ADMIN_TOKEN_MIN_BITS: f64 = 256.0;
+
+/// The admin token signs in to everything, so a guessable one is refused at start. The
+/// estimate is conservative: length × log2 of the character classes used (lower case, upper
+/// case, digits, other), and at least 16 distinct characters; `openssl rand -hex 32` passes.
+fn parse_admin_token(token: &str) -> Result<Secret, ConfigError> {
+    let has = |f: fn(&char) -> bool| token.chars().any(|c| f(&c));
+    let pool = [
+        (has(char::is_ascii_lowercase), 26.0),
+        (has(char::is_ascii_uppercase), 26.0),
+        (has(char::is_ascii_digit), 10.0),
+        (has(|c| !c.is_ascii_alphanumeric()), 33.0),
+    ]
+    .iter()
+    .filter(|(used, _)| *used)
+    .map(|(_, size)| size)
+    .sum::<f64>();
+    let distinct = token.chars().collect::<std::collections::HashSet<_>>().len();
+    let bits = token.chars().count() as f64 * f64::log2(pool.max(1.0));
+    if bits < ADMIN_TOKEN_MIN_BITS || distinct < 16 {
+        return Err(ConfigError::Invalid {
+            var: "SHIPLOG_ADMIN_TOKEN",
+            message: format!(
+                "is too easy to guess (about {bits:.0} bits, {distinct} distinct characters): use at least 32 random bytes, e.g. `openssl rand -hex 32`"
+            ),
+        });
+    }
+    Ok(Secret::new(token))
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -454,6 +487,21 @@ mod tests {
             }) => *args,
             other => panic!("unexpected parse: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_guessable_admin_token_is_refused_at_start_without_printing_it() {
+        for weak in ["x", "correct-horse-battery-staple-1234", &"ab".repeat(40)] {
+            let err = Config::from_serve_args(serve_args(&["--github-webhook-secret", "s", "--admin-token", weak]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("invalid setting SHIPLOG_ADMIN_TOKEN"), "{err}");
+            assert!(!err.contains(weak), "the token must not be printed: {err}");
+        }
+        let strong = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let config =
+            Config::from_serve_args(serve_args(&["--github-webhook-secret", "s", "--admin-token", strong])).unwrap();
+        assert_eq!(config.admin_token.unwrap().expose(), strong);
     }
 
     #[test]

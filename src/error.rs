@@ -49,6 +49,9 @@ pub enum ApiError {
     Unprocessable { detail: String, errors: Vec<FieldError> },
     #[error("service unavailable: {detail}")]
     Unavailable { detail: String },
+    /// Too many failed sign-ins or credentials from one client: wait `retry_after` seconds.
+    #[error("too many failed attempts; retry after {retry_after} s")]
+    TooManyRequests { retry_after: u64 },
     /// Anything else. The source is logged when the response is built, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -94,6 +97,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload-too-large",
             Self::Unprocessable { .. } => "validation-failed",
             Self::Unavailable { .. } => "unavailable",
+            Self::TooManyRequests { .. } => "too-many-failures",
             Self::Internal(_) => "internal",
         }
     }
@@ -108,6 +112,9 @@ impl ApiError {
             | Self::Unprocessable { detail, .. }
             | Self::Unavailable { detail } => detail.clone(),
             Self::PayloadTooLarge { limit } => format!("the request body is larger than {limit} bytes"),
+            Self::TooManyRequests { retry_after } => {
+                format!("too many failed attempts from this client; retry after {retry_after} seconds")
+            }
             Self::Internal(_) => "the server could not complete the request; it has been logged".to_owned(),
         }
     }
@@ -143,6 +150,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -168,6 +176,11 @@ impl ResponseError for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
+        if let Self::TooManyRequests { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
         }
         response
     }

@@ -130,6 +130,7 @@ impl Application {
                 std::process::id(),
                 crate::credentials::random_hex(4).unwrap_or_default()
             );
+            tokio::spawn(crate::maintenance::run(store.clone(), clock.clone(), stopped.clone()));
             (
                 tokio::spawn(runner::work(runner.clone(), id, jobs_wake.clone(), stopped)),
                 stop,
@@ -143,11 +144,13 @@ impl Application {
             clock,
             github,
             jobs_wake,
+            throttle: Arc::new(http::throttle::FailureThrottle::default()),
         });
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(http::problems::problem_json_fallback())
                 .wrap(TracingLogger::default())
+                .wrap(actix_web::middleware::from_fn(http::head::answer_head_as_get))
                 .app_data(state.clone())
                 .configure(http::routes)
                 .default_service(web::to(http::problems::route_not_found))

@@ -1,5 +1,6 @@
 //! sea-orm entities, one file per table. Only the application's `store` module uses them.
 
+pub mod admin_session;
 pub mod ancestry_fact;
 pub mod connection;
 pub mod connection_repository;
@@ -14,4 +15,5 @@ pub mod plan_environment;
 pub mod pull_request;
 pub mod trigger;
 pub mod trigger_attempt;
+pub mod used_signature;
 pub mod webhook_delivery;

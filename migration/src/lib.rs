@@ -15,6 +15,7 @@ mod m20261122_000006_pull_requests;
 mod m20261122_000007_monitoring_plans;
 mod m20261122_000008_connection_agent_secret;
 mod m20261122_000009_deployment_list_indexes;
+mod m20261130_000010_sessions_and_replay;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_monitoring_plans::Migration),
             Box::new(m20261122_000008_connection_agent_secret::Migration),
             Box::new(m20261122_000009_deployment_list_indexes::Migration),
+            Box::new(m20261130_000010_sessions_and_replay::Migration),
         ]
     }
 }

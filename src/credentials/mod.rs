@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::store::credentials::{self as rows, NewCredential};
+use crate::store::used_signatures;
 use crate::store::{Store, StoreError, StoreResult};
 
 /// How far `X-Shiplog-Timestamp` may be from the server's clock.
@@ -44,6 +45,8 @@ pub enum AuthError {
     Invalid,
     #[error("X-Shiplog-Timestamp is not within {SIGNATURE_WINDOW_SECONDS} seconds of the server's clock")]
     Expired,
+    #[error("this signed request was received before; sign every request anew (a fresh timestamp)")]
+    Replayed,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -113,7 +116,11 @@ pub async fn authenticate_signed(
     now: DateTime<Utc>,
 ) -> Result<Credential, AuthError> {
     let seconds: i64 = timestamp.trim().parse().map_err(|_| AuthError::Expired)?;
-    if (now.timestamp() - seconds).abs() > SIGNATURE_WINDOW_SECONDS {
+    let within_window = now
+        .timestamp()
+        .checked_sub(seconds)
+        .is_some_and(|skew| skew.unsigned_abs() <= SIGNATURE_WINDOW_SECONDS.unsigned_abs());
+    if !within_window {
         return Err(AuthError::Expired);
     }
     let Some((credential, signing_key)) = rows::find_active_by_username(store.conn(), username).await? else {
@@ -129,6 +136,13 @@ pub async fn authenticate_signed(
     mac.update(b".");
     mac.update(body);
     mac.verify_slice(&expected).map_err(|_| AuthError::Invalid)?;
+    // The signature stays acceptable until its timestamp leaves the window: remember it until
+    // then, in the database, so a replay is refused by every replica.
+    let seen = digest(&format!("{username}\n{}", hex::encode(&expected)));
+    let forget_at = DateTime::from_timestamp(seconds.saturating_add(SIGNATURE_WINDOW_SECONDS + 1), 0).unwrap_or(now);
+    if !used_signatures::remember(store.conn(), &seen, forget_at.max(now)).await? {
+        return Err(AuthError::Replayed);
+    }
     rows::touch(store.conn(), credential.id, now).await?;
     Ok(credential)
 }

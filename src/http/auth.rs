@@ -1,8 +1,10 @@
-//! Who is calling: the admin (bearer `SHIPLOG_ADMIN_TOKEN`).
+//! Who is calling: the admin (bearer `SHIPLOG_ADMIN_TOKEN`, or a signed-in browser session for
+//! reading), or a deploy credential (its own connection only). Every failed attempt spends the
+//! client's allowance in [`super::throttle`]; a client without one gets 429.
 
-use std::future::{ready, Ready};
+use std::net::IpAddr;
 
-use actix_web::http::header;
+use actix_web::http::{header, Method};
 use actix_web::{web, FromRequest, HttpRequest};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -10,23 +12,29 @@ use subtle::ConstantTimeEq;
 use super::AppState;
 use crate::error::ApiError;
 
-/// Extracting this succeeds only for a request that carries the admin token.
+/// Extracting this succeeds only for a request that carries the admin token, or, for a request
+/// that only reads (`GET`/`HEAD`), a signed-in admin session.
 #[derive(Debug, Clone, Copy)]
 pub struct Admin;
 
 impl FromRequest for Admin {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        ready(authorize_admin(req))
+        let req = req.clone();
+        Box::pin(async move {
+            if bearer_token(&req).is_none() && reads_only(&req) && has_session(&req).await? {
+                return Ok(Admin);
+            }
+            authorize_admin(&req)
+        })
     }
 }
 
+/// The admin bearer token, checked in constant time, throttled per client.
 pub fn authorize_admin(req: &HttpRequest) -> Result<Admin, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+    let state = app_state(req)?;
     let Some(expected) = state.config.admin_token.as_ref() else {
         return Err(ApiError::Forbidden {
             kind: "admin-disabled",
@@ -38,9 +46,11 @@ pub fn authorize_admin(req: &HttpRequest) -> Result<Admin, ApiError> {
         detail: "send the admin token as `Authorization: Bearer <token>`".to_owned(),
         challenge: Some("Bearer realm=\"shiplog\""),
     })?;
+    check_throttle(req, &state)?;
     if constant_time_eq(presented, expected.expose()) {
         Ok(Admin)
     } else {
+        record_failure(req, &state);
         Err(ApiError::Unauthorized {
             kind: "invalid-credentials",
             detail: "the bearer token is not valid".to_owned(),
@@ -49,7 +59,39 @@ pub fn authorize_admin(req: &HttpRequest) -> Result<Admin, ApiError> {
     }
 }
 
-fn bearer_token(req: &HttpRequest) -> Option<&str> {
+/// `GET` and `HEAD`: a session may read, never change anything outside the CSRF-checked forms.
+fn reads_only(req: &HttpRequest) -> bool {
+    req.method() == Method::GET || req.method() == Method::HEAD
+}
+
+/// Whether the request carries a live admin session.
+pub async fn has_session(req: &HttpRequest) -> Result<bool, ApiError> {
+    let state = app_state(req)?;
+    if req.cookie(super::session::SESSION_COOKIE).is_none() {
+        return Ok(false);
+    }
+    Ok(super::session::is_signed_in(req, &state, state.clock.now()).await?)
+}
+
+fn client(req: &HttpRequest) -> Option<IpAddr> {
+    req.peer_addr().map(|a| a.ip())
+}
+
+/// 429 while this client has spent its allowance of failures.
+pub fn check_throttle(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    state
+        .throttle
+        .check(client(req), state.clock.now())
+        .map_err(|retry_after| ApiError::TooManyRequests { retry_after })
+}
+
+/// One failed attempt by this client.
+pub fn record_failure(req: &HttpRequest, state: &AppState) {
+    tracing::info!(client = ?client(req), "authentication failed");
+    state.throttle.record_failure(client(req), state.clock.now());
+}
+
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -95,11 +137,15 @@ impl FromRequest for Viewer {
             }
             if let Some((username, password)) = basic_credentials(&req) {
                 let state = app_state(&req)?;
+                check_throttle(&req, &state)?;
                 let credential =
                     crate::credentials::authenticate_basic(&state.store, &username, &password, state.clock.now())
                         .await
-                        .map_err(credential_error)?;
+                        .map_err(|error| credential_failure(&req, &state, error))?;
                 return Ok(Viewer::Credential(credential));
+            }
+            if reads_only(&req) && has_session(&req).await? {
+                return Ok(Viewer::Admin);
             }
             Err(ApiError::Unauthorized {
                 kind: "missing-credentials",
@@ -110,7 +156,7 @@ impl FromRequest for Viewer {
     }
 }
 
-fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+pub fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
     req.app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
@@ -129,8 +175,16 @@ pub fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     Some((username.to_owned(), password.to_owned()))
 }
 
+/// A deploy credential that failed: counted against the client, then [`credential_error`].
+pub fn credential_failure(req: &HttpRequest, state: &AppState, error: crate::credentials::AuthError) -> ApiError {
+    if !matches!(error, crate::credentials::AuthError::Store(_)) {
+        record_failure(req, state);
+    }
+    credential_error(error)
+}
+
 /// A deploy credential that failed: 401 with the challenge, never saying which part was wrong.
-pub fn credential_error(error: crate::credentials::AuthError) -> ApiError {
+fn credential_error(error: crate::credentials::AuthError) -> ApiError {
     match error {
         crate::credentials::AuthError::Store(store) => store.into(),
         other => ApiError::Unauthorized {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{credential_error, Viewer};
+use super::auth::{check_throttle, credential_failure, Viewer};
 use super::body::read_limited;
 use super::pages::{self, RawFilters};
 use super::AppState;
@@ -41,7 +41,7 @@ pub async fn list_deployments(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     if !pages::wants_json(&req) {
-        if !pages::is_admin(&req, &state) {
+        if !pages::is_admin(&req).await? {
             return Ok(pages::to_login(&req));
         }
         let raw = RawFilters {
@@ -262,16 +262,18 @@ pub async fn create_deployment(
 async fn authenticate_deployer(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Credential, ApiError> {
     let now = state.clock.now();
     if let Some((username, password)) = super::auth::basic_credentials(req) {
+        check_throttle(req, state)?;
         return credentials::authenticate_basic(&state.store, &username, &password, now)
             .await
-            .map_err(credential_error);
+            .map_err(|error| credential_failure(req, state, error));
     }
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     match (header("x-shiplog-credential"), header("x-shiplog-timestamp"), header("x-shiplog-signature-256")) {
         (Some(username), Some(timestamp), Some(signature)) => {
+            check_throttle(req, state)?;
             credentials::authenticate_signed(&state.store, username.trim(), timestamp, signature, body, now)
                 .await
-                .map_err(credential_error)
+                .map_err(|error| credential_failure(req, state, error))
         }
         _ => Err(ApiError::Unauthorized {
             kind: "missing-credentials",

@@ -7,12 +7,14 @@ pub mod body;
 pub mod connections;
 pub mod credentials;
 pub mod deployments;
+pub mod head;
 pub mod health;
 pub mod jobs;
 pub mod monitoring;
 pub mod pages;
 pub mod problems;
 pub mod session;
+pub mod throttle;
 pub mod triggers;
 pub mod webhooks;
 
@@ -37,6 +39,8 @@ pub struct AppState {
     pub github: Option<GitHubApp>,
     /// Wakes this process's job worker after a request enqueued work.
     pub jobs_wake: Arc<tokio::sync::Notify>,
+    /// Failed authentication per client (429 past the allowance).
+    pub throttle: Arc<throttle::FailureThrottle>,
 }
 
 /// Registers every route.

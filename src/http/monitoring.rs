@@ -170,11 +170,25 @@ pub async fn record_check_result(
         .headers()
         .get("x-shiplog-signature-256")
         .and_then(|v| v.to_str().ok());
-    let by_agent = match (&state.config.agent, signed) {
-        (Some(agent), Some(sig)) => signature::verify(std::slice::from_ref(&agent.secret), Some(sig), &body).is_ok(),
-        _ => false,
+    let id = path.into_inner();
+    // The check's own agent signs its verdicts: the connection's `agent_secret` when it has one,
+    // else the server's. The admin token also works.
+    let by_agent = match signed {
+        Some(sig) => plans::agent_for_check(&state.store, id, state.config.agent.as_ref())
+            .await?
+            .is_some_and(|agent| signature::verify(std::slice::from_ref(&agent.secret), Some(sig), &body).is_ok()),
+        None => false,
     };
     if !by_agent {
+        if signed.is_some() && super::auth::bearer_token(&req).is_none() {
+            super::auth::check_throttle(&req, &state)?;
+            super::auth::record_failure(&req, &state);
+            return Err(ApiError::Unauthorized {
+                kind: "invalid-signature",
+                detail: "X-Shiplog-Signature-256 does not match this check's agent secret".to_owned(),
+                challenge: None,
+            });
+        }
         authorize_admin(&req)?;
     }
     let json: Value =
@@ -190,7 +204,6 @@ pub async fn record_check_result(
         )]));
     };
     let summary = json.get("summary").and_then(Value::as_str);
-    let id = path.into_inner();
     let check = plans::record_verdict(&state.store, id, verdict, summary, state.clock.now())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no check with id {id}")))?;

@@ -25,9 +25,16 @@ pub fn wants_json(req: &HttpRequest) -> bool {
         .is_some_and(|accept| accept.contains("application/json") || accept.contains("application/problem+json"))
 }
 
-/// Signed in with a session, or the admin bearer token.
-pub fn is_admin(req: &HttpRequest, state: &AppState) -> bool {
-    session::is_signed_in(req, state, state.clock.now()) || super::auth::authorize_admin(req).is_ok()
+/// Signed in with a session, or the admin bearer token (a throttled client gets 429).
+pub async fn is_admin(req: &HttpRequest) -> Result<bool, ApiError> {
+    if super::auth::has_session(req).await? {
+        return Ok(true);
+    }
+    match super::auth::authorize_admin(req) {
+        Ok(_) => Ok(true),
+        Err(error @ ApiError::TooManyRequests { .. }) => Err(error),
+        Err(_) => Ok(false),
+    }
 }
 
 fn redirect(location: &str) -> HttpResponse {
@@ -41,9 +48,18 @@ pub fn to_login(req: &HttpRequest) -> HttpResponse {
     redirect(&format!("/login?next={}", urlencode(target)))
 }
 
-/// Only local paths, so the sign-in form cannot be used to send people elsewhere.
-fn local_path(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+/// Only local paths, so the sign-in form cannot be used to send people elsewhere: exactly one
+/// leading `/`, not followed by `/` or a backslash, and no control character or white space anywhere
+/// (browsers drop TAB, CR and LF from URLs, so `/\t/evil.example` would become `//evil.example`).
+/// Anything else is `/deployments`.
+pub fn local_path(next: &str) -> &str {
+    let mut chars = next.chars();
+    let local = chars.next() == Some('/')
+        && !matches!(chars.next(), Some('/' | '\\'))
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control() || c.is_whitespace())
+        && next.len() <= 2048;
+    if local {
         next
     } else {
         "/deployments"
@@ -188,12 +204,25 @@ pub async fn sign_in(
     let Some(expected) = state.config.admin_token.as_ref() else {
         return refuse("The admin interface is disabled.", StatusCode::FORBIDDEN);
     };
+    if let Err(ApiError::TooManyRequests { retry_after }) = super::auth::check_throttle(&req, &state) {
+        let mut refused = refuse(
+            &format!("Too many failed sign-ins from your address; try again in {retry_after} seconds."),
+            StatusCode::TOO_MANY_REQUESTS,
+        )?;
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+        return Ok(refused);
+    }
     if !super::auth::constant_time_eq(form.token.trim(), expected.expose()) {
+        super::auth::record_failure(&req, &state);
         tracing::info!("admin sign-in refused");
         return refuse("That is not the admin token.", StatusCode::UNAUTHORIZED);
     }
-    let cookie = session::session_cookie(&state, state.clock.now())
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no session key without an admin token")))?;
+    let cookie = session::sign_in(&state, state.clock.now()).await.map_err(|e| match e {
+        session::SessionError::Store(store) => ApiError::from(store),
+        other => ApiError::Internal(other.into()),
+    })?;
     tracing::info!("admin signed in");
     Ok(HttpResponse::SeeOther()
         .cookie(cookie)
@@ -206,19 +235,22 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-pub async fn sign_out(req: HttpRequest, state: web::Data<AppState>, form: web::Form<CsrfForm>) -> HttpResponse {
+pub async fn sign_out(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
     if !csrf_matches(&req, &form.csrf) {
-        return problem_response(
-            StatusCode::FORBIDDEN,
-            "csrf",
-            "the form's CSRF token does not match".to_owned(),
-            &[],
-        );
+        return Err(ApiError::Forbidden {
+            kind: "csrf",
+            detail: "the form's CSRF token does not match".to_owned(),
+        });
     }
-    HttpResponse::SeeOther()
-        .cookie(session::signed_out_cookie(&state))
+    let cookie = session::sign_out(&req, &state).await?;
+    Ok(HttpResponse::SeeOther()
+        .cookie(cookie)
         .insert_header((header::LOCATION, "/login"))
-        .finish()
+        .finish())
 }
 
 pub async fn show_home() -> HttpResponse {
@@ -269,7 +301,7 @@ pub async fn render_deployments(
     limit: u64,
     raw: &RawFilters,
 ) -> Result<HttpResponse, ApiError> {
-    if !is_admin(req, state) {
+    if !is_admin(req).await? {
         return Ok(to_login(req));
     }
     let (csrf, cookie) = csrf(req, state)?;
@@ -425,7 +457,7 @@ struct DeploymentPage {
 }
 
 pub async fn render_deployment(req: &HttpRequest, state: &AppState, id: i64) -> Result<HttpResponse, ApiError> {
-    if !is_admin(req, state) {
+    if !is_admin(req).await? {
         return Ok(to_login(req));
     }
     let Some((d, history)) = deploys::get(&state.store, id).await? else {
@@ -498,8 +530,8 @@ fn deployment_page(state: &AppState, csrf: String, d: &Deploy, history: &[Status
 }
 
 /// A state-changing form needs a signed-in admin (else: to sign-in) and a matching CSRF token.
-fn refuse_form(req: &HttpRequest, state: &AppState, csrf: &str) -> Result<Option<HttpResponse>, ApiError> {
-    if !is_admin(req, state) {
+async fn refuse_form(req: &HttpRequest, csrf: &str) -> Result<Option<HttpResponse>, ApiError> {
+    if !is_admin(req).await? {
         return Ok(Some(to_login(req)));
     }
     if !csrf_matches(req, csrf) {
@@ -593,7 +625,7 @@ async fn create_page(state: &AppState, csrf: String, issued: Option<(i64, Issued
 }
 
 pub async fn show_create_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if !is_admin(&req, &state) {
+    if !is_admin(&req).await? {
         return Ok(to_login(&req));
     }
     let (csrf, cookie) = csrf(&req, &state)?;
@@ -614,7 +646,7 @@ pub async fn create_credential_form(
     state: web::Data<AppState>,
     form: web::Form<NewCredentialForm>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(refused) = refuse_form(&req, &state, &form.csrf)? {
+    if let Some(refused) = refuse_form(&req, &form.csrf).await? {
         return Ok(refused);
     }
     connections::get(&state.store, form.connection)
@@ -665,7 +697,7 @@ pub async fn revoke_credential_form(
     path: web::Path<i64>,
     form: web::Form<RevokeForm>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(refused) = refuse_form(&req, &state, &form.csrf)? {
+    if let Some(refused) = refuse_form(&req, &form.csrf).await? {
         return Ok(refused);
     }
     let id = path.into_inner();
@@ -696,5 +728,20 @@ mod tests {
         assert_eq!(local_path("//evil.example"), "/deployments");
         assert_eq!(local_path("https://evil.example"), "/deployments");
         assert_eq!(local_path("/\\evil"), "/deployments");
+        for hostile in [
+            "/\t/evil.example/phish",
+            "/\n/evil.example",
+            "/\r\nLocation: https://evil.example",
+            "/\u{b}/evil.example",
+            "/\u{c}/evil.example",
+            "/ /evil.example",
+            "/deployments\u{0}",
+            "/a\\b",
+            "",
+            "deployments",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(local_path(hostile), "/deployments", "{hostile:?}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `POST /webhooks/github`: the GitHub App's webhook URL.
 //!
 //! Order of checks: size (413), signature over the raw bytes (401, before anything else is
-//! trusted), delivery headers (400), payload (400 naming the field), then intake, which answers
+//! trusted), the App the delivery names (403), delivery headers (400), payload (400 naming the field), then intake, which answers
 //! only after the delivery and its effects are committed.
 
 use actix_web::http::header;
@@ -31,6 +31,8 @@ pub async fn receive_github_webhook(
         detail: error.to_string(),
         challenge: None,
     })?;
+
+    check_app_target(&req, &state)?;
 
     let event = header_value(&req, "x-github-event")
         .filter(|e| !e.is_empty() && e.len() <= 64 && e.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
@@ -64,6 +66,31 @@ pub async fn receive_github_webhook(
     state.jobs_wake.notify_one();
     tracing::info!(reason = receipt.reason.as_deref(), "webhook delivery handled");
     Ok(HttpResponse::Ok().json(receipt))
+}
+
+/// With `GITHUB_APP_ID` set, an App delivery (`X-GitHub-Hook-Installation-Target-Type:
+/// integration`) must name that App in `X-GitHub-Hook-Installation-Target-ID`: a webhook secret
+/// shared with another App must not let that App's deliveries in. Deliveries without the header
+/// (older GitHub Enterprise Server) and webhooks of other kinds (repository, organization) are
+/// not App deliveries and are taken on their signature alone.
+fn check_app_target(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let Some(app) = state.config.github_app.as_ref() else {
+        return Ok(());
+    };
+    let Some(target) = header_value(req, "x-github-hook-installation-target-id") else {
+        return Ok(());
+    };
+    let kind = header_value(req, "x-github-hook-installation-target-type");
+    if kind.is_some_and(|k| !k.eq_ignore_ascii_case("integration")) {
+        return Ok(());
+    }
+    if target.parse::<u64>().ok() == Some(app.app_id) {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden {
+        kind: "wrong-app",
+        detail: "X-GitHub-Hook-Installation-Target-ID names another GitHub App than GITHUB_APP_ID".to_owned(),
+    })
 }
 
 fn header_value<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {

@@ -517,6 +517,27 @@ impl JobHandler for ExpirePlan {
 
 /// The agent's verdict on a check: `healthy`, `regressed` or `inconclusive`. A regression is
 /// also commented on the pull request.
+/// The agent a check's verdict must come from: its plan's connection's agent (its own
+/// `agent_secret`, else the server's; the server's for an unknown check, so the agent learns
+/// that it is unknown).
+pub async fn agent_for_check(
+    store: &Store,
+    check_id: i64,
+    default: Option<&AgentConfig>,
+) -> StoreResult<Option<AgentConfig>> {
+    let Some(check) = rows::find_check(store.conn(), check_id).await? else {
+        return Ok(default.cloned());
+    };
+    let Some(plan) = rows::find_plan(store.conn(), check.plan_id).await? else {
+        return Ok(default.cloned());
+    };
+    let connection = crate::connections::get(store, plan.connection_id).await?;
+    Ok(match connection {
+        Some(connection) => connection.agent(default),
+        None => default.cloned(),
+    })
+}
+
 pub async fn record_verdict(
     store: &Store,
     check_id: i64,

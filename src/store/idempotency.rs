@@ -57,3 +57,12 @@ pub async fn insert(
     .await?;
     Ok(())
 }
+
+/// Removes answers stored before `cutoff`; returns how many.
+pub async fn purge_before(db: &impl Conn, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+    let result = Entity::delete_many()
+        .filter(Column::CreatedAt.lt(cutoff))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

@@ -14,7 +14,9 @@ pub mod job_queue;
 pub mod jobs;
 pub mod monitoring;
 pub mod pull_requests;
+pub mod sessions;
 pub mod triggers;
+pub mod used_signatures;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,17 +4,17 @@ use serde_json::{json, Value};
 
 use crate::helpers::{fixture, set, spawn_app, status_and_json, TestApp, ADMIN_TOKEN};
 
-const SHA: &str = "4c1f0f0a9d6e3b2a8f7e6d5c4b3a29181716151a";
+pub const SHA: &str = "4c1f0f0a9d6e3b2a8f7e6d5c4b3a29181716151a";
 const OTHER_SHA: &str = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291817";
 
-struct Cred {
-    id: i64,
-    username: String,
-    password: String,
-    signing_key: String,
+pub struct Cred {
+    pub id: i64,
+    pub username: String,
+    pub password: String,
+    pub signing_key: String,
 }
 
-async fn installed_app() -> TestApp {
+pub async fn installed_app() -> TestApp {
     let app = spawn_app().await;
     assert_eq!(
         app.deliver("installation", &fixture("installation.created")).await.0,
@@ -23,7 +23,7 @@ async fn installed_app() -> TestApp {
     app
 }
 
-async fn create_credential(app: &TestApp, connection: i64) -> Cred {
+pub async fn create_credential(app: &TestApp, connection: i64) -> Cred {
     let response = app
         .client
         .post(app.url(&format!("/api/connections/{connection}/credentials")))
@@ -70,7 +70,7 @@ async fn post_with(
     (status, location, json)
 }
 
-fn minimal(sha: &str) -> Value {
+pub fn minimal(sha: &str) -> Value {
     json!({"repository": "acme-corp/web-app", "environment": "production", "sha": sha, "deploy_time": "2026-11-02T10:00:00Z"})
 }
 
@@ -377,7 +377,7 @@ async fn stored_secret_column(app: &TestApp) -> String {
     row.try_get("", "secret_hash").unwrap()
 }
 
-async fn post_signed(app: &TestApp, cred: &Cred, body: &[u8], timestamp: i64, signing_key: &str) -> u16 {
+pub async fn post_signed(app: &TestApp, cred: &Cred, body: &[u8], timestamp: i64, signing_key: &str) -> u16 {
     let ts = timestamp.to_string();
     let signature = shiplog::credentials::sign(signing_key, &ts, body);
     app.client

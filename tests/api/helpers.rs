@@ -22,7 +22,7 @@ use shiplog::store::Store;
 use tokio::sync::OnceCell;
 
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const ADMIN_TOKEN: &str = "7c4a8d09ca3762af61e59520943dc26494f8941b0e2f6c1d6c8a5f3e2b7d9a41";
 
 pub struct TestApp {
     pub runner: shiplog::jobs::runner::Runner,

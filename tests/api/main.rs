@@ -20,6 +20,7 @@ mod monitoring;
 mod pages;
 mod processes;
 mod pull_requests;
+mod security;
 mod storage;
 mod triggers;
 mod webhooks;

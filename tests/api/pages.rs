@@ -2,7 +2,7 @@
 
 use crate::helpers::{fixture, spawn_app, TestApp, ADMIN_TOKEN};
 
-fn no_redirects() -> reqwest::Client {
+pub fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -11,7 +11,7 @@ fn no_redirects() -> reqwest::Client {
 }
 
 /// `name=value` of a `Set-Cookie` header, and the whole header.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
     response
         .headers()
         .get_all("set-cookie")
@@ -25,13 +25,13 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, Strin
 }
 
 /// The CSRF cookie and token of the sign-in form.
-async fn login_form(app: &TestApp, client: &reqwest::Client) -> String {
+pub async fn login_form(app: &TestApp, client: &reqwest::Client) -> String {
     let response = client.get(app.url("/login")).send().await.unwrap();
     let (cookie, _) = set_cookie(&response, "shiplog_csrf").expect("a CSRF cookie");
     cookie
 }
 
-async fn sign_in(app: &TestApp, client: &reqwest::Client, token: &str) -> reqwest::Response {
+pub async fn sign_in(app: &TestApp, client: &reqwest::Client, token: &str) -> reqwest::Response {
     let csrf_cookie = login_form(app, client).await;
     let csrf = csrf_cookie.split_once('=').unwrap().1.to_owned();
     client
@@ -47,7 +47,7 @@ async fn sign_in(app: &TestApp, client: &reqwest::Client, token: &str) -> reqwes
         .unwrap()
 }
 
-async fn session(app: &TestApp, client: &reqwest::Client) -> String {
+pub async fn session(app: &TestApp, client: &reqwest::Client) -> String {
     let response = sign_in(app, client, ADMIN_TOKEN).await;
     set_cookie(&response, "shiplog_session").unwrap().0
 }
