@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ancestry;
+mod auth_matrix;
 mod browser;
 mod cli;
 mod connections;
