@@ -16,6 +16,7 @@ mod m20261122_000007_monitoring_plans;
 mod m20261122_000008_connection_agent_secret;
 mod m20261122_000009_deployment_list_indexes;
 mod m20261130_000010_sessions_and_replay;
+mod m20261130_000011_one_live_deploy;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000008_connection_agent_secret::Migration),
             Box::new(m20261122_000009_deployment_list_indexes::Migration),
             Box::new(m20261130_000010_sessions_and_replay::Migration),
+            Box::new(m20261130_000011_one_live_deploy::Migration),
         ]
     }
 }

@@ -279,6 +279,7 @@ async fn record(
     request: &ApiDeployment,
     now: DateTime<Utc>,
 ) -> Result<(bool, i64), RegisterError> {
+    super::lock_environment(db, connection_id, &request.repository, &request.environment).await?;
     if let Some(external_id) = &request.external_id {
         if let Some(existing) =
             rows::find_by_external_id(db, connection_id, request.repository.key(), external_id).await?

@@ -24,6 +24,7 @@ pub async fn record_deployment(
         Ok(connection) => connection,
         Err(skipped) => return Ok(skipped),
     };
+    super::lock_environment(db, connection.id, &deployment.repository.name, &deployment.environment).await?;
     upsert(db, &connection, deployment, now).await?;
     Ok(Applied::Changed {
         connection_id: connection.id,
@@ -42,6 +43,14 @@ pub async fn record_status(
         Ok(connection) => connection,
         Err(skipped) => return Ok(skipped),
     };
+    // Under the environment's lock, the deploy read below is the one the report is applied to.
+    super::lock_environment(
+        db,
+        connection.id,
+        &event.deployment.repository.name,
+        &event.deployment.environment,
+    )
+    .await?;
     if rows::has_github_status(db, event.id).await? {
         return Ok(Applied::Skipped {
             connection_id: connection.id,

@@ -147,7 +147,17 @@ async fn mark_rolled_back(
     }
     let at = target.completed_at.unwrap_or(target.status_at);
     let tx = store.begin().await?;
-    rows::set_rolled_back(&tx, replaced.id, target.id, at, now).await?;
+    rows::lock_environment(
+        &tx,
+        replaced.connection_id,
+        &replaced.repository_key,
+        &replaced.environment,
+    )
+    .await?;
+    if !rows::set_rolled_back(&tx, replaced.id, target.id, at, now).await? {
+        // No longer superseded (a concurrent change got there first): nothing to mark.
+        return Ok(());
+    }
     let entry = StatusEntry {
         github_status_id: None,
         state: DeployStatus::RolledBack.as_str().to_owned(),

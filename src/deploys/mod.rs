@@ -18,8 +18,8 @@ use serde_json::json;
 pub use lifecycle::{duration_seconds, from_github_state, DeployStatus, ReportOrder};
 
 use crate::jobs::{self, NewJob};
-use crate::store::deployments::{self as rows, StatusChange};
-use crate::store::{Conn, Store, StoreResult};
+use crate::store::deployments::{self as rows, Guard, StatusChange};
+use crate::store::{Conn, Store, StoreError, StoreResult};
 use crate::types::{CommitSha, RepoName};
 
 /// A stored deploy. Serialises to the JSON the API shows.
@@ -124,6 +124,12 @@ pub struct Report {
     pub environment_url: Option<String>,
 }
 
+impl Report {
+    fn guard(&self) -> Guard {
+        Guard::ReportOlderThan(self.order.at, self.order.id)
+    }
+}
+
 /// What applying a report did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transition {
@@ -163,7 +169,20 @@ pub async fn get(store: &Store, id: i64) -> StoreResult<Option<(Deploy, Vec<Stat
     Ok(Some((deploy, history)))
 }
 
-/// Applies `report` to `deploy` if it is later than the report behind the current status.
+/// Takes the lock that serialises status changes in `deploy`'s environment (see
+/// [`rows::lock_environment`]). Call it before reading the rows a change depends on.
+pub async fn lock_environment(
+    db: &impl Conn,
+    connection_id: i64,
+    repository: &RepoName,
+    environment: &str,
+) -> StoreResult<()> {
+    rows::lock_environment(db, connection_id, repository.key(), environment).await
+}
+
+/// Applies `report` to `deploy` if it is later than the report behind the current status. The
+/// caller holds the environment's lock ([`lock_environment`]) and read `deploy` after taking it;
+/// every update is conditional on the row it read all the same, so a stale copy changes nothing.
 pub async fn apply_report(
     db: &impl Conn,
     deploy: &Deploy,
@@ -189,7 +208,9 @@ pub async fn apply_report(
         log_url: report.log_url.clone(),
         environment_url: report.environment_url.clone(),
     };
-    rows::set_status(db, deploy.id, &change, now).await?;
+    if !rows::set_status(db, deploy.id, &change, report.guard(), now).await? {
+        return Ok(Transition::Outdated);
+    }
     Ok(Transition::Changed(report.status))
 }
 
@@ -221,20 +242,13 @@ async fn go_live(db: &impl Conn, deploy: &Deploy, report: &Report, now: DateTime
             log_url: report.log_url.clone(),
             environment_url: report.environment_url.clone(),
         };
-        rows::set_status(db, deploy.id, &change, now).await?;
+        if !rows::set_status(db, deploy.id, &change, report.guard(), now).await? {
+            return Ok(Transition::Outdated);
+        }
         return Ok(Transition::SupersededOnArrival { by: newer.id });
     }
 
-    let change = StatusChange {
-        status: DeployStatus::Live,
-        status_at: at,
-        status_github_id: report.order.id,
-        completed,
-        superseded_by_id: None,
-        log_url: report.log_url.clone(),
-        environment_url: report.environment_url.clone(),
-    };
-    rows::set_status(db, deploy.id, &change, now).await?;
+    // The database allows one live deploy per environment: the previous ones step down first.
     let mut superseded = Vec::new();
     for previous in &others {
         let change = StatusChange {
@@ -246,8 +260,27 @@ async fn go_live(db: &impl Conn, deploy: &Deploy, report: &Report, now: DateTime
             log_url: None,
             environment_url: None,
         };
-        rows::set_status(db, previous.id, &change, now).await?;
-        superseded.push(previous.id);
+        if rows::set_status(db, previous.id, &change, Guard::StatusIs(DeployStatus::Live), now).await? {
+            superseded.push(previous.id);
+        }
+    }
+    let change = StatusChange {
+        status: DeployStatus::Live,
+        status_at: at,
+        status_github_id: report.order.id,
+        completed,
+        superseded_by_id: None,
+        log_url: report.log_url.clone(),
+        environment_url: report.environment_url.clone(),
+    };
+    if !rows::set_status(db, deploy.id, &change, report.guard(), now).await? {
+        // Only a writer that skipped the environment's lock could have changed the row since it
+        // was read: undo the whole transaction (the caller retries it) rather than leave the
+        // environment without its live deploy.
+        return Err(StoreError::Conflict(format!(
+            "deployment {} changed while it was going live",
+            deploy.id
+        )));
     }
     let job = NewJob {
         kind: jobs::DEPLOY_WENT_LIVE,

@@ -4,8 +4,10 @@ use chrono::{DateTime, Utc};
 use entity::{deployment, deployment_status};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseBackend, EntityTrait, NotSet, QueryFilter, QueryOrder,
+    QuerySelect, Set, Statement,
 };
+use sha2::{Digest, Sha256};
 
 use super::{Conn, StoreError, StoreResult};
 use crate::deploys::{Deploy, DeployFilter, DeployStatus, NewDeploy, StatusEntry};
@@ -106,27 +108,81 @@ pub struct StatusChange {
     pub environment_url: Option<String>,
 }
 
-pub async fn set_status(db: &impl Conn, id: i64, change: &StatusChange, now: DateTime<Utc>) -> StoreResult<()> {
-    let mut model = deployment::ActiveModel {
-        id: Set(id),
-        status: Set(change.status.as_str().to_owned()),
-        status_at: Set(change.status_at),
-        status_github_id: Set(change.status_github_id),
-        superseded_by_id: Set(change.superseded_by_id),
-        updated_at: Set(now),
-        ..Default::default()
-    };
+/// Which row state a status change may apply to; the update is conditional on it, so a writer
+/// holding a stale copy of the row changes nothing.
+#[derive(Clone, Copy, Debug)]
+pub enum Guard {
+    /// The row's current report is older than `(at, id)`: an older report never wins.
+    ReportOlderThan(DateTime<Utc>, i64),
+    /// The row still has this status (superseding the live deploy, marking a rollback).
+    StatusIs(DeployStatus),
+}
+
+/// Applies `change` if the row still matches `guard`; `false` when it did not (nothing changed).
+pub async fn set_status(
+    db: &impl Conn,
+    id: i64,
+    change: &StatusChange,
+    guard: Guard,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let mut update = deployment::Entity::update_many()
+        .col_expr(deployment::Column::Status, Expr::value(change.status.as_str()))
+        .col_expr(deployment::Column::StatusAt, Expr::value(change.status_at))
+        .col_expr(deployment::Column::StatusGithubId, Expr::value(change.status_github_id))
+        .col_expr(deployment::Column::SupersededById, Expr::value(change.superseded_by_id))
+        .col_expr(deployment::Column::UpdatedAt, Expr::value(now));
     if let Some((completed_at, duration)) = change.completed {
-        model.completed_at = Set(Some(completed_at));
-        model.duration_seconds = Set(Some(duration));
+        update = update
+            .col_expr(deployment::Column::CompletedAt, Expr::value(Some(completed_at)))
+            .col_expr(deployment::Column::DurationSeconds, Expr::value(Some(duration)));
     }
     if let Some(url) = &change.log_url {
-        model.log_url = Set(Some(url.clone()));
+        update = update.col_expr(deployment::Column::LogUrl, Expr::value(Some(url.clone())));
     }
     if let Some(url) = &change.environment_url {
-        model.environment_url = Set(Some(url.clone()));
+        update = update.col_expr(deployment::Column::EnvironmentUrl, Expr::value(Some(url.clone())));
     }
-    model.update(db).await?;
+    let condition = match guard {
+        Guard::ReportOlderThan(at, report_id) => Condition::any().add(deployment::Column::StatusAt.lt(at)).add(
+            Condition::all()
+                .add(deployment::Column::StatusAt.eq(at))
+                .add(deployment::Column::StatusGithubId.lt(report_id)),
+        ),
+        Guard::StatusIs(status) => Condition::all().add(deployment::Column::Status.eq(status.as_str())),
+    };
+    let result = update
+        .filter(deployment::Column::Id.eq(id))
+        .filter(condition)
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Serialises every status change of one repository's environment until the transaction ends,
+/// so deciding which deploy is live reads rows no other writer is changing. On PostgreSQL a
+/// transaction-scoped advisory lock keyed by the environment; SQLite has one writer at a time
+/// already. A transaction takes at most one such lock, so locks cannot be taken in two orders.
+pub async fn lock_environment(
+    db: &impl Conn,
+    connection_id: i64,
+    repository_key: &str,
+    environment: &str,
+) -> StoreResult<()> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let digest = Sha256::digest(format!(
+        "shiplog environment\0{connection_id}\0{repository_key}\0{environment}"
+    ));
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    db.execute(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [i64::from_be_bytes(key).into()],
+    ))
+    .await?;
     Ok(())
 }
 
@@ -151,25 +207,28 @@ pub async fn previous_live_in_repository(db: &impl Conn, deploy: &Deploy) -> Sto
         .transpose()
 }
 
+/// Marks a superseded deploy `rolled_back` by `target`; `false` if it is no longer superseded.
 pub async fn set_rolled_back(
     db: &impl Conn,
     id: i64,
     target: i64,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> StoreResult<()> {
-    deployment::ActiveModel {
-        id: Set(id),
-        status: Set(DeployStatus::RolledBack.as_str().to_owned()),
-        status_at: Set(at),
-        status_github_id: Set(0),
-        rollback_target_id: Set(Some(target)),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .update(db)
-    .await?;
-    Ok(())
+) -> StoreResult<bool> {
+    let result = deployment::Entity::update_many()
+        .col_expr(
+            deployment::Column::Status,
+            Expr::value(DeployStatus::RolledBack.as_str()),
+        )
+        .col_expr(deployment::Column::StatusAt, Expr::value(at))
+        .col_expr(deployment::Column::StatusGithubId, Expr::value(0i64))
+        .col_expr(deployment::Column::RollbackTargetId, Expr::value(Some(target)))
+        .col_expr(deployment::Column::UpdatedAt, Expr::value(now))
+        .filter(deployment::Column::Id.eq(id))
+        .filter(deployment::Column::Status.eq(DeployStatus::Superseded.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 /// Live deploys of a repository's environment in a connection, other than `except`.

@@ -5,6 +5,7 @@ mod ancestry;
 mod auth_matrix;
 mod browser;
 mod cli;
+mod concurrency;
 mod connections;
 mod deployments;
 mod explicit_api;

@@ -1,0 +1,212 @@
+//! "What is live where" under parallel writers, on both backends: 50 requests at once, several
+//! rounds each. The database enforces the rules (one live deploy per environment, one deploy
+//! per `external_id`); status changes are conditional and serialised per environment.
+
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+
+use crate::explicit_api::{create_credential, installed_app, Cred};
+use crate::helpers::{fixture, set, status_and_json, TestApp};
+
+const REPO: &str = "acme-corp/web-app";
+const WRITERS: usize = 50;
+const ROUNDS: usize = 3;
+
+fn sha(n: usize) -> String {
+    format!("{n:040x}")
+}
+
+async fn post_deploy(app: &TestApp, cred: &Cred, body: Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url("/deployments"))
+        .basic_auth(&cred.username, Some(&cred.password))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    status_and_json(response).await
+}
+
+async fn deploys(app: &TestApp, query: &str) -> Vec<Value> {
+    let (status, body) = app.admin_get(&format!("/deployments?limit=200&{query}")).await;
+    assert_eq!(status, 200, "{body}");
+    body["deployments"].as_array().unwrap().clone()
+}
+
+fn status_event(deployment_id: i64, environment: &str, status_id: i64, state: &str, at: &str) -> Value {
+    let mut event = fixture("deployment_status.created");
+    set(&mut event, "/deployment/id", json!(deployment_id));
+    set(&mut event, "/deployment/environment", json!(environment));
+    set(&mut event, "/deployment/original_environment", json!(environment));
+    set(&mut event, "/deployment_status/id", json!(status_id));
+    set(&mut event, "/deployment_status/environment", json!(environment));
+    set(&mut event, "/deployment_status/state", json!(state));
+    set(&mut event, "/deployment_status/created_at", json!(at));
+    set(&mut event, "/deployment_status/updated_at", json!(at));
+    event
+}
+
+#[tokio::test]
+async fn an_older_in_progress_arriving_with_the_success_never_moves_a_deploy_back() {
+    let app = installed_app().await;
+    for round in 0..ROUNDS {
+        let pairs = WRITERS / 2;
+        let base = 1_000_000 * (round as i64 + 1);
+        let sends = (0..pairs).flat_map(|i| {
+            let environment = format!("env-{round}-{i}");
+            let deployment = base + i as i64;
+            [
+                status_event(
+                    deployment,
+                    &environment,
+                    2 * deployment,
+                    "in_progress",
+                    "2026-11-02T09:11:00Z",
+                ),
+                status_event(
+                    deployment,
+                    &environment,
+                    2 * deployment + 1,
+                    "success",
+                    "2026-11-02T09:12:00Z",
+                ),
+            ]
+        });
+
+        let answers = join_all(sends.map(|event| {
+            let app = &app;
+            async move { app.deliver("deployment_status", &event).await }
+        }))
+        .await;
+
+        for (status, body) in &answers {
+            assert_eq!(*status, 200, "{body}");
+        }
+        let stored = deploys(&app, "").await;
+        let this_round: Vec<&Value> = stored
+            .iter()
+            .filter(|d| d["environment"].as_str().unwrap().starts_with(&format!("env-{round}-")))
+            .collect();
+        assert_eq!(this_round.len(), pairs, "round {round}");
+        for deploy in this_round {
+            assert_eq!(deploy["status"], "live", "round {round}: {deploy}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn many_deploys_going_live_at_once_in_one_environment_leave_exactly_the_newest_live() {
+    let app = installed_app().await;
+    let cred = create_credential(&app, 1).await;
+    for round in 0..ROUNDS {
+        let environment = format!("production-{round}");
+        let bodies = (0..WRITERS).map(|i| {
+            json!({
+                "repository": REPO,
+                "environment": environment,
+                "sha": sha(round * 1000 + i),
+                "deploy_time": format!("2026-11-02T08:{:02}:{:02}Z", i / 60, i % 60),
+            })
+        });
+
+        let answers = join_all(bodies.map(|body| post_deploy(&app, &cred, body))).await;
+
+        for (status, body) in &answers {
+            assert_eq!(*status, 201, "{body}");
+        }
+        let stored = deploys(&app, &format!("environment={environment}")).await;
+        assert_eq!(stored.len(), WRITERS);
+        let live: Vec<&Value> = stored.iter().filter(|d| d["status"] == "live").collect();
+        assert_eq!(live.len(), 1, "round {round}: {live:?}");
+        assert_eq!(
+            live[0]["sha"],
+            sha(round * 1000 + WRITERS - 1),
+            "the newest deploy is live"
+        );
+        let newest = live[0]["id"].clone();
+        for deploy in stored.iter().filter(|d| d["id"] != newest) {
+            assert_eq!(deploy["status"], "superseded", "round {round}: {deploy}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn parallel_creates_with_one_external_id_make_one_deploy() {
+    let app = installed_app().await;
+    let cred = create_credential(&app, 1).await;
+    for round in 0..ROUNDS {
+        let body = json!({
+            "repository": REPO,
+            "environment": "staging",
+            "sha": sha(round),
+            "status": "deploying",
+            "external_id": format!("run-{round}"),
+        });
+
+        let answers = join_all((0..WRITERS).map(|_| post_deploy(&app, &cred, body.clone()))).await;
+
+        let created = answers.iter().filter(|(status, _)| *status == 201).count();
+        let kept = answers.iter().filter(|(status, _)| *status == 200).count();
+        assert_eq!((created, kept), (1, WRITERS - 1), "round {round}: {answers:?}");
+        let ids: std::collections::HashSet<i64> = answers.iter().map(|(_, b)| b["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids.len(), 1, "every answer names the one deploy");
+        let stored = deploys(&app, &format!("sha={}", sha(round))).await;
+        assert_eq!(stored.len(), 1, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_and_a_live_reported_at_once_agree_with_what_was_answered() {
+    let app = installed_app().await;
+    let cred = create_credential(&app, 1).await;
+    for round in 0..ROUNDS {
+        let external_id = format!("pipeline-{round}");
+        let start = json!({"repository": REPO, "environment": "production", "sha": sha(500 + round),
+                           "status": "deploying", "external_id": external_id});
+        assert_eq!(post_deploy(&app, &cred, start).await.0, 201);
+        let outcomes = (0..WRITERS).map(|i| {
+            let status = if i % 2 == 0 { "failed" } else { "live" };
+            json!({"repository": REPO, "environment": "production", "sha": sha(500 + round),
+                   "status": status, "external_id": external_id})
+        });
+
+        let answers = join_all(outcomes.map(|body| {
+            let app = &app;
+            let cred = &cred;
+            async move {
+                let asked = body["status"].as_str().unwrap().to_owned();
+                (asked, post_deploy(app, cred, body).await)
+            }
+        }))
+        .await;
+
+        let stored = deploys(&app, &format!("sha={}", sha(500 + round))).await;
+        assert_eq!(stored.len(), 1);
+        let final_status = stored[0]["status"].as_str().unwrap().to_owned();
+        for (asked, (status, body)) in &answers {
+            if *asked == final_status {
+                assert_eq!(*status, 200, "round {round}: {body}");
+                assert_eq!(
+                    body["status"],
+                    final_status.as_str(),
+                    "the answer is the row as written"
+                );
+            } else {
+                assert_eq!(
+                    *status, 409,
+                    "round {round}: {asked} answered {status}, yet the deploy is {final_status}"
+                );
+            }
+        }
+        let id = stored[0]["id"].as_i64().unwrap();
+        let (_, one) = app.admin_get(&format!("/deployments/{id}")).await;
+        let terminal: Vec<&Value> = one["statuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["state"] == "failed" || s["state"] == "live")
+            .collect();
+        assert_eq!(terminal.len(), 1, "one terminal report in the history: {terminal:?}");
+    }
+}
