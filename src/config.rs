@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::outbound::AllowList;
+
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://shiplog.db?mode=rwc";
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_MONITOR_SCHEDULE: &str = "10m,30m,1h,2h,24h,72h";
@@ -255,6 +257,10 @@ pub struct ServeArgs {
     /// HMAC key for calls to the default agent.
     #[arg(long, env = "SHIPLOG_AGENT_SECRET", hide_env_values = true)]
     pub agent_secret: Option<String>,
+    /// Non-public addresses that agent and trigger calls may reach anyway, comma-separated:
+    /// `10.0.0.0/8,127.0.0.1`. Without it only public addresses are called.
+    #[arg(long, env = "SHIPLOG_OUTBOUND_ALLOW", default_value = "")]
+    pub outbound_allow: String,
     /// Check offsets after a deploy, e.g. `10m,30m,1h,2h,24h,72h`.
     #[arg(long, env = "SHIPLOG_MONITOR_SCHEDULE", default_value = DEFAULT_MONITOR_SCHEDULE)]
     pub monitor_schedule: String,
@@ -301,6 +307,8 @@ pub struct Config {
     pub github_api_url: String,
     pub admin_token: Option<Secret>,
     pub agent: Option<AgentConfig>,
+    /// `SHIPLOG_OUTBOUND_ALLOW`: the only exemption from "outbound calls go to public addresses".
+    pub outbound_allow: AllowList,
     pub monitor_schedule: Vec<Duration>,
     pub monitor_expiry: Duration,
     pub log_format: LogFormat,
@@ -358,6 +366,20 @@ impl Config {
             }
         };
 
+        let outbound_allow = AllowList::parse(&args.outbound_allow).map_err(|message| ConfigError::Invalid {
+            var: "SHIPLOG_OUTBOUND_ALLOW",
+            message,
+        })?;
+        // An agent at a literal address shiplog would refuse to call is a mistake to report now.
+        if let Some(agent) = &agent {
+            if let Err(error) = outbound_allow.check_target(&agent.url) {
+                return Err(ConfigError::Invalid {
+                    var: "SHIPLOG_AGENT_URL",
+                    message: error.to_string(),
+                });
+            }
+        }
+
         let monitor_schedule = args
             .monitor_schedule
             .split(',')
@@ -393,6 +415,7 @@ impl Config {
                 .map(|token| parse_admin_token(&token))
                 .transpose()?,
             agent,
+            outbound_allow,
             monitor_schedule,
             monitor_expiry,
             log_format: args.database.log_format,
@@ -532,6 +555,34 @@ mod tests {
         let err = Config::from_serve_args(serve_args(&["--github-webhook-secret", "s", "--github-app-id", "12"]))
             .unwrap_err();
         assert!(err.to_string().contains("GITHUB_APP_PRIVATE_KEY_PATH"));
+    }
+
+    #[test]
+    fn an_agent_at_a_non_public_address_needs_the_allow_list() {
+        let agent = [
+            "--github-webhook-secret",
+            "s",
+            "--agent-url",
+            "http://10.1.2.3:8080/hook",
+            "--agent-secret",
+            "k",
+        ];
+        let err = Config::from_serve_args(serve_args(&agent)).unwrap_err().to_string();
+        assert!(
+            err.contains("SHIPLOG_AGENT_URL") && err.contains("SHIPLOG_OUTBOUND_ALLOW"),
+            "{err}"
+        );
+        let mut allowed = agent.to_vec();
+        allowed.extend(["--outbound-allow", "10.0.0.0/8"]);
+        let config = Config::from_serve_args(serve_args(&allowed)).unwrap();
+        assert_eq!(config.outbound_allow.to_string(), "10.0.0.0/8");
+        let bad = Config::from_serve_args(serve_args(&[
+            "--github-webhook-secret",
+            "s",
+            "--outbound-allow",
+            "10/8",
+        ]));
+        assert!(bad.unwrap_err().to_string().contains("SHIPLOG_OUTBOUND_ALLOW"));
     }
 
     #[test]

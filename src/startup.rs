@@ -83,7 +83,8 @@ impl Application {
         let port = listener.local_addr().map_err(listen_error)?.port();
         let workers = config.http_workers;
 
-        let outbound = Outbound::new().map_err(|e| StartupError::Outbound(e.to_string()))?;
+        let outbound =
+            Outbound::new(config.outbound_allow.clone()).map_err(|e| StartupError::Outbound(e.to_string()))?;
         let (trigger_watch, fire_trigger) = triggers::wire(&store, outbound.clone(), config.agent.clone());
         let mut sources = sources;
         sources.push(trigger_watch);

@@ -17,7 +17,9 @@ pub struct ConnectionSettings {
     pub ignore_transient_environments: bool,
     /// Skip deployments to environments matching any of these patterns.
     pub ignored_environments: Vec<EnvironmentPattern>,
-    /// This connection's agent, instead of `SHIPLOG_AGENT_URL` (its secret is kept apart).
+    /// This connection's agent, instead of `SHIPLOG_AGENT_URL` (its secret is kept apart). An
+    /// absolute http(s) URL; like every outbound target, called only at a public address or one
+    /// in `SHIPLOG_OUTBOUND_ALLOW`.
     pub agent_url: Option<String>,
 }
 
@@ -82,7 +84,8 @@ impl ConnectionSettings {
                 },
                 "agent_url" => match value {
                     Value::Null => next.agent_url = None,
-                    Value::String(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                    // Where it points is checked at every call (`outbound::policy`).
+                    Value::String(url) if crate::outbound::policy::parse_http_url(url).is_ok() => {
                         next.agent_url = Some(url.trim().to_owned())
                     }
                     _ => errors.push(FieldError::new(key, "must be an http(s) URL, or null")),

@@ -1,5 +1,6 @@
 //! `POST/GET /api/triggers`, `GET/DELETE /api/triggers/{id}` (admin, or a deploy credential for
-//! its own connection's repositories).
+//! its own connection's repositories). The attempt log shows the target's status code and error
+//! to the admin only; a deploy credential sees whether each call was delivered.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -19,7 +20,7 @@ pub async fn create_trigger(
     state: web::Data<AppState>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = triggers::validate(&body).map_err(ApiError::unprocessable)?;
+    let request = triggers::validate(&body, &state.config.outbound_allow).map_err(ApiError::unprocessable)?;
     let connection = match viewer.connection_scope() {
         Some(id) => {
             let connection = connections::get(&state.store, id)
@@ -98,7 +99,11 @@ pub async fn get_trigger(
 ) -> Result<HttpResponse, ApiError> {
     let (trigger, attempts) = visible(&viewer, &state, path.into_inner()).await?;
     let mut body = serde_json::to_value(&trigger).map_err(|e| ApiError::Internal(e.into()))?;
-    body["attempts"] = serde_json::to_value(&attempts).map_err(|e| ApiError::Internal(e.into()))?;
+    body["attempts"] = match viewer {
+        Viewer::Admin => serde_json::to_value(attempts.iter().map(|a| a.detail()).collect::<Vec<_>>()),
+        Viewer::Credential(_) => serde_json::to_value(attempts.iter().map(|a| a.summary()).collect::<Vec<_>>()),
+    }
+    .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Ok().json(body))
 }
 

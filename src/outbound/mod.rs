@@ -3,13 +3,21 @@
 //! repeats) and `X-Shiplog-Signature-256: sha256=HMAC(secret, body)`.
 //!
 //! A call either gets a 2xx, or says what went wrong; retrying is the job queue's business.
+//! Every call goes only where [`policy`] allows (public addresses, or `SHIPLOG_OUTBOUND_ALLOW`),
+//! checked after DNS resolution ([`resolve`]); redirects are not followed and proxies from the
+//! environment are not used, since either would take the call somewhere unchecked.
 
+pub mod policy;
+mod resolve;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use crate::config::Secret;
 use crate::github::signature;
+pub use policy::{AllowList, Refused, TargetError};
 
 /// How long an agent has to answer.
 const TIMEOUT_SECONDS: u64 = 10;
@@ -19,30 +27,63 @@ const TIMEOUT_SECONDS: u64 = 10;
 pub struct Attempt {
     pub status: Option<u16>,
     pub error: Option<String>,
+    /// The target may not be called (see [`policy`]); nothing was sent, and retrying will not help.
+    pub refused: bool,
 }
 
 impl Attempt {
     pub fn succeeded(&self) -> bool {
         self.status.is_some_and(|s| (200..300).contains(&s))
     }
+
+    fn failed(error: String) -> Self {
+        Self {
+            status: None,
+            error: Some(error),
+            refused: false,
+        }
+    }
+
+    fn refused(refused: &Refused) -> Self {
+        Self {
+            status: None,
+            error: Some(format!("refused, nothing sent: {refused}")),
+            refused: true,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
 pub struct Outbound {
     client: reqwest::Client,
+    allow: Arc<AllowList>,
 }
 
 impl Outbound {
-    pub fn new() -> Result<Self, reqwest::Error> {
+    /// A client that calls public addresses and those in `allow`.
+    pub fn new(allow: AllowList) -> Result<Self, reqwest::Error> {
+        if !allow.is_empty() {
+            tracing::info!(%allow, "outbound calls may also reach these non-public ranges ({})", policy::SETTING);
+        }
+        let allow = Arc::new(allow);
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(TIMEOUT_SECONDS))
             .user_agent(concat!("shiplog/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(resolve::CheckedResolver::new(allow.clone())))
             .build()?;
-        Ok(Self { client })
+        Ok(Self { client, allow })
     }
 
-    /// Posts `body` to `url`, signed with `secret`.
+    /// Posts `body` to `url`, signed with `secret`, if `url` may be called.
     pub async fn post(&self, url: &str, secret: &Secret, event: &str, delivery: &str, body: &[u8]) -> Attempt {
+        // IP literals never reach the resolver: check them (and `localhost`) here.
+        let url = match self.allow.check_target(url) {
+            Ok(url) => url,
+            Err(TargetError::Refused(refused)) => return Attempt::refused(&refused),
+            Err(error @ TargetError::NotHttp) => return Attempt::failed(format!("the agent URL {error}")),
+        };
         let result = self
             .client
             .post(url)
@@ -55,19 +96,39 @@ impl Outbound {
             .await;
         match result {
             Ok(response) => {
-                let status = response.status().as_u16();
-                let error = (!response.status().is_success()).then(|| format!("the agent answered {status}"));
+                let status = response.status();
+                let error = if status.is_redirection() {
+                    Some(format!(
+                        "the agent answered {} (redirects are not followed)",
+                        status.as_u16()
+                    ))
+                } else {
+                    (!status.is_success()).then(|| format!("the agent answered {}", status.as_u16()))
+                };
                 Attempt {
-                    status: Some(status),
+                    status: Some(status.as_u16()),
                     error,
+                    refused: false,
                 }
             }
-            Err(error) => Attempt {
-                status: None,
-                error: Some(format!("the agent could not be reached: {error}")),
+            Err(error) => match refusal(&error) {
+                Some(refused) => Attempt::refused(refused),
+                None => Attempt::failed(format!("the agent could not be reached: {error}")),
             },
         }
     }
+}
+
+/// The resolver's refusal somewhere in a client error's chain.
+fn refusal<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refused> {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if let Some(refused) = current.downcast_ref::<Refused>() {
+            return Some(refused);
+        }
+        cause = current.source();
+    }
+    None
 }
 
 /// A UUID-shaped id derived from `seed`: stable across retries of the same delivery.
@@ -86,6 +147,15 @@ pub fn delivery_id(seed: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_loopback_is_refused_by_the_resolver() {
+        let outbound = Outbound::new(AllowList::default()).unwrap();
+        // Straight to the client, past the URL check: only the resolver can refuse it.
+        let result = outbound.client.post("http://localhost:9/").send().await.unwrap_err();
+        let refused = refusal(&result).expect("the resolver's refusal is in the chain");
+        assert!(refused.address.is_loopback(), "{refused}");
+    }
 
     #[test]
     fn delivery_ids_are_stable_and_uuid_shaped() {

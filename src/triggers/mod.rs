@@ -20,7 +20,7 @@ use crate::config::AgentConfig;
 use crate::error::FieldError;
 use crate::jobs::runner::{JobError, JobHandler, MAX_ATTEMPTS};
 use crate::jobs::{self, NewJob};
-use crate::outbound::{delivery_id, Outbound};
+use crate::outbound::{delivery_id, AllowList, Outbound, TargetError};
 use crate::store::triggers as rows;
 use crate::store::{deployments, Store, StoreResult};
 use crate::types::RepoName;
@@ -97,6 +97,7 @@ pub struct NewTrigger {
     pub message: Option<String>,
 }
 
+/// One call to the target, as the operator sees it: with the target's status code and the error.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AttemptRecord {
     #[serde(skip)]
@@ -105,6 +106,57 @@ pub struct AttemptRecord {
     pub attempted_at: DateTime<Utc>,
     pub status_code: Option<u16>,
     pub error: Option<String>,
+}
+
+/// Whether the target took the call.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Delivered,
+    Failed,
+}
+
+/// One call to the target, as anyone but the operator sees it. A deploy credential chooses the
+/// target, so the target's status code and error text would make shiplog a port and status
+/// scanner of wherever it can reach; it learns only whether the call was delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AttemptSummary {
+    pub deployment_id: i64,
+    pub attempted_at: DateTime<Utc>,
+    pub outcome: Outcome,
+}
+
+/// [`AttemptRecord`] with its outcome: what the operator sees.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AttemptDetail<'a> {
+    pub outcome: Outcome,
+    #[serde(flatten)]
+    pub record: &'a AttemptRecord,
+}
+
+impl AttemptRecord {
+    pub fn outcome(&self) -> Outcome {
+        if self.status_code.is_some_and(|s| (200..300).contains(&s)) {
+            Outcome::Delivered
+        } else {
+            Outcome::Failed
+        }
+    }
+
+    pub fn detail(&self) -> AttemptDetail<'_> {
+        AttemptDetail {
+            outcome: self.outcome(),
+            record: self,
+        }
+    }
+
+    pub fn summary(&self) -> AttemptSummary {
+        AttemptSummary {
+            deployment_id: self.deployment_id,
+            attempted_at: self.attempted_at,
+            outcome: self.outcome(),
+        }
+    }
 }
 
 /// The request body as sent, checked field by field.
@@ -126,8 +178,10 @@ const FIELDS: [&str; 6] = [
     "message",
 ];
 
-/// Checks every field of `POST /api/triggers` and reports every problem.
-pub fn validate(body: &Value) -> Result<TriggerRequest, Vec<FieldError>> {
+/// Checks every field of `POST /api/triggers` and reports every problem. A `target_url` must be
+/// an absolute http(s) URL, and one whose host is an IP literal or `localhost` must be callable
+/// under `allow` (see [`crate::outbound::policy`]); other names are checked at every call.
+pub fn validate(body: &Value, allow: &AllowList) -> Result<TriggerRequest, Vec<FieldError>> {
     let Some(object) = body.as_object() else {
         return Err(vec![FieldError::new("body", "must be a JSON object")]);
     };
@@ -182,8 +236,13 @@ pub fn validate(body: &Value) -> Result<TriggerRequest, Vec<FieldError>> {
     };
     let target_url = text("target_url", false, &mut errors);
     if let Some(url) = &target_url {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            errors.push(FieldError::new("target_url", "must be an http(s) URL"));
+        match allow.check_target(url) {
+            Ok(_) => {}
+            Err(TargetError::NotHttp) => errors.push(FieldError::new("target_url", "must be an absolute http(s) URL")),
+            Err(TargetError::Refused(_)) => errors.push(FieldError::new(
+                "target_url",
+                "must not point at a loopback, private, link-local or other non-public address",
+            )),
         }
     }
     let message = text("message", false, &mut errors);
@@ -386,7 +445,8 @@ impl FireTrigger {
         let error = result
             .error
             .unwrap_or_else(|| "the agent did not accept the call".to_owned());
-        if attempt >= MAX_ATTEMPTS {
+        // A target shiplog may not call stays so on retry (until the operator changes the allow list).
+        if attempt >= MAX_ATTEMPTS || result.refused {
             rows::transition(
                 self.store.conn(),
                 trigger.id,

@@ -1,5 +1,6 @@
 //! A fake agent: checks shiplog's signature on every call, records what it accepted, and can be
-//! told to fail the next calls.
+//! told to fail the next calls. `/redirect` answers `307` to `/hook`, for a caller that must not
+//! follow it.
 
 use std::sync::Mutex;
 
@@ -23,6 +24,7 @@ struct AgentState {
     received: Mutex<Vec<Received>>,
     failures_left: Mutex<u32>,
     bad_signatures: Mutex<u32>,
+    redirects: Mutex<u32>,
 }
 
 pub struct FakeAgent {
@@ -53,6 +55,7 @@ impl FakeAgent {
             App::new()
                 .app_data(data.clone())
                 .route("/hook", web::post().to(receive))
+                .route("/redirect", web::post().to(redirect))
         })
         .workers(1)
         .bind("127.0.0.1:0")
@@ -86,6 +89,23 @@ impl FakeAgent {
     pub fn bad_signatures(&self) -> u32 {
         *self.state.bad_signatures.lock().unwrap()
     }
+
+    /// Where the agent answers with a redirect to its `/hook`.
+    pub fn redirect_url(&self) -> String {
+        self.url.replace("/hook", "/redirect")
+    }
+
+    /// How many calls `/redirect` answered.
+    pub fn redirects(&self) -> u32 {
+        *self.state.redirects.lock().unwrap()
+    }
+}
+
+async fn redirect(state: web::Data<AgentState>) -> HttpResponse {
+    *state.redirects.lock().unwrap() += 1;
+    HttpResponse::TemporaryRedirect()
+        .insert_header(("Location", "/hook"))
+        .finish()
 }
 
 async fn receive(state: web::Data<AgentState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {

@@ -23,6 +23,8 @@ use tokio::sync::OnceCell;
 
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
 pub const ADMIN_TOKEN: &str = "7c4a8d09ca3762af61e59520943dc26494f8941b0e2f6c1d6c8a5f3e2b7d9a41";
+/// The fake agents listen on loopback, which shiplog refuses to call unless allowed.
+pub const TEST_OUTBOUND_ALLOW: &str = "127.0.0.0/8,::1";
 
 pub struct TestApp {
     pub runner: shiplog::jobs::runner::Runner,
@@ -95,6 +97,7 @@ pub fn test_config(database_url: &str) -> Config {
         github_api_url: "http://127.0.0.1:9".to_owned(),
         admin_token: Some(Secret::new(ADMIN_TOKEN)),
         agent: None,
+        outbound_allow: shiplog::outbound::AllowList::parse(TEST_OUTBOUND_ALLOW).unwrap(),
         monitor_schedule: vec![std::time::Duration::from_secs(600)],
         monitor_expiry: std::time::Duration::from_secs(14 * 86_400),
         log_format: LogFormat::Text,

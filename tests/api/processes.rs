@@ -43,6 +43,8 @@ async fn serve(database: &str, github: &str, agent: &str) -> Server {
         .env("GITHUB_API_URL", github)
         .env("SHIPLOG_AGENT_URL", agent)
         .env("SHIPLOG_AGENT_SECRET", AGENT_SECRET)
+        // The fake agent listens on loopback.
+        .env("SHIPLOG_OUTBOUND_ALLOW", crate::helpers::TEST_OUTBOUND_ALLOW)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -386,3 +386,197 @@ async fn a_connection_with_its_own_agent_gets_the_call_signed_with_its_own_secre
     assert_eq!(own_agent.bad_signatures(), 0);
     assert!(global_agent.received().is_empty());
 }
+
+// Server-side request forgery (issue 12, point 3): a deploy credential chooses a trigger's
+// target, so shiplog must not become its way into the network shiplog runs in.
+
+/// A deploy credential of connection 1, as `(username, password)`.
+async fn deploy_credential(app: &TestApp) -> (String, String) {
+    let response = app
+        .client
+        .post(app.url("/api/connections/1/credentials"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let (status, credential) = status_and_json(response).await;
+    assert_eq!(status, 201, "{credential}");
+    (
+        credential["username"].as_str().unwrap().to_owned(),
+        credential["password"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn as_credential((username, password): &(String, String), request: reqwest::RequestBuilder) -> (u16, Value) {
+    status_and_json(request.basic_auth(username, Some(password)).send().await.unwrap()).await
+}
+
+/// The test config, but without `SHIPLOG_OUTBOUND_ALLOW`: loopback may not be called.
+fn configure_without_allow_list(fake: &FakeGitHub, agent: &FakeAgent) -> impl FnOnce(&mut shiplog::config::Config) {
+    let configure = configure(fake, agent);
+    move |config| {
+        configure(config);
+        config.outbound_allow = shiplog::outbound::AllowList::default();
+    }
+}
+
+#[tokio::test]
+async fn a_deploy_credential_cannot_aim_a_trigger_at_a_loopback_or_private_address() {
+    let repo = GitRepo::new();
+    let sha = repo.commit("feature");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let agent = FakeAgent::start().await;
+    let app = spawn_app_with(configure_without_allow_list(&fake, &agent)).await;
+    app.deliver("installation", &fixture("installation.created")).await;
+    let credential = deploy_credential(&app).await;
+    let port = agent
+        .url
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/hook");
+    let refused = [
+        format!("http://127.0.0.1:{port}/hook"),
+        format!("http://localhost:{port}/hook"),
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        format!("http://2130706433:{port}/hook"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.5/hook".to_owned(),
+        "http://[fd00::1]/hook".to_owned(),
+        format!("gopher://127.0.0.1:{port}/hook"),
+    ];
+
+    let mut answers = Vec::new();
+    for target in &refused {
+        let request = app
+            .client
+            .post(app.url("/api/triggers"))
+            .json(&json!({"repository": REPO, "environment": "production", "sha": sha, "target_url": target}));
+        answers.push((target, as_credential(&credential, request).await));
+    }
+    let public = app.client.post(app.url("/api/triggers")).json(
+        &json!({"repository": REPO, "environment": "production", "sha": sha, "target_url": "https://agent.example.com/hook"}),
+    );
+    let (public_status, created) = as_credential(&credential, public).await;
+    let (_, list) = app.admin_get("/api/triggers").await;
+
+    for (target, (status, body)) in &answers {
+        assert_eq!(*status, 422, "{target}: {body}");
+        assert_eq!(body["errors"][0]["field"], "target_url", "{target}: {body}");
+    }
+    assert_eq!(
+        public_status, 201,
+        "a public name is checked when it is called: {created}"
+    );
+    assert_eq!(
+        list["triggers"].as_array().unwrap().len(),
+        1,
+        "only the public one: {list}"
+    );
+}
+
+#[tokio::test]
+async fn a_name_that_resolves_to_loopback_is_refused_at_fire_time_and_the_target_sees_nothing() {
+    let repo = GitRepo::new();
+    let sha = repo.commit("feature");
+    let (fake, agent, allowed) = setup(&repo).await;
+    let target = agent.url.replace("127.0.0.1", "localhost");
+    let (status, created) = create_trigger(
+        &allowed,
+        json!({"repository": REPO, "environment": "production", "sha": sha, "target_url": target}),
+    )
+    .await;
+    assert_eq!(status, 201, "loopback is on the test allow list: {created}");
+    allowed.live_deploy(REPO, &sha, "production").await;
+    // The operator takes loopback off the allow list before the fire.
+    let app = spawn_app_on(
+        allowed.database.clone(),
+        configure_without_allow_list(&fake, &agent),
+        Vec::new(),
+    )
+    .await;
+    app.clock.set(shiplog::clock::Clock::now(allowed.clock.as_ref()));
+
+    app.run_jobs().await;
+    app.clock.advance(chrono::Duration::hours(1));
+    app.run_jobs().await;
+
+    let after = trigger(&app, &created["id"]).await;
+    assert!(agent.received().is_empty(), "the target was not called");
+    assert_eq!(agent.bad_signatures(), 0, "not even unsigned");
+    assert_eq!(after["state"], "failed", "a refusal is not retried: {after}");
+    let attempts = after["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{after}");
+    assert_eq!(attempts[0]["outcome"], "failed");
+    assert_eq!(attempts[0]["status_code"], Value::Null);
+    let error = attempts[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("refused") && error.contains("SHIPLOG_OUTBOUND_ALLOW"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_from_the_target_is_a_failed_attempt_and_is_not_followed() {
+    let repo = GitRepo::new();
+    let sha = repo.commit("feature");
+    let (_fake, agent, app) = setup(&repo).await;
+    let (status, created) = create_trigger(
+        &app,
+        json!({"repository": REPO, "environment": "production", "sha": sha, "target_url": agent.redirect_url()}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+
+    app.live_deploy(REPO, &sha, "production").await;
+    app.run_jobs().await;
+
+    let after = trigger(&app, &created["id"]).await;
+    assert_eq!(agent.redirects(), 1, "the target was called");
+    assert!(agent.received().is_empty(), "its redirect was not followed");
+    assert_eq!(agent.bad_signatures(), 0);
+    assert_eq!(after["state"], "scheduled", "retried later: {after}");
+    assert_eq!(after["attempts"][0]["status_code"], 307);
+    assert_eq!(after["attempts"][0]["outcome"], "failed");
+}
+
+#[tokio::test]
+async fn a_deploy_credential_sees_whether_each_call_was_delivered_and_only_the_admin_sees_the_answer() {
+    let repo = GitRepo::new();
+    let sha = repo.commit("feature");
+    let (_fake, agent, app) = setup(&repo).await;
+    let credential = deploy_credential(&app).await;
+    let request = app
+        .client
+        .post(app.url("/api/triggers"))
+        .json(&json!({"repository": REPO, "environment": "production", "sha": sha}));
+    let (status, created) = as_credential(&credential, request).await;
+    assert_eq!(status, 201, "{created}");
+    agent.fail_next(1);
+
+    app.live_deploy(REPO, &sha, "production").await;
+    app.run_jobs().await;
+    app.clock.advance(chrono::Duration::minutes(10));
+    app.run_jobs().await;
+
+    let path = format!("/api/triggers/{}", created["id"]);
+    let (status, seen) = as_credential(&credential, app.client.get(app.url(&path))).await;
+    let admin = trigger(&app, &created["id"]).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["state"], "fired");
+    let outcomes: Vec<&str> = seen["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, vec!["failed", "delivered"]);
+    for attempt in seen["attempts"].as_array().unwrap() {
+        let mut keys: Vec<&str> = attempt.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, vec!["attempted_at", "deployment_id", "outcome"], "{seen}");
+    }
+    assert_eq!(admin["attempts"][0]["status_code"], 500);
+    assert_eq!(admin["attempts"][0]["error"], "the agent answered 500");
+    assert_eq!(admin["attempts"][0]["outcome"], "failed");
+    assert_eq!(admin["attempts"][1]["status_code"], 200);
+}
