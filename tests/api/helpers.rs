@@ -100,6 +100,7 @@ pub fn test_config(database_url: &str) -> Config {
         log_format: LogFormat::Text,
         http_workers: Some(1),
         run_jobs: false,
+        http_limits: Default::default(),
     }
 }
 
