@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod connections;
 mod deployments;
+mod dos;
 mod explicit_api;
 mod fake_agent;
 mod fake_github;
