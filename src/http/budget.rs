@@ -265,7 +265,7 @@ pub async fn guard_bodies<B: MessageBody + 'static>(
     let payload = reading.payload.borrow_mut().take();
     let response = match reading.refusal.get() {
         Some(refusal) => {
-            tracing::info!(?refusal, received = reading.received.get(), "request body refused");
+            tracing::debug!(?refusal, received = reading.received.get(), "request body refused");
             let (req, _) = response.into_parts();
             ServiceResponse::new(req, refusal.response(deadline))
         }
