@@ -14,6 +14,11 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://shiplog.db?mode=rwc";
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_MONITOR_SCHEDULE: &str = "10m,30m,1h,2h,24h,72h";
 pub const DEFAULT_MONITOR_EXPIRY: &str = "14d";
+pub const DEFAULT_HEADER_TIMEOUT: &str = "5s";
+pub const DEFAULT_BODY_TIMEOUT: &str = "15s";
+pub const DEFAULT_BODY_MEMORY_MB: usize = 64;
+/// The largest body a route takes (a webhook, 25 MiB) must fit in the budget.
+const MIN_BODY_MEMORY_MB: usize = 32;
 
 /// A value that must never reach a log or a response.
 #[derive(Clone, PartialEq, Eq)]
@@ -267,6 +272,18 @@ pub struct ServeArgs {
     /// A monitoring plan ends this long after its first deploy, e.g. `14d`.
     #[arg(long, env = "SHIPLOG_MONITOR_EXPIRY", default_value = DEFAULT_MONITOR_EXPIRY)]
     pub monitor_expiry: String,
+    /// How long a client may take to send a request's line and headers, e.g. `5s`.
+    #[arg(long, env = "SHIPLOG_HEADER_TIMEOUT", default_value = DEFAULT_HEADER_TIMEOUT)]
+    pub header_timeout: String,
+    /// How long a request body may take to arrive in full, e.g. `15s`.
+    #[arg(long, env = "SHIPLOG_BODY_TIMEOUT", default_value = DEFAULT_BODY_TIMEOUT)]
+    pub body_timeout: String,
+    /// Connections served at once, all workers together; default: the open-file limit minus 256.
+    #[arg(long, env = "SHIPLOG_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// MiB that request bodies being read may hold, all requests together.
+    #[arg(long, env = "SHIPLOG_BODY_MEMORY_MB", default_value_t = DEFAULT_BODY_MEMORY_MB)]
+    pub body_memory_mb: usize,
 }
 
 /// A setting that is missing or malformed. The message is one line naming the variable.
@@ -287,6 +304,64 @@ pub enum ConfigError {
 pub struct GitHubAppCredentials {
     pub app_id: u64,
     pub private_key_pem: Secret,
+}
+
+/// What one client may hold of the server: time to send a request, connections, body memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// For the request line and headers (then 408 and the connection closes).
+    pub header_timeout: Duration,
+    /// For the whole body, from the end of the headers (then 408 and the connection closes).
+    pub body_timeout: Duration,
+    /// All workers together; `None`: derived from the open-file limit at start.
+    pub max_connections: Option<usize>,
+    /// Bytes that bodies being read may hold at once (then 503 with `Retry-After`).
+    pub body_memory: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(15),
+            max_connections: None,
+            body_memory: DEFAULT_BODY_MEMORY_MB * 1024 * 1024,
+        }
+    }
+}
+
+impl HttpLimits {
+    fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let timeout = |var: &'static str, raw: &str| {
+            parse_duration(raw.trim())
+                .and_then(|d| {
+                    if d.is_zero() || d > Duration::from_secs(600) {
+                        Err(format!("{raw:?} must be between 1s and 10m"))
+                    } else {
+                        Ok(d)
+                    }
+                })
+                .map_err(|message| ConfigError::Invalid { var, message })
+        };
+        if args.max_connections == Some(0) {
+            return Err(ConfigError::Invalid {
+                var: "SHIPLOG_MAX_CONNECTIONS",
+                message: "must be at least 1".into(),
+            });
+        }
+        if args.body_memory_mb < MIN_BODY_MEMORY_MB {
+            return Err(ConfigError::Invalid {
+                var: "SHIPLOG_BODY_MEMORY_MB",
+                message: format!("must be at least {MIN_BODY_MEMORY_MB}, so a 25 MiB webhook fits"),
+            });
+        }
+        Ok(Self {
+            header_timeout: timeout("SHIPLOG_HEADER_TIMEOUT", &args.header_timeout)?,
+            body_timeout: timeout("SHIPLOG_BODY_TIMEOUT", &args.body_timeout)?,
+            max_connections: args.max_connections,
+            body_memory: args.body_memory_mb.saturating_mul(1024 * 1024),
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -316,6 +391,7 @@ pub struct Config {
     pub http_workers: Option<usize>,
     /// Run the job worker in the background. Tests turn it off and run jobs by hand.
     pub run_jobs: bool,
+    pub http_limits: HttpLimits,
 }
 
 impl Config {
@@ -330,6 +406,7 @@ impl Config {
 
     /// Validates the `serve` flags. Reads the private key file if a path is given.
     pub fn from_serve_args(args: ServeArgs) -> Result<Self, ConfigError> {
+        let http_limits = HttpLimits::from_args(&args)?;
         let webhook_secrets = match args.github_webhook_secret.as_deref() {
             Some(raw) => parse_secret_list(raw),
             None => Vec::new(),
@@ -421,6 +498,7 @@ impl Config {
             log_format: args.database.log_format,
             http_workers: None,
             run_jobs: true,
+            http_limits,
         })
     }
 }
@@ -593,5 +671,34 @@ mod tests {
         assert_eq!(config.monitor_expiry, Duration::from_secs(14 * 86_400));
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn http_limits_have_defaults_and_refuse_values_that_disable_them() {
+        let config = Config::from_serve_args(serve_args(&["--github-webhook-secret", "s"])).unwrap();
+        assert_eq!(config.http_limits, HttpLimits::default());
+        let config = Config::from_serve_args(serve_args(&[
+            "--github-webhook-secret",
+            "s",
+            "--header-timeout",
+            "2s",
+            "--body-timeout",
+            "1m",
+            "--max-connections",
+            "64",
+        ]))
+        .unwrap();
+        assert_eq!(config.http_limits.header_timeout, Duration::from_secs(2));
+        assert_eq!(config.http_limits.body_timeout, Duration::from_secs(60));
+        assert_eq!(config.http_limits.max_connections, Some(64));
+        for (flag, value, var) in [
+            ("--body-timeout", "0s", "SHIPLOG_BODY_TIMEOUT"),
+            ("--header-timeout", "1d", "SHIPLOG_HEADER_TIMEOUT"),
+            ("--max-connections", "0", "SHIPLOG_MAX_CONNECTIONS"),
+            ("--body-memory-mb", "8", "SHIPLOG_BODY_MEMORY_MB"),
+        ] {
+            let err = Config::from_serve_args(serve_args(&["--github-webhook-secret", "s", flag, value])).unwrap_err();
+            assert!(err.to_string().contains(var), "{flag} {value}: {err}");
+        }
     }
 }

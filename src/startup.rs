@@ -26,6 +26,15 @@ use crate::triggers;
 
 /// How long a stopping server waits for in-flight requests.
 const SHUTDOWN_GRACE_SECONDS: u64 = 30;
+/// How long an idle kept-alive connection stays open.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a connection may linger after its last answer before it is closed.
+const DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+/// Descriptors kept free of client connections: the database pool, calls to GitHub and agents,
+/// files, the listener.
+const RESERVED_DESCRIPTORS: usize = 256;
+/// The connection cap when neither the setting nor the open-file limit gives one.
+const FALLBACK_MAX_CONNECTIONS: usize = 768;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -82,6 +91,7 @@ impl Application {
         let listener = TcpListener::bind(&config.listen).map_err(listen_error)?;
         let port = listener.local_addr().map_err(listen_error)?.port();
         let workers = config.http_workers;
+        let config_limits = config.http_limits.clone();
 
         let outbound =
             Outbound::new(config.outbound_allow.clone()).map_err(|e| StartupError::Outbound(e.to_string()))?;
@@ -147,19 +157,35 @@ impl Application {
             jobs_wake,
             throttle: Arc::new(http::throttle::FailureThrottle::default()),
         });
-        let mut server = HttpServer::new(move || {
+        let limits = config_limits;
+        let body_limits = web::Data::new(http::budget::BodyLimits::new(limits.body_memory, limits.body_timeout));
+        let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let max_connections = limits.max_connections.unwrap_or_else(default_max_connections);
+        tracing::info!(
+            max_connections,
+            header_timeout_s = limits.header_timeout.as_secs(),
+            body_timeout_s = limits.body_timeout.as_secs(),
+            body_memory_mib = limits.body_memory / (1024 * 1024),
+            "client limits"
+        );
+        let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(http::budget::guard_bodies))
                 .wrap(http::problems::problem_json_fallback())
                 .wrap(TracingLogger::default())
                 .wrap(actix_web::middleware::from_fn(http::head::answer_head_as_get))
                 .app_data(state.clone())
+                .app_data(body_limits.clone())
                 .configure(http::routes)
                 .default_service(web::to(http::problems::route_not_found))
         })
+        .workers(workers)
+        // actix counts connections per worker; together they stay at or under the cap.
+        .max_connections(max_connections.div_ceil(workers).max(1))
+        .client_request_timeout(limits.header_timeout)
+        .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
         .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
-        if let Some(workers) = workers {
-            server = server.workers(workers);
-        }
         let server = server.listen(listener).map_err(listen_error)?.run();
         Ok(Self {
             port,
@@ -197,5 +223,40 @@ impl Application {
         }
         self.store.close().await;
         served
+    }
+}
+
+/// The connection cap below the open-file limit: the soft `RLIMIT_NOFILE` (from
+/// `/proc/self/limits`) minus [`RESERVED_DESCRIPTORS`], or [`FALLBACK_MAX_CONNECTIONS`].
+fn default_max_connections() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| open_file_limit(&limits))
+        .map_or(FALLBACK_MAX_CONNECTIONS, |files| {
+            files.saturating_sub(RESERVED_DESCRIPTORS).max(64)
+        })
+}
+
+/// The soft limit on the "Max open files" line; `None` when unlimited or unreadable.
+fn open_file_limit(limits: &str) -> Option<usize> {
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|soft| soft.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_file_limit_is_read_from_proc_limits() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             127563               127563               processes \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(open_file_limit(limits), Some(1024));
+        assert_eq!(open_file_limit("Max open files  unlimited  unlimited  files"), None);
+        assert!(default_max_connections() >= 64);
     }
 }

@@ -1,4 +1,8 @@
 //! Reading a request body with a size limit, answering 413 as problem+json.
+//!
+//! The buffer grows as bytes arrive; a declared `Content-Length` is never allocated up front.
+//! The deadline and the memory budget for bodies in flight are enforced around every handler by
+//! [`super::budget`].
 
 use actix_web::web;
 use futures_util::StreamExt;
@@ -24,7 +28,7 @@ pub async fn read_limited(
     if declared.is_some_and(|n| n > limit.saturating_mul(2)) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut body = web::BytesMut::new();
     let mut total = 0usize;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {

@@ -4,6 +4,7 @@
 pub mod ancestry;
 pub mod auth;
 pub mod body;
+pub mod budget;
 pub mod connections;
 pub mod credentials;
 pub mod deployments;

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::json;
 use shiplog::github::signature;
 
-use crate::helpers::{fixture, set, spawn_app_on, status_and_json, TestDatabase, ADMIN_TOKEN, WEBHOOK_SECRET};
+use crate::helpers::{
+    fixture, free_port, set, spawn_app_on, status_and_json, ServerProcess, TestDatabase, WEBHOOK_SECRET,
+};
 
 /// Deliveries for `deploys` deploys: each a `deployment` event and a `success` status, with ids
 /// stable across calls so the same list can be delivered again.
@@ -167,66 +169,6 @@ async fn assert_whole(db: &DatabaseConnection, deploys: u64, acknowledged: &BTre
     // A success that arrives after a later deploy's is `superseded` and queues nothing.
     assert!(after.went_live_jobs >= 1);
     assert_eq!(after.repeated_jobs, 0, "at most one went-live job per deploy");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `shiplog serve` as its own process, which the test can SIGKILL.
-struct ServerProcess {
-    child: Child,
-    url: String,
-}
-
-impl ServerProcess {
-    async fn start(database_url: &str) -> Self {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_shiplog"))
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("SHIPLOG_LISTEN", format!("127.0.0.1:{port}"))
-            .env("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
-            .env("SHIPLOG_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let started = Instant::now();
-        loop {
-            let ready = client.get(format!("{}/readyz", server.url)).send().await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                return server;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the server did not become ready"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn kill_9(&mut self) {
-        self.child.kill().unwrap(); // SIGKILL: no shutdown hook, no drain.
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test]

@@ -103,6 +103,7 @@ pub fn test_config(database_url: &str) -> Config {
         log_format: LogFormat::Text,
         http_workers: Some(1),
         run_jobs: false,
+        http_limits: Default::default(),
     }
 }
 
@@ -396,5 +397,78 @@ impl Drop for TestDatabase {
             });
         })
         .join();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `shiplog serve` as its own process (the binary under test), which a test can SIGKILL.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub url: String,
+    pub port: u16,
+}
+
+impl ServerProcess {
+    pub async fn start(database_url: &str) -> Self {
+        Self::start_with(database_url, &[]).await
+    }
+
+    /// With extra environment variables (settings), once `/readyz` answers 200.
+    pub async fn start_with(database_url: &str, env: &[(&str, &str)]) -> Self {
+        use std::time::{Duration, Instant};
+        let port = free_port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_shiplog"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("SHIPLOG_LISTEN", format!("127.0.0.1:{port}"))
+            .env("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("SHIPLOG_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+        };
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let started = Instant::now();
+        loop {
+            let ready = client.get(format!("{}/readyz", server.url)).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return server;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn kill_9(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL: no shutdown hook, no drain.
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -8,6 +8,7 @@ mod cli;
 mod concurrency;
 mod connections;
 mod deployments;
+mod dos;
 mod explicit_api;
 mod fake_agent;
 mod fake_github;
