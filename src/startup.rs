@@ -147,6 +147,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(http::problems::problem_json_fallback())
+                .wrap(http::security_headers::default_headers())
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .configure(http::routes)
