@@ -259,7 +259,16 @@ mod tests {
         assert!(Name::parse("préprod 🚀").is_ok());
         assert!(Name::parse(&"e".repeat(255)).is_ok());
         assert!(Name::parse(&"é".repeat(255)).is_ok(), "characters, not bytes");
-        for bad in ["", "a\0b", "a\nb", "a\tb", "\u{7f}", "\u{202E}prod", "pro\u{200B}d", "\u{FEFF}x"] {
+        for bad in [
+            "",
+            "a\0b",
+            "a\nb",
+            "a\tb",
+            "\u{7f}",
+            "\u{202E}prod",
+            "pro\u{200B}d",
+            "\u{FEFF}x",
+        ] {
             assert!(Name::parse(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(Name::parse(&"e".repeat(256)).is_err());
@@ -277,14 +286,13 @@ mod tests {
 
     #[test]
     fn only_absolute_http_urls_with_a_host_are_links() {
-        for good in [
-            "https://ci.example/builds/1?x=1&y=2#log",
-            "http://10.0.0.1:8080/",
-        ] {
+        for good in ["https://ci.example/builds/1?x=1&y=2#log", "http://10.0.0.1:8080/"] {
             assert_eq!(HttpUrl::parse(good).map(HttpUrl::into_string).as_deref(), Ok(good));
         }
         assert_eq!(
-            HttpUrl::parse("HTTPS://Example.COM/a").map(HttpUrl::into_string).as_deref(),
+            HttpUrl::parse("HTTPS://Example.COM/a")
+                .map(HttpUrl::into_string)
+                .as_deref(),
             Ok("https://Example.COM/a"),
             "the scheme is lower-cased, the rest kept"
         );
@@ -324,7 +332,10 @@ mod tests {
         let far = Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).single().unwrap();
         assert_eq!(clamp_to_received(far, now), now);
         assert_eq!(clamp_to_received(now - Duration::days(3), now), now - Duration::days(3));
-        assert_eq!(clamp_to_received(now + Duration::hours(24), now), now + Duration::hours(24));
+        assert_eq!(
+            clamp_to_received(now + Duration::hours(24), now),
+            now + Duration::hours(24)
+        );
         assert_eq!(clamp_to_received(now + Duration::hours(25), now), now);
     }
 }

@@ -178,7 +178,9 @@ fn text(
                     .map(limits::HttpUrl::into_string)
                     .map_err(|e| e.to_string()),
             };
-            checked.map_err(|message| errors.push(FieldError::new(key, message))).ok()
+            checked
+                .map_err(|message| errors.push(FieldError::new(key, message)))
+                .ok()
         }
         Some(_) => {
             errors.push(FieldError::new(key, "must be a string"));

@@ -71,10 +71,7 @@ pub async fn record_status(
     if let Some(status) = status {
         let report = Report {
             status,
-            order: ReportOrder {
-                at,
-                id: event.id,
-            },
+            order: ReportOrder { at, id: event.id },
             log_url: event.log_url.clone(),
             environment_url: event.environment_url.clone(),
         };

@@ -210,7 +210,11 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
                 WebhookEvent::PullRequestComment {
                     pull: pull_ref(payload.issue.number, payload.repository),
                     comment_id: payload.comment.id,
-                    body: payload.comment.body.map(limits::Comment::into_string).unwrap_or_default(),
+                    body: payload
+                        .comment
+                        .body
+                        .map(limits::Comment::into_string)
+                        .unwrap_or_default(),
                     author: payload.comment.user.map(|u| u.login.into_string()),
                 }
             }

@@ -271,7 +271,10 @@ async fn the_deploy_page_with_hostile_values_runs_no_script_and_keeps_its_layout
     {
         c.goto(&app.url(&path)).await.unwrap();
         c.wait().for_element(Locator::Css("main h1")).await.unwrap();
-        assert!(c.get_alert_text().await.is_err(), "{path}: a script ran and opened an alert");
+        assert!(
+            c.get_alert_text().await.is_err(),
+            "{path}: a script ran and opened an alert"
+        );
         let facts = c
             .execute(
                 "return [document.documentElement.scrollWidth, window.innerWidth,

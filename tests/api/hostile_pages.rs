@@ -21,10 +21,7 @@ pub const HOSTILE_NAMES: [&str; 6] = [
 
 /// Free text: all of the above, right-to-left override, zero-width space, and as long as allowed.
 pub fn hostile_text() -> String {
-    let mut text = format!(
-        "{}\n\u{202E}evil.exe\u{200B}gpj.txt\n",
-        HOSTILE_NAMES.join("\n")
-    );
+    let mut text = format!("{}\n\u{202E}evil.exe\u{200B}gpj.txt\n", HOSTILE_NAMES.join("\n"));
     let filler = "<b>x</b>".repeat(4096);
     let room = 4096 - text.chars().count();
     text.extend(filler.chars().take(room));
@@ -57,7 +54,11 @@ pub async fn store_hostile_values(app: &TestApp) -> Vec<i64> {
     status["deployment"] = deployment["deployment"].clone();
     set(&mut status, "/deployment_status/state", json!(HOSTILE_NAMES[0]));
     set(&mut status, "/deployment_status/description", json!(hostile_text()));
-    set(&mut status, "/deployment_status/log_url", json!("javascript:alert(document.cookie)"));
+    set(
+        &mut status,
+        "/deployment_status/log_url",
+        json!("javascript:alert(document.cookie)"),
+    );
     set(
         &mut status,
         "/deployment_status/environment_url",
@@ -77,7 +78,11 @@ pub async fn store_hostile_values(app: &TestApp) -> Vec<i64> {
         "/deployment_status/environment_url",
         json!("https://app.example/?q=<img src=x onerror=alert(1)>&\u{202E}"),
     );
-    set(&mut success, "/deployment_status/created_at", json!("2026-11-02T09:15:00Z"));
+    set(
+        &mut success,
+        "/deployment_status/created_at",
+        json!("2026-11-02T09:15:00Z"),
+    );
     for (event, payload) in [
         ("deployment", &deployment),
         ("deployment_status", &status),
@@ -178,7 +183,11 @@ fn tags(html: &str) -> Vec<Tag> {
                 .chars()
                 .take_while(|c| !c.is_whitespace() && *c != '=' && *c != '>')
                 .collect();
-            assert!(!attr.is_empty(), "unreadable tag <{name} …: {}", &rest[..rest.len().min(80)]);
+            assert!(
+                !attr.is_empty(),
+                "unreadable tag <{name} …: {}",
+                &rest[..rest.len().min(80)]
+            );
             rest = &rest[attr.len()..];
             let mut value = String::new();
             if let Some(after) = rest.strip_prefix('=') {
@@ -203,10 +212,9 @@ fn tags(html: &str) -> Vec<Tag> {
 
 /// Every tag the pages write themselves.
 const PAGE_TAGS: &[&str] = &[
-    "!doctype", "html", "head", "meta", "title", "link", "body", "header", "main", "nav", "section", "div",
-    "span", "a", "form", "input", "button", "label", "select", "option", "datalist", "h1", "h2", "p", "dl",
-    "dt", "dd", "ol", "ul", "li", "bdi", "br", "strong", "time", "code", "pre", "table", "thead", "tbody",
-    "tr", "th", "td",
+    "!doctype", "html", "head", "meta", "title", "link", "body", "header", "main", "nav", "section", "div", "span",
+    "a", "form", "input", "button", "label", "select", "option", "datalist", "h1", "h2", "p", "dl", "dt", "dd", "ol",
+    "ul", "li", "bdi", "br", "strong", "time", "code", "pre", "table", "thead", "tbody", "tr", "th", "td",
 ];
 
 /// No markup from stored data: only the pages' own tags, no event handler or inline style, and
@@ -243,10 +251,18 @@ pub fn assert_security_headers(path: &str, headers: &reqwest::header::HeaderMap)
         .unwrap_or_else(|| panic!("{path}: no Content-Security-Policy"))
         .to_str()
         .unwrap();
-    for directive in ["default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"] {
+    for directive in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ] {
         assert!(csp.contains(directive), "{path}: {csp}");
     }
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("script-src"), "{path}: {csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("script-src"),
+        "{path}: {csp}"
+    );
     assert_eq!(headers.get("x-content-type-options").unwrap(), "nosniff", "{path}");
     assert_eq!(headers.get("referrer-policy").unwrap(), "same-origin", "{path}");
 }
@@ -266,12 +282,7 @@ async fn page(app: &TestApp, path: &str, signed_in: bool) -> (u16, reqwest::head
 async fn every_page_shows_hostile_stored_values_as_inert_text_with_the_security_headers() {
     let app = spawn_app().await;
     let ids = store_hostile_values(&app).await;
-    let encoded = |value: &str| {
-        value
-            .bytes()
-            .map(|b| format!("%{b:02X}"))
-            .collect::<String>()
-    };
+    let encoded = |value: &str| value.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
     let mut paths = vec![
         "/deployments".to_owned(),
         "/deployments/new".to_owned(),
@@ -316,8 +327,14 @@ async fn api_answers_and_errors_carry_the_security_headers_too() {
                 .await
                 .unwrap(),
         ),
-        ("/api/jobs (401)", app.client.get(app.url("/api/jobs")).send().await.unwrap()),
-        ("/nowhere (404)", app.client.get(app.url("/nowhere")).send().await.unwrap()),
+        (
+            "/api/jobs (401)",
+            app.client.get(app.url("/api/jobs")).send().await.unwrap(),
+        ),
+        (
+            "/nowhere (404)",
+            app.client.get(app.url("/nowhere")).send().await.unwrap(),
+        ),
         (
             "/deployments/1 (signed out)",
             app.client.get(app.url("/deployments/1")).send().await.unwrap(),

@@ -270,7 +270,11 @@ async fn the_api_accepts_only_absolute_http_urls_for_build_logs() {
         "https://ci.example/a b",
     ] {
         let (status, body) = post_deployment(&app, &cred, &api_body(json!({"build_logs_url": bad}))).await;
-        assert_eq!((status, fields(&body)), (422, vec!["build_logs_url".to_owned()]), "{bad:?}: {body}");
+        assert_eq!(
+            (status, fields(&body)),
+            (422, vec!["build_logs_url".to_owned()]),
+            "{bad:?}: {body}"
+        );
     }
     let (status, body) = post_deployment(
         &app,
@@ -302,8 +306,18 @@ async fn a_nul_or_an_over_long_environment_filter_is_a_400_naming_the_field_not_
         .unwrap();
     let fine = app.admin_get("/deployments?environment=production").await;
 
-    assert_eq!((nul.0, fields(&nul.1)), (400, vec!["environment".to_owned()]), "{}", nul.1);
-    assert_eq!((long.0, fields(&long.1)), (400, vec!["environment".to_owned()]), "{}", long.1);
+    assert_eq!(
+        (nul.0, fields(&nul.1)),
+        (400, vec!["environment".to_owned()]),
+        "{}",
+        nul.1
+    );
+    assert_eq!(
+        (long.0, fields(&long.1)),
+        (400, vec!["environment".to_owned()]),
+        "{}",
+        long.1
+    );
     assert_eq!(
         (repository.0, fields(&repository.1)),
         (400, vec!["repository".to_owned()]),
@@ -383,7 +397,11 @@ async fn a_github_deploy_dated_9999_does_not_freeze_its_environment() {
     app.clock.advance(chrono::Duration::minutes(30));
     let mut real_success = fixture("deployment_status.created");
     set(&mut real_success, "/deployment/sha", json!(OTHER_SHA));
-    set(&mut real_success, "/deployment/created_at", json!("2026-11-02T09:20:00Z"));
+    set(
+        &mut real_success,
+        "/deployment/created_at",
+        json!("2026-11-02T09:20:00Z"),
+    );
     set(
         &mut real_success,
         "/deployment_status/created_at",
@@ -417,7 +435,10 @@ async fn a_javascript_log_url_from_a_webhook_is_stored_as_text_and_never_a_link(
 
     let (status, body) = app.deliver("deployment_status", &payload).await;
 
-    assert_eq!(status, 200, "GitHub takes any string there; the delivery is not refused: {body}");
+    assert_eq!(
+        status, 200,
+        "GitHub takes any string there; the delivery is not refused: {body}"
+    );
     let list = stored_deploys(&app).await;
     let (_, deploy) = app.admin_get(&format!("/deployments/{}", list[0]["id"])).await;
     assert_eq!(deploy["log_url"], Value::Null);
