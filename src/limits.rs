@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | name (environment, ref, version, creator, state, task, login, label, action, external id) | [`Name`] | 1 to 255 characters; no control characters; no invisible formatting characters |
 //! | free text (description, note, message, pull request title) | [`Text`] | up to 4096 characters; no control characters but tab, LF and CR |
-//! | comment body (read for `@slug`) | [`Comment`] | up to 65,536 characters (GitHub's own limit), same characters as free text |
+//! | comment body (read for `@slug`) | [`Comment`] | up to 65,536 characters (GitHub's own limit); from a webhook, control characters but tab, LF and CR become U+FFFD |
 //! | URL that becomes a link | [`HttpUrl`] | absolute `http(s)` URL with a host, up to 2048 bytes, no whitespace or control characters |
 //! | deploy time (API) | [`check_deploy_time`] | not before 2005-01-01, at most 5 minutes ahead of the server's clock |
 //! | GitHub timestamps | [`clamp_to_received`] | more than 24 hours ahead of the server's clock: taken as the time received |

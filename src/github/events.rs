@@ -310,6 +310,27 @@ mod optional {
             .transpose()
     }
 
+    /// A comment body: people paste terminal output into comments, so control characters (an
+    /// ANSI colour code) become U+FFFD instead of failing the delivery; the length still counts.
+    pub fn comment<'de, D: Deserializer<'de>>(d: D) -> Result<Option<limits::Comment>, D::Error> {
+        let Some(raw) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let cleaned: String = raw
+            .chars()
+            .map(|c| {
+                if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        limits::Comment::parse(&cleaned)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+
     /// A URL as GitHub takes it: any string within the URL limits; whether it is a link is
     /// decided later.
     pub fn url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -494,7 +515,7 @@ mod wire {
     #[derive(Deserialize)]
     pub struct Comment {
         pub id: i64,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "optional::comment")]
         pub body: Option<CommentBody>,
         #[serde(default)]
         pub user: Option<User>,
@@ -638,6 +659,18 @@ mod tests {
             parse("installation", body.as_bytes()).unwrap_err().field,
             "repositories[0].full_name"
         );
+    }
+
+    #[test]
+    fn control_characters_in_a_comment_become_replacement_characters_instead_of_failing() {
+        let body = serde_json::json!({"action": "created", "issue": {"number": 5, "pull_request": {}},
+            "comment": {"id": 1, "body": "@shiplog watch \u{1b}[31mred\u{0}"},
+            "repository": {"id": 1, "full_name": "acme/web", "owner": {"login": "acme"}}});
+        let parsed = parse("issue_comment", body.to_string().as_bytes()).unwrap();
+        let WebhookEvent::PullRequestComment { body, .. } = parsed.event else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(body, "@shiplog watch \u{FFFD}[31mred\u{FFFD}");
     }
 
     #[test]
