@@ -16,6 +16,7 @@ pub mod http;
 pub mod idempotency;
 pub mod intake;
 pub mod jobs;
+pub mod limits;
 pub mod maintenance;
 pub mod monitoring;
 pub mod outbound;

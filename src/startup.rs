@@ -172,6 +172,7 @@ impl Application {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::budget::guard_bodies))
                 .wrap(http::problems::problem_json_fallback())
+                .wrap(http::security_headers::default_headers())
                 .wrap(TracingLogger::default())
                 .wrap(actix_web::middleware::from_fn(http::head::answer_head_as_get))
                 .app_data(state.clone())

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::{apply_report, Deploy, DeployStatus, NewDeploy, Report, ReportOrder, StatusEntry};
 use crate::error::FieldError;
 use crate::idempotency::{self, Lookup};
+use crate::limits;
 use crate::store::deployments as rows;
 use crate::store::{Conn, Store, StoreError};
 use crate::types::{CommitSha, RepoName};
@@ -67,21 +68,30 @@ pub fn validate(body: &Value, now: DateTime<Utc>) -> Result<ApiDeployment, Vec<F
             errors.push(FieldError::new(key, "is not a field of a deployment"));
         }
     }
-    let repository = text(object, "repository", 140, true, &mut errors).and_then(|raw| {
+    let repository = text(object, "repository", Kind::Name, true, &mut errors).and_then(|raw| {
         RepoName::parse(&raw)
             .map_err(|m| errors.push(FieldError::new("repository", m)))
             .ok()
     });
-    let environment = text(object, "environment", 255, true, &mut errors);
-    let sha = text(object, "sha", 40, true, &mut errors).and_then(|raw| {
+    let environment = text(object, "environment", Kind::Name, true, &mut errors);
+    let sha = text(object, "sha", Kind::Name, true, &mut errors).and_then(|raw| {
         CommitSha::parse(&raw)
             .map_err(|m| errors.push(FieldError::new("sha", m)))
             .ok()
     });
-    let deploy_time = match text(object, "deploy_time", 64, false, &mut errors) {
+    let deploy_time = match text(object, "deploy_time", Kind::Name, false, &mut errors) {
         None => Some(now),
         Some(raw) => match DateTime::parse_from_rfc3339(&raw) {
-            Ok(time) => Some(time.with_timezone(&Utc)),
+            Ok(time) => {
+                let time = time.with_timezone(&Utc);
+                match limits::check_deploy_time(time, now) {
+                    Ok(()) => Some(time),
+                    Err(message) => {
+                        errors.push(FieldError::new("deploy_time", message));
+                        None
+                    }
+                }
+            }
             Err(_) => {
                 errors.push(FieldError::new(
                     "deploy_time",
@@ -91,7 +101,7 @@ pub fn validate(body: &Value, now: DateTime<Utc>) -> Result<ApiDeployment, Vec<F
             }
         },
     };
-    let status = match text(object, "status", 32, false, &mut errors) {
+    let status = match text(object, "status", Kind::Name, false, &mut errors) {
         None => Some(DeployStatus::Live),
         Some(raw) => match CLIENT_STATUSES.iter().find(|s| s.as_str() == raw) {
             Some(status) => Some(*status),
@@ -105,17 +115,12 @@ pub fn validate(body: &Value, now: DateTime<Utc>) -> Result<ApiDeployment, Vec<F
             }
         },
     };
-    let build_logs_url = text(object, "build_logs_url", 2048, false, &mut errors);
-    if let Some(url) = &build_logs_url {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            errors.push(FieldError::new("build_logs_url", "must be an http(s) URL"));
-        }
-    }
-    let git_ref = text(object, "ref", 255, false, &mut errors);
-    let version = text(object, "version", 255, false, &mut errors);
-    let description = text(object, "description", 4096, false, &mut errors);
-    let triggered_by = text(object, "triggered_by", 255, false, &mut errors);
-    let external_id = text(object, "external_id", 255, false, &mut errors);
+    let build_logs_url = text(object, "build_logs_url", Kind::Url, false, &mut errors);
+    let git_ref = text(object, "ref", Kind::Name, false, &mut errors);
+    let version = text(object, "version", Kind::Name, false, &mut errors);
+    let description = text(object, "description", Kind::Text, false, &mut errors);
+    let triggered_by = text(object, "triggered_by", Kind::Name, false, &mut errors);
+    let external_id = text(object, "external_id", Kind::Name, false, &mut errors);
 
     match (repository, environment, sha, deploy_time, status) {
         (Some(repository), Some(environment), Some(sha), Some(deploy_time), Some(status)) if errors.is_empty() => {
@@ -137,11 +142,19 @@ pub fn validate(body: &Value, now: DateTime<Utc>) -> Result<ApiDeployment, Vec<F
     }
 }
 
-/// A string field: trimmed, non-empty, at most `max` characters.
+/// What a string field must be (see [`crate::limits`]).
+#[derive(Clone, Copy)]
+enum Kind {
+    Name,
+    Text,
+    Url,
+}
+
+/// A string field: trimmed, non-empty, within the limits of its kind.
 fn text(
     object: &Map<String, Value>,
     key: &str,
-    max: usize,
+    kind: Kind,
     required: bool,
     errors: &mut Vec<FieldError>,
 ) -> Option<String> {
@@ -156,16 +169,18 @@ fn text(
             let value = raw.trim();
             if value.is_empty() {
                 errors.push(FieldError::new(key, "must not be empty"));
-                None
-            } else if value.chars().count() > max {
-                errors.push(FieldError::new(key, format!("must be at most {max} characters")));
-                None
-            } else if value.chars().any(char::is_control) && key != "description" {
-                errors.push(FieldError::new(key, "must not contain control characters"));
-                None
-            } else {
-                Some(value.to_owned())
+                return None;
             }
+            let checked = match kind {
+                Kind::Name => limits::Name::parse(value).map(limits::Name::into_string),
+                Kind::Text => limits::Text::parse(value).map(limits::Text::into_string),
+                Kind::Url => limits::HttpUrl::parse(value)
+                    .map(limits::HttpUrl::into_string)
+                    .map_err(|e| e.to_string()),
+            };
+            checked
+                .map_err(|message| errors.push(FieldError::new(key, message)))
+                .ok()
         }
         Some(_) => {
             errors.push(FieldError::new(key, "must be a string"));

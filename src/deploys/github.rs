@@ -3,12 +3,18 @@
 //! The installation in the payload picks the connection. A connection that turned auto-creation
 //! off, a transient environment it ignores, or an environment matching one of its ignored
 //! patterns makes the event `skipped`: acknowledged, recorded, and no deploy row changes.
+//!
+//! GitHub's timestamps order the reports. One that is more than a day ahead of the server's
+//! clock is taken as the time the server received it (`limits::clamp_to_received`): a deploy
+//! dated 9999 would otherwise stay the newest of its environment and every real deploy would
+//! arrive superseded.
 
 use chrono::{DateTime, Utc};
 
 use super::{apply_report, from_github_state, NewDeploy, Report, ReportOrder, StatusEntry};
 use crate::connections::{self, Applied, Connection};
 use crate::github::events::{GitHubDeployment, GitHubDeploymentStatus};
+use crate::limits::clamp_to_received;
 use crate::store::deployments as rows;
 use crate::store::{Conn, StoreResult};
 use crate::types::InstallationId;
@@ -59,6 +65,7 @@ pub async fn record_status(
     }
     let deploy = upsert(db, &connection, &event.deployment, now).await?;
     let status = from_github_state(&event.state);
+    let at = clamp_to_received(event.created_at, now);
     let entry = StatusEntry {
         github_status_id: Some(event.id),
         state: event.state.clone(),
@@ -67,16 +74,13 @@ pub async fn record_status(
         log_url: event.log_url.clone(),
         environment_url: event.environment_url.clone(),
         creator: event.creator.clone(),
-        occurred_at: event.created_at,
+        occurred_at: at,
     };
     rows::insert_status(db, deploy.id, &entry, now).await?;
     if let Some(status) = status {
         let report = Report {
             status,
-            order: ReportOrder {
-                at: event.created_at,
-                id: event.id,
-            },
+            order: ReportOrder { at, id: event.id },
             log_url: event.log_url.clone(),
             environment_url: event.environment_url.clone(),
         };
@@ -135,7 +139,7 @@ async fn upsert(
         environment_url: None,
         transient_environment: deployment.transient_environment,
         production_environment: deployment.production_environment,
-        deploy_time: deployment.created_at,
+        deploy_time: clamp_to_received(deployment.created_at, now),
     };
     match rows::find_by_github_id(db, connection.id, deployment.id).await? {
         Some(existing) => {

@@ -3,11 +3,18 @@
 //! Parsing goes through `serde_path_to_error`, so a payload that does not fit names the field
 //! (`installation.account.login`). Events and actions shiplog does not act on become
 //! [`WebhookEvent::Unhandled`]; only the envelope (`action`, `installation.id`) is read from them.
+//!
+//! Every text field shiplog keeps passes the limits of [`crate::limits`] here, so a value over
+//! them is a 400 naming its field, never a database error. URLs are the exception: GitHub takes
+//! any string there, so a `log_url`, `target_url` or `environment_url` that is not an absolute
+//! `http(s)` URL does not fail the delivery; it is kept as text in the status's description and
+//! never becomes a link.
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::limits::{self, HttpUrl};
 use crate::types::{Account, CommitSha, InstallationId, RepoName, RepoRef};
 
 /// A payload that could not be read, with the path of the failing field.
@@ -110,9 +117,12 @@ pub struct GitHubDeploymentStatus {
     pub id: i64,
     /// The raw state (`success`, `in_progress`, … or a state GitHub adds later).
     pub state: String,
+    /// GitHub's description, followed by any URL of the status that is not an `http(s)` link
+    /// (kept as text).
     pub description: Option<String>,
-    /// `log_url`, else `target_url`; empty strings are absent.
+    /// `log_url`, else `target_url`; empty strings are absent. Only absolute `http(s)` URLs.
     pub log_url: Option<String>,
+    /// Only absolute `http(s)` URLs.
     pub environment_url: Option<String>,
     pub creator: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -143,7 +153,7 @@ pub struct PullRef {
 /// Parses a delivery's body for the event named in `X-GitHub-Event`.
 pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
     let envelope: wire::Envelope = from_slice(body)?;
-    let action = envelope.action;
+    let action = envelope.action.map(limits::Name::into_string);
     let installation_id = envelope.installation.map(|i| InstallationId(i.id));
     let parsed = match (event, action.as_deref()) {
         ("ping", _) => WebhookEvent::Ping,
@@ -176,8 +186,8 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
             let (repository, owner) = payload.repository.split();
             WebhookEvent::PullRequestClosed(GitHubPullRequest {
                 number: pr.number,
-                title: pr.title,
-                author: pr.user.map(|u| u.login),
+                title: pr.title.into_string(),
+                author: pr.user.map(|u| u.login.into_string()),
                 merged: pr.merged.unwrap_or(false),
                 merge_commit_sha: pr.merge_commit_sha.as_deref().and_then(|s| CommitSha::parse(s).ok()),
                 merged_at: pr.merged_at,
@@ -189,7 +199,7 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
             let payload: wire::LabeledPayload = from_slice(body)?;
             WebhookEvent::PullRequestLabeled {
                 pull: pull_ref(payload.pull_request.number, payload.repository),
-                label: payload.label.map(|l| l.name).unwrap_or_default(),
+                label: payload.label.map(|l| l.name.into_string()).unwrap_or_default(),
             }
         }
         ("issue_comment", Some("created")) => {
@@ -200,22 +210,41 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
                 WebhookEvent::PullRequestComment {
                     pull: pull_ref(payload.issue.number, payload.repository),
                     comment_id: payload.comment.id,
-                    body: payload.comment.body.unwrap_or_default(),
-                    author: payload.comment.user.map(|u| u.login),
+                    body: payload
+                        .comment
+                        .body
+                        .map(limits::Comment::into_string)
+                        .unwrap_or_default(),
+                    author: payload.comment.user.map(|u| u.login.into_string()),
                 }
             }
         }
         ("deployment_status", Some("created")) => {
             let payload: wire::DeploymentStatusPayload = from_slice(body)?;
             let status = payload.deployment_status;
+            let mut unlinked = Vec::new();
+            let log_url = match (status.log_url, status.target_url) {
+                (Some(url), _) => link_or_text("log_url", url, &mut unlinked),
+                (None, Some(url)) => link_or_text("target_url", url, &mut unlinked),
+                (None, None) => None,
+            };
+            let environment_url = status
+                .environment_url
+                .and_then(|url| link_or_text("environment_url", url, &mut unlinked));
+            let description = status
+                .description
+                .map(limits::Text::into_string)
+                .into_iter()
+                .chain(unlinked)
+                .reduce(|text, note| format!("{text}\n{note}"));
             WebhookEvent::DeploymentStatus(GitHubDeploymentStatus {
                 deployment: payload.deployment.into_domain(payload.repository),
                 id: status.id,
-                state: status.state,
-                description: non_empty(status.description),
-                log_url: non_empty(status.log_url).or_else(|| non_empty(status.target_url)),
-                environment_url: non_empty(status.environment_url),
-                creator: status.creator.map(|c| c.login),
+                state: status.state.into_string(),
+                description,
+                log_url,
+                environment_url,
+                creator: status.creator.map(|c| c.login.into_string()),
                 created_at: status.created_at,
             })
         }
@@ -248,8 +277,69 @@ fn pull_ref(number: i64, repository: wire::RepositoryWithOwner) -> PullRef {
     }
 }
 
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.trim().is_empty())
+/// An `http(s)` URL stays a URL; anything else becomes a line of text for the description.
+fn link_or_text(field: &str, url: String, unlinked: &mut Vec<String>) -> Option<String> {
+    match HttpUrl::parse(&url) {
+        Ok(link) => Some(link.into_string()),
+        Err(_) => {
+            unlinked.push(format!("{field} (not an http(s) URL, kept as text): {url}"));
+            None
+        }
+    }
+}
+
+/// Deserializers for optional fields where GitHub sends `""` or `null` for "none".
+mod optional {
+    use serde::{Deserialize, Deserializer};
+
+    use crate::limits::{self, Name, Text};
+
+    fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.filter(|v| !v.trim().is_empty()))
+    }
+
+    pub fn name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Name>, D::Error> {
+        non_empty(d)?
+            .map(|v| Name::parse(&v).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Text>, D::Error> {
+        non_empty(d)?
+            .map(|v| Text::parse(&v).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+
+    /// A comment body: people paste terminal output into comments, so control characters (an
+    /// ANSI colour code) become U+FFFD instead of failing the delivery; the length still counts.
+    pub fn comment<'de, D: Deserializer<'de>>(d: D) -> Result<Option<limits::Comment>, D::Error> {
+        let Some(raw) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let cleaned: String = raw
+            .chars()
+            .map(|c| {
+                if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        limits::Comment::parse(&cleaned)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+
+    /// A URL as GitHub takes it: any string within the URL limits; whether it is a link is
+    /// decided later.
+    pub fn url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let Some(raw) = non_empty(d)? else {
+            return Ok(None);
+        };
+        limits::check_url_text(&raw).map_err(serde::de::Error::custom)?;
+        Ok(Some(raw))
+    }
 }
 
 fn into_repo_refs(repos: Vec<wire::Repository>) -> Vec<RepoRef> {
@@ -282,10 +372,12 @@ fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, PayloadError> {
 mod wire {
     use super::*;
 
+    use crate::limits::{Comment as CommentBody, Name, Text};
+
     #[derive(Deserialize)]
     pub struct Envelope {
         #[serde(default)]
-        pub action: Option<String>,
+        pub action: Option<Name>,
         #[serde(default)]
         pub installation: Option<InstallationRef>,
     }
@@ -306,7 +398,7 @@ mod wire {
     pub struct InstallationRepositoriesPayload {
         pub installation: Installation,
         #[serde(default)]
-        pub repository_selection: Option<String>,
+        pub repository_selection: Option<Name>,
         #[serde(default)]
         pub repositories_added: Vec<Repository>,
         #[serde(default)]
@@ -318,24 +410,27 @@ mod wire {
         pub id: i64,
         pub account: AccountObject,
         #[serde(default)]
-        pub repository_selection: Option<String>,
+        pub repository_selection: Option<Name>,
         #[serde(default)]
         pub suspended_at: Option<DateTime<Utc>>,
     }
 
     impl Installation {
-        pub fn into_snapshot(self, selection_override: Option<String>) -> InstallationSnapshot {
+        pub fn into_snapshot(self, selection_override: Option<Name>) -> InstallationSnapshot {
             InstallationSnapshot {
                 installation_id: InstallationId(self.id),
                 account: Account {
-                    login: self.account.login,
+                    login: self.account.login.into_string(),
                     // Enterprise accounts carry a slug and no `type`.
-                    kind: self.account.kind.unwrap_or_else(|| "Enterprise".to_owned()),
+                    kind: self
+                        .account
+                        .kind
+                        .map_or_else(|| "Enterprise".to_owned(), Name::into_string),
                     id: self.account.id,
                 },
                 repository_selection: selection_override
                     .or(self.repository_selection)
-                    .unwrap_or_else(|| "selected".to_owned()),
+                    .map_or_else(|| "selected".to_owned(), Name::into_string),
                 suspended_at: self.suspended_at,
             }
         }
@@ -344,11 +439,11 @@ mod wire {
     #[derive(Deserialize)]
     pub struct AccountObject {
         #[serde(alias = "slug")]
-        pub login: String,
+        pub login: Name,
         #[serde(default)]
         pub id: Option<i64>,
         #[serde(default, rename = "type")]
-        pub kind: Option<String>,
+        pub kind: Option<Name>,
     }
 
     #[derive(Deserialize)]
@@ -368,8 +463,11 @@ mod wire {
         /// The repository and the account that owns it (the App's installation account).
         pub fn split(self) -> (RepoRef, Account) {
             let owner = Account {
-                login: self.owner.login,
-                kind: self.owner.kind.unwrap_or_else(|| "Organization".to_owned()),
+                login: self.owner.login.into_string(),
+                kind: self
+                    .owner
+                    .kind
+                    .map_or_else(|| "Organization".to_owned(), Name::into_string),
                 id: self.owner.id,
             };
             (
@@ -384,7 +482,7 @@ mod wire {
 
     #[derive(Deserialize)]
     pub struct User {
-        pub login: String,
+        pub login: Name,
     }
 
     #[derive(Deserialize)]
@@ -397,7 +495,7 @@ mod wire {
 
     #[derive(Deserialize)]
     pub struct Label {
-        pub name: String,
+        pub name: Name,
     }
 
     #[derive(Deserialize)]
@@ -417,8 +515,8 @@ mod wire {
     #[derive(Deserialize)]
     pub struct Comment {
         pub id: i64,
-        #[serde(default)]
-        pub body: Option<String>,
+        #[serde(default, deserialize_with = "optional::comment")]
+        pub body: Option<CommentBody>,
         #[serde(default)]
         pub user: Option<User>,
     }
@@ -432,7 +530,7 @@ mod wire {
     #[derive(Deserialize)]
     pub struct PullRequest {
         pub number: i64,
-        pub title: String,
+        pub title: Text,
         #[serde(default)]
         pub user: Option<User>,
         #[serde(default)]
@@ -460,13 +558,13 @@ mod wire {
     pub struct Deployment {
         pub id: i64,
         pub sha: CommitSha,
-        #[serde(rename = "ref", default)]
-        pub git_ref: Option<String>,
-        #[serde(default)]
-        pub task: Option<String>,
-        pub environment: String,
-        #[serde(default)]
-        pub description: Option<String>,
+        #[serde(rename = "ref", default, deserialize_with = "optional::name")]
+        pub git_ref: Option<Name>,
+        #[serde(default, deserialize_with = "optional::name")]
+        pub task: Option<Name>,
+        pub environment: Name,
+        #[serde(default, deserialize_with = "optional::text")]
+        pub description: Option<Text>,
         #[serde(default)]
         pub creator: Option<User>,
         pub created_at: DateTime<Utc>,
@@ -483,12 +581,12 @@ mod wire {
                 id: self.id,
                 repository,
                 owner,
-                environment: self.environment,
+                environment: self.environment.into_string(),
                 sha: self.sha,
-                git_ref: non_empty(self.git_ref),
-                task: non_empty(self.task),
-                creator: self.creator.map(|c| c.login),
-                description: non_empty(self.description),
+                git_ref: self.git_ref.map(Name::into_string),
+                task: self.task.map(Name::into_string),
+                creator: self.creator.map(|c| c.login.into_string()),
+                description: self.description.map(Text::into_string),
                 transient_environment: self.transient_environment.unwrap_or(false),
                 production_environment: self.production_environment.unwrap_or(false),
                 created_at: self.created_at,
@@ -499,14 +597,14 @@ mod wire {
     #[derive(Deserialize)]
     pub struct DeploymentStatus {
         pub id: i64,
-        pub state: String,
-        #[serde(default)]
-        pub description: Option<String>,
-        #[serde(default)]
+        pub state: Name,
+        #[serde(default, deserialize_with = "optional::text")]
+        pub description: Option<Text>,
+        #[serde(default, deserialize_with = "optional::url")]
         pub log_url: Option<String>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "optional::url")]
         pub target_url: Option<String>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "optional::url")]
         pub environment_url: Option<String>,
         #[serde(default)]
         pub creator: Option<User>,
@@ -561,6 +659,18 @@ mod tests {
             parse("installation", body.as_bytes()).unwrap_err().field,
             "repositories[0].full_name"
         );
+    }
+
+    #[test]
+    fn control_characters_in_a_comment_become_replacement_characters_instead_of_failing() {
+        let body = serde_json::json!({"action": "created", "issue": {"number": 5, "pull_request": {}},
+            "comment": {"id": 1, "body": "@shiplog watch \u{1b}[31mred\u{0}"},
+            "repository": {"id": 1, "full_name": "acme/web", "owner": {"login": "acme"}}});
+        let parsed = parse("issue_comment", body.to_string().as_bytes()).unwrap();
+        let WebhookEvent::PullRequestComment { body, .. } = parsed.event else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(body, "@shiplog watch \u{FFFD}[31mred\u{FFFD}");
     }
 
     #[test]

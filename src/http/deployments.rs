@@ -17,6 +17,7 @@ use crate::deploys::api::{Idempotency, RegisterError};
 use crate::deploys::{self, DeployFilter, DeployStatus};
 use crate::error::{ApiError, FieldError};
 use crate::idempotency;
+use crate::limits::Name;
 use crate::types::{CommitSha, RepoName};
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -117,7 +118,13 @@ fn parse_query(query: DeploymentsQuery) -> Result<(DeployFilter, u64), ApiError>
             Err(message) => errors.push(FieldError::new("repository", message)),
         }
     }
-    filter.environment = query.environment.filter(|e| !e.is_empty());
+    if let Some(raw) = query.environment.filter(|e| !e.is_empty()) {
+        // The same rule as the environments stored: a NUL never reaches the database.
+        match Name::parse(&raw) {
+            Ok(environment) => filter.environment = Some(environment.into_string()),
+            Err(message) => errors.push(FieldError::new("environment", message)),
+        }
+    }
     if let Some(raw) = query.status.filter(|s| !s.is_empty()) {
         match DeployStatus::parse(&raw) {
             Some(status) => filter.status = Some(status),

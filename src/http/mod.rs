@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod monitoring;
 pub mod pages;
 pub mod problems;
+pub mod security_headers;
 pub mod session;
 pub mod throttle;
 pub mod triggers;
@@ -57,6 +58,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(pages::sign_in)),
         )
         .service(web::resource("/logout").route(web::post().to(pages::sign_out)))
+        .service(web::resource("/static/shiplog.css").route(web::get().to(security_headers::show_stylesheet)))
         .service(web::resource("/healthz").route(web::get().to(health::check_liveness)))
         .service(web::resource("/readyz").route(web::get().to(health::check_readiness)))
         .service(web::resource("/webhooks/github").route(web::post().to(webhooks::receive_github_webhook)))

@@ -11,6 +11,7 @@ use super::AppState;
 use crate::connections;
 use crate::error::{ApiError, FieldError};
 use crate::github::signature;
+use crate::limits::{Name, Text};
 use crate::monitoring::plans::{self, Plan};
 use crate::types::RepoName;
 
@@ -49,21 +50,33 @@ pub async fn create_plan(
     }
     let environments: Vec<String> = match object.get("environments") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) if items.iter().all(|i| i.as_str().is_some_and(|s| !s.trim().is_empty())) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|s| s.trim().to_owned())
-            .collect(),
+        Some(Value::Array(items))
+            if items
+                .iter()
+                .all(|i| i.as_str().is_some_and(|s| Name::parse(s.trim()).is_ok())) =>
+        {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|s| s.trim().to_owned())
+                .collect()
+        }
         Some(_) => {
-            errors.push(FieldError::new("environments", "must be a list of environment names"));
+            errors.push(FieldError::new(
+                "environments",
+                "must be a list of environment names (1 to 255 characters, no control characters)",
+            ));
             Vec::new()
         }
     };
     let note = match object.get("note") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.chars().count() <= 4096 => Some(s.clone()),
+        Some(Value::String(s)) if Text::parse(s).is_ok() => Some(s.clone()),
         Some(_) => {
-            errors.push(FieldError::new("note", "must be a string of at most 4096 characters"));
+            errors.push(FieldError::new(
+                "note",
+                "must be a string of at most 4096 characters, without control characters but tab and line breaks",
+            ));
             None
         }
     };
@@ -204,6 +217,9 @@ pub async fn record_check_result(
         )]));
     };
     let summary = json.get("summary").and_then(Value::as_str);
+    if let Some(Err(message)) = summary.map(Text::parse) {
+        return Err(ApiError::unprocessable(vec![FieldError::new("summary", message)]));
+    }
     let check = plans::record_verdict(&state.store, id, verdict, summary, state.clock.now())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no check with id {id}")))?;

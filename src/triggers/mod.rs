@@ -20,6 +20,7 @@ use crate::config::AgentConfig;
 use crate::error::FieldError;
 use crate::jobs::runner::{JobError, JobHandler, MAX_ATTEMPTS};
 use crate::jobs::{self, NewJob};
+use crate::limits;
 use crate::outbound::{delivery_id, AllowList, Outbound, TargetError};
 use crate::store::triggers as rows;
 use crate::store::{deployments, Store, StoreResult};
@@ -211,7 +212,12 @@ pub fn validate(body: &Value, allow: &AllowList) -> Result<TriggerRequest, Vec<F
             .map_err(|m| errors.push(FieldError::new("repository", m)))
             .ok()
     });
-    let environment = text("environment", true, &mut errors);
+    let environment = text("environment", true, &mut errors).and_then(|e| {
+        limits::Name::parse(&e)
+            .map(limits::Name::into_string)
+            .map_err(|m| errors.push(FieldError::new("environment", m)))
+            .ok()
+    });
     let sha = text("sha", true, &mut errors).and_then(|s| {
         let valid = (7..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit());
         if valid {
@@ -234,7 +240,12 @@ pub fn validate(body: &Value, allow: &AllowList) -> Result<TriggerRequest, Vec<F
             }
         },
     };
-    let target_url = text("target_url", false, &mut errors);
+    let target_url = text("target_url", false, &mut errors).and_then(|url| {
+        limits::HttpUrl::parse(&url)
+            .map(limits::HttpUrl::into_string)
+            .map_err(|e| errors.push(FieldError::new("target_url", e.to_string())))
+            .ok()
+    });
     if let Some(url) = &target_url {
         match allow.check_target(url) {
             Ok(_) => {}
@@ -245,10 +256,12 @@ pub fn validate(body: &Value, allow: &AllowList) -> Result<TriggerRequest, Vec<F
             )),
         }
     }
-    let message = text("message", false, &mut errors);
-    if message.as_ref().is_some_and(|m| m.chars().count() > 4096) {
-        errors.push(FieldError::new("message", "must be at most 4096 characters"));
-    }
+    let message = text("message", false, &mut errors).and_then(|m| {
+        limits::Text::parse(&m)
+            .map(limits::Text::into_string)
+            .map_err(|e| errors.push(FieldError::new("message", e)))
+            .ok()
+    });
     match (repository, environment, sha) {
         (Some(repository), Some(environment), Some(sha)) if errors.is_empty() => Ok(TriggerRequest {
             repository,

@@ -221,6 +221,7 @@ impl World {
             //                                   none   wrong  admin  sess   s+csrf own    other  revkd  s-agnt c-agnt
             get("/healthz", json, "ok ok ok ok ok ok ok ok ok ok"),
             get("/readyz", json, "ok ok ok ok ok ok ok ok ok ok"),
+            get("/static/shiplog.css", "text/css", "ok ok ok ok ok ok ok ok ok ok"),
             row(
                 "POST",
                 "/webhooks/github".into(),

@@ -236,3 +236,67 @@ async fn screenshot(client: &Client, name: &str) {
         std::fs::write(format!("{dir}/{name}.png"), client.screenshot().await.unwrap()).unwrap();
     }
 }
+
+/// Signs in through the sign-in form.
+async fn sign_in(c: &Client, app: &crate::helpers::TestApp) {
+    c.goto(&app.url("/login")).await.unwrap();
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_TOKEN)
+        .await
+        .unwrap();
+    c.find(Locator::Id("sign-in")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("header nav")).await.unwrap();
+}
+
+/// The worst case: every stored text of a deploy hostile (markup, `javascript:` and `data:` URLs,
+/// right-to-left override, zero-width space, 4096 characters). The browser runs no script, the
+/// stylesheet still applies under the Content-Security-Policy, and nothing overflows the page.
+/// The screenshots go to `target/screenshots/`, printed.
+#[tokio::test]
+async fn the_deploy_page_with_hostile_values_runs_no_script_and_keeps_its_layout() {
+    let app = crate::helpers::spawn_app().await;
+    let ids = crate::hostile_pages::store_hostile_values(&app).await;
+    let browser = open_browser().await;
+    let c = &browser.client;
+    sign_in(c, &app).await;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+
+    for (n, path) in ["/deployments".to_owned()]
+        .into_iter()
+        .chain(ids.iter().map(|id| format!("/deployments/{id}")))
+        .enumerate()
+    {
+        c.goto(&app.url(&path)).await.unwrap();
+        c.wait().for_element(Locator::Css("main h1")).await.unwrap();
+        assert!(
+            c.get_alert_text().await.is_err(),
+            "{path}: a script ran and opened an alert"
+        );
+        let facts = c
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth,
+                         getComputedStyle(document.querySelector('header')).display,
+                         document.querySelectorAll('script, iframe, img, svg, [onerror], [onload]').length,
+                         Array.from(document.querySelectorAll('a[href]')).map(a => a.protocol)];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let file = dir.join(format!("hostile-{n}.png"));
+        std::fs::write(&file, c.screenshot().await.unwrap()).unwrap();
+        println!("{path}: screenshot {}", file.display());
+        assert_eq!(facts[2], "flex", "{path}: the stylesheet applies under the CSP");
+        assert_eq!(facts[3], 0, "{path}: elements from stored data");
+        assert!(
+            facts[0].as_i64().unwrap() <= facts[1].as_i64().unwrap(),
+            "{path}: the page overflows sideways: {facts}"
+        );
+        for protocol in facts[4].as_array().unwrap() {
+            assert!(protocol == "http:" || protocol == "https:", "{path}: a {protocol} link");
+        }
+    }
+    browser.client.clone().close().await.unwrap();
+}

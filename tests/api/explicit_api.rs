@@ -71,7 +71,7 @@ async fn post_with(
 }
 
 pub fn minimal(sha: &str) -> Value {
-    json!({"repository": "acme-corp/web-app", "environment": "production", "sha": sha, "deploy_time": "2026-11-02T10:00:00Z"})
+    json!({"repository": "acme-corp/web-app", "environment": "production", "sha": sha, "deploy_time": "2026-11-02T08:00:00Z"})
 }
 
 #[tokio::test]
@@ -89,8 +89,8 @@ async fn a_credential_registers_a_live_deployment_with_a_location() {
     assert_eq!(body["status"], "live");
     assert_eq!(body["source"], "api");
     assert_eq!(body["sha"], SHA);
-    assert_eq!(body["deploy_time"], "2026-11-02T10:00:00Z");
-    assert_eq!(body["completed_at"], "2026-11-02T10:00:00Z");
+    assert_eq!(body["deploy_time"], "2026-11-02T08:00:00Z");
+    assert_eq!(body["completed_at"], "2026-11-02T08:00:00Z");
     assert_eq!(body["connection_id"], 1);
     let (_, jobs) = app.admin_get("/api/jobs?state=queued").await;
     assert_eq!(
@@ -431,7 +431,7 @@ async fn api_deploys_supersede_each_other_like_github_deploys() {
     let cred = create_credential(&app, 1).await;
     let (_, _, first) = post(&app, &cred, &minimal(SHA)).await;
     let mut later = minimal(OTHER_SHA);
-    later["deploy_time"] = json!("2026-11-02T11:00:00Z");
+    later["deploy_time"] = json!("2026-11-02T08:30:00Z");
 
     let (_, _, second) = post(&app, &cred, &later).await;
 
