@@ -4,7 +4,7 @@
 use anyhow::Context;
 
 use crate::config::{Cli, Command, Config, ConnectionsCommand, CredentialsCommand, DatabaseArgs};
-use crate::connections::{self, Connection};
+use crate::connections;
 use crate::startup::Application;
 use crate::store::Store;
 use crate::telemetry;
@@ -114,13 +114,17 @@ async fn open(database: &DatabaseArgs) -> anyhow::Result<Store> {
 
 async fn list_connections(store: &Store, json: bool) -> anyhow::Result<()> {
     let list = connections::list(store).await?;
+    let mut samples = Vec::with_capacity(list.len());
+    for c in &list {
+        samples.push(connections::repository_sample(store, c.id).await?);
+    }
     if json {
-        let views: Vec<_> = list.iter().map(Connection::view).collect();
+        let views: Vec<_> = list.iter().zip(samples).map(|(c, sample)| c.view(sample)).collect();
         println!("{}", serde_json::to_string_pretty(&views)?);
         return Ok(());
     }
     println!("ID     INSTALLATION   ACCOUNT                  TYPE          STATUS     REPOS  AUTO-CREATE");
-    for c in &list {
+    for (c, sample) in list.iter().zip(&samples) {
         println!(
             "{:<6} {:<14} {:<24} {:<13} {:<10} {:>5}  {}",
             c.id,
@@ -131,7 +135,7 @@ async fn list_connections(store: &Store, json: bool) -> anyhow::Result<()> {
             if c.repository_selection == "all" {
                 "all".to_owned()
             } else {
-                c.repositories.len().to_string()
+                sample.count.to_string()
             },
             c.settings.auto_create_deployments
         );
@@ -154,7 +158,8 @@ async fn show_connection(store: &Store, id: i64, by_installation: bool) -> anyho
             if by_installation { "installation id" } else { "id" }
         )
     })?;
-    println!("{}", serde_json::to_string_pretty(&connection.view())?);
+    let sample = connections::repository_sample(store, connection.id).await?;
+    println!("{}", serde_json::to_string_pretty(&connection.view(sample))?);
     Ok(())
 }
 
@@ -168,7 +173,8 @@ async fn set_connection(store: &Store, id: i64, pairs: &[String]) -> anyhow::Res
             anyhow::bail!("invalid settings: {}", lines.join("; "))
         }
         Some(Ok(connection)) => {
-            println!("{}", serde_json::to_string_pretty(&connection.view())?);
+            let sample = connections::repository_sample(store, connection.id).await?;
+            println!("{}", serde_json::to_string_pretty(&connection.view(sample))?);
             Ok(())
         }
     }

@@ -10,6 +10,11 @@
 //! takes one away. Otherwise a late `created` would undo an `added` that overtook it. This module
 //! does not parse webhook
 //! JSON (that is `github::events`) and does not know HTTP.
+//!
+//! An installation may see 100,000 repositories: a [`Connection`] does not carry its list. Hot
+//! paths (every deployment webhook, every deploy credential request) ask for one repository by
+//! key ([`owns`]); views show a count and the first [`REPOSITORIES_SHOWN`] names, and
+//! [`repositories`] reads the rest a page at a time.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -31,7 +36,6 @@ pub struct Connection {
     pub installation_id: InstallationId,
     pub account: Account,
     pub repository_selection: String,
-    pub repositories: Vec<RepoName>,
     pub settings: ConnectionSettings,
     pub suspended_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
@@ -68,14 +72,9 @@ impl Connection {
         }
     }
 
-    /// Whether deploys of `repository` belong to this connection: the account owns it, or the
-    /// installation lists it.
-    pub fn owns(&self, repository: &RepoName) -> bool {
-        repository.owner().eq_ignore_ascii_case(&self.account.login) || self.repositories.contains(repository)
-    }
-
-    /// The JSON shape shown by the admin API and the CLI. Holds no secret.
-    pub fn view(&self) -> ConnectionView<'_> {
+    /// The JSON shape shown by the admin API and the CLI, with a sample of the repositories.
+    /// Holds no secret.
+    pub fn view(&self, repositories: RepositorySample) -> ConnectionView<'_> {
         ConnectionView {
             id: self.id,
             installation_id: self.installation_id,
@@ -85,13 +84,24 @@ impl Connection {
             suspended_at: self.suspended_at,
             deleted_at: self.deleted_at,
             repository_selection: &self.repository_selection,
-            repositories: self.repositories.iter().map(RepoName::as_str).collect(),
+            repository_count: repositories.count,
+            repositories: repositories.first.iter().map(|r| r.as_str().to_owned()).collect(),
             settings: &self.settings,
             agent_secret_set: self.agent_secret.is_some(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
     }
+}
+
+/// How many names a connection's view shows; the rest are read with [`repositories`].
+pub const REPOSITORIES_SHOWN: u64 = 100;
+
+/// A connection's repository count and its first [`REPOSITORIES_SHOWN`] names.
+#[derive(Debug, Clone, Default)]
+pub struct RepositorySample {
+    pub count: u64,
+    pub first: Vec<RepoName>,
 }
 
 #[derive(Debug, Serialize)]
@@ -104,7 +114,9 @@ pub struct ConnectionView<'a> {
     pub suspended_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub repository_selection: &'a str,
-    pub repositories: Vec<&'a str>,
+    pub repository_count: u64,
+    /// The first [`REPOSITORIES_SHOWN`] in name order.
+    pub repositories: Vec<String>,
     pub settings: &'a ConnectionSettings,
     pub agent_secret_set: bool,
     pub created_at: DateTime<Utc>,
@@ -136,11 +148,41 @@ pub async fn owning(store: &Store, repository: &RepoName) -> StoreResult<Option<
         .into_iter()
         .filter(|c| c.deleted_at.is_none())
         .collect();
-    let listed = live.iter().find(|c| c.repositories.contains(repository));
+    let listing = rows::listing(store.conn(), repository.key()).await?;
+    let listed = live.iter().find(|c| listing.binary_search(&c.id).is_ok());
     let owned = live
         .iter()
         .find(|c| c.account.login.eq_ignore_ascii_case(repository.owner()));
     Ok(listed.or(owned).cloned())
+}
+
+/// Whether deploys of `repository` belong to `connection`: its account owns the repository, or
+/// its installation lists it (one lookup by key).
+pub async fn owns(store: &Store, connection: &Connection, repository: &RepoName) -> StoreResult<bool> {
+    Ok(repository.owner().eq_ignore_ascii_case(&connection.account.login)
+        || rows::repository(store.conn(), connection.id, repository.key())
+            .await?
+            .is_some())
+}
+
+/// The connection's repository count and its first [`REPOSITORIES_SHOWN`] names.
+pub async fn repository_sample(store: &Store, id: i64) -> StoreResult<RepositorySample> {
+    Ok(RepositorySample {
+        count: rows::repository_count(store.conn(), id).await?,
+        first: rows::repositories(store.conn(), id, None, REPOSITORIES_SHOWN).await?,
+    })
+}
+
+/// Up to `limit` of a connection's repositories in name order (case-insensitive), after the one
+/// named `after`.
+pub async fn repositories(store: &Store, id: i64, after: Option<&RepoName>, limit: u64) -> StoreResult<Vec<RepoName>> {
+    rows::repositories(store.conn(), id, after.map(RepoName::key), limit).await
+}
+
+/// Up to `limit` repository names of any connection starting with `prefix` (any case), for a
+/// search field's suggestions.
+pub async fn repository_suggestions(store: &Store, prefix: &str, limit: u64) -> StoreResult<Vec<String>> {
+    rows::repository_suggestions(store.conn(), &prefix.to_lowercase(), limit).await
 }
 
 pub async fn get_by_installation(store: &Store, installation_id: InstallationId) -> StoreResult<Option<Connection>> {
@@ -173,8 +215,15 @@ pub async fn for_repository_event(
                 reason: format!("installation {installation_id} is suspended"),
             }))
         }
-        Some(connection) if connection.repositories.contains(&repository.name) => return Ok(Ok(connection.clone())),
-        Some(connection) => connection.id,
+        Some(connection) => {
+            if rows::repository(db, connection.id, repository.name.key())
+                .await?
+                .is_some()
+            {
+                return Ok(Ok(connection.clone()));
+            }
+            connection.id
+        }
         None => {
             let fields = InstallationFields {
                 installation_id,

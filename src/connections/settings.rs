@@ -34,6 +34,10 @@ impl Default for ConnectionSettings {
     }
 }
 
+/// At most this many `ignored_environments` patterns per connection: each deployment event is
+/// matched against all of them inside the intake transaction.
+pub const MAX_IGNORED_ENVIRONMENTS: usize = 100;
+
 /// The keys a patch may carry.
 pub const KEYS: [&str; 5] = [
     "auto_create_deployments",
@@ -63,6 +67,13 @@ impl ConnectionSettings {
                     None => errors.push(FieldError::new(key, "must be true or false")),
                 },
                 "ignored_environments" => match value.as_array() {
+                    Some(items) if items.len() > MAX_IGNORED_ENVIRONMENTS => errors.push(FieldError::new(
+                        key,
+                        format!(
+                            "must hold at most {MAX_IGNORED_ENVIRONMENTS} patterns, not {}",
+                            items.len()
+                        ),
+                    )),
                     Some(items) => {
                         let mut patterns = Vec::new();
                         for (index, item) in items.iter().enumerate() {
@@ -159,6 +170,22 @@ mod tests {
                 "ignored_environments[2]"
             ]
         );
+    }
+
+    #[test]
+    fn more_than_the_maximum_number_of_patterns_is_refused_by_name() {
+        let at_most: Vec<String> = (0..MAX_IGNORED_ENVIRONMENTS).map(|i| format!("pr-{i}-*")).collect();
+        let too_many: Vec<String> = (0..=MAX_IGNORED_ENVIRONMENTS).map(|i| format!("pr-{i}-*")).collect();
+
+        let accepted = ConnectionSettings::default().patched(&json!({ "ignored_environments": at_most }));
+        let refused = ConnectionSettings::default()
+            .patched(&json!({ "ignored_environments": too_many }))
+            .unwrap_err();
+
+        assert_eq!(accepted.unwrap().ignored_environments.len(), MAX_IGNORED_ENVIRONMENTS);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].field, "ignored_environments");
+        assert!(refused[0].message.contains("at most 100"), "{}", refused[0].message);
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub async fn check_ancestry(
             let connection = connections::get(&state.store, id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("no such connection"))?;
-            if !connection.owns(&repo) {
+            if !connections::owns(&state.store, &connection, &repo).await? {
                 return Err(ApiError::Forbidden {
                     kind: "wrong-connection",
                     detail: format!("{repo} does not belong to this credential's connection"),

@@ -1,17 +1,26 @@
-//! `GET /api/connections`, `GET /api/connections/{id}` (admin).
+//! `GET /api/connections`, `GET /api/connections/{id}`, `GET /api/connections/{id}/repositories`
+//! (admin).
 
 use actix_web::{web, HttpResponse};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::Admin;
 use super::AppState;
-use crate::connections;
-use crate::error::ApiError;
+use crate::connections::{self, Connection};
+use crate::error::{ApiError, FieldError};
+use crate::types::RepoName;
+
+const DEFAULT_REPOSITORY_LIMIT: u64 = 100;
+const MAX_REPOSITORY_LIMIT: u64 = 1000;
 
 #[tracing::instrument(skip_all)]
 pub async fn list_connections(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let list = connections::list(&state.store).await?;
-    let views: Vec<_> = list.iter().map(connections::Connection::view).collect();
+    let mut views = Vec::with_capacity(list.len());
+    for connection in &list {
+        views.push(view(&state, connection).await?);
+    }
     Ok(HttpResponse::Ok().json(json!({ "connections": views })))
 }
 
@@ -25,7 +34,56 @@ pub async fn get_connection(
     let connection = connections::get(&state.store, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no connection with id {id}")))?;
-    Ok(HttpResponse::Ok().json(connection.view()))
+    Ok(HttpResponse::Ok().json(view(&state, &connection).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RepositoriesQuery {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /api/connections/{id}/repositories?after=owner/repo&limit=100`: the repositories a
+/// page at a time, in name order (case-insensitive), with `next` while more follow.
+#[tracing::instrument(skip_all, fields(connection = %path))]
+pub async fn list_connection_repositories(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    query: web::Query<RepositoriesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
+        Some(after) => Some(RepoName::parse(after).map_err(|m| ApiError::invalid_field("after", m))?),
+        None => None,
+    };
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_REPOSITORY_LIMIT,
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|l| (1..=MAX_REPOSITORY_LIMIT).contains(l))
+            .ok_or_else(|| {
+                ApiError::unprocessable(vec![FieldError::new(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_REPOSITORY_LIMIT}"),
+                )])
+            })?,
+    };
+    connections::get(&state.store, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connection with id {id}")))?;
+    let mut page = connections::repositories(&state.store, id, after.as_ref(), limit + 1).await?;
+    let has_more = page.len() as u64 > limit;
+    page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next = has_more.then(|| page.last()).flatten().map(|last| {
+        format!(
+            "/api/connections/{id}/repositories?after={}&limit={limit}",
+            last.as_str()
+        )
+    });
+    let names: Vec<&str> = page.iter().map(RepoName::as_str).collect();
+    Ok(HttpResponse::Ok().json(json!({ "repositories": names, "next": next })))
 }
 
 /// `PATCH /api/connections/{id}` with a JSON object of settings to change.
@@ -42,7 +100,13 @@ pub async fn update_connection(
         Some(Err(errors)) => Err(ApiError::unprocessable(errors)),
         Some(Ok(connection)) => {
             tracing::info!(settings = ?connection.settings, "connection settings changed");
-            Ok(HttpResponse::Ok().json(connection.view()))
+            Ok(HttpResponse::Ok().json(view(&state, &connection).await?))
         }
     }
+}
+
+/// The connection as JSON: its repository count and first names, never its whole list.
+async fn view(state: &AppState, connection: &Connection) -> Result<serde_json::Value, ApiError> {
+    let sample = connections::repository_sample(&state.store, connection.id).await?;
+    serde_json::to_value(connection.view(sample)).map_err(|e| ApiError::Internal(e.into()))
 }

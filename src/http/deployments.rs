@@ -219,7 +219,7 @@ pub async fn create_deployment(
             detail: "the GitHub App installation of this credential was deleted; it accepts no deployments".to_owned(),
         });
     }
-    if !connection.owns(&request.repository) {
+    if !connections::owns(&state.store, &connection, &request.repository).await? {
         return Err(ApiError::Forbidden {
             kind: "wrong-connection",
             detail: format!(

@@ -68,6 +68,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(connections::get_connection))
                 .route(web::patch().to(connections::update_connection)),
         )
+        .service(
+            web::resource("/api/connections/{id}/repositories")
+                .route(web::get().to(connections::list_connection_repositories)),
+        )
         .service(web::resource("/api/ancestry").route(web::get().to(ancestry::check_ancestry)))
         .service(
             web::resource("/api/triggers")

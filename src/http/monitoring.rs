@@ -91,7 +91,7 @@ pub async fn create_plan(
             let connection = connections::get(&state.store, id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("no such connection"))?;
-            if !connection.owns(&repository) {
+            if !connections::owns(&state.store, &connection, &repository).await? {
                 return Err(ApiError::Forbidden {
                     kind: "wrong-connection",
                     detail: format!("{repository} does not belong to this credential's connection"),

@@ -293,6 +293,9 @@ struct DeploymentsPage {
     next_page_url: Option<String>,
 }
 
+/// How many repository names the history page's search field suggests.
+const REPOSITORY_SUGGESTIONS: u64 = 50;
+
 /// The HTML history page. `filter` and `limit` are validated by the caller.
 pub async fn render_deployments(
     req: &HttpRequest,
@@ -320,13 +323,10 @@ pub async fn render_deployments(
             })
         })
         .flatten();
-    let mut repositories: Vec<String> = connections::list(&state.store)
-        .await?
-        .iter()
-        .flat_map(|c| c.repositories.iter().map(|r| r.to_string()))
-        .collect();
-    repositories.sort();
-    repositories.dedup();
+    // Suggestions for the repository search field: a few names starting with what was typed,
+    // never every repository (an installation may see 100,000).
+    let typed = raw.repository.as_deref().unwrap_or_default().trim();
+    let repositories = connections::repository_suggestions(&state.store, typed, REPOSITORY_SUGGESTIONS).await?;
     let rows = page
         .iter()
         .map(|d| Row {
@@ -585,7 +585,10 @@ async fn create_page(state: &AppState, csrf: String, issued: Option<(i64, Issued
     let mut views = Vec::new();
     for connection in connections::list(&state.store).await? {
         let credentials = credentials::list(&state.store, connection.id).await?;
-        let example_repository = connection.repositories.first().map(|r| r.to_string());
+        let example_repository = connections::repositories(&state.store, connection.id, None, 1)
+            .await?
+            .first()
+            .map(|r| r.to_string());
         let (example_username, example_password) = match &issued {
             Some((id, issued)) if *id == connection.id => (issued.username.clone(), issued.password.clone()),
             _ => match credentials.last() {

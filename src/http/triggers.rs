@@ -26,7 +26,7 @@ pub async fn create_trigger(
             let connection = connections::get(&state.store, id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("no such connection"))?;
-            if !connection.owns(&request.repository) {
+            if !connections::owns(&state.store, &connection, &request.repository).await? {
                 return Err(ApiError::Forbidden {
                     kind: "wrong-connection",
                     detail: format!("{} does not belong to this credential's connection", request.repository),

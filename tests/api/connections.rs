@@ -1,8 +1,16 @@
 //! Connections kept in step with installations, and the admin API that shows them.
 
-use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use crate::helpers::{fixture, set, spawn_app, spawn_app_with, status_and_json, ADMIN_TOKEN, WEBHOOK_SECRET};
+use sea_orm::prelude::async_trait::async_trait;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult, QueryResult, Statement};
+use serde_json::{json, Value};
+use shiplog::clock::Clock;
+use shiplog::github::events::{InstallationSnapshot, RepositoriesChanged};
+use shiplog::types::{Account, InstallationId, RepoName, RepoRef};
+
+use crate::helpers::{fixture, set, spawn_app, spawn_app_with, status_and_json, TestApp, ADMIN_TOKEN, WEBHOOK_SECRET};
 
 fn repo_names(connection: &Value) -> Vec<String> {
     connection["repositories"]
@@ -241,4 +249,297 @@ async fn no_response_carries_a_secret() {
         let text = body.to_string();
         assert!(!text.contains(WEBHOOK_SECRET) && !text.contains(ADMIN_TOKEN), "{text}");
     }
+}
+
+/// A database connection that counts the statements sent and the rows read through it, to show
+/// that a path's cost does not grow with the number of repositories.
+struct Counting<'a> {
+    inner: &'a DatabaseConnection,
+    statements: AtomicU64,
+    rows: AtomicU64,
+}
+
+impl<'a> Counting<'a> {
+    fn new(inner: &'a DatabaseConnection) -> Self {
+        Self {
+            inner,
+            statements: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
+        }
+    }
+
+    /// (statements, rows read) so far.
+    fn taken(&self) -> (u64, u64) {
+        (self.statements.load(Ordering::SeqCst), self.rows.load(Ordering::SeqCst))
+    }
+}
+
+#[async_trait]
+impl ConnectionTrait for Counting<'_> {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        self.inner.get_database_backend()
+    }
+
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.statements.fetch_add(1, Ordering::SeqCst);
+        self.inner.execute(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.statements.fetch_add(1, Ordering::SeqCst);
+        self.inner.execute_unprepared(sql).await
+    }
+
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.statements.fetch_add(1, Ordering::SeqCst);
+        let row = self.inner.query_one(stmt).await?;
+        self.rows.fetch_add(u64::from(row.is_some()), Ordering::SeqCst);
+        Ok(row)
+    }
+
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.statements.fetch_add(1, Ordering::SeqCst);
+        let rows = self.inner.query_all(stmt).await?;
+        self.rows.fetch_add(rows.len() as u64, Ordering::SeqCst);
+        Ok(rows)
+    }
+
+    fn support_returning(&self) -> bool {
+        self.inner.support_returning()
+    }
+}
+
+/// `acme-corp/repo-000000` … with GitHub ids from 800000000 up.
+fn many_repositories(count: usize) -> Vec<Value> {
+    (0..count)
+        .map(|i| json!({"id": 800_000_000 + i, "full_name": format!("acme-corp/repo-{i:06}")}))
+        .collect()
+}
+
+fn acme() -> Account {
+    Account {
+        login: "acme-corp".to_owned(),
+        kind: "Organization".to_owned(),
+        id: Some(9100001),
+    }
+}
+
+fn repo_ref(github_id: i64, name: &str) -> RepoRef {
+    RepoRef {
+        github_id,
+        name: RepoName::parse(name).unwrap(),
+    }
+}
+
+async fn html_page(app: &TestApp, path: &str) -> (u16, String) {
+    let response = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_installation_with_100000_repositories_is_stored_whole_and_stays_cheap_to_use() {
+    let app = spawn_app().await;
+    let mut added = fixture("installation_repositories.added");
+    set(
+        &mut added,
+        "/repositories_added",
+        Value::Array(many_repositories(100_000)),
+    );
+
+    let started = Instant::now();
+    let (status, body) = app.deliver("installation_repositories", &added).await;
+    let took = started.elapsed();
+
+    eprintln!("bench: installation_repositories.added with 100000 repositories applied in {took:?}");
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("processed")), "{body}");
+    assert_eq!(app.count_rows("connection_repository").await, 100_000);
+
+    // The API shows a count and a sample; the rest come a page at a time.
+    let (_, connection) = app.admin_get("/api/connections/1").await;
+    assert_eq!(connection["repository_count"], 100_000);
+    assert_eq!(connection["repositories"].as_array().unwrap().len(), 100);
+    assert_eq!(connection["repositories"][0], "acme-corp/repo-000000");
+    let (status, page) = app
+        .admin_get("/api/connections/1/repositories?after=acme-corp/repo-000999&limit=1000")
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["repositories"].as_array().unwrap().len(), 1000);
+    assert_eq!(page["repositories"][0], "acme-corp/repo-001000");
+    assert_eq!(
+        page["next"],
+        "/api/connections/1/repositories?after=acme-corp/repo-001999&limit=1000"
+    );
+
+    // A deployment webhook looks its repository up by key instead of loading all of them.
+    let counting = Counting::new(app.store.conn());
+    let now = app.clock.now();
+    let installation = InstallationId(41000001);
+    let listed = repo_ref(800_054_321, "acme-corp/Repo-054321");
+    let unlisted = repo_ref(700_000_001, "acme-corp/web-app");
+    let found = shiplog::connections::for_repository_event(&counting, installation, &acme(), &listed, now)
+        .await
+        .unwrap();
+    let (_, listed_rows) = counting.taken();
+    shiplog::connections::for_repository_event(&counting, installation, &acme(), &unlisted, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let (statements, rows) = counting.taken();
+    assert!(found.is_ok());
+    assert!(listed_rows <= 3, "{listed_rows} rows read for a listed repository");
+    assert!(
+        statements <= 12 && rows <= 8,
+        "{statements} statements and {rows} rows read for two deployment events"
+    );
+    let deployment = fixture("deployment.created");
+    let started = Instant::now();
+    let (status, body) = app.deliver("deployment", &deployment).await;
+    eprintln!(
+        "bench: deployment webhook with 100000 repositories: {:?}",
+        started.elapsed()
+    );
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("processed")), "{body}");
+
+    // The history page suggests a few names in its search field, not every repository.
+    let (status, html) = html_page(&app, "/deployments").await;
+    let (_, filtered) = html_page(&app, "/deployments?repository=ACME-corp/repo-0999").await;
+    assert_eq!(status, 200);
+    assert!(html.len() < 200_000, "the history page is {} bytes", html.len());
+    assert_eq!(html.matches("acme-corp/repo-").count(), 50, "50 suggestions");
+    assert!(
+        filtered.contains("\"acme-corp/repo-099900\""),
+        "suggestions follow what was typed"
+    );
+    assert!(!filtered.contains("acme-corp/repo-000000"));
+}
+
+#[tokio::test]
+async fn adding_and_removing_repositories_takes_a_statement_per_500_not_one_per_repository() {
+    let app = spawn_app().await;
+    app.deliver("installation", &fixture("installation.created")).await;
+    let snapshot = InstallationSnapshot {
+        installation_id: InstallationId(41000001),
+        account: acme(),
+        repository_selection: "selected".to_owned(),
+        suspended_at: None,
+    };
+    let repos: Vec<RepoRef> = (0..2_000)
+        .map(|i| repo_ref(800_000_000 + i, &format!("acme-corp/repo-{i:06}")))
+        .collect();
+    let added = RepositoriesChanged {
+        installation: snapshot.clone(),
+        added: repos.clone(),
+        removed: Vec::new(),
+    };
+    let removed = RepositoriesChanged {
+        installation: snapshot,
+        added: Vec::new(),
+        removed: repos[..1_500].to_vec(),
+    };
+
+    let adding = Counting::new(app.store.conn());
+    shiplog::connections::apply_repositories_changed(&adding, &added, app.clock.now())
+        .await
+        .unwrap();
+    let again = Counting::new(app.store.conn());
+    shiplog::connections::apply_repositories_changed(&again, &added, app.clock.now())
+        .await
+        .unwrap();
+    let removing = Counting::new(app.store.conn());
+    shiplog::connections::apply_repositories_changed(&removing, &removed, app.clock.now())
+        .await
+        .unwrap();
+
+    // 2,000 repositories: 4 reads and 4 inserts, plus the connection's own few statements.
+    assert!(adding.taken().0 <= 12, "{:?} to add 2,000", adding.taken());
+    assert!(again.taken().0 <= 8, "{:?} to add 2,000 known ones", again.taken());
+    assert!(removing.taken().0 <= 8, "{:?} to remove 1,500", removing.taken());
+    assert_eq!(app.count_rows("connection_repository").await, 2 + 500);
+}
+
+#[tokio::test]
+async fn a_renamed_repository_in_a_batch_gets_its_new_name_once() {
+    let app = spawn_app().await;
+    app.deliver("installation", &fixture("installation.created")).await;
+    let mut renamed = fixture("installation_repositories.added");
+    set(
+        &mut renamed,
+        "/repositories_added",
+        json!([
+            {"id": 700000001, "full_name": "acme-corp/web-app-renamed"},
+            {"id": 800000001, "full_name": "acme-corp/new-one"},
+            {"id": 800000001, "full_name": "acme-corp/New-One"}
+        ]),
+    );
+
+    let (status, _) = app.deliver("installation_repositories", &renamed).await;
+
+    assert_eq!(status, 200);
+    let (_, c) = app.admin_get("/api/connections/1").await;
+    assert_eq!(
+        repo_names(&c),
+        vec!["acme-corp/billing", "acme-corp/New-One", "acme-corp/web-app-renamed"]
+    );
+    assert_eq!(c["repository_count"], 3);
+}
+
+#[tokio::test]
+async fn an_ignored_pattern_full_of_stars_is_matched_at_once_against_a_long_environment() {
+    let app = spawn_app().await;
+    app.deliver("installation", &fixture("installation.created")).await;
+    let patterns = json!({"ignored_environments": ["*-*-*-*-*-*-*-*-canary", "*-*-*-*-*-*-*-*-*-*-*-*-x"]});
+    let patch = app
+        .client
+        .patch(app.url("/api/connections/1"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&patterns)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), 200);
+    let environment = format!("{}y", "-".repeat(254));
+    let mut deployment = fixture("deployment.created");
+    set(&mut deployment, "/deployment/environment", json!(environment));
+    set(&mut deployment, "/deployment/original_environment", json!(environment));
+
+    // A backtracking matcher would spend years here; a bound keeps the failure visible.
+    let started = Instant::now();
+    let (status, body) = tokio::time::timeout(Duration::from_secs(10), app.deliver("deployment", &deployment))
+        .await
+        .expect("the deployment is answered within 10 s");
+
+    eprintln!(
+        "bench: deployment against two 8- and 12-star patterns: {:?}",
+        started.elapsed()
+    );
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("processed")), "{body}");
+}
+
+#[tokio::test]
+async fn more_than_100_ignored_patterns_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    app.deliver("installation", &fixture("installation.created")).await;
+    let too_many: Vec<String> = (0..101).map(|i| format!("pr-{i}-*")).collect();
+
+    let response = app
+        .client
+        .patch(app.url("/api/connections/1"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "ignored_environments": too_many }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(response).await;
+
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "ignored_environments");
+    let (_, c) = app.admin_get("/api/connections/1").await;
+    assert_eq!(c["settings"]["ignored_environments"], json!([]));
 }
