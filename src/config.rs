@@ -592,7 +592,7 @@ mod tests {
 
     #[test]
     fn a_guessable_admin_token_is_refused_at_start_without_printing_it() {
-        for weak in ["x", "correct-horse-battery-staple-1234", &"ab".repeat(40)] {
+        for weak in ["hunter2", "correct-horse-battery-staple-1234", &"ab".repeat(40)] {
             let err = Config::from_serve_args(serve_args(&["--github-webhook-secret", "s", "--admin-token", weak]))
                 .unwrap_err()
                 .to_string();

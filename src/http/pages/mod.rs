@@ -1,0 +1,206 @@
+//! The server-rendered pages: sign-in, the deployment history, one deployment, and the
+//! "Create a deployment" tab with the connections' credentials and a ready `curl` example.
+//!
+//! Pages are for the admin, signed in with the admin token (or sending it as a bearer token).
+//! Every state-changing form carries a CSRF token checked against the browser's CSRF cookie.
+//!
+//! `sign_in.rs` signs the admin in and out, `history.rs` shows deployments, `create.rs` the
+//! "Create a deployment" tab. This file holds what they share: content negotiation, who is
+//! signed in, the HTML response, CSRF and time formatting.
+
+mod create;
+mod history;
+mod sign_in;
+
+pub use create::{create_credential_form, revoke_credential_form, show_create_page};
+pub use history::{bad_filters_page, render_deployment, render_deployments, RawFilters};
+pub use sign_in::{show_home, show_login, sign_in, sign_out};
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+
+use super::session::{csrf_matches, csrf_token};
+use super::AppState;
+use crate::deploys::DeployStatus;
+use crate::error::{problem_response, ApiError};
+
+/// Whether the request asks for JSON rather than a page.
+pub fn wants_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json") || accept.contains("application/problem+json"))
+}
+
+/// Signed in with a session, or the admin bearer token (a throttled client gets 429).
+pub async fn is_admin(req: &HttpRequest) -> Result<bool, ApiError> {
+    if super::auth::has_session(req).await? {
+        return Ok(true);
+    }
+    match super::auth::authorize_admin(req) {
+        Ok(_) => Ok(true),
+        Err(error @ ApiError::TooManyRequests { .. }) => Err(error),
+        Err(_) => Ok(false),
+    }
+}
+
+fn redirect(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_owned()))
+        .finish()
+}
+
+pub fn to_login(req: &HttpRequest) -> HttpResponse {
+    let target = req.uri().path_and_query().map_or("/deployments", |pq| pq.as_str());
+    redirect(&format!("/login?next={}", urlencode(target)))
+}
+
+/// Only local paths, so the sign-in form cannot be used to send people elsewhere: exactly one
+/// leading `/`, not followed by `/` or a backslash, and no control character or white space anywhere
+/// (browsers drop TAB, CR and LF from URLs, so `/\t/evil.example` would become `//evil.example`).
+/// Anything else is `/deployments`.
+pub fn local_path(next: &str) -> &str {
+    let mut chars = next.chars();
+    let local = chars.next() == Some('/')
+        && !matches!(chars.next(), Some('/' | '\\'))
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control() || c.is_whitespace())
+        && next.len() <= 2048;
+    if local {
+        next
+    } else {
+        "/deployments"
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+fn html(
+    status: StatusCode,
+    body: Result<String, askama::Error>,
+    cookie: Option<actix_web::cookie::Cookie<'static>>,
+) -> HttpResponse {
+    match body {
+        Ok(page) => {
+            let mut builder = HttpResponse::build(status);
+            builder
+                .content_type("text/html; charset=utf-8")
+                .insert_header((header::CACHE_CONTROL, "no-store"));
+            if let Some(cookie) = cookie {
+                builder.cookie(cookie);
+            }
+            builder.body(page)
+        }
+        Err(error) => {
+            tracing::error!(%error, "a page failed to render");
+            problem_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the page could not be rendered".to_owned(),
+                &[],
+            )
+        }
+    }
+}
+
+fn csrf(req: &HttpRequest, state: &AppState) -> Result<(String, Option<actix_web::cookie::Cookie<'static>>), ApiError> {
+    csrf_token(req, state).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// "5 minutes ago", "in 2 hours", "just now".
+pub fn relative_time(now: DateTime<Utc>, at: DateTime<Utc>) -> String {
+    let seconds = (now - at).num_seconds();
+    let (amount, future) = (seconds.unsigned_abs(), seconds < 0);
+    let (n, unit) = match amount {
+        0..=44 => return "just now".to_owned(),
+        45..=3_599 => (amount.div_ceil(60).max(1), "minute"),
+        3_600..=86_399 => (amount / 3_600, "hour"),
+        86_400..=2_591_999 => (amount / 86_400, "day"),
+        _ => (amount / 2_592_000, "month"),
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    if future {
+        format!("in {n} {unit}{plural}")
+    } else {
+        format!("{n} {unit}{plural} ago")
+    }
+}
+
+fn exact(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn status_label(status: DeployStatus) -> &'static str {
+    match status {
+        DeployStatus::RolledBack => "rolled back",
+        other => other.as_str(),
+    }
+}
+
+fn commit_url(state: &AppState, repository: &str, sha: &str) -> String {
+    format!("{}/{repository}/commit/{sha}", state.config.github_web_url())
+}
+
+/// A state-changing form needs a signed-in admin (else: to sign-in) and a matching CSRF token.
+async fn refuse_form(req: &HttpRequest, csrf: &str) -> Result<Option<HttpResponse>, ApiError> {
+    if !is_admin(req).await? {
+        return Ok(Some(to_login(req)));
+    }
+    if !csrf_matches(req, csrf) {
+        return Err(ApiError::Forbidden {
+            kind: "csrf",
+            detail: "the form's CSRF token does not match; reload the page".to_owned(),
+        });
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+
+    #[test]
+    fn relative_times_read_naturally() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 2, 12, 0, 0).single().unwrap();
+        assert_eq!(relative_time(now, now - Duration::seconds(10)), "just now");
+        assert_eq!(relative_time(now, now - Duration::minutes(1)), "1 minute ago");
+        assert_eq!(relative_time(now, now - Duration::minutes(5)), "5 minutes ago");
+        assert_eq!(relative_time(now, now - Duration::hours(3)), "3 hours ago");
+        assert_eq!(relative_time(now, now - Duration::days(2)), "2 days ago");
+        assert_eq!(relative_time(now, now + Duration::hours(1)), "in 1 hour");
+    }
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(local_path("/deployments?status=live"), "/deployments?status=live");
+        assert_eq!(local_path("//evil.example"), "/deployments");
+        assert_eq!(local_path("https://evil.example"), "/deployments");
+        assert_eq!(local_path("/\\evil"), "/deployments");
+        for hostile in [
+            "/\t/evil.example/phish",
+            "/\n/evil.example",
+            "/\r\nLocation: https://evil.example",
+            "/\u{b}/evil.example",
+            "/\u{c}/evil.example",
+            "/ /evil.example",
+            "/deployments\u{0}",
+            "/a\\b",
+            "",
+            "deployments",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(local_path(hostile), "/deployments", "{hostile:?}");
+        }
+    }
+}
