@@ -62,6 +62,11 @@ pub struct Deploy {
 }
 
 impl Deploy {
+    /// The first seven characters of the sha, as GitHub shows it.
+    pub fn short_sha(&self) -> &str {
+        &self.sha[..self.sha.len().min(7)]
+    }
+
     fn report_order(&self) -> ReportOrder {
         ReportOrder {
             at: self.status_at,
@@ -122,6 +127,25 @@ pub struct Report {
     pub order: ReportOrder,
     pub log_url: Option<String>,
     pub environment_url: Option<String>,
+}
+
+/// The history entry of a deploy that stopped being live because `by` went live at `at`.
+fn stepped_down(by: &Deploy, at: DateTime<Utc>, what: &str) -> StatusEntry {
+    StatusEntry {
+        github_status_id: None,
+        state: DeployStatus::Superseded.as_str().to_owned(),
+        status: Some(DeployStatus::Superseded),
+        description: Some(format!(
+            "superseded by deployment {} ({}), which {what} at {}",
+            by.id,
+            by.short_sha(),
+            at.format("%Y-%m-%d %H:%M:%S UTC")
+        )),
+        log_url: None,
+        environment_url: None,
+        creator: None,
+        occurred_at: at,
+    }
 }
 
 impl Report {
@@ -245,6 +269,12 @@ async fn go_live(db: &impl Conn, deploy: &Deploy, report: &Report, now: DateTime
         if !rows::set_status(db, deploy.id, &change, report.guard(), now).await? {
             return Ok(Transition::Outdated);
         }
+        let entry = stepped_down(
+            newer,
+            newer.live_order().at,
+            "was already live when this report arrived",
+        );
+        rows::insert_status(db, deploy.id, &entry, now).await?;
         return Ok(Transition::SupersededOnArrival { by: newer.id });
     }
 
@@ -261,6 +291,7 @@ async fn go_live(db: &impl Conn, deploy: &Deploy, report: &Report, now: DateTime
             environment_url: None,
         };
         if rows::set_status(db, previous.id, &change, Guard::StatusIs(DeployStatus::Live), now).await? {
+            rows::insert_status(db, previous.id, &stepped_down(deploy, at, "went live"), now).await?;
             superseded.push(previous.id);
         }
     }

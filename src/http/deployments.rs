@@ -50,6 +50,7 @@ pub async fn list_deployments(
             environment: query.environment.clone(),
             status: query.status.clone(),
             sha: query.sha.clone(),
+            limit: query.limit,
         };
         return match parse_query(query) {
             Ok((filter, limit)) => pages::render_deployments(&req, &state, &filter, limit, &raw).await,

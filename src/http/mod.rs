@@ -113,6 +113,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/deployments/new/credentials").route(web::post().to(pages::create_credential_form)))
         .service(
             web::resource("/deployments/new/credentials/{credential_id}/revoke")
+                .route(web::get().to(pages::confirm_revoke_page))
                 .route(web::post().to(pages::revoke_credential_form)),
         )
         .service(web::resource("/deployments/{id}").route(web::get().to(deployments::get_deployment)));

@@ -45,7 +45,7 @@ fn id_hash(id: &str) -> String {
     hex::encode(Sha256::digest(id.as_bytes()))
 }
 
-fn secure(state: &AppState) -> bool {
+pub fn secure(state: &AppState) -> bool {
     state.config.public_url.starts_with("https://")
 }
 

@@ -296,7 +296,11 @@ impl World {
             ),
             get("/api/connections", json, "401 401 ok ok ok 401 401 401 401 401"),
             get("/api/connections/1", json, "401 401 ok ok ok 401 401 401 401 401"),
-            get("/api/connections/1/repositories", json, "401 401 ok ok ok 401 401 401 401 401"),
+            get(
+                "/api/connections/1/repositories",
+                json,
+                "401 401 ok ok ok 401 401 401 401 401",
+            ),
             row(
                 "PATCH",
                 "/api/connections/1".into(),

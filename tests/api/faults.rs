@@ -138,7 +138,7 @@ async fn stored(db: &DatabaseConnection) -> Stored {
         deliveries,
         processing: count("SELECT COUNT(*) AS n FROM webhook_delivery WHERE outcome = 'processing'").await,
         deployments: count("SELECT COUNT(*) AS n FROM deployment").await,
-        statuses: count("SELECT COUNT(*) AS n FROM deployment_status").await,
+        statuses: count("SELECT COUNT(*) AS n FROM deployment_status WHERE github_status_id IS NOT NULL").await,
         went_live_jobs: count("SELECT COUNT(*) AS n FROM job WHERE kind = 'deploy.went_live'").await,
         repeated_jobs: count(
             "SELECT COUNT(*) - COUNT(DISTINCT dedupe_key) AS n FROM job WHERE kind = 'deploy.went_live'",

@@ -175,23 +175,34 @@ async fn creating_a_credential_from_the_page_needs_the_csrf_token_and_shows_the_
             .form(&[("csrf", token.as_str()), ("connection", "1"), ("name", "buildkite")])
             .send()
     };
+    let page = |extra: Option<String>| {
+        let cookie = match extra {
+            Some(extra) => format!("{cookies}; {extra}"),
+            None => cookies.clone(),
+        };
+        client.get(app.url("/deployments/new")).header("Cookie", cookie).send()
+    };
 
     let forged = post("0".repeat(32)).await.unwrap();
     let created = post(csrf.clone()).await.unwrap();
-    let created_html = created.text().await.unwrap();
-    let later = client
-        .get(app.url("/deployments/new"))
-        .header("Cookie", &cookies)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The browser follows the redirect with the one-time cookie; a reload comes without it.
+    let (issued, issued_header) = set_cookie(&created, "shiplog_issued").expect("the issued credential travels once");
+    let shown = page(Some(issued.clone())).await.unwrap();
+    let (cleared, _) = set_cookie(&shown, "shiplog_issued").expect("the page removes it");
+    let shown_html = shown.text().await.unwrap();
+    let reloaded = page(None).await.unwrap().text().await.unwrap();
 
     assert_eq!(forged.status(), 403);
-    assert_eq!(app.count_rows("deploy_credential").await, 1);
-    let password = created_html
+    assert_eq!(created.status(), 303, "post, redirect, get");
+    assert_eq!(created.headers()["location"], "/deployments/new#issued");
+    assert!(
+        issued_header.contains("HttpOnly") && issued_header.contains("SameSite=Strict"),
+        "{issued_header}"
+    );
+    assert!(issued_header.contains("Path=/deployments/new"), "{issued_header}");
+    assert_eq!(cleared, "shiplog_issued=");
+    assert_eq!(app.count_rows("deploy_credential").await, 1, "one POST, one credential");
+    let password = shown_html
         .split("id=\"issued-password\">")
         .nth(1)
         .unwrap()
@@ -200,7 +211,79 @@ async fn creating_a_credential_from_the_page_needs_the_csrf_token_and_shows_the_
         .unwrap()
         .to_owned();
     assert!(password.starts_with("slp_"));
-    assert!(later.contains("buildkite") && !later.contains(&password));
+    assert!(reloaded.contains("buildkite") && !reloaded.contains(&password));
+    assert_eq!(app.count_rows("deploy_credential").await, 1, "reloading issues nothing");
+}
+
+#[tokio::test]
+async fn revoking_from_the_page_asks_for_confirmation_first() {
+    let app = spawn_app().await;
+    app.deliver("installation", &fixture("installation.created")).await;
+    let client = no_redirects();
+    let session_cookie = session(&app, &client).await;
+    let csrf_cookie = login_form(&app, &client).await;
+    let csrf = csrf_cookie.split_once('=').unwrap().1.to_owned();
+    let cookies = format!("{session_cookie}; {csrf_cookie}");
+    let created = client
+        .post(app.url("/deployments/new/credentials"))
+        .header("Cookie", &cookies)
+        .form(&[("csrf", csrf.as_str()), ("connection", "1"), ("name", "old-ci")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 303);
+    let list = client
+        .get(app.url("/deployments/new"))
+        .header("Cookie", &cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let link = list
+        .split("class=\"revoke\"")
+        .next()
+        .unwrap()
+        .rsplit("href=\"")
+        .next()
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+
+    let confirm = client
+        .get(app.url(&link))
+        .header("Cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
+    let confirm_status = confirm.status();
+    let confirm_html = confirm.text().await.unwrap();
+    let still_active = app.count_rows("deploy_credential WHERE revoked_at IS NULL").await;
+    let action = link.split('?').next().unwrap().to_owned();
+    assert!(confirm_html.contains(&format!("action=\"{action}\"")), "{confirm_html}");
+    let revoked = client
+        .post(app.url(&action))
+        .header("Cookie", &cookies)
+        .form(&[("csrf", csrf.as_str()), ("connection", "1")])
+        .send()
+        .await
+        .unwrap();
+
+    assert!(
+        link.starts_with("/deployments/new/credentials/") && link.ends_with("/revoke?connection=1"),
+        "{link}"
+    );
+    assert_eq!(confirm_status, 200);
+    assert!(
+        confirm_html.contains("Revoke") && confirm_html.contains("old-ci"),
+        "{confirm_html}"
+    );
+    assert_eq!(still_active, 1, "showing the question revokes nothing");
+    assert_eq!(revoked.status(), 303);
+    assert_eq!(app.count_rows("deploy_credential WHERE revoked_at IS NULL").await, 0);
 }
 
 #[tokio::test]
@@ -225,4 +308,63 @@ async fn the_same_url_answers_json_to_json_clients_and_html_to_browsers() {
 
     assert_eq!(json.headers()["content-type"], "application/json");
     assert_eq!(html.headers()["content-type"], "text/html; charset=utf-8");
+}
+
+#[tokio::test]
+async fn a_superseded_deploy_says_when_and_by_which_deploy_and_the_list_shows_when_each_went_live() {
+    let app = spawn_app().await;
+    app.deliver("installation", &fixture("installation.created")).await;
+    let first = app
+        .live_deploy("acme-corp/web-app", &"a1".repeat(20), "production")
+        .await;
+    let second = app
+        .live_deploy("acme-corp/web-app", &"b2".repeat(20), "production")
+        .await;
+    app.clock.advance(chrono::Duration::seconds(361));
+    let client = no_redirects();
+    let get = |path: String| client.get(app.url(&path)).bearer_auth(ADMIN_TOKEN).send();
+
+    let page = get(format!("/deployments/{first}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let list = get("/deployments?limit=1".to_owned())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (_, json) = app.admin_get(&format!("/deployments/{first}")).await;
+
+    let timeline = page.split("id=\"timeline\"").nth(1).unwrap();
+    assert!(timeline.contains("superseded"), "{timeline}");
+    assert!(
+        timeline.contains(&format!("href=\"/deployments/{second}\"")),
+        "{timeline}"
+    );
+    assert!(
+        timeline.contains(&format!("superseded by deployment {second} (b2b2b2b)")),
+        "{timeline}"
+    );
+    let superseded_by = page.split("id=\"superseded-by\"").nth(1).unwrap();
+    assert!(
+        superseded_by.contains("b2b2b2b") && superseded_by.contains("live since"),
+        "{superseded_by}"
+    );
+    assert!(list.contains("live <time") && list.contains("6 minutes ago"), "{list}");
+    let older = list
+        .split("id=\"older\"")
+        .next()
+        .unwrap()
+        .rsplit("href=\"")
+        .next()
+        .unwrap();
+    assert!(
+        older.starts_with("/deployments?limit=1&"),
+        "Older keeps the page size: {older}"
+    );
+    let entries = json["statuses"].as_array().unwrap();
+    assert_eq!(entries.last().unwrap()["state"], "superseded", "{json}");
 }

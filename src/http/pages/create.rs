@@ -1,7 +1,8 @@
 //! "Create a deployment": each connection's deploy credentials, issuing and revoking them, and
 //! a ready `curl`.
 
-use actix_web::http::StatusCode;
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
@@ -94,13 +95,61 @@ async fn create_page(state: &AppState, csrf: String, issued: Option<(i64, Issued
     })
 }
 
+/// Carries a just-issued credential from the form's POST to the page it redirects to, so a
+/// reload never issues another: HttpOnly, SameSite=Strict, scoped to this page, two minutes at
+/// most, and removed by the page that shows it. The database keeps only the password's hash, so
+/// this is the one place the password travels, as it would in the page itself.
+const ISSUED_COOKIE: &str = "shiplog_issued";
+
+fn issued_cookie(state: &AppState, connection: i64, issued: &Issued) -> Cookie<'static> {
+    let value = [
+        connection.to_string(),
+        issued.name.clone(),
+        issued.username.clone(),
+        issued.password.clone(),
+        issued.signing_key.clone(),
+    ]
+    .join("\n");
+    Cookie::build(ISSUED_COOKIE, hex::encode(value))
+        .path("/deployments/new")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(crate::http::session::secure(state))
+        .max_age(CookieDuration::minutes(2))
+        .finish()
+}
+
+fn read_issued(req: &HttpRequest) -> Option<(i64, Issued)> {
+    let raw = hex::decode(req.cookie(ISSUED_COOKIE)?.value()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let mut parts = text.split('\n');
+    let connection = parts.next()?.parse().ok()?;
+    let issued = Issued {
+        name: parts.next()?.to_owned(),
+        username: parts.next()?.to_owned(),
+        password: parts.next()?.to_owned(),
+        signing_key: parts.next()?.to_owned(),
+    };
+    Some((connection, issued))
+}
+
 pub async fn show_create_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if !is_admin(&req).await? {
         return Ok(to_login(&req));
     }
     let (csrf, cookie) = csrf(&req, &state)?;
-    let page = create_page(&state, csrf, None).await?;
-    Ok(html(StatusCode::OK, page.render(), cookie))
+    let issued = read_issued(&req);
+    let shown = issued.is_some();
+    let page = create_page(&state, csrf, issued).await?;
+    let mut response = html(StatusCode::OK, page.render(), cookie);
+    if shown {
+        let mut gone = Cookie::build(ISSUED_COOKIE, "").path("/deployments/new").finish();
+        gone.make_removal();
+        response
+            .add_cookie(&gone)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("cookie: {e}")))?;
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,15 +193,70 @@ pub async fn create_credential_form(
         credential = issued.credential.id,
         "deploy credential created from the page"
     );
-    let (csrf, cookie) = csrf(&req, &state)?;
     let shown = Issued {
         name: issued.credential.name.clone(),
         username: issued.credential.username.clone(),
         password: issued.password.clone(),
         signing_key: issued.signing_key.clone(),
     };
-    let page = create_page(&state, csrf, Some((form.connection, shown))).await?;
-    Ok(html(StatusCode::CREATED, page.render(), cookie))
+    // Post, redirect, get: reloading the page shows it again without issuing another.
+    Ok(HttpResponse::SeeOther()
+        .cookie(issued_cookie(&state, form.connection, &shown))
+        .insert_header((header::LOCATION, "/deployments/new#issued"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+#[derive(Template)]
+#[template(path = "revoke.html")]
+struct RevokePage {
+    tab: &'static str,
+    csrf: String,
+    connection: i64,
+    account: String,
+    credential: CredentialRow,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeQuery {
+    connection: i64,
+}
+
+/// "Revoke this credential?": the confirmation the list's Revoke link leads to.
+pub async fn confirm_revoke_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    query: web::Query<RevokeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if !is_admin(&req).await? {
+        return Ok(to_login(&req));
+    }
+    let id = path.into_inner();
+    let not_found = || ApiError::not_found(format!("no active credential {id} in connection {}", query.connection));
+    let connection = connections::get(&state.store, query.connection)
+        .await?
+        .ok_or_else(not_found)?;
+    let credential = credentials::list(&state.store, connection.id)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(not_found)?;
+    let (csrf, cookie) = csrf(&req, &state)?;
+    let page = RevokePage {
+        tab: "create",
+        csrf,
+        connection: connection.id,
+        account: connection.account.login.clone(),
+        credential: CredentialRow {
+            id: credential.id,
+            name: credential.name,
+            username: credential.username,
+            created_at: exact(credential.created_at),
+            last_used_at: credential.last_used_at.map_or_else(|| "never".to_owned(), exact),
+        },
+    };
+    Ok(html(StatusCode::OK, page.render(), cookie))
 }
 
 #[derive(Debug, Deserialize)]

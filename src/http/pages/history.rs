@@ -5,7 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{commit_url, csrf, exact, html, is_admin, relative_time, status_label, to_login, urlencode};
+use super::{
+    commit_url, csrf, exact, html, human_duration, is_admin, relative_time, status_label, to_login, urlencode,
+};
 use crate::connections;
 use crate::deploys::{self, Deploy, DeployFilter, DeployStatus, StatusEntry};
 use crate::error::ApiError;
@@ -23,6 +25,31 @@ struct Row {
     source: String,
     relative: String,
     exact: String,
+    finished: Option<Finished>,
+}
+
+/// When a deploy went live (or failed) and how long it took from its start.
+struct Finished {
+    verb: &'static str,
+    relative: String,
+    exact: String,
+    took: Option<String>,
+}
+
+fn finished(now: chrono::DateTime<chrono::Utc>, d: &Deploy) -> Option<Finished> {
+    let at = d.completed_at?;
+    let verb = match d.status {
+        DeployStatus::Failed => "failed",
+        DeployStatus::Live => "live",
+        DeployStatus::Superseded | DeployStatus::RolledBack => "went live",
+        _ => return None,
+    };
+    Some(Finished {
+        verb,
+        relative: relative_time(now, at),
+        exact: exact(at),
+        took: d.duration_seconds.map(human_duration),
+    })
 }
 
 struct StatusOption {
@@ -93,6 +120,7 @@ pub async fn render_deployments(
             source: d.source.clone(),
             relative: relative_time(now, d.deploy_time),
             exact: exact(d.deploy_time),
+            finished: finished(now, d),
         })
         .collect();
     let view = DeploymentsPage {
@@ -123,16 +151,20 @@ pub struct RawFilters {
     pub environment: Option<String>,
     pub status: Option<String>,
     pub sha: Option<String>,
+    /// Page size as asked, so "Older" and "Newest" keep it.
+    pub limit: Option<u64>,
 }
 
 impl RawFilters {
     /// `key=value&` pairs of the non-empty filters.
     fn query_string(&self) -> String {
+        let limit = self.limit.map(|n| n.to_string());
         [
             ("repository", &self.repository),
             ("environment", &self.environment),
             ("status", &self.status),
             ("sha", &self.sha),
+            ("limit", &limit),
         ]
         .iter()
         .filter_map(|(k, v)| {
@@ -168,7 +200,27 @@ struct BroughtPull {
     checks: Vec<String>,
 }
 
+/// The deploy that took this one's place: which, what it shipped, since when.
+struct Successor {
+    id: i64,
+    short_sha: String,
+    live_since: String,
+}
+
+async fn successor(state: &AppState, id: Option<i64>) -> Result<Option<Successor>, ApiError> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(deploys::get(&state.store, id).await?.map(|(d, _)| Successor {
+        id: d.id,
+        short_sha: d.short_sha().to_owned(),
+        live_since: exact(d.completed_at.unwrap_or(d.status_at)),
+    }))
+}
+
 struct TimelineEntry {
+    /// For the entry that says this deploy stopped being live: the deploy that replaced it.
+    replaced_by: Option<i64>,
     state: String,
     status: Option<&'static str>,
     at: String,
@@ -200,8 +252,8 @@ struct DeploymentPage {
     description: Option<String>,
     log_url: Option<String>,
     environment_url: Option<String>,
-    superseded_by_id: Option<i64>,
-    rollback_target_id: Option<i64>,
+    superseded_by: Option<Successor>,
+    rolled_back_by: Option<Successor>,
     timeline: Vec<TimelineEntry>,
     pulls: Vec<BroughtPull>,
 }
@@ -215,6 +267,8 @@ pub async fn render_deployment(req: &HttpRequest, state: &AppState, id: i64) -> 
     };
     let (csrf, cookie) = csrf(req, state)?;
     let mut view = deployment_page(state, csrf, &d, &history);
+    view.superseded_by = successor(state, d.superseded_by_id).await?;
+    view.rolled_back_by = successor(state, d.rollback_target_id).await?;
     view.pulls = crate::monitoring::plans::brought_by(&state.store, id)
         .await?
         .into_iter()
@@ -248,13 +302,7 @@ fn deployment_page(state: &AppState, csrf: String, d: &Deploy, history: &[Status
         deploy_time: exact(d.deploy_time),
         deploy_time_relative: relative_time(now, d.deploy_time),
         completed_at: d.completed_at.map(exact),
-        duration: d.duration_seconds.map(|s| {
-            if s < 120 {
-                format!("{s} s")
-            } else {
-                format!("{} min {} s", s / 60, s % 60)
-            }
-        }),
+        duration: d.duration_seconds.map(human_duration),
         source: d.source.clone(),
         github_deployment_id: d.github_deployment_id,
         external_id: d.external_id.clone(),
@@ -263,11 +311,16 @@ fn deployment_page(state: &AppState, csrf: String, d: &Deploy, history: &[Status
         description: d.description.clone(),
         log_url: d.log_url.clone(),
         environment_url: d.environment_url.clone(),
-        superseded_by_id: d.superseded_by_id,
-        rollback_target_id: d.rollback_target_id,
+        superseded_by: None,
+        rolled_back_by: None,
         timeline: history
             .iter()
             .map(|e| TimelineEntry {
+                replaced_by: match e.status {
+                    Some(DeployStatus::Superseded) => d.superseded_by_id,
+                    Some(DeployStatus::RolledBack) => d.rollback_target_id,
+                    _ => None,
+                },
                 state: e.state.clone(),
                 status: e.status.map(DeployStatus::as_str),
                 at: exact(e.occurred_at),

@@ -12,7 +12,7 @@ mod create;
 mod history;
 mod sign_in;
 
-pub use create::{create_credential_form, revoke_credential_form, show_create_page};
+pub use create::{confirm_revoke_page, create_credential_form, revoke_credential_form, show_create_page};
 pub use history::{bad_filters_page, render_deployment, render_deployments, RawFilters};
 pub use sign_in::{show_home, show_login, sign_in, sign_out};
 
@@ -122,7 +122,8 @@ pub fn relative_time(now: DateTime<Utc>, at: DateTime<Utc>) -> String {
     let (amount, future) = (seconds.unsigned_abs(), seconds < 0);
     let (n, unit) = match amount {
         0..=44 => return "just now".to_owned(),
-        45..=3_599 => (amount.div_ceil(60).max(1), "minute"),
+        // Round down, as people read a clock: 6 min 59 s is "6 minutes ago".
+        45..=3_599 => ((amount / 60).max(1), "minute"),
         3_600..=86_399 => (amount / 3_600, "hour"),
         86_400..=2_591_999 => (amount / 86_400, "day"),
         _ => (amount / 2_592_000, "month"),
@@ -132,6 +133,15 @@ pub fn relative_time(now: DateTime<Utc>, at: DateTime<Utc>) -> String {
         format!("in {n} {unit}{plural}")
     } else {
         format!("{n} {unit}{plural} ago")
+    }
+}
+
+/// "45 s", "3 min 5 s", "2 h 10 min".
+fn human_duration(seconds: i64) -> String {
+    match seconds {
+        ..=119 => format!("{seconds} s"),
+        120..=7_199 => format!("{} min {} s", seconds / 60, seconds % 60),
+        _ => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
     }
 }
 
@@ -176,6 +186,10 @@ mod tests {
         assert_eq!(relative_time(now, now - Duration::seconds(10)), "just now");
         assert_eq!(relative_time(now, now - Duration::minutes(1)), "1 minute ago");
         assert_eq!(relative_time(now, now - Duration::minutes(5)), "5 minutes ago");
+        assert_eq!(relative_time(now, now - Duration::seconds(361)), "6 minutes ago");
+        assert_eq!(relative_time(now, now - Duration::seconds(419)), "6 minutes ago");
+        assert_eq!(relative_time(now, now - Duration::seconds(50)), "1 minute ago");
+        assert_eq!(relative_time(now, now - Duration::seconds(7_199)), "1 hour ago");
         assert_eq!(relative_time(now, now - Duration::hours(3)), "3 hours ago");
         assert_eq!(relative_time(now, now - Duration::days(2)), "2 days ago");
         assert_eq!(relative_time(now, now + Duration::hours(1)), "in 1 hour");
