@@ -58,12 +58,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(CompareRange::HeadSha).string_len(40).not_null())
                     .col(ColumnDef::new(CompareRange::Status).string().null())
                     .col(ColumnDef::new(CompareRange::NextUrl).text().null())
-                    .col(
-                        ColumnDef::new(CompareRange::Listed)
-                            .big_integer()
-                            .not_null()
-                            .default(0),
-                    )
+                    .col(ColumnDef::new(CompareRange::Listed).big_integer().not_null().default(0))
                     .col(
                         ColumnDef::new(CompareRange::Complete)
                             .boolean()
@@ -109,12 +104,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(LiveBatch::DeploymentId).big_integer().not_null())
                     .col(ColumnDef::new(LiveBatch::State).string().not_null())
                     .col(ColumnDef::new(LiveBatch::Note).text().null())
-                    .col(
-                        ColumnDef::new(LiveBatch::GithubCalls)
-                            .integer()
-                            .not_null()
-                            .default(0),
-                    )
+                    .col(ColumnDef::new(LiveBatch::GithubCalls).integer().not_null().default(0))
                     .col(
                         ColumnDef::new(LiveBatch::UpdatedAt)
                             .timestamp_with_time_zone()
