@@ -2,7 +2,7 @@
 
 use crate::fake_github::{private_key_pem, FakeGitHub, APP_ID};
 use crate::git::GitRepo;
-use crate::helpers::{fixture, spawn_app, spawn_app_with};
+use crate::helpers::{fixture, spawn_app_with};
 use shiplog::config::{GitHubAppCredentials, Secret};
 
 #[tokio::test]
