@@ -2,6 +2,7 @@
 
 pub mod admin_session;
 pub mod ancestry_fact;
+pub mod compare_range;
 pub mod connection;
 pub mod connection_repository;
 pub mod deploy_credential;
@@ -9,6 +10,7 @@ pub mod deployment;
 pub mod deployment_status;
 pub mod idempotent_request;
 pub mod job;
+pub mod live_batch;
 pub mod monitoring_check;
 pub mod monitoring_plan;
 pub mod plan_environment;

@@ -17,6 +17,7 @@ mod m20261122_000008_connection_agent_secret;
 mod m20261122_000009_deployment_list_indexes;
 mod m20261130_000010_sessions_and_replay;
 mod m20261130_000011_one_live_deploy;
+mod m20261130_000012_compare_ranges;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000009_deployment_list_indexes::Migration),
             Box::new(m20261130_000010_sessions_and_replay::Migration),
             Box::new(m20261130_000011_one_live_deploy::Migration),
+            Box::new(m20261130_000012_compare_ranges::Migration),
         ]
     }
 }

@@ -1,12 +1,18 @@
 //! Batch resolution: when a deploy goes live, settle every watched commit of its repository
 //! together.
 //!
-//! One comparison `previous...new` (paginated, 100 commits a page) lists every commit the new
-//! deploy has that the previous one lacks: a watched commit in that list is contained. When the
-//! previous deploy is an ancestor of the new one, commits known to be in the previous deploy are
-//! contained too. Only what is left is compared one by one. So a deploy costs at most
-//! `1 + ⌈new commits / 100⌉ + (watched commits outside the range)` GitHub calls, however many
-//! watched commits the range settles.
+//! One comparison `previous...new` (100 commits a page, followed through GitHub's `Link`
+//! headers) lists every commit the new deploy has that the previous one lacks: a watched commit
+//! in that list is contained. A commit the list lacks is contained exactly when the previous
+//! deploy contains it and the new deploy is ahead of the previous one, so what the cache knows
+//! of the previous deploy carries over: "not contained" always, "contained" when ahead. Only
+//! what is left is compared one by one. So a deploy costs at most
+//! `⌈new commits / 100⌉ + (watched commits outside the range the cache cannot answer)` GitHub
+//! calls, however many watched commits the range settles; an unmerged watch costs one compare
+//! once, not one per deploy.
+//!
+//! Pages and answers are stored as they arrive (`compare_range` holds where the next page is),
+//! so a retry after a rate limit continues where the last attempt stopped.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,8 +20,8 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 use super::{compare_and_remember, AncestryError, GitHubAccess};
-use crate::github::compare::{self, CallError, CompareStatus, PER_PAGE};
-use crate::store::ancestry as facts;
+use crate::github::compare::{self, CallError, CompareStatus};
+use crate::store::ancestry::{self as facts, RangeProgress};
 use crate::store::{Store, StoreResult};
 use crate::types::RepoName;
 
@@ -70,16 +76,36 @@ pub struct Batch {
     pub answers: BTreeMap<String, bool>,
     /// Watched commits GitHub does not know (left for a later try, never "no").
     pub unknown: Vec<String>,
+    /// Watched commits only GitHub could settle, left unsettled because there is no GitHub App.
+    pub needs_github: Vec<String>,
     /// How `previous...new` compared, when there was a previous deploy and they share history.
     pub range_status: Option<CompareStatus>,
     /// GitHub API calls this batch made (token minting not included).
     pub github_calls: u32,
 }
 
+/// What is known of the range `previous...new`.
+enum Range {
+    /// Every page was read: each listed commit is stored as a derived fact of the head.
+    Listed(CompareStatus),
+    /// No common ancestor.
+    Unrelated,
+    /// Not (completely) read, and no GitHub to read it with.
+    Unread,
+}
+
+const UNRELATED: &str = "unrelated";
+
 /// Settles `watched` against `new_sha`, starting from the previous live deploy's `previous`.
+///
+/// Everything an attempt learns is stored as it arrives: each page of the range with its
+/// commits (and where the next page is), each single comparison. So an attempt that GitHub
+/// stops half-way (a rate limit) is continued by the next one without asking for anything
+/// twice. Without a GitHub App (`github` is `None`) only the cache answers, and what only
+/// GitHub could settle is returned in [`Batch::needs_github`].
 pub async fn resolve(
     store: &Store,
-    github: &GitHubAccess<'_>,
+    github: Option<&GitHubAccess<'_>>,
     repo: &RepoName,
     previous: Option<&str>,
     new_sha: &str,
@@ -91,47 +117,53 @@ pub async fn resolve(
     if pending.remove(new_sha) {
         batch.answers.insert(new_sha.to_owned(), true);
     }
-
-    // What the cache already knows.
-    let candidates: Vec<String> = pending.iter().cloned().collect();
-    for (sha, is_ancestor) in facts::answers_for(store.conn(), repo.key(), new_sha, &candidates).await? {
-        pending.remove(&sha);
-        batch.answers.insert(sha, is_ancestor);
-    }
+    settle_from_cache(store, repo, new_sha, &mut pending, &mut batch).await?;
 
     // One comparison across the range the new deploy brings.
     if let Some(previous) = previous.map(str::to_ascii_lowercase).filter(|p| p != new_sha) {
-        if let Some((status, listed)) =
-            compare_range(github, repo, &previous, new_sha, now, &mut batch.github_calls).await?
-        {
+        let range = match github {
+            Some(github) => read_range(store, github, repo, &previous, new_sha, now, &mut batch.github_calls).await?,
+            None => stored_range(store, repo, &previous, new_sha).await?,
+        };
+        if let Range::Listed(status) = range {
             batch.range_status = Some(status);
-            let mut new_facts: Vec<(String, String, bool, Option<&str>, &str)> = vec![(
-                previous.clone(),
-                new_sha.to_owned(),
-                status.base_is_ancestor(),
-                Some(status.as_str()),
-                "compare",
-            )];
-            for sha in &listed {
-                new_facts.push((sha.clone(), new_sha.to_owned(), true, None, "derived"));
-                if pending.remove(sha) {
-                    batch.answers.insert(sha.clone(), true);
-                }
-            }
+            // The listed commits are facts of the new deploy now.
+            settle_from_cache(store, repo, new_sha, &mut pending, &mut batch).await?;
+            // A commit the listing lacks is in the new deploy exactly when it is in the previous
+            // one and the previous one is in the new one: what the cache knows of the previous
+            // deploy carries over, a "no" always, a "yes" when the new deploy is ahead.
+            let candidates: Vec<String> = pending.iter().cloned().collect();
+            let mut carried: Vec<(String, bool)> =
+                facts::known_non_ancestors(store.conn(), repo.key(), &previous, &candidates)
+                    .await?
+                    .into_iter()
+                    .map(|sha| (sha, false))
+                    .collect();
             if status.base_is_ancestor() {
-                // What the previous deploy contained, the new one contains too.
-                let candidates: Vec<String> = pending.iter().cloned().collect();
-                for sha in facts::known_ancestors(store.conn(), repo.key(), &previous, &candidates).await? {
-                    pending.remove(&sha);
-                    new_facts.push((sha.clone(), new_sha.to_owned(), true, None, "derived"));
-                    batch.answers.insert(sha, true);
-                }
+                carried.extend(
+                    facts::known_ancestors(store.conn(), repo.key(), &previous, &candidates)
+                        .await?
+                        .into_iter()
+                        .map(|sha| (sha, true)),
+                );
             }
+            let new_facts: Vec<(String, String, bool, Option<&str>, &str)> = carried
+                .iter()
+                .map(|(sha, yes)| (sha.clone(), new_sha.to_owned(), *yes, None, "derived"))
+                .collect();
             facts::insert_missing(store.conn(), repo.key(), &new_facts, now).await?;
+            for (sha, yes) in carried {
+                pending.remove(&sha);
+                batch.answers.insert(sha, yes);
+            }
         }
     }
 
-    // The rest, one comparison each.
+    // The rest, one comparison each (each stored as soon as GitHub answers).
+    let Some(github) = github else {
+        batch.needs_github = pending.into_iter().collect();
+        return Ok(batch);
+    };
     for sha in pending {
         batch.github_calls += 1;
         match compare_and_remember(store, github, repo, &sha, new_sha, now).await {
@@ -145,36 +177,100 @@ pub async fn resolve(
     Ok(batch)
 }
 
-/// Every page of `base...head`: the status and all commits listed, or `None` when the two have
-/// no common ancestor.
-async fn compare_range(
+/// Moves what the cache knows about `pending` in `new_sha` into the batch's answers.
+async fn settle_from_cache(
+    store: &Store,
+    repo: &RepoName,
+    new_sha: &str,
+    pending: &mut BTreeSet<String>,
+    batch: &mut Batch,
+) -> Result<(), AncestryError> {
+    let candidates: Vec<String> = pending.iter().cloned().collect();
+    for (sha, is_ancestor) in facts::answers_for(store.conn(), repo.key(), new_sha, &candidates).await? {
+        pending.remove(&sha);
+        batch.answers.insert(sha, is_ancestor);
+    }
+    Ok(())
+}
+
+/// The range as stored, without asking GitHub.
+async fn stored_range(store: &Store, repo: &RepoName, base: &str, head: &str) -> Result<Range, AncestryError> {
+    let progress = facts::find_range(store.conn(), repo.key(), base, head)
+        .await?
+        .unwrap_or_default();
+    Ok(range_of(&progress))
+}
+
+fn range_of(progress: &RangeProgress) -> Range {
+    if !progress.complete {
+        return Range::Unread;
+    }
+    match progress.status.as_deref().and_then(CompareStatus::parse) {
+        Some(status) => Range::Listed(status),
+        None => Range::Unrelated,
+    }
+}
+
+/// Reads `base...head` to its end, page by page through GitHub's `Link` headers, from where the
+/// stored progress stopped. Each page's commits are stored with the progress in one transaction.
+async fn read_range(
+    store: &Store,
     github: &GitHubAccess<'_>,
     repo: &RepoName,
     base: &str,
     head: &str,
     now: DateTime<Utc>,
     calls: &mut u32,
-) -> Result<Option<(CompareStatus, Vec<String>)>, AncestryError> {
-    let mut listed = Vec::new();
-    let mut page_number = 1;
-    loop {
+) -> Result<Range, AncestryError> {
+    let mut progress = facts::find_range(store.conn(), repo.key(), base, head)
+        .await?
+        .unwrap_or_default();
+    while !progress.complete {
         *calls += 1;
+        let next = progress.next_url.as_deref();
         let page = github
             .call(now, |client| async move {
-                match compare::compare(&client, repo, base, head, page_number, now).await {
+                match compare::compare(&client, repo, base, head, next, now).await {
                     Err(CallError::NoCommonAncestor) => Ok(None),
                     other => other.map(Some),
                 }
             })
             .await?;
-        let Some(page) = page else { return Ok(None) };
-        let short_page = page.commits.len() < PER_PAGE as usize;
-        listed.extend(page.commits);
-        if short_page || listed.len() as i64 >= page.total_commits {
-            return Ok(Some((page.status, listed)));
+        let mut new_facts: Vec<(String, String, bool, Option<&str>, &str)> = Vec::new();
+        match page {
+            None => {
+                progress = RangeProgress {
+                    status: Some(UNRELATED.to_owned()),
+                    next_url: None,
+                    listed: 0,
+                    complete: true,
+                };
+            }
+            Some(page) => {
+                new_facts.push((
+                    base.to_owned(),
+                    head.to_owned(),
+                    page.status.base_is_ancestor(),
+                    Some(page.status.as_str()),
+                    "compare",
+                ));
+                progress.listed += page.commits.len() as i64;
+                new_facts.extend(
+                    page.commits
+                        .into_iter()
+                        .map(|sha| (sha, head.to_owned(), true, None, "derived")),
+                );
+                progress.status = Some(page.status.as_str().to_owned());
+                progress.complete = page.next.is_none();
+                progress.next_url = page.next;
+            }
         }
-        page_number += 1;
+        let tx = store.begin().await?;
+        facts::insert_missing(&tx, repo.key(), &new_facts, now).await?;
+        facts::save_range(&tx, repo.key(), base, head, &progress, now).await?;
+        tx.commit().await?;
     }
+    Ok(range_of(&progress))
 }
 
 /// Commits in `from` that `to` lacks: what left an environment when `from` was rolled back to
@@ -186,9 +282,23 @@ pub async fn commits_left(
     to: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, AncestryError> {
-    let mut calls = 0;
-    Ok(compare_range(github, repo, to, from, now, &mut calls)
-        .await?
-        .map(|(_, listed)| listed)
-        .unwrap_or_default())
+    let mut listed = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let cursor = next.as_deref();
+        let page = github
+            .call(now, |client| async move {
+                match compare::compare(&client, repo, to, from, cursor, now).await {
+                    Err(CallError::NoCommonAncestor) => Ok(None),
+                    other => other.map(Some),
+                }
+            })
+            .await?;
+        let Some(page) = page else { return Ok(Vec::new()) };
+        listed.extend(page.commits);
+        match page.next {
+            Some(url) => next = Some(url),
+            None => return Ok(listed),
+        }
+    }
 }

@@ -222,7 +222,7 @@ async fn compare_once(
 ) -> Result<(bool, Option<CompareStatus>, Vec<String>), AncestryError> {
     let page = github
         .call(now, |client| async move {
-            match compare::compare(&client, repo, ancestor, descendant, 1, now).await {
+            match compare::compare(&client, repo, ancestor, descendant, None, now).await {
                 Err(CallError::NoCommonAncestor) => Ok(None),
                 other => other.map(Some),
             }

@@ -4,7 +4,12 @@
 //! deploy it replaced in the same environment (else the repository's previous live deploy), and
 //! tells each watch source. When the replaced deploy's sha contains the new one (compare says
 //! `behind`), the replaced deploy becomes `rolled_back` with `rollback_target_id` pointing at the
-//! new deploy, and the event is kept in its status history.
+//! new deploy, and the event is kept in its status history. A deploy of a SHA that was live
+//! earlier in the same environment is a rollback too, known without asking GitHub.
+//!
+//! Without a GitHub App the batch settles what the cache knows; what only GitHub could settle
+//! is recorded once as `skipped` with the reason (on the deploy's `batch` and the job), never
+//! retried. A batch with nothing left to settle finishes without any GitHub call.
 
 use std::sync::Arc;
 
@@ -19,8 +24,9 @@ use crate::connections;
 use crate::github::app::GitHubApp;
 use crate::github::compare::CompareStatus;
 use crate::jobs::runner::{JobError, JobHandler};
+use crate::store::ancestry::{self as facts, BatchOutcome};
 use crate::store::deployments as rows;
-use crate::store::Store;
+use crate::store::{Store, StoreResult};
 use crate::types::RepoName;
 
 pub struct WentLive {
@@ -35,6 +41,9 @@ impl JobHandler for WentLive {
     }
 }
 
+/// Why a batch could not finish without the App, as recorded on the deploy and the job.
+const NO_APP: &str = "the GitHub App is not configured (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_PATH)";
+
 impl WentLive {
     async fn process(&self, payload: &Value, now: DateTime<Utc>) -> Result<(), JobError> {
         let id = payload["deployment_id"]
@@ -46,14 +55,10 @@ impl WentLive {
         let connection = connections::get(&self.store, deploy.connection_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("connection {} does not exist", deploy.connection_id)))?;
-        let app = self.github.as_ref().ok_or_else(|| JobError::Retry {
-            message: "the GitHub App is not configured (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_PATH)".into(),
-            retry_at: Some(now + chrono::Duration::hours(1)),
-        })?;
-        let github = GitHubAccess {
+        let github = self.github.as_ref().map(|app| GitHubAccess {
             app,
             installation: connection.installation_id,
-        };
+        });
         let repo = RepoName::parse(&deploy.repository).map_err(JobError::Permanent)?;
 
         let replaced_in_environment = match payload["previous_live_ids"]
@@ -69,6 +74,15 @@ impl WentLive {
             None => rows::previous_live_in_repository(self.store.conn(), &deploy).await?,
         };
 
+        // A SHA that was live in this environment before is a rollback: no GitHub call needed.
+        let mut rolled_back = false;
+        if let Some(replaced) = &replaced_in_environment {
+            if replaced.sha != deploy.sha && rows::sha_was_live_before(self.store.conn(), &deploy).await? {
+                self.roll_back(replaced, &deploy, now).await?;
+                rolled_back = true;
+            }
+        }
+
         let mut watched = Vec::new();
         for source in &self.sources {
             watched.extend(
@@ -79,7 +93,7 @@ impl WentLive {
         }
         let result = batch::resolve(
             &self.store,
-            &github,
+            github.as_ref(),
             &repo,
             previous.as_ref().map(|p| p.sha.as_str()),
             &deploy.sha,
@@ -96,11 +110,10 @@ impl WentLive {
             "ancestry batch resolved"
         );
 
-        if let (Some(replaced), Some(CompareStatus::Behind)) = (&replaced_in_environment, result.range_status) {
-            mark_rolled_back(&self.store, replaced, &deploy, now).await?;
-            for source in &self.sources {
-                source.rolled_back(&self.store, replaced.id, now).await?;
-            }
+        if let (false, Some(replaced), Some(CompareStatus::Behind)) =
+            (rolled_back, &replaced_in_environment, result.range_status)
+        {
+            self.roll_back(replaced, &deploy, now).await?;
         }
 
         let live = LiveDeploy {
@@ -120,8 +133,37 @@ impl WentLive {
         if !result.unknown.is_empty() {
             tracing::warn!(unknown = ?result.unknown, "GitHub does not know some watched commits");
         }
+
+        // What only GitHub could settle is recorded once, with the reason, and not retried.
+        let skipped = (!result.needs_github.is_empty())
+            .then(|| format!("{NO_APP}: {} watched commit(s) not settled", result.needs_github.len()));
+        let outcome = BatchOutcome {
+            state: if skipped.is_some() { "skipped" } else { "done" }.to_owned(),
+            note: skipped.clone(),
+            github_calls: i32::try_from(result.github_calls).unwrap_or(i32::MAX),
+            updated_at: now,
+        };
+        facts::record_batch(self.store.conn(), deploy.id, &outcome).await?;
+        match skipped {
+            Some(reason) => Err(JobError::Skipped(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// `replaced` was rolled back by `target`: record it and tell the watch sources (again, if a
+    /// previous attempt got that far: they are idempotent).
+    async fn roll_back(&self, replaced: &Deploy, target: &Deploy, now: DateTime<Utc>) -> Result<(), JobError> {
+        mark_rolled_back(&self.store, replaced, target, now).await?;
+        for source in &self.sources {
+            source.rolled_back(&self.store, replaced.id, now).await?;
+        }
         Ok(())
     }
+}
+
+/// What the deploy's went-live batch did (`null` until its job ran).
+pub async fn batch_outcome(store: &Store, deployment_id: i64) -> StoreResult<Option<BatchOutcome>> {
+    facts::find_batch(store.conn(), deployment_id).await
 }
 
 fn job_error(error: AncestryError) -> JobError {

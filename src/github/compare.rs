@@ -54,6 +54,8 @@ pub struct ComparePage {
     pub total_commits: i64,
     /// Full SHAs of the commits on this page (reachable from head, not from base), oldest first.
     pub commits: Vec<String>,
+    /// The next page's URL, from GitHub's `Link` header; `None` on the last page.
+    pub next: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,32 +89,41 @@ struct WireCommit {
     sha: String,
 }
 
-#[derive(serde::Serialize)]
-struct PageParams {
-    per_page: u32,
-    page: u32,
-}
-
-/// One page (1-based) of `base...head`.
+/// One page of `base...head`: the first when `next` is `None`, else the page GitHub's
+/// `Link: rel="next"` named on the page before.
+///
+/// Only the query of GitHub's next URL is used (its cursor: `per_page`, `page`); the path stays
+/// this repository's compare route under the configured API URL, so the installation token is
+/// only ever sent there and a GitHub Enterprise base path is kept.
 pub async fn compare(
     client: &Octocrab,
     repo: &RepoName,
     base: &str,
     head: &str,
-    page: u32,
+    next: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<ComparePage, CallError> {
-    let route = format!("/repos/{}/compare/{base}...{head}", repo.as_str());
-    let wire: WireComparison = client
-        .get(
-            route,
-            Some(&PageParams {
-                per_page: PER_PAGE,
-                page,
-            }),
-        )
+    let what = format!("{base} or {head} in {repo}");
+    let query = next
+        .and_then(|url| url.split_once('?'))
+        .map_or_else(|| format!("per_page={PER_PAGE}"), |(_, query)| query.to_owned());
+    let uri = format!("/repos/{}/compare/{base}...{head}?{query}", repo.as_str());
+    let response = client._get(uri).await.map_err(|e| classify(e, &what, now))?;
+    let response = octocrab::map_github_error(response)
         .await
-        .map_err(|e| classify(e, &format!("{base} or {head} in {repo}"), now))?;
+        .map_err(|e| classify(e, &what, now))?;
+    let next = response
+        .headers()
+        .get_all("link")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(next_link);
+    let body = client
+        .body_to_string(response)
+        .await
+        .map_err(|e| CallError::Retryable(e.to_string()))?;
+    let wire: WireComparison =
+        serde_json::from_str(&body).map_err(|e| CallError::Refused(format!("unexpected compare answer: {e}")))?;
     let status = CompareStatus::parse(&wire.status)
         .ok_or_else(|| CallError::Refused(format!("unexpected compare status {:?}", wire.status)))?;
     Ok(ComparePage {
@@ -121,6 +132,24 @@ pub async fn compare(
         behind_by: wire.behind_by,
         total_commits: wire.total_commits,
         commits: wire.commits.into_iter().map(|c| c.sha.to_ascii_lowercase()).collect(),
+        next,
+    })
+}
+
+/// The `rel="next"` URL of a `Link` header (`<url>; rel="next", <url>; rel="last"`), if it has
+/// a query made of URL-safe characters.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (url, params) = part.trim().split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
+        let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let (_, query) = url.split_once('?')?;
+        let safe = query
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"=&-_.~%+".contains(&b));
+        (is_next && safe).then(|| url.to_owned())
     })
 }
 
@@ -176,5 +205,23 @@ pub(crate) fn classify(error: octocrab::Error, what: &str, now: DateTime<Utc>) -
         }
         500..=599 => CallError::Retryable(source.message),
         _ => CallError::Refused(source.message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_link;
+
+    #[test]
+    fn the_next_page_is_read_from_the_link_header() {
+        let header = "<https://api.github.com/repositories/1/compare/a...b?per_page=100&page=2>; rel=\"next\", \
+                      <https://api.github.com/repositories/1/compare/a...b?per_page=100&page=3>; rel=\"last\"";
+        assert_eq!(
+            next_link(header).as_deref(),
+            Some("https://api.github.com/repositories/1/compare/a...b?per_page=100&page=2")
+        );
+        let last = "<https://api.github.com/x?page=1>; rel=\"first\", <https://api.github.com/x?page=2>; rel=\"prev\"";
+        assert_eq!(next_link(last), None);
+        assert_eq!(next_link("<https://api.github.com/x?page=2#/../y>; rel=\"next\""), None);
     }
 }

@@ -104,6 +104,7 @@ pub async fn get_deployment(
         .map(|(plan, checks)| json!({"number": plan.pull_number, "plan_id": plan.id, "plan_status": plan.status, "checks": checks}))
         .collect();
     body["pull_requests"] = json!(brought);
+    body["batch"] = json!(deploys::live::batch_outcome(&state.store, id).await?);
     Ok(HttpResponse::Ok().json(body))
 }
 

@@ -15,7 +15,7 @@ pub struct JobsQuery {
     limit: Option<u64>,
 }
 
-const STATES: [&str; 4] = ["queued", "running", "done", "dead"];
+const STATES: [&str; 5] = ["queued", "running", "done", "skipped", "dead"];
 
 #[tracing::instrument(skip_all)]
 pub async fn list_jobs(

@@ -35,6 +35,10 @@ pub enum JobError {
     /// Trying again cannot help.
     #[error("{0}")]
     Permanent(String),
+    /// The work cannot be done as things are configured, by design rather than by fault: the job
+    /// ends `skipped` with the reason, once, and is not retried.
+    #[error("{0}")]
+    Skipped(String),
 }
 
 impl JobError {
@@ -70,7 +74,7 @@ pub struct Runner {
 pub struct RunReport {
     pub id: i64,
     pub kind: String,
-    /// `done`, `retry` or `dead`.
+    /// `done`, `skipped`, `retry` or `dead`.
     pub outcome: &'static str,
     pub error: Option<String>,
 }
@@ -105,6 +109,18 @@ async fn run_claimed(runner: &Runner, worker: &str, job: ClaimedJob, now: DateTi
                 kind: job.kind,
                 outcome: "done",
                 error: None,
+            }
+        }
+        Err(JobError::Skipped(reason)) => {
+            let tx = runner.store.begin().await?;
+            job_queue::skip(&tx, job.id, worker, &reason, now).await?;
+            tx.commit().await?;
+            tracing::info!(%reason, "job skipped");
+            RunReport {
+                id: job.id,
+                kind: job.kind,
+                outcome: "skipped",
+                error: Some(reason),
             }
         }
         Err(error) => {

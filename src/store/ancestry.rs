@@ -1,7 +1,9 @@
-//! The permanent ancestry cache.
+//! The permanent ancestry cache, the progress of range comparisons, and each deploy's batch
+//! outcome.
 
 use chrono::{DateTime, Utc};
 use entity::ancestry_fact::{ActiveModel, Column, Entity};
+use entity::{compare_range, live_batch};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, NotSet, QueryFilter, Set};
 
@@ -65,6 +67,26 @@ pub async fn known_ancestors(
     Ok(rows.into_iter().map(|r| r.ancestor_sha).collect())
 }
 
+/// The non-ancestors of `descendant` among `candidates` that the cache knows.
+pub async fn known_non_ancestors(
+    db: &impl Conn,
+    repository_key: &str,
+    descendant: &str,
+    candidates: &[String],
+) -> StoreResult<Vec<String>> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = Entity::find()
+        .filter(Column::RepositoryKey.eq(repository_key))
+        .filter(Column::DescendantSha.eq(descendant))
+        .filter(Column::IsAncestor.eq(false))
+        .filter(Column::AncestorSha.is_in(candidates.iter().cloned()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| r.ancestor_sha).collect())
+}
+
 /// Stores facts that are not stored yet (a fact never changes, so an existing one is kept, even
 /// when another process stores it at the same moment).
 pub async fn insert_missing(
@@ -95,4 +117,124 @@ pub async fn insert_missing(
         inserted += rows as usize;
     }
     Ok(inserted)
+}
+
+/// How far the listing of `base...head` has been read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RangeProgress {
+    /// The compare status; `unrelated` when the two have no common ancestor.
+    pub status: Option<String>,
+    /// Where the next page is (GitHub's `Link: rel="next"`).
+    pub next_url: Option<String>,
+    pub listed: i64,
+    pub complete: bool,
+}
+
+pub async fn find_range(
+    db: &impl Conn,
+    repository_key: &str,
+    base: &str,
+    head: &str,
+) -> StoreResult<Option<RangeProgress>> {
+    let row = compare_range::Entity::find()
+        .filter(compare_range::Column::RepositoryKey.eq(repository_key))
+        .filter(compare_range::Column::BaseSha.eq(base))
+        .filter(compare_range::Column::HeadSha.eq(head))
+        .one(db)
+        .await?;
+    Ok(row.map(|r| RangeProgress {
+        status: r.status,
+        next_url: r.next_url,
+        listed: r.listed,
+        complete: r.complete,
+    }))
+}
+
+/// Records how far `base...head` has been read (call it in the transaction that stores the
+/// page's facts, so the two never disagree).
+pub async fn save_range(
+    db: &impl Conn,
+    repository_key: &str,
+    base: &str,
+    head: &str,
+    progress: &RangeProgress,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    compare_range::Entity::insert(compare_range::ActiveModel {
+        id: NotSet,
+        repository_key: Set(repository_key.to_owned()),
+        base_sha: Set(base.to_owned()),
+        head_sha: Set(head.to_owned()),
+        status: Set(progress.status.clone()),
+        next_url: Set(progress.next_url.clone()),
+        listed: Set(progress.listed),
+        complete: Set(progress.complete),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            compare_range::Column::RepositoryKey,
+            compare_range::Column::BaseSha,
+            compare_range::Column::HeadSha,
+        ])
+        .update_columns([
+            compare_range::Column::Status,
+            compare_range::Column::NextUrl,
+            compare_range::Column::Listed,
+            compare_range::Column::Complete,
+            compare_range::Column::UpdatedAt,
+        ])
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// What a deploy's went-live batch did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BatchOutcome {
+    /// `done` or `skipped`.
+    pub state: String,
+    pub note: Option<String>,
+    pub github_calls: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn record_batch(db: &impl Conn, deployment_id: i64, outcome: &BatchOutcome) -> StoreResult<()> {
+    live_batch::Entity::insert(live_batch::ActiveModel {
+        id: NotSet,
+        deployment_id: Set(deployment_id),
+        state: Set(outcome.state.clone()),
+        note: Set(outcome.note.clone()),
+        github_calls: Set(outcome.github_calls),
+        updated_at: Set(outcome.updated_at),
+    })
+    .on_conflict(
+        OnConflict::column(live_batch::Column::DeploymentId)
+            .update_columns([
+                live_batch::Column::State,
+                live_batch::Column::Note,
+                live_batch::Column::GithubCalls,
+                live_batch::Column::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_batch(db: &impl Conn, deployment_id: i64) -> StoreResult<Option<BatchOutcome>> {
+    let row = live_batch::Entity::find()
+        .filter(live_batch::Column::DeploymentId.eq(deployment_id))
+        .one(db)
+        .await?;
+    Ok(row.map(|r| BatchOutcome {
+        state: r.state,
+        note: r.note,
+        github_calls: r.github_calls,
+        updated_at: r.updated_at,
+    }))
 }

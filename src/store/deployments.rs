@@ -386,3 +386,24 @@ fn into_deploy(row: deployment::Model) -> StoreResult<Deploy> {
         updated_at: row.updated_at,
     })
 }
+
+/// Whether another deploy of `deploy`'s SHA went live in its environment before it did (so going
+/// live again is a rollback to it).
+pub async fn sha_was_live_before(db: &impl Conn, deploy: &Deploy) -> StoreResult<bool> {
+    let live_at = deploy.completed_at.unwrap_or(deploy.status_at);
+    let earlier = deployment::Entity::find()
+        .filter(deployment::Column::ConnectionId.eq(deploy.connection_id))
+        .filter(deployment::Column::RepositoryKey.eq(deploy.repository_key.as_str()))
+        .filter(deployment::Column::Environment.eq(deploy.environment.as_str()))
+        .filter(deployment::Column::Sha.eq(deploy.sha.as_str()))
+        .filter(deployment::Column::Id.ne(deploy.id))
+        .filter(deployment::Column::Status.is_in([
+            DeployStatus::Live.as_str(),
+            DeployStatus::Superseded.as_str(),
+            DeployStatus::RolledBack.as_str(),
+        ]))
+        .filter(deployment::Column::CompletedAt.lt(live_at))
+        .one(db)
+        .await?;
+    Ok(earlier.is_some())
+}

@@ -65,6 +65,24 @@ pub async fn finish(db: &impl Conn, id: i64, worker: &str, now: DateTime<Utc>) -
     Ok(result.rows_affected() == 1)
 }
 
+/// Ends a claimed job `skipped` with the reason (in `last_error`), if this worker still holds it.
+pub async fn skip(db: &impl Conn, id: i64, worker: &str, reason: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    let backend = db.get_database_backend();
+    let sql = placeholders(
+        backend,
+        "UPDATE job SET state = 'skipped', finished_at = ?, last_error = ?, locked_until = NULL, locked_by = NULL \
+         WHERE id = ? AND locked_by = ? AND state = 'running'",
+    );
+    let result = db
+        .execute(Statement::from_sql_and_values(
+            backend,
+            sql,
+            vec![now.into(), reason.into(), id.into(), worker.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
 /// Puts a failed job back with a later `run_at`, or into `dead` when `dead` is true.
 pub async fn fail(
     db: &impl Conn,

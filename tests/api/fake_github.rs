@@ -49,6 +49,14 @@ pub enum Fault {
 #[derive(Default)]
 pub struct FakeState {
     repos: Mutex<HashMap<String, PathBuf>>,
+    /// Repository ids (as in `/repositories/{id}/…`, where GitHub's `Link` headers point) →
+    /// full names.
+    repo_ids: Mutex<HashMap<u64, String>>,
+    /// API calls allowed per rate-limit window, when limited; the calls used in this window; when
+    /// it resets (Unix seconds, as `x-ratelimit-reset` says).
+    window: Mutex<Option<(usize, usize, i64)>>,
+    /// Calls answered 200, as `METHOD /path?query`.
+    served: Mutex<Vec<String>>,
     tokens: Mutex<HashMap<String, u64>>,
     calls: Mutex<Vec<String>>,
     faults: Mutex<VecDeque<Fault>>,
@@ -76,6 +84,7 @@ impl FakeGitHub {
                 .app_data(data.clone())
                 .route("/app/installations/{id}/access_tokens", web::post().to(mint_token))
                 .route("/repos/{owner}/{repo}/compare/{basehead}", web::get().to(compare))
+                .route("/repositories/{id}/compare/{basehead}", web::get().to(compare_by_id))
                 .route("/repos/{owner}/{repo}/commits/{reference}", web::get().to(commit))
                 .route(
                     "/repos/{owner}/{repo}/issues/comments/{id}/reactions",
@@ -100,6 +109,10 @@ impl FakeGitHub {
 
     /// Serves `full_name` from `repo`.
     pub fn add_repo(&self, full_name: &str, repo: &GitRepo) {
+        let mut ids = self.state.repo_ids.lock().unwrap();
+        let id = 700_000_001 + ids.len() as u64;
+        ids.insert(id, full_name.to_ascii_lowercase());
+        drop(ids);
         self.state
             .repos
             .lock()
@@ -127,6 +140,34 @@ impl FakeGitHub {
     /// What was posted to reactions and comments, as (path, body).
     pub fn posted(&self) -> Vec<(String, Value)> {
         self.state.posted.lock().unwrap().clone()
+    }
+
+    /// Compare calls answered 200, each as `GET /path?query`.
+    pub fn served_compares(&self) -> Vec<String> {
+        self.state
+            .served
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.contains("/compare/"))
+            .cloned()
+            .collect()
+    }
+
+    /// From now on, only `calls` API requests (not token minting) are answered per rate-limit
+    /// window; the others get a primary rate limit (403, `x-ratelimit-remaining: 0`,
+    /// `x-ratelimit-reset: reset`) until [`FakeGitHub::next_window`]. The test's clock decides
+    /// when a window ends, so `reset` is given by the test.
+    pub fn limit_per_window(&self, calls: usize, reset: chrono::DateTime<Utc>) {
+        *self.state.window.lock().unwrap() = Some((calls, 0, reset.timestamp()));
+    }
+
+    /// The rate-limit window resets; the next one resets at `reset`.
+    pub fn next_window(&self, reset: chrono::DateTime<Utc>) {
+        if let Some((_, used, at)) = self.state.window.lock().unwrap().as_mut() {
+            *used = 0;
+            *at = reset.timestamp();
+        }
     }
 
     /// The next API request (not token minting) gets this fault instead of an answer.
@@ -240,6 +281,18 @@ fn gate(state: &FakeState, req: &HttpRequest) -> Option<HttpResponse> {
     let known = token.is_some_and(|t| state.tokens.lock().unwrap().contains_key(t));
     let fault = state.faults.lock().unwrap().pop_front();
     let docs = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api";
+    if let Some((allowed, used, reset)) = state.window.lock().unwrap().as_mut() {
+        if fault.is_none() && known {
+            if *used >= *allowed {
+                let mut builder = HttpResponse::Forbidden();
+                rate_headers(&mut builder, 0, *reset);
+                return Some(builder.json(
+                    json!({"message": "API rate limit exceeded for installation ID 41000001.", "documentation_url": docs}),
+                ));
+            }
+            *used += 1;
+        }
+    }
     match fault {
         Some(Fault::BadCredentials) => {
             return Some(github_error(401, "Bad credentials", "https://docs.github.com/rest"))
@@ -331,6 +384,22 @@ struct PageQuery {
     page: Option<usize>,
 }
 
+/// `GET /repositories/{id}/compare/{base}...{head}`: where GitHub's `Link` headers point.
+async fn compare_by_id(
+    state: web::Data<FakeState>,
+    req: HttpRequest,
+    path: web::Path<(u64, String)>,
+    query: web::Query<PageQuery>,
+) -> HttpResponse {
+    let (id, basehead) = path.into_inner();
+    let name = state.repo_ids.lock().unwrap().get(&id).cloned();
+    let Some((owner, repo)) = name.as_deref().and_then(|n| n.split_once('/')) else {
+        record(&state, &req);
+        return github_error(404, "Not Found", "https://docs.github.com/rest");
+    };
+    compare_in(state, req, (owner.to_owned(), repo.to_owned(), basehead), query).await
+}
+
 /// `GET /repos/{owner}/{repo}/compare/{base}...{head}`.
 async fn compare(
     state: web::Data<FakeState>,
@@ -338,10 +407,25 @@ async fn compare(
     path: web::Path<(String, String, String)>,
     query: web::Query<PageQuery>,
 ) -> HttpResponse {
+    compare_in(state, req, path.into_inner(), query).await
+}
+
+async fn compare_in(
+    state: web::Data<FakeState>,
+    req: HttpRequest,
+    (owner, repo, basehead): (String, String, String),
+    query: web::Query<PageQuery>,
+) -> HttpResponse {
     if let Some(refused) = gate(&state, &req) {
         return refused;
     }
-    let (owner, repo, basehead) = path.into_inner();
+    let repo_id = state
+        .repo_ids
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(_, name)| **name == format!("{owner}/{repo}").to_ascii_lowercase())
+        .map_or(700_000_001, |(id, _)| *id);
     let docs = "https://docs.github.com/rest/commits/commits#compare-two-commits";
     let Some(dir) = repo_dir(&state, &owner, &repo) else {
         return github_error(404, "Not Found", docs);
@@ -410,12 +494,17 @@ async fn compare(
     rate_headers(&mut builder, 4998, Utc::now().timestamp() + 3600);
     if query.per_page.is_some() && page < pages {
         let link =
-            |p: usize| format!("<{base_url}/repositories/700000001/compare/{basehead}?per_page={per_page}&page={p}>");
+            |p: usize| format!("<{base_url}/repositories/{repo_id}/compare/{basehead}?per_page={per_page}&page={p}>");
         builder.insert_header((
             "link",
             format!("{}; rel=\"next\", {}; rel=\"last\"", link(page + 1), link(pages)),
         ));
     }
+    state
+        .served
+        .lock()
+        .unwrap()
+        .push(format!("GET {}?{}", req.path(), req.query_string()));
     builder.json(body)
 }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 use shiplog::ancestry::batch::{LiveDeploy, WatchSource};
+use shiplog::clock::Clock;
 use shiplog::config::{GitHubAppCredentials, Secret};
 use shiplog::store::{Store, StoreResult};
 
@@ -251,6 +252,158 @@ async fn a_rate_limited_job_waits_for_the_reset_and_counts_nothing_twice() {
         .filter(|(_, sha, _)| *sha == merged)
         .collect();
     assert_eq!(reports.len(), 1, "told once: {reports:?}");
+}
+
+#[tokio::test]
+async fn a_batch_under_a_one_call_rate_limit_continues_where_it_stopped_and_fetches_nothing_twice() {
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    let merged = repo.append_commits(250, "PR");
+    repo.branch("unmerged");
+    let unmerged = repo.commit("never merged");
+    repo.checkout("main");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let watching = Arc::new(Watching::default());
+    let app = app_watching(&fake, watching.clone()).await;
+    app.live_deploy(REPO, &base, "production").await;
+    app.run_jobs().await;
+    let watched = vec![
+        merged[0].clone(),
+        merged[150].clone(),
+        merged[249].clone(),
+        unmerged.clone(),
+    ];
+    watching.watch(&watched);
+    let window = chrono::Duration::hours(1);
+    fake.limit_per_window(1, app.clock.now() + window);
+    let served_before = fake.served_compares().len();
+
+    // Three pages of the range and one compare for the unmerged commit: four calls.
+    let second = app.live_deploy(REPO, merged.last().unwrap(), "production").await;
+    let mut outcomes = Vec::new();
+    for _window in 0..8 {
+        let reports = app.run_jobs().await;
+        outcomes.extend(reports.iter().map(|r| r.outcome));
+        if reports.iter().any(|r| r.outcome == "done") {
+            break;
+        }
+        let (_, queued) = app.admin_get("/api/jobs?state=queued").await;
+        let run_at = chrono::DateTime::parse_from_rfc3339(queued["jobs"][0]["run_at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        app.clock.set(run_at + chrono::Duration::seconds(1));
+        fake.next_window(app.clock.now() + window);
+    }
+
+    assert_eq!(
+        outcomes,
+        vec!["retry", "retry", "retry", "done"],
+        "one window per call: {:?}",
+        fake.calls()
+    );
+    let served = fake.served_compares()[served_before..].to_vec();
+    assert_eq!(served.len(), 4, "{served:?}");
+    let mut distinct = served.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), served.len(), "a page fetched twice: {served:?}");
+    let told = watching.told();
+    for sha in &watched {
+        let expected = *sha != unmerged;
+        let times = told.iter().filter(|t| **t == (second, sha.clone(), expected)).count();
+        assert_eq!(times, 1, "{sha}: {told:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unmerged_watch_costs_one_compare_however_many_deploys_follow() {
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    repo.branch("feature");
+    let unmerged = repo.commit("never merged");
+    repo.checkout("main");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let watching = Arc::new(Watching::default());
+    let app = app_watching(&fake, watching.clone()).await;
+    app.live_deploy(REPO, &base, "production").await;
+    app.run_jobs().await;
+    watching.watch(std::slice::from_ref(&unmerged));
+
+    let mut deploys = Vec::new();
+    for i in 1..=5 {
+        let sha = repo.commit(&format!("release {i}"));
+        deploys.push(app.live_deploy(REPO, &sha, "production").await);
+        app.run_jobs().await;
+    }
+
+    assert_eq!(fake.count(&format!("/compare/{unmerged}...")), 1, "{:?}", fake.calls());
+    let told = watching.told();
+    for id in deploys {
+        assert!(told.contains(&(id, unmerged.clone(), false)), "{id}: {told:?}");
+    }
+}
+
+#[tokio::test]
+async fn without_a_github_app_went_live_jobs_finish_and_what_needs_the_app_is_skipped_once() {
+    let watching = Arc::new(Watching::default());
+    let app = spawn_app_watching(|_| {}, vec![watching.clone() as Arc<dyn WatchSource>]).await;
+    assert_eq!(
+        app.deliver("installation", &fixture("installation.created")).await.0,
+        200
+    );
+    let sha = |i: u32| format!("{:040x}", 0xabc0_0000_u64 + u64::from(i));
+    let mut ids = Vec::new();
+    for i in 0..18 {
+        let environment = if i % 3 == 0 { "staging" } else { "production" };
+        ids.push(app.live_deploy(REPO, &sha(i), environment).await);
+    }
+    // Production ran sha(1), sha(2), sha(4), …, sha(17): going back to sha(16) is a rollback.
+    let rollback = app.live_deploy(REPO, &sha(16), "production").await;
+    let first_run = app.run_jobs().await;
+
+    watching.watch(&[sha(100), sha(101)]);
+    let needs_app = app.live_deploy(REPO, &sha(100), "production").await;
+    let second_run = app.run_jobs().await;
+    app.clock.advance(chrono::Duration::hours(2));
+    let later = app.run_jobs().await;
+
+    assert_eq!(first_run.len(), 19);
+    assert!(
+        first_run.iter().all(|r| r.outcome == "done"),
+        "nothing to settle needs no GitHub call: {first_run:?}"
+    );
+    let replaced = deployment(&app, ids[17]).await;
+    assert_eq!(replaced["status"], "rolled_back", "{replaced}");
+    assert_eq!(replaced["rollback_target_id"], rollback);
+    assert_eq!(deployment(&app, rollback).await["batch"]["state"], "done");
+    assert_eq!(
+        second_run.iter().map(|r| r.outcome).collect::<Vec<_>>(),
+        vec!["skipped"]
+    );
+    assert!(later.is_empty(), "a skipped job is not retried: {later:?}");
+    let batch = deployment(&app, needs_app).await["batch"].clone();
+    assert_eq!(batch["state"], "skipped", "{batch}");
+    assert!(
+        batch["note"].as_str().unwrap().contains("GitHub App is not configured"),
+        "{batch}"
+    );
+    assert!(
+        watching.told().contains(&(needs_app, sha(100), true)),
+        "its own sha is settled without GitHub"
+    );
+    let (_, skipped) = app.admin_get("/api/jobs?state=skipped").await;
+    let skipped = skipped["jobs"].as_array().unwrap().clone();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("GitHub App is not configured"));
+    for state in ["queued", "running", "dead"] {
+        let (_, jobs) = app.admin_get(&format!("/api/jobs?state={state}")).await;
+        assert_eq!(jobs["jobs"], serde_json::json!([]), "{state}");
+    }
 }
 
 #[tokio::test]
