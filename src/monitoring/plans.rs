@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::opt_in;
 use crate::ancestry::batch::{LiveDeploy, WatchSource};
+use crate::clock::SharedClock;
 use crate::config::AgentConfig;
 use crate::jobs::runner::{JobError, JobHandler, MAX_ATTEMPTS};
 use crate::jobs::{self, NewJob};
@@ -104,7 +105,8 @@ pub struct Check {
     pub deployment_id: i64,
     pub offset_seconds: i64,
     pub due_at: DateTime<Utc>,
-    /// `pending`, `sent`, `failed` or `cancelled`.
+    /// `pending`, `sent`, `failed`, `cancelled` or `skipped` (overdue when the deploy became
+    /// known; `summary` says why).
     pub status: String,
     pub sent_at: Option<DateTime<Utc>>,
     pub verdict: Option<String>,
@@ -246,6 +248,8 @@ pub async fn cancel(store: &Store, id: i64, now: DateTime<Utc>) -> StoreResult<b
 pub struct MonitoringWatch {
     pub schedule: Vec<StdDuration>,
     pub expiry: StdDuration,
+    /// When shiplog learns that a deploy brought a PR live (overdue checks are not sent in a burst).
+    pub clock: SharedClock,
 }
 
 const WATCHING: [PlanStatus; 2] = [PlanStatus::WaitingForDeploy, PlanStatus::Active];
@@ -315,17 +319,21 @@ impl WatchSource for MonitoringWatch {
 }
 
 impl MonitoringWatch {
-    /// The deploy brings the plan's PR to one of its environments: record it, and (unless it was
-    /// live there already) start the whole schedule again from this deploy.
+    /// The deploy brings the plan's PR live in one of its environments: record it as that
+    /// environment's live deploy and start the whole schedule again from its went-live time. Any
+    /// new deploy does this, a second one to an environment where the PR was already live too; a
+    /// job run again for the same deploy, or an older deploy settled after a newer one, does not.
     async fn bring_live(&self, store: &Store, plan: &Plan, deploy: &LiveDeploy<'_>) -> StoreResult<()> {
-        let already = rows::environments(store.conn(), plan.id)
+        let current = rows::environments(store.conn(), plan.id)
             .await?
             .into_iter()
-            .any(|e| e.environment == deploy.environment && e.removed_at.is_none());
-        if already {
-            return Ok(());
+            .find(|e| e.environment == deploy.environment && e.removed_at.is_none());
+        if let Some(current) = current {
+            if current.deployment_id == deploy.id || current.deployed_at > deploy.live_at {
+                return Ok(());
+            }
         }
-        let now = deploy.live_at;
+        let now = self.clock.now();
         let tx = store.begin().await?;
         rows::upsert_environment(&tx, plan.id, deploy.environment, deploy.id, deploy.live_at).await?;
         if plan.status == PlanStatus::WaitingForDeploy {
@@ -357,16 +365,19 @@ impl MonitoringWatch {
             )
             .await?;
         }
-        rows::cancel_pending_checks(&tx, plan.id).await?;
-        for offset in &self.schedule {
-            let offset = offset.as_secs() as i64;
-            let due_at = deploy.live_at + Duration::seconds(offset);
-            let check_id = rows::insert_check(&tx, plan.id, deploy.id, offset, due_at, now).await?;
+        let cancelled = rows::cancel_pending_checks(&tx, plan.id).await?;
+        let plan_checks = schedule(&self.schedule, deploy.live_at, now);
+        for planned in &plan_checks {
+            let check_id = rows::insert_check(&tx, plan.id, deploy.id, planned.offset, planned.due_at, now).await?;
+            if let Some(reason) = &planned.skipped {
+                rows::skip_check(&tx, check_id, reason).await?;
+                continue;
+            }
             let job = NewJob {
                 kind: CHECK_JOB,
                 payload: json!({"check_id": check_id}),
                 dedupe_key: Some(format!("{CHECK_JOB}:{check_id}")),
-                run_at: due_at,
+                run_at: planned.due_at.max(now),
             };
             jobs::enqueue(&tx, &job, now).await?;
         }
@@ -375,10 +386,54 @@ impl MonitoringWatch {
             plan = plan.id,
             deploy = deploy.id,
             environment = deploy.environment,
+            cancelled,
+            skipped = plan_checks.iter().filter(|c| c.skipped.is_some()).count(),
             "monitoring schedule started"
         );
         Ok(())
     }
+}
+
+/// One check of a schedule as it is planned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PlannedCheck {
+    offset: i64,
+    due_at: DateTime<Utc>,
+    /// Why it will not be sent, when it was overdue before shiplog learned of the deploy.
+    skipped: Option<String>,
+}
+
+/// The checks of a schedule counted from `live_at` (the went-live time GitHub or the deploy tool
+/// reported). Checks already due at `now`, when shiplog learns of the deploy, do not run in a
+/// burst: the latest of them runs now and the earlier ones are skipped with the reason.
+fn schedule(offsets: &[StdDuration], live_at: DateTime<Utc>, now: DateTime<Utc>) -> Vec<PlannedCheck> {
+    let planned: Vec<(i64, DateTime<Utc>)> = offsets
+        .iter()
+        .map(|o| {
+            let offset = o.as_secs() as i64;
+            (offset, live_at + Duration::seconds(offset))
+        })
+        .collect();
+    let latest_overdue = planned
+        .iter()
+        .filter(|(_, due_at)| *due_at <= now)
+        .map(|(_, due_at)| *due_at)
+        .max();
+    planned
+        .into_iter()
+        .map(|(offset, due_at)| PlannedCheck {
+            offset,
+            due_at,
+            skipped: latest_overdue.filter(|latest| due_at < *latest).map(|latest| {
+                format!(
+                    "skipped: due at {} but shiplog learned of the deploy at {}; the check due at {} ran instead",
+                    due_at.to_rfc3339(),
+                    now.to_rfc3339(),
+                    latest.to_rfc3339()
+                )
+            }),
+        })
+        .collect()
 }
 
 /// Sends checks (and rollback notices) to the agent.

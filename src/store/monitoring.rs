@@ -229,6 +229,18 @@ pub async fn cancel_pending_checks(db: &impl Conn, plan_id: i64) -> StoreResult<
     Ok(result.rows_affected)
 }
 
+/// `pending → skipped`, with the reason as its summary.
+pub async fn skip_check(db: &impl Conn, id: i64, reason: &str) -> StoreResult<()> {
+    check::Entity::update_many()
+        .col_expr(check::Column::Status, Expr::value("skipped"))
+        .col_expr(check::Column::Summary, Expr::value(Some(reason.to_owned())))
+        .filter(check::Column::Id.eq(id))
+        .filter(check::Column::Status.eq("pending"))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn find_check(db: &impl Conn, id: i64) -> StoreResult<Option<Check>> {
     Ok(check::Entity::find_by_id(id).one(db).await?.map(into_check))
 }
