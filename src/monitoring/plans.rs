@@ -323,8 +323,17 @@ impl MonitoringWatch {
     /// environment's live deploy and start the whole schedule again from its went-live time. Any
     /// new deploy does this, a second one to an environment where the PR was already live too; a
     /// job run again for the same deploy, or an older deploy settled after a newer one, does not.
+    /// Decided under the plan's row lock, so two deploys settled at once (two environments, two
+    /// workers) leave one schedule, not two.
     async fn bring_live(&self, store: &Store, plan: &Plan, deploy: &LiveDeploy<'_>) -> StoreResult<()> {
-        let current = rows::environments(store.conn(), plan.id)
+        let tx = store.begin().await?;
+        let Some(plan) = rows::lock_plan(&tx, plan.id).await? else {
+            return Ok(());
+        };
+        if !WATCHING.contains(&plan.status) {
+            return Ok(());
+        }
+        let current = rows::environments(&tx, plan.id)
             .await?
             .into_iter()
             .find(|e| e.environment == deploy.environment && e.removed_at.is_none());
@@ -334,7 +343,6 @@ impl MonitoringWatch {
             }
         }
         let now = self.clock.now();
-        let tx = store.begin().await?;
         rows::upsert_environment(&tx, plan.id, deploy.environment, deploy.id, deploy.live_at).await?;
         if plan.status == PlanStatus::WaitingForDeploy {
             let expires_at = deploy.live_at + Duration::seconds(self.expiry.as_secs() as i64);
@@ -635,5 +643,43 @@ fn human(seconds: u64) -> String {
         s if s % 3600 == 0 => format!("{}h", s / 3600),
         s if s % 60 == 0 => format!("{}m", s / 60),
         s => format!("{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offsets(seconds: &[u64]) -> Vec<StdDuration> {
+        seconds.iter().map(|s| StdDuration::from_secs(*s)).collect()
+    }
+
+    #[test]
+    fn a_schedule_learned_in_time_skips_nothing() {
+        let live_at = Utc::now();
+        let planned = schedule(&offsets(&[600, 1800]), live_at, live_at + Duration::seconds(5));
+        assert!(planned.iter().all(|c| c.skipped.is_none()));
+        assert_eq!(planned[1].due_at, live_at + Duration::seconds(1800));
+    }
+
+    #[test]
+    fn overdue_checks_collapse_to_the_latest_of_them() {
+        let live_at = Utc::now();
+        let planned = schedule(
+            &offsets(&[600, 1800, 3600, 7200]),
+            live_at,
+            live_at + Duration::seconds(3630),
+        );
+        let skipped: Vec<i64> = planned
+            .iter()
+            .filter(|c| c.skipped.is_some())
+            .map(|c| c.offset)
+            .collect();
+        assert_eq!(skipped, vec![600, 1800]);
+        assert_eq!(
+            planned.len(),
+            4,
+            "the latest overdue (1h) and the future (2h) stay pending"
+        );
     }
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use entity::{monitoring_check as check, monitoring_plan as plan, plan_environment as env};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Conn, StoreError, StoreResult};
 use crate::monitoring::plans::{Check, LiveEnvironment, Plan, PlanStatus};
@@ -39,6 +39,17 @@ pub async fn insert_plan(db: &impl Conn, new: NewPlan<'_>, now: DateTime<Utc>) -
 
 pub async fn find_plan(db: &impl Conn, id: i64) -> StoreResult<Option<Plan>> {
     plan::Entity::find_by_id(id).one(db).await?.map(into_plan).transpose()
+}
+
+/// The plan, its row locked until the transaction ends (`FOR UPDATE` on PostgreSQL; SQLite has
+/// one writer at a time already).
+pub async fn lock_plan(db: &impl Conn, id: i64) -> StoreResult<Option<Plan>> {
+    plan::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .map(into_plan)
+        .transpose()
 }
 
 pub async fn find_plan_for_pull(
