@@ -276,10 +276,22 @@ impl WatchSource for MonitoringWatch {
         contained: bool,
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
+            let key = deploy.repository.to_ascii_lowercase();
             if !contained {
+                // A newer deploy without the PR (diverged: a rollback is told apart by
+                // `rolled_back`) took it out of the environment: it is no longer live there.
+                let now = self.clock.now();
+                for number in
+                    pull_requests::numbers_for_merge_commit(store.conn(), deploy.connection_id, &key, sha).await?
+                {
+                    if let Some(plan) =
+                        rows::find_plan_for_pull(store.conn(), deploy.connection_id, &key, number).await?
+                    {
+                        rows::leave_environment(store.conn(), plan.id, deploy.environment, deploy.live_at, now).await?;
+                    }
+                }
                 return Ok(());
             }
-            let key = deploy.repository.to_ascii_lowercase();
             for number in pull_requests::numbers_for_merge_commit(store.conn(), deploy.connection_id, &key, sha).await?
             {
                 let Some(plan) = rows::find_plan_for_pull(store.conn(), deploy.connection_id, &key, number).await?

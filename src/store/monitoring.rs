@@ -186,6 +186,26 @@ pub async fn upsert_environment(
     Ok(())
 }
 
+/// The plan's PR left `environment` through a deploy that went live at `live_at` without it:
+/// marks the environment left unless a deploy that went live later brought the PR there.
+pub async fn leave_environment(
+    db: &impl Conn,
+    plan_id: i64,
+    environment: &str,
+    live_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let result = env::Entity::update_many()
+        .col_expr(env::Column::RemovedAt, Expr::value(now))
+        .filter(env::Column::PlanId.eq(plan_id))
+        .filter(env::Column::Environment.eq(environment))
+        .filter(env::Column::RemovedAt.is_null())
+        .filter(env::Column::DeployedAt.lt(live_at))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
 /// Marks environments brought by a rolled-back deploy as left; returns the plans affected.
 pub async fn remove_deployment(
     db: &impl Conn,

@@ -665,3 +665,37 @@ async fn a_regressed_verdict_wakes_the_worker_and_its_pr_comment_goes_out_at_onc
         "the comment went out within 5 s, not at the worker's 30 s idle poll"
     );
 }
+
+#[tokio::test]
+async fn a_later_deploy_without_the_pr_takes_it_out_of_the_checks_environments() {
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    let merged = repo.commit("PR #102");
+    repo.checkout(&base);
+    repo.branch("hotfix");
+    let unrelated = repo.commit("hotfix");
+    let (_fake, agent, app) = setup(&repo, Duration::from_secs(14 * 86_400)).await;
+    merge(&app, 102, &merged).await;
+    let (_, created) = opt_in(&app, json!({"repository": REPO, "pull_number": 102})).await;
+    app.live_deploy(REPO, &merged, "production").await;
+    app.run_jobs().await;
+
+    app.live_deploy(REPO, &unrelated, "production").await;
+    app.run_jobs().await;
+    app.clock.advance(chrono::Duration::seconds(601));
+    app.run_jobs().await;
+
+    let after = plan(&app, &created["id"]).await;
+    assert!(after["deployed_environments"][0]["removed_at"].is_string(), "{after}");
+    let checks: Vec<_> = agent
+        .received()
+        .into_iter()
+        .filter(|r| r.event == "monitoring.check")
+        .collect();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(
+        checks[0].body["deployments"],
+        json!([]),
+        "a superseded deploy is not named as production's live deploy"
+    );
+}
