@@ -101,6 +101,7 @@ impl Application {
         sources.push(Arc::new(MonitoringWatch {
             schedule: config.monitor_schedule.clone(),
             expiry: config.monitor_expiry,
+            clock: clock.clone(),
         }));
         let mut handlers: HashMap<&'static str, Arc<dyn JobHandler>> = HashMap::new();
         handlers.insert(

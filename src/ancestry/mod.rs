@@ -30,8 +30,9 @@ pub enum Source {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Answer {
     pub is_ancestor: bool,
-    /// The compare status (`ahead|behind|identical|diverged`); `null` for a fact derived from a
-    /// comparison's commit list.
+    /// The compare status (`ahead|behind|identical|diverged`): `ahead` for a fact derived from a
+    /// comparison's commit list (every commit listed is behind the compared head); `null` only
+    /// when the two commits share no history.
     pub status: Option<&'static str>,
     pub source: Source,
     /// Full SHAs.
@@ -252,13 +253,16 @@ async fn cached(
     let Some(fact) = facts::find(store.conn(), repo.key(), ancestor, descendant).await? else {
         return Ok(None);
     };
+    let status = match fact.status.as_deref().and_then(CompareStatus::parse) {
+        Some(status) => Some(status.as_str()),
+        // Derived from a comparison's commit list: a listed commit is a proper ancestor of the
+        // head (equal SHAs were answered above), so the descendant is ahead of it.
+        None if fact.is_ancestor => Some(CompareStatus::Ahead.as_str()),
+        None => None,
+    };
     Ok(Some(Answer {
         is_ancestor: fact.is_ancestor,
-        status: fact
-            .status
-            .as_deref()
-            .and_then(CompareStatus::parse)
-            .map(CompareStatus::as_str),
+        status,
         source: Source::Cache,
         ancestor: ancestor.to_owned(),
         descendant: descendant.to_owned(),

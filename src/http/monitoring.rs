@@ -113,6 +113,8 @@ pub async fn create_plan(
         state.clock.now(),
     )
     .await?;
+    // Whatever the opt-in queued runs now, not at the worker's next idle poll.
+    state.jobs_wake.notify_one();
     let mut response = if created {
         HttpResponse::Created()
     } else {
@@ -223,5 +225,7 @@ pub async fn record_check_result(
     let check = plans::record_verdict(&state.store, id, verdict, summary, state.clock.now())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no check with id {id}")))?;
+    // A regression's PR comment is queued: send it now, not at the worker's next idle poll.
+    state.jobs_wake.notify_one();
     Ok(HttpResponse::Ok().json(check))
 }

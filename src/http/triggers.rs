@@ -82,6 +82,8 @@ pub async fn create_trigger(
     };
     let trigger = triggers::create(&state.store, &new, now).await?;
     tracing::info!(trigger = trigger.id, "trigger created");
+    // A trigger on a deploy that is live already is scheduled at once: let the worker see it.
+    state.jobs_wake.notify_one();
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/triggers/{}", trigger.id)))
         .json(trigger))

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::opt_in;
 use crate::ancestry::batch::{LiveDeploy, WatchSource};
+use crate::clock::SharedClock;
 use crate::config::AgentConfig;
 use crate::jobs::runner::{JobError, JobHandler, MAX_ATTEMPTS};
 use crate::jobs::{self, NewJob};
@@ -104,7 +105,8 @@ pub struct Check {
     pub deployment_id: i64,
     pub offset_seconds: i64,
     pub due_at: DateTime<Utc>,
-    /// `pending`, `sent`, `failed` or `cancelled`.
+    /// `pending`, `sent`, `failed`, `cancelled` or `skipped` (overdue when the deploy became
+    /// known; `summary` says why).
     pub status: String,
     pub sent_at: Option<DateTime<Utc>>,
     pub verdict: Option<String>,
@@ -246,6 +248,8 @@ pub async fn cancel(store: &Store, id: i64, now: DateTime<Utc>) -> StoreResult<b
 pub struct MonitoringWatch {
     pub schedule: Vec<StdDuration>,
     pub expiry: StdDuration,
+    /// When shiplog learns that a deploy brought a PR live (overdue checks are not sent in a burst).
+    pub clock: SharedClock,
 }
 
 const WATCHING: [PlanStatus; 2] = [PlanStatus::WaitingForDeploy, PlanStatus::Active];
@@ -272,10 +276,22 @@ impl WatchSource for MonitoringWatch {
         contained: bool,
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
+            let key = deploy.repository.to_ascii_lowercase();
             if !contained {
+                // A newer deploy without the PR (diverged: a rollback is told apart by
+                // `rolled_back`) took it out of the environment: it is no longer live there.
+                let now = self.clock.now();
+                for number in
+                    pull_requests::numbers_for_merge_commit(store.conn(), deploy.connection_id, &key, sha).await?
+                {
+                    if let Some(plan) =
+                        rows::find_plan_for_pull(store.conn(), deploy.connection_id, &key, number).await?
+                    {
+                        rows::leave_environment(store.conn(), plan.id, deploy.environment, deploy.live_at, now).await?;
+                    }
+                }
                 return Ok(());
             }
-            let key = deploy.repository.to_ascii_lowercase();
             for number in pull_requests::numbers_for_merge_commit(store.conn(), deploy.connection_id, &key, sha).await?
             {
                 let Some(plan) = rows::find_plan_for_pull(store.conn(), deploy.connection_id, &key, number).await?
@@ -315,18 +331,30 @@ impl WatchSource for MonitoringWatch {
 }
 
 impl MonitoringWatch {
-    /// The deploy brings the plan's PR to one of its environments: record it, and (unless it was
-    /// live there already) start the whole schedule again from this deploy.
+    /// The deploy brings the plan's PR live in one of its environments: record it as that
+    /// environment's live deploy and start the whole schedule again from its went-live time. Any
+    /// new deploy does this, a second one to an environment where the PR was already live too; a
+    /// job run again for the same deploy, or an older deploy settled after a newer one, does not.
+    /// Decided under the plan's row lock, so two deploys settled at once (two environments, two
+    /// workers) leave one schedule, not two.
     async fn bring_live(&self, store: &Store, plan: &Plan, deploy: &LiveDeploy<'_>) -> StoreResult<()> {
-        let already = rows::environments(store.conn(), plan.id)
-            .await?
-            .into_iter()
-            .any(|e| e.environment == deploy.environment && e.removed_at.is_none());
-        if already {
+        let tx = store.begin().await?;
+        let Some(plan) = rows::lock_plan(&tx, plan.id).await? else {
+            return Ok(());
+        };
+        if !WATCHING.contains(&plan.status) {
             return Ok(());
         }
-        let now = deploy.live_at;
-        let tx = store.begin().await?;
+        let current = rows::environments(&tx, plan.id)
+            .await?
+            .into_iter()
+            .find(|e| e.environment == deploy.environment && e.removed_at.is_none());
+        if let Some(current) = current {
+            if current.deployment_id == deploy.id || current.deployed_at > deploy.live_at {
+                return Ok(());
+            }
+        }
+        let now = self.clock.now();
         rows::upsert_environment(&tx, plan.id, deploy.environment, deploy.id, deploy.live_at).await?;
         if plan.status == PlanStatus::WaitingForDeploy {
             let expires_at = deploy.live_at + Duration::seconds(self.expiry.as_secs() as i64);
@@ -357,16 +385,19 @@ impl MonitoringWatch {
             )
             .await?;
         }
-        rows::cancel_pending_checks(&tx, plan.id).await?;
-        for offset in &self.schedule {
-            let offset = offset.as_secs() as i64;
-            let due_at = deploy.live_at + Duration::seconds(offset);
-            let check_id = rows::insert_check(&tx, plan.id, deploy.id, offset, due_at, now).await?;
+        let cancelled = rows::cancel_pending_checks(&tx, plan.id).await?;
+        let plan_checks = schedule(&self.schedule, deploy.live_at, now);
+        for planned in &plan_checks {
+            let check_id = rows::insert_check(&tx, plan.id, deploy.id, planned.offset, planned.due_at, now).await?;
+            if let Some(reason) = &planned.skipped {
+                rows::skip_check(&tx, check_id, reason).await?;
+                continue;
+            }
             let job = NewJob {
                 kind: CHECK_JOB,
                 payload: json!({"check_id": check_id}),
                 dedupe_key: Some(format!("{CHECK_JOB}:{check_id}")),
-                run_at: due_at,
+                run_at: planned.due_at.max(now),
             };
             jobs::enqueue(&tx, &job, now).await?;
         }
@@ -375,10 +406,54 @@ impl MonitoringWatch {
             plan = plan.id,
             deploy = deploy.id,
             environment = deploy.environment,
+            cancelled,
+            skipped = plan_checks.iter().filter(|c| c.skipped.is_some()).count(),
             "monitoring schedule started"
         );
         Ok(())
     }
+}
+
+/// One check of a schedule as it is planned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PlannedCheck {
+    offset: i64,
+    due_at: DateTime<Utc>,
+    /// Why it will not be sent, when it was overdue before shiplog learned of the deploy.
+    skipped: Option<String>,
+}
+
+/// The checks of a schedule counted from `live_at` (the went-live time GitHub or the deploy tool
+/// reported). Checks already due at `now`, when shiplog learns of the deploy, do not run in a
+/// burst: the latest of them runs now and the earlier ones are skipped with the reason.
+fn schedule(offsets: &[StdDuration], live_at: DateTime<Utc>, now: DateTime<Utc>) -> Vec<PlannedCheck> {
+    let planned: Vec<(i64, DateTime<Utc>)> = offsets
+        .iter()
+        .map(|o| {
+            let offset = o.as_secs() as i64;
+            (offset, live_at + Duration::seconds(offset))
+        })
+        .collect();
+    let latest_overdue = planned
+        .iter()
+        .filter(|(_, due_at)| *due_at <= now)
+        .map(|(_, due_at)| *due_at)
+        .max();
+    planned
+        .into_iter()
+        .map(|(offset, due_at)| PlannedCheck {
+            offset,
+            due_at,
+            skipped: latest_overdue.filter(|latest| due_at < *latest).map(|latest| {
+                format!(
+                    "skipped: due at {} but shiplog learned of the deploy at {}; the check due at {} ran instead",
+                    due_at.to_rfc3339(),
+                    now.to_rfc3339(),
+                    latest.to_rfc3339()
+                )
+            }),
+        })
+        .collect()
 }
 
 /// Sends checks (and rollback notices) to the agent.
@@ -580,5 +655,43 @@ fn human(seconds: u64) -> String {
         s if s % 3600 == 0 => format!("{}h", s / 3600),
         s if s % 60 == 0 => format!("{}m", s / 60),
         s => format!("{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offsets(seconds: &[u64]) -> Vec<StdDuration> {
+        seconds.iter().map(|s| StdDuration::from_secs(*s)).collect()
+    }
+
+    #[test]
+    fn a_schedule_learned_in_time_skips_nothing() {
+        let live_at = Utc::now();
+        let planned = schedule(&offsets(&[600, 1800]), live_at, live_at + Duration::seconds(5));
+        assert!(planned.iter().all(|c| c.skipped.is_none()));
+        assert_eq!(planned[1].due_at, live_at + Duration::seconds(1800));
+    }
+
+    #[test]
+    fn overdue_checks_collapse_to_the_latest_of_them() {
+        let live_at = Utc::now();
+        let planned = schedule(
+            &offsets(&[600, 1800, 3600, 7200]),
+            live_at,
+            live_at + Duration::seconds(3630),
+        );
+        let skipped: Vec<i64> = planned
+            .iter()
+            .filter(|c| c.skipped.is_some())
+            .map(|c| c.offset)
+            .collect();
+        assert_eq!(skipped, vec![600, 1800]);
+        assert_eq!(
+            planned.len(),
+            4,
+            "the latest overdue (1h) and the future (2h) stay pending"
+        );
     }
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use entity::{monitoring_check as check, monitoring_plan as plan, plan_environment as env};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Conn, StoreError, StoreResult};
 use crate::monitoring::plans::{Check, LiveEnvironment, Plan, PlanStatus};
@@ -39,6 +39,17 @@ pub async fn insert_plan(db: &impl Conn, new: NewPlan<'_>, now: DateTime<Utc>) -
 
 pub async fn find_plan(db: &impl Conn, id: i64) -> StoreResult<Option<Plan>> {
     plan::Entity::find_by_id(id).one(db).await?.map(into_plan).transpose()
+}
+
+/// The plan, its row locked until the transaction ends (`FOR UPDATE` on PostgreSQL; SQLite has
+/// one writer at a time already).
+pub async fn lock_plan(db: &impl Conn, id: i64) -> StoreResult<Option<Plan>> {
+    plan::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .map(into_plan)
+        .transpose()
 }
 
 pub async fn find_plan_for_pull(
@@ -175,6 +186,26 @@ pub async fn upsert_environment(
     Ok(())
 }
 
+/// The plan's PR left `environment` through a deploy that went live at `live_at` without it:
+/// marks the environment left unless a deploy that went live later brought the PR there.
+pub async fn leave_environment(
+    db: &impl Conn,
+    plan_id: i64,
+    environment: &str,
+    live_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let result = env::Entity::update_many()
+        .col_expr(env::Column::RemovedAt, Expr::value(now))
+        .filter(env::Column::PlanId.eq(plan_id))
+        .filter(env::Column::Environment.eq(environment))
+        .filter(env::Column::RemovedAt.is_null())
+        .filter(env::Column::DeployedAt.lt(live_at))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
 /// Marks environments brought by a rolled-back deploy as left; returns the plans affected.
 pub async fn remove_deployment(
     db: &impl Conn,
@@ -227,6 +258,18 @@ pub async fn cancel_pending_checks(db: &impl Conn, plan_id: i64) -> StoreResult<
         .exec(db)
         .await?;
     Ok(result.rows_affected)
+}
+
+/// `pending → skipped`, with the reason as its summary.
+pub async fn skip_check(db: &impl Conn, id: i64, reason: &str) -> StoreResult<()> {
+    check::Entity::update_many()
+        .col_expr(check::Column::Status, Expr::value("skipped"))
+        .col_expr(check::Column::Summary, Expr::value(Some(reason.to_owned())))
+        .filter(check::Column::Id.eq(id))
+        .filter(check::Column::Status.eq("pending"))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 pub async fn find_check(db: &impl Conn, id: i64) -> StoreResult<Option<Check>> {

@@ -134,7 +134,7 @@ async fn short_shas_and_branch_names_are_resolved_to_full_shas_before_caching() 
 }
 
 #[tokio::test]
-async fn commits_listed_in_a_comparison_are_answered_without_another_call() {
+async fn commits_listed_in_a_comparison_are_answered_ahead_without_another_call() {
     let repo = GitRepo::new();
     let b = repo.commit("B");
     let middle = repo.commit("middle");
@@ -147,6 +147,10 @@ async fn commits_listed_in_a_comparison_are_answered_without_another_call() {
     let (_, derived) = ask(&app, &middle, &e).await;
 
     assert_eq!(derived["is_ancestor"], true);
+    assert_eq!(
+        derived["status"], "ahead",
+        "a listed commit is behind the head: {derived}"
+    );
     assert_eq!(derived["source"], "cache");
     assert_eq!(fake.compare_calls(), 1);
 }

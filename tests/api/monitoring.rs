@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use shiplog::config::{GitHubAppCredentials, Secret};
+use shiplog::config::{Config, GitHubAppCredentials, Secret};
 
 use crate::fake_agent::{FakeAgent, AGENT_SECRET};
 use crate::fake_github::{private_key_pem, FakeGitHub, APP_ID};
 use crate::git::GitRepo;
-use crate::helpers::{fixture, set, spawn_app_with, status_and_json, TestApp, ADMIN_TOKEN};
+use crate::helpers::{fixture, set, spawn_app_on, spawn_app_with, status_and_json, TestApp, ADMIN_TOKEN};
 
 const REPO: &str = "acme-corp/web-app";
 const SCHEDULE: [u64; 6] = [600, 1800, 3600, 7200, 86_400, 259_200];
@@ -18,8 +18,17 @@ async fn setup(repo: &GitRepo, expiry: Duration) -> (FakeGitHub, FakeAgent, Test
     let fake = FakeGitHub::start().await;
     fake.add_repo(REPO, repo);
     let agent = FakeAgent::start().await;
+    let app = spawn_app_with(configure(&fake, &agent, expiry)).await;
+    assert_eq!(
+        app.deliver("installation", &fixture("installation.created")).await.0,
+        200
+    );
+    (fake, agent, app)
+}
+
+fn configure(fake: &FakeGitHub, agent: &FakeAgent, expiry: Duration) -> impl FnOnce(&mut Config) {
     let (url, agent_config) = (fake.url.clone(), agent.config());
-    let app = spawn_app_with(move |config| {
+    move |config| {
         config.github_api_url = url;
         config.github_app = Some(GitHubAppCredentials {
             app_id: APP_ID,
@@ -28,13 +37,7 @@ async fn setup(repo: &GitRepo, expiry: Duration) -> (FakeGitHub, FakeAgent, Test
         config.agent = Some(agent_config);
         config.monitor_schedule = SCHEDULE.iter().map(|s| Duration::from_secs(*s)).collect();
         config.monitor_expiry = expiry;
-    })
-    .await;
-    assert_eq!(
-        app.deliver("installation", &fixture("installation.created")).await.0,
-        200
-    );
-    (fake, agent, app)
+    }
 }
 
 async fn opt_in(app: &TestApp, body: Value) -> (u16, Value) {
@@ -479,5 +482,220 @@ async fn the_deploy_monitoring_label_opts_in_and_the_pr_hears_of_its_first_deplo
     assert!(
         regression.contains("10m after deploy") && regression.contains("error rate doubled"),
         "{regression}"
+    );
+}
+
+fn pending_checks(plan: &Value) -> Vec<Value> {
+    plan["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "pending")
+        .cloned()
+        .collect()
+}
+
+fn time(value: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_new_deploy_where_the_pr_is_live_already_resets_the_schedule_and_checks_name_it() {
+    let repo = GitRepo::new();
+    let merged = repo.commit("PR #99");
+    let later = repo.commit("next PR");
+    let (_fake, agent, app) = setup(&repo, Duration::from_secs(14 * 86_400)).await;
+    merge(&app, 99, &merged).await;
+    let (_, created) = opt_in(&app, json!({"repository": REPO, "pull_number": 99})).await;
+    let first = app.live_deploy(REPO, &merged, "production").await;
+    app.run_jobs().await;
+    app.clock.advance(chrono::Duration::seconds(601));
+    app.run_jobs().await;
+
+    let second = app.live_deploy(REPO, &later, "production").await;
+    app.run_jobs().await;
+    let reset = plan(&app, &created["id"]).await;
+    app.clock.advance(chrono::Duration::seconds(601));
+    app.run_jobs().await;
+
+    assert_eq!(offsets(&reset, "sent"), vec![600]);
+    assert_eq!(offsets(&reset, "cancelled").len(), 5, "the rest of the first schedule");
+    let pending = pending_checks(&reset);
+    assert_eq!(
+        pending
+            .iter()
+            .map(|c| c["offset_seconds"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        SCHEDULE.iter().map(|s| *s as i64).collect::<Vec<_>>(),
+        "a whole new schedule: {reset}"
+    );
+    assert!(pending.iter().all(|c| c["deployment_id"] == second), "{reset}");
+    let (_, second_deploy) = app.admin_get(&format!("/deployments/{second}")).await;
+    let second_live_at = time(&second_deploy["completed_at"]);
+    for check in &pending {
+        let due = time(&check["due_at"]);
+        assert_eq!(
+            (due - second_live_at).num_seconds(),
+            check["offset_seconds"].as_i64().unwrap(),
+            "counted from the second deploy's went-live time"
+        );
+    }
+    assert_eq!(reset["deployed_environments"][0]["deployment_id"], second, "{reset}");
+    let received = agent.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].body["deployments"][0]["deployment"]["id"], first);
+    assert_eq!(
+        received[1].body["deployments"][0]["deployment"]["id"], second,
+        "the check names production's current live deploy"
+    );
+    assert_eq!(received[1].body["deployments"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_deploy_status_delivered_an_hour_late_sends_one_overdue_check_and_skips_the_older_ones() {
+    let repo = GitRepo::new();
+    let merged = repo.commit("PR #100");
+    let (_fake, agent, app) = setup(&repo, Duration::from_secs(14 * 86_400)).await;
+    merge(&app, 100, &merged).await;
+    let (_, created) = opt_in(&app, json!({"repository": REPO, "pull_number": 100})).await;
+    let mut deployment = fixture("deployment.created");
+    set(&mut deployment, "/deployment/sha", json!(merged));
+    let mut success = fixture("deployment_status.created");
+    success["deployment"] = deployment["deployment"].clone();
+    let went_live = time(&success["deployment_status"]["created_at"]);
+    app.clock
+        .set(went_live.with_timezone(&chrono::Utc) + chrono::Duration::hours(1) + chrono::Duration::seconds(30));
+
+    assert_eq!(app.deliver("deployment", &deployment).await.0, 200);
+    assert_eq!(app.deliver("deployment_status", &success).await.0, 200);
+    app.run_jobs().await;
+    let after = plan(&app, &created["id"]).await;
+
+    assert_eq!(time(&after["first_deployed_at"]), went_live, "{after}");
+    assert_eq!(
+        time(&after["expires_at"]),
+        went_live + chrono::Duration::days(14),
+        "expiry counts from the went-live time GitHub reported"
+    );
+    assert_eq!(offsets(&after, "skipped"), vec![600, 1800], "{after}");
+    assert_eq!(
+        offsets(&after, "sent"),
+        vec![3600],
+        "only the latest overdue check runs now"
+    );
+    assert_eq!(offsets(&after, "pending"), vec![7200, 86_400, 259_200]);
+    for check in after["checks"].as_array().unwrap() {
+        assert_eq!(
+            (time(&check["due_at"]) - went_live).num_seconds(),
+            check["offset_seconds"].as_i64().unwrap()
+        );
+    }
+    let skipped = after["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["status"] == "skipped")
+        .unwrap();
+    assert!(
+        skipped["summary"].as_str().unwrap().contains("learned of the deploy"),
+        "{skipped}"
+    );
+    let received = agent.received();
+    assert_eq!(received.len(), 1, "no burst of overdue checks");
+    assert_eq!(received[0].body["check"]["offset_seconds"], 3600);
+
+    app.clock.advance(chrono::Duration::hours(1));
+    app.run_jobs().await;
+    assert_eq!(
+        offsets(&plan(&app, &created["id"]).await, "sent"),
+        vec![3600, 7200],
+        "the rest keeps its schedule"
+    );
+}
+
+#[tokio::test]
+async fn a_regressed_verdict_wakes_the_worker_and_its_pr_comment_goes_out_at_once() {
+    let repo = GitRepo::new();
+    let merged = repo.commit("PR #101");
+    let expiry = Duration::from_secs(14 * 86_400);
+    let (fake, agent, app) = setup(&repo, expiry).await;
+    merge(&app, 101, &merged).await;
+    let (_, created) = opt_in(&app, json!({"repository": REPO, "pull_number": 101})).await;
+    app.live_deploy(REPO, &merged, "production").await;
+    app.run_jobs().await;
+    let check_id = pending_checks(&plan(&app, &created["id"]).await)[0]["id"].clone();
+    // A server whose own worker runs, on the same database: nothing is due, so it idles (30 s).
+    let configure_worker = configure(&fake, &agent, expiry);
+    let served = spawn_app_on(
+        app.database.clone(),
+        |config| {
+            configure_worker(config);
+            config.run_jobs = true;
+        },
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(plan(&served, &created["id"]).await["status"], "active");
+    let regression_comments = || {
+        fake.posted()
+            .into_iter()
+            .filter(|(path, body)| {
+                path.ends_with("/issues/101/comments") && body["body"].as_str().unwrap_or("").contains("regression")
+            })
+            .count()
+    };
+
+    let started = std::time::Instant::now();
+    let response = served
+        .client
+        .post(served.url(&format!("/api/checks/{check_id}/result")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"verdict": "regressed", "summary": "error rate doubled"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    while regression_comments() == 0 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    assert_eq!(
+        regression_comments(),
+        1,
+        "the comment went out within 5 s, not at the worker's 30 s idle poll"
+    );
+}
+
+#[tokio::test]
+async fn a_later_deploy_without_the_pr_takes_it_out_of_the_checks_environments() {
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    let merged = repo.commit("PR #102");
+    repo.checkout(&base);
+    repo.branch("hotfix");
+    let unrelated = repo.commit("hotfix");
+    let (_fake, agent, app) = setup(&repo, Duration::from_secs(14 * 86_400)).await;
+    merge(&app, 102, &merged).await;
+    let (_, created) = opt_in(&app, json!({"repository": REPO, "pull_number": 102})).await;
+    app.live_deploy(REPO, &merged, "production").await;
+    app.run_jobs().await;
+
+    app.live_deploy(REPO, &unrelated, "production").await;
+    app.run_jobs().await;
+    app.clock.advance(chrono::Duration::seconds(601));
+    app.run_jobs().await;
+
+    let after = plan(&app, &created["id"]).await;
+    assert!(after["deployed_environments"][0]["removed_at"].is_string(), "{after}");
+    let checks: Vec<_> = agent
+        .received()
+        .into_iter()
+        .filter(|r| r.event == "monitoring.check")
+        .collect();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(
+        checks[0].body["deployments"],
+        json!([]),
+        "a superseded deploy is not named as production's live deploy"
     );
 }
