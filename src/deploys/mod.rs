@@ -149,6 +149,19 @@ fn stepped_down(by: &Deploy, at: DateTime<Utc>, what: &str) -> StatusEntry {
 }
 
 impl Report {
+    /// The row change this report makes when it applies.
+    fn change(&self, completed: Option<(DateTime<Utc>, i64)>) -> StatusChange {
+        StatusChange {
+            status: self.status,
+            status_at: self.order.at,
+            status_github_id: self.order.id,
+            completed,
+            superseded_by_id: None,
+            log_url: self.log_url.clone(),
+            environment_url: self.environment_url.clone(),
+        }
+    }
+
     fn guard(&self) -> Guard {
         Guard::ReportOlderThan(self.order.at, self.order.id)
     }
@@ -223,16 +236,7 @@ pub async fn apply_report(
         .status
         .completes()
         .then(|| (report.order.at, duration_seconds(deploy.deploy_time, report.order.at)));
-    let change = StatusChange {
-        status: report.status,
-        status_at: report.order.at,
-        status_github_id: report.order.id,
-        completed,
-        superseded_by_id: None,
-        log_url: report.log_url.clone(),
-        environment_url: report.environment_url.clone(),
-    };
-    if !rows::set_status(db, deploy.id, &change, report.guard(), now).await? {
+    if !rows::set_status(db, deploy.id, &report.change(completed), report.guard(), now).await? {
         return Ok(Transition::Outdated);
     }
     Ok(Transition::Changed(report.status))
@@ -295,16 +299,7 @@ async fn go_live(db: &impl Conn, deploy: &Deploy, report: &Report, now: DateTime
             superseded.push(previous.id);
         }
     }
-    let change = StatusChange {
-        status: DeployStatus::Live,
-        status_at: at,
-        status_github_id: report.order.id,
-        completed,
-        superseded_by_id: None,
-        log_url: report.log_url.clone(),
-        environment_url: report.environment_url.clone(),
-    };
-    if !rows::set_status(db, deploy.id, &change, report.guard(), now).await? {
+    if !rows::set_status(db, deploy.id, &report.change(completed), report.guard(), now).await? {
         // Only a writer that skipped the environment's lock could have changed the row since it
         // was read: undo the whole transaction (the caller retries it) rather than leave the
         // environment without its live deploy.

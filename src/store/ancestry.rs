@@ -54,17 +54,7 @@ pub async fn known_ancestors(
     descendant: &str,
     candidates: &[String],
 ) -> StoreResult<Vec<String>> {
-    if candidates.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = Entity::find()
-        .filter(Column::RepositoryKey.eq(repository_key))
-        .filter(Column::DescendantSha.eq(descendant))
-        .filter(Column::IsAncestor.eq(true))
-        .filter(Column::AncestorSha.is_in(candidates.iter().cloned()))
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|r| r.ancestor_sha).collect())
+    known_with_answer(db, repository_key, descendant, candidates, true).await
 }
 
 /// The non-ancestors of `descendant` among `candidates` that the cache knows.
@@ -74,13 +64,23 @@ pub async fn known_non_ancestors(
     descendant: &str,
     candidates: &[String],
 ) -> StoreResult<Vec<String>> {
+    known_with_answer(db, repository_key, descendant, candidates, false).await
+}
+
+async fn known_with_answer(
+    db: &impl Conn,
+    repository_key: &str,
+    descendant: &str,
+    candidates: &[String],
+    is_ancestor: bool,
+) -> StoreResult<Vec<String>> {
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
     let rows = Entity::find()
         .filter(Column::RepositoryKey.eq(repository_key))
         .filter(Column::DescendantSha.eq(descendant))
-        .filter(Column::IsAncestor.eq(false))
+        .filter(Column::IsAncestor.eq(is_ancestor))
         .filter(Column::AncestorSha.is_in(candidates.iter().cloned()))
         .all(db)
         .await?;

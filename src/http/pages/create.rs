@@ -21,6 +21,18 @@ struct CredentialRow {
     last_used_at: String,
 }
 
+impl From<&credentials::Credential> for CredentialRow {
+    fn from(c: &credentials::Credential) -> Self {
+        Self {
+            id: c.id,
+            name: c.name.clone(),
+            username: c.username.clone(),
+            created_at: exact(c.created_at),
+            last_used_at: c.last_used_at.map_or_else(|| "never".to_owned(), exact),
+        }
+    }
+}
+
 struct ConnectionCredentials {
     id: i64,
     account: String,
@@ -68,16 +80,7 @@ async fn create_page(state: &AppState, csrf: String, issued: Option<(i64, Issued
             id: connection.id,
             account: connection.account.login.clone(),
             deleted: connection.deleted_at.is_some(),
-            credentials: credentials
-                .iter()
-                .map(|c| CredentialRow {
-                    id: c.id,
-                    name: c.name.clone(),
-                    username: c.username.clone(),
-                    created_at: exact(c.created_at),
-                    last_used_at: c.last_used_at.map_or_else(|| "never".to_owned(), exact),
-                })
-                .collect(),
+            credentials: credentials.iter().map(CredentialRow::from).collect(),
             example_repository_or_placeholder: example_repository
                 .clone()
                 .unwrap_or_else(|| format!("{}/REPO", connection.account.login)),
@@ -248,13 +251,7 @@ pub async fn confirm_revoke_page(
         csrf,
         connection: connection.id,
         account: connection.account.login.clone(),
-        credential: CredentialRow {
-            id: credential.id,
-            name: credential.name,
-            username: credential.username,
-            created_at: exact(credential.created_at),
-            last_used_at: credential.last_used_at.map_or_else(|| "never".to_owned(), exact),
-        },
+        credential: CredentialRow::from(&credential),
     };
     Ok(html(StatusCode::OK, page.render(), cookie))
 }
