@@ -178,9 +178,15 @@ pub fn encode_cursor(time: DateTime<Utc>, id: i64) -> String {
     format!("{}.{id}", time.timestamp_micros())
 }
 
+/// A cursor this list handed out: a time both databases can hold (years 1 to 9999; PostgreSQL
+/// refuses what chrono accepts before 4713 BC) and a row id.
 fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, i64)> {
     let (micros, id) = raw.split_once('.')?;
     let time = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    let year = chrono::Datelike::year(&time);
+    if !(1..=9999).contains(&year) {
+        return None;
+    }
     Some((time, id.parse().ok()?))
 }
 

@@ -89,6 +89,9 @@ impl ConnectionTrait for Tx {
 /// How often opening a SQLite file that another process is initialising is tried.
 const SQLITE_OPEN_ATTEMPTS: u64 = 10;
 
+/// The table SQLite transactions write to first to take the write lock (migrations, `begin`).
+const SQLITE_LOCK_TABLE: &str = "CREATE TABLE IF NOT EXISTS shiplog_migration_lock (id INTEGER PRIMARY KEY)";
+
 /// Postgres advisory-lock key that serialises migrations between replicas ("shiplog" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x0073_6869_706c_6f67;
 
@@ -132,7 +135,11 @@ fn is_unavailable(error: &DbErr) -> bool {
             Sqlx::Database(db) => {
                 let code = db.code().unwrap_or_default();
                 // Postgres: connection exceptions (08…), shutdown (57P0…); SQLite: busy/locked (5, 6).
-                code.starts_with("08") || code.starts_with("57P0") || code == "5" || code == "6"
+                // SQLite's extended codes keep the primary one in their low byte (517 is
+                // SQLITE_BUSY_SNAPSHOT, 261 SQLITE_BUSY_RECOVERY, 262 SQLITE_LOCKED_SHAREDCACHE).
+                // PostgreSQL's SQLSTATEs have five characters, SQLite's codes at most four digits.
+                let sqlite_busy = code.len() < 5 && code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+                code.starts_with("08") || code.starts_with("57P0") || sqlite_busy
             }
             _ => false,
         },
@@ -186,6 +193,10 @@ impl Store {
             attempt += 1;
             match Database::connect(options.clone()).await.map_err(StoreError::from) {
                 Ok(db) => {
+                    if is_sqlite {
+                        // Also what `begin` writes to first (see there).
+                        db.execute_unprepared(SQLITE_LOCK_TABLE).await?;
+                    }
                     let write_gate = is_sqlite.then(|| Arc::new(Mutex::new(())));
                     return Ok(Self { db, write_gate });
                 }
@@ -206,9 +217,7 @@ impl Store {
     pub async fn migrate(&self) -> StoreResult<()> {
         let backend = self.db.get_database_backend();
         if backend == DatabaseBackend::Sqlite {
-            self.db
-                .execute_unprepared("CREATE TABLE IF NOT EXISTS shiplog_migration_lock (id INTEGER PRIMARY KEY)")
-                .await?;
+            self.db.execute_unprepared(SQLITE_LOCK_TABLE).await?;
         }
         let txn = self.db.begin().await?;
         let lock = match backend {
@@ -227,15 +236,23 @@ impl Store {
         Ok(())
     }
 
+    /// A write transaction. On SQLite it takes the database's write lock at once (a write
+    /// statement that changes nothing), so a transaction that reads before it writes never has
+    /// to upgrade its lock: in WAL mode an upgrade after another connection committed fails at
+    /// once (`SQLITE_BUSY_SNAPSHOT`) instead of waiting, and single writes outside the gate
+    /// (a credential's `last_used_at`, a session) are such commits.
     pub async fn begin(&self) -> StoreResult<Tx> {
         let gate = match &self.write_gate {
             Some(gate) => Some(gate.clone().lock_owned().await),
             None => None,
         };
-        Ok(Tx {
-            inner: self.db.begin().await?,
-            _gate: gate,
-        })
+        let inner = self.db.begin().await?;
+        if gate.is_some() {
+            inner
+                .execute_unprepared("DELETE FROM shiplog_migration_lock WHERE 0")
+                .await?;
+        }
+        Ok(Tx { inner, _gate: gate })
     }
 
     /// For reads and single writes outside a transaction.

@@ -210,3 +210,56 @@ async fn a_failed_and_a_live_reported_at_once_agree_with_what_was_answered() {
         assert_eq!(terminal.len(), 1, "one terminal report in the history: {terminal:?}");
     }
 }
+
+#[tokio::test]
+async fn ci_jobs_registering_while_others_read_the_history_all_succeed() {
+    let app = installed_app().await;
+    let writer = create_credential(&app, 1).await;
+    let reader = create_credential(&app, 1).await;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    // Every Basic-authenticated read also records the credential's last use: a write.
+    let readers = join_all((0..8).map(|_| {
+        let (app, reader, stop) = (&app, &reader, &stop);
+        async move {
+            let mut statuses = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && statuses.len() < 400 {
+                let response = app
+                    .client
+                    .get(app.url("/deployments?limit=5"))
+                    .header("Accept", "application/json")
+                    .basic_auth(&reader.username, Some(&reader.password))
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(response.status().as_u16());
+            }
+            statuses
+        }
+    }));
+    let writes = async {
+        let mut answers = Vec::new();
+        for i in 0..60 {
+            let body = json!({"repository": REPO, "environment": "staging", "sha": sha(9000 + i),
+                              "external_id": format!("busy-{i}"), "status": "deploying"});
+            let response = app
+                .client
+                .post(app.url("/deployments"))
+                .basic_auth(&writer.username, Some(&writer.password))
+                .header("Idempotency-Key", format!("busy-key-{i}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            answers.push(response.status().as_u16());
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        answers
+    };
+
+    let (read_statuses, answers) = futures_util::join!(readers, writes);
+
+    assert!(answers.iter().all(|s| *s == 201), "{answers:?}");
+    for statuses in read_statuses {
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+}

@@ -392,3 +392,15 @@ async fn expired_idempotency_answers_signatures_and_sessions_are_purged() {
     assert_eq!((purged.idempotency_keys, purged.signatures, purged.sessions), (1, 1, 1));
     assert_eq!(counts().await, (0, 0, 0));
 }
+
+#[tokio::test]
+async fn a_cursor_outside_the_years_a_database_can_hold_is_a_400_on_both_backends() {
+    let app = spawn_app().await;
+
+    for cursor in ["-8000000000000000000.1", "253402300800000000.1", "x.1", "1.x"] {
+        let (status, body) = app.admin_get(&format!("/deployments?cursor={cursor}")).await;
+        assert_eq!(status, 400, "{cursor}: {body}");
+    }
+    let (status, _) = app.admin_get("/deployments?cursor=1793610120000000.2").await;
+    assert_eq!(status, 200);
+}
