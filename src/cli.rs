@@ -55,7 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(credentials) => Some(crate::github::app::GitHubApp::new(&credentials, &github.api_url()?)?),
                 None => None,
             };
-            let access = app.as_ref().map(|app| crate::ancestry::GitHubAccess {
+            let access = app.as_ref().map(|app| crate::github::client::InstallationClient {
                 app,
                 installation: connection.installation_id,
             });

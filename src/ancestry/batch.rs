@@ -19,8 +19,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
-use super::{compare_and_remember, AncestryError, GitHubAccess};
-use crate::github::compare::{self, CallError, CompareStatus};
+use super::{compare_and_remember, AncestryError};
+use crate::github::client::InstallationClient;
+use crate::github::compare::{self, CompareStatus};
+use crate::github::error::CallError;
 use crate::store::ancestry::{self as facts, RangeProgress};
 use crate::store::{Store, StoreResult};
 use crate::types::RepoName;
@@ -105,7 +107,7 @@ const UNRELATED: &str = "unrelated";
 /// GitHub could settle is returned in [`Batch::needs_github`].
 pub async fn resolve(
     store: &Store,
-    github: Option<&GitHubAccess<'_>>,
+    github: Option<&InstallationClient<'_>>,
     repo: &RepoName,
     previous: Option<&str>,
     new_sha: &str,
@@ -215,7 +217,7 @@ fn range_of(progress: &RangeProgress) -> Range {
 /// stored progress stopped. Each page's commits are stored with the progress in one transaction.
 async fn read_range(
     store: &Store,
-    github: &GitHubAccess<'_>,
+    github: &InstallationClient<'_>,
     repo: &RepoName,
     base: &str,
     head: &str,
@@ -276,7 +278,7 @@ async fn read_range(
 /// Commits in `from` that `to` lacks: what left an environment when `from` was rolled back to
 /// `to`. Downstream features use it to tell which pull requests are no longer deployed there.
 pub async fn commits_left(
-    github: &GitHubAccess<'_>,
+    github: &InstallationClient<'_>,
     repo: &RepoName,
     from: &str,
     to: &str,

@@ -5,9 +5,10 @@ use serde::Deserialize;
 
 use super::auth::Viewer;
 use super::AppState;
-use crate::ancestry::{self, AncestryError, GitHubAccess};
+use crate::ancestry::{self, AncestryError};
 use crate::connections;
 use crate::error::ApiError;
+use crate::github::client::InstallationClient;
 use crate::types::RepoName;
 
 #[derive(Debug, Deserialize)]
@@ -43,7 +44,7 @@ pub async fn check_ancestry(
             ))
         })?,
     };
-    let access = state.github.as_ref().map(|app| GitHubAccess {
+    let access = state.github.as_ref().map(|app| InstallationClient {
         app,
         installation: connection.installation_id,
     });

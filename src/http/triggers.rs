@@ -9,9 +9,11 @@ use serde_json::json;
 use super::ancestry::ancestry_error;
 use super::auth::Viewer;
 use super::AppState;
-use crate::ancestry::{self, AncestryError, GitHubAccess};
+use crate::ancestry::{self, AncestryError};
 use crate::connections;
 use crate::error::{ApiError, FieldError};
+use crate::github::client::InstallationClient;
+use crate::github::error::CallError;
 use crate::triggers::{self, NewTrigger, Trigger};
 
 #[tracing::instrument(skip_all)]
@@ -49,7 +51,7 @@ pub async fn create_trigger(
     let now = state.clock.now();
     let sha = match &state.github {
         Some(app) => {
-            let access = GitHubAccess {
+            let access = InstallationClient {
                 app,
                 installation: connection.installation_id,
             };
@@ -61,10 +63,10 @@ pub async fn create_trigger(
                 })
                 .await
                 .map_err(|e| match e {
-                    AncestryError::UnknownCommit(_) => {
+                    CallError::UnknownCommit(_) => {
                         ApiError::unprocessable(vec![FieldError::new("sha", "GitHub does not know this commit")])
                     }
-                    other => ancestry_error(other),
+                    other => ancestry_error(other.into()),
                 })?
         }
         None if request.sha.len() == 40 => request.sha.clone(),

@@ -548,7 +548,7 @@ async fn what_a_rollback_took_out_of_an_environment_can_be_listed() {
         private_key_pem: Secret::new(private_key_pem()),
     };
     let app = shiplog::github::app::GitHubApp::new(&credentials, &fake.url).unwrap();
-    let access = shiplog::ancestry::GitHubAccess {
+    let access = shiplog::github::client::InstallationClient {
         app: &app,
         installation: shiplog::types::InstallationId(41000001),
     };
