@@ -11,6 +11,7 @@ pub mod connections;
 pub mod credentials;
 pub mod deploys;
 pub mod error;
+pub mod events;
 pub mod github;
 pub mod http;
 pub mod idempotency;

@@ -8,8 +8,8 @@
 //! GitHub does not deliver in order. The repository list in an `installation` event is a snapshot
 //! of an unknown age, so it only ever adds repositories; only `installation_repositories.removed`
 //! takes one away. Otherwise a late `created` would undo an `added` that overtook it. This module
-//! does not parse webhook
-//! JSON (that is `github::events`) and does not know HTTP.
+//! does not parse webhook JSON (`github::events` turns it into `crate::events`) and does not
+//! know HTTP.
 //!
 //! An installation may see 100,000 repositories: a [`Connection`] does not carry its list. Hot
 //! paths (every deployment webhook, every deploy credential request) ask for one repository by
@@ -25,7 +25,7 @@ mod settings;
 pub use patterns::EnvironmentPattern;
 pub use settings::ConnectionSettings;
 
-use crate::github::events::{InstallationChange, InstallationEvent, InstallationSnapshot, RepositoriesChanged};
+use crate::events::{InstallationChange, InstallationEvent, InstallationSnapshot, RepositoriesChanged};
 use crate::store::connections::{self as rows, InstallationFields};
 use crate::store::{Conn, Store, StoreResult};
 use crate::types::{Account, InstallationId, RepoName, RepoRef};

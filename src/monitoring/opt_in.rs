@@ -8,10 +8,10 @@ use serde_json::{json, Value};
 
 use super::plans::{create_plan, PlanOpened};
 use crate::connections::{self, Applied};
+use crate::events::PullRef;
 use crate::github::app::GitHubApp;
 use crate::github::client::InstallationClient;
 use crate::github::error::CallError;
-use crate::github::events::PullRef;
 use crate::github::issues;
 use crate::jobs::runner::{JobError, JobHandler};
 use crate::jobs::{self, NewJob};
