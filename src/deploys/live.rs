@@ -17,8 +17,9 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
+use super::watch::{LiveDeploy, WatchSource};
 use super::{Deploy, DeployStatus, StatusEntry};
-use crate::ancestry::batch::{self, LiveDeploy, WatchSource};
+use crate::ancestry::batch;
 use crate::ancestry::AncestryError;
 use crate::connections;
 use crate::github::app::GitHubApp;

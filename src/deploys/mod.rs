@@ -10,6 +10,7 @@ pub mod api;
 pub mod github;
 mod lifecycle;
 pub mod live;
+pub mod watch;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

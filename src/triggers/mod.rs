@@ -15,8 +15,8 @@ use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::ancestry::batch::{LiveDeploy, WatchSource};
 use crate::config::AgentConfig;
+use crate::deploys::watch::{LiveDeploy, WatchSource};
 use crate::error::FieldError;
 use crate::jobs::runner::{JobError, JobHandler, MAX_ATTEMPTS};
 use crate::jobs::{self, NewJob};

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
 use serde_json::Value;
-use shiplog::ancestry::batch::{LiveDeploy, WatchSource};
 use shiplog::clock::Clock;
 use shiplog::config::{GitHubAppCredentials, Secret};
+use shiplog::deploys::watch::{LiveDeploy, WatchSource};
 use shiplog::store::{Store, StoreResult};
 
 use crate::fake_github::{private_key_pem, FakeGitHub, Fault, APP_ID};
