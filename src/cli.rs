@@ -168,10 +168,7 @@ async fn set_connection(store: &Store, id: i64, pairs: &[String]) -> anyhow::Res
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
     match connections::update_settings(store, id, &patch, now).await? {
         None => anyhow::bail!("no connection with id {id}"),
-        Some(Err(errors)) => {
-            let lines: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
-            anyhow::bail!("invalid settings: {}", lines.join("; "))
-        }
+        Some(Err(invalid)) => anyhow::bail!("invalid settings: {invalid}"),
         Some(Ok(connection)) => {
             let sample = connections::repository_sample(store, connection.id).await?;
             println!("{}", serde_json::to_string_pretty(&connection.view(sample))?);

@@ -26,3 +26,4 @@ pub mod store;
 pub mod telemetry;
 pub mod triggers;
 pub mod types;
+pub mod validation;

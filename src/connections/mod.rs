@@ -29,6 +29,7 @@ use crate::events::{InstallationChange, InstallationEvent, InstallationSnapshot,
 use crate::store::connections::{self as rows, InstallationFields};
 use crate::store::{Conn, Store, StoreResult};
 use crate::types::{Account, InstallationId, RepoName, RepoRef};
+use crate::validation::Invalid;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
@@ -240,13 +241,13 @@ pub async fn for_repository_event(
     Ok(Ok(connection))
 }
 
-/// Changes settings with a JSON patch; `Ok(Err(errors))` names every invalid field.
+/// Changes settings with a JSON patch; `Ok(Err(invalid))` names every invalid field.
 pub async fn update_settings(
     store: &Store,
     id: i64,
     patch: &serde_json::Value,
     now: DateTime<Utc>,
-) -> StoreResult<Option<Result<Connection, Vec<crate::error::FieldError>>>> {
+) -> StoreResult<Option<Result<Connection, Invalid>>> {
     let Some(connection) = rows::find(store.conn(), id).await? else {
         return Ok(None);
     };
@@ -259,11 +260,10 @@ pub async fn update_settings(
         Some(serde_json::Value::Null) => Some(None),
         Some(serde_json::Value::String(s)) if !s.trim().is_empty() && s.len() <= 512 => Some(Some(s.trim().to_owned())),
         Some(_) => {
-            let error = crate::error::FieldError::new(
+            return Ok(Some(Err(Invalid::field(
                 "agent_secret",
                 "must be a non-empty string of at most 512 characters, or null",
-            );
-            return Ok(Some(Err(vec![error])));
+            ))));
         }
     };
     let tx = store.begin().await?;

@@ -22,7 +22,7 @@ pub async fn create_trigger(
     state: web::Data<AppState>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = triggers::validate(&body, &state.config.outbound_allow).map_err(ApiError::unprocessable)?;
+    let request = triggers::validate(&body, &state.config.outbound_allow)?;
     let connection = match viewer.connection_scope() {
         Some(id) => {
             let connection = connections::get(&state.store, id)

@@ -6,6 +6,7 @@
 
 pub mod opt_in;
 pub mod plans;
+pub mod request;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
