@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use serde_json::Value;
+
 /// One invalid field and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldProblem {
@@ -50,3 +52,25 @@ impl fmt::Display for Invalid {
 }
 
 impl std::error::Error for Invalid {}
+
+/// A string field of a request body: trimmed and non-empty. Absent and `null` are the same; a
+/// required field missing, an empty string and any other JSON type are problems of the field.
+pub fn string(value: Option<Value>, key: &str, required: bool, invalid: &mut Invalid) -> Option<String> {
+    match value {
+        None | Some(Value::Null) => {
+            if required {
+                invalid.push(key, "is required");
+            }
+            None
+        }
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Some(Value::String(_)) => {
+            invalid.push(key, "must not be empty");
+            None
+        }
+        Some(_) => {
+            invalid.push(key, "must be a string");
+            None
+        }
+    }
+}

@@ -15,7 +15,7 @@ use crate::limits;
 use crate::store::deployments as rows;
 use crate::store::{Conn, Store, StoreError};
 use crate::types::{CommitSha, RepoName};
-use crate::validation::Invalid;
+use crate::validation::{self, Invalid};
 
 /// Statuses a client may report.
 pub const CLIENT_STATUSES: [DeployStatus; 5] = [
@@ -144,33 +144,15 @@ enum Kind {
 
 /// A string field: trimmed, non-empty, within the limits of its kind.
 fn text(value: Option<Value>, key: &str, kind: Kind, required: bool, invalid: &mut Invalid) -> Option<String> {
-    match value {
-        None | Some(Value::Null) => {
-            if required {
-                invalid.push(key, "is required");
-            }
-            None
-        }
-        Some(Value::String(raw)) => {
-            let value = raw.trim();
-            if value.is_empty() {
-                invalid.push(key, "must not be empty");
-                return None;
-            }
-            let checked = match kind {
-                Kind::Name => limits::Name::parse(value).map(limits::Name::into_string),
-                Kind::Text => limits::Text::parse(value).map(limits::Text::into_string),
-                Kind::Url => limits::HttpUrl::parse(value)
-                    .map(limits::HttpUrl::into_string)
-                    .map_err(|e| e.to_string()),
-            };
-            checked.map_err(|message| invalid.push(key, message)).ok()
-        }
-        Some(_) => {
-            invalid.push(key, "must be a string");
-            None
-        }
-    }
+    let value = validation::string(value, key, required, invalid)?;
+    let checked = match kind {
+        Kind::Name => limits::Name::parse(&value).map(limits::Name::into_string),
+        Kind::Text => limits::Text::parse(&value).map(limits::Text::into_string),
+        Kind::Url => limits::HttpUrl::parse(&value)
+            .map(limits::HttpUrl::into_string)
+            .map_err(|e| e.to_string()),
+    };
+    checked.map_err(|message| invalid.push(key, message)).ok()
 }
 
 /// What the API answers; stored as is for `Idempotency-Key` replays.

@@ -24,7 +24,7 @@ use crate::outbound::{delivery_id, AllowList, Outbound, TargetError};
 use crate::store::triggers as rows;
 use crate::store::{deployments, Store, StoreResult};
 use crate::types::RepoName;
-use crate::validation::Invalid;
+use crate::validation::{string as text, Invalid};
 
 /// The job that calls the agent.
 pub const FIRE_JOB: &str = "trigger.fire";
@@ -259,27 +259,6 @@ pub fn validate(body: &Value, allow: &AllowList) -> Result<TriggerRequest, Inval
             message,
         }),
         _ => Err(invalid),
-    }
-}
-
-/// A string field: trimmed and non-empty.
-fn text(value: Option<Value>, key: &str, required: bool, invalid: &mut Invalid) -> Option<String> {
-    match value {
-        None | Some(Value::Null) => {
-            if required {
-                invalid.push(key, "is required");
-            }
-            None
-        }
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Some(Value::String(_)) => {
-            invalid.push(key, "must not be empty");
-            None
-        }
-        Some(_) => {
-            invalid.push(key, "must be a string");
-            None
-        }
     }
 }
 
