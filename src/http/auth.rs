@@ -290,6 +290,12 @@ pub async fn identify_signed(req: &HttpRequest, body: &[u8], signer: BodySigner<
     }
 }
 
+/// Whether [`require`] left this request to [`identify_signed`]: it is signed over its body, so
+/// the handler should find the key it must be signed with.
+pub fn signed_over_body(req: &HttpRequest) -> bool {
+    matches!(req.extensions().get::<Decision>(), Some(Decision::SignedBody))
+}
+
 fn missing_middleware() -> ApiError {
     ApiError::Internal(anyhow::anyhow!("the route has no `require` middleware for its callers"))
 }

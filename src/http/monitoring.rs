@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::auth::{identify_signed, AgentKey, BodySigner, Caller, NamedIn};
+use super::auth::{identify_signed, signed_over_body, AgentKey, BodySigner, Caller, NamedIn};
 use super::body::read_limited;
 use super::AppState;
 use crate::error::{ApiError, FieldError};
@@ -163,9 +163,13 @@ pub async fn record_check_result(
     let id = path.into_inner();
     // The check's own agent signs its verdicts: the connection's `agent_secret` when it has one,
     // else the server's. The admin token also works.
-    let key = plans::agent_for_check(&state.store, id, state.config.agent.as_ref())
-        .await?
-        .map(|(agent, connection)| AgentKey { agent, connection });
+    let key = if signed_over_body(&req) {
+        plans::agent_for_check(&state.store, id, state.config.agent.as_ref())
+            .await?
+            .map(|(agent, connection)| AgentKey { agent, connection })
+    } else {
+        None
+    };
     identify_signed(&req, &body, BodySigner::Agent(key.as_ref())).await?;
     let json: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid_field("body", format!("not valid JSON: {e}")))?;
