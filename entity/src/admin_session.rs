@@ -1,4 +1,5 @@
-//! A signed-in admin's browser session. The cookie holds a random id; only its hash is stored.
+//! A signed-in browser session. The cookie holds a random id; only its hash is stored.
+//! `principal` says whom it is for (`admin`); `subject` who of that kind, where there are several.
 
 use sea_orm::entity::prelude::*;
 
@@ -12,6 +13,8 @@ pub struct Model {
     pub token_tag: String,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
+    pub principal: String,
+    pub subject: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -157,6 +157,40 @@ pub async fn owning(store: &Store, repository: &RepoName) -> StoreResult<Option<
     Ok(listed.or(owned).cloned())
 }
 
+/// Why [`connection_for`] found no connection to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoConnection {
+    /// The caller is limited to a connection that does not exist (any more).
+    ScopeGone,
+    /// The caller is limited to `connection`, which does not have the repository.
+    NotInScope { connection: Box<Connection> },
+    /// No live connection has the repository.
+    Unknown,
+}
+
+/// Which connection a caller may act on for `repository`. A caller limited to one connection
+/// (`scope`, a deploy credential's) gets it when it has the repository; a caller that may act on
+/// every connection gets the live connection that has it ([`owning`]).
+pub async fn connection_for(
+    store: &Store,
+    scope: Option<i64>,
+    repository: &RepoName,
+) -> StoreResult<Result<Connection, NoConnection>> {
+    let Some(id) = scope else {
+        return Ok(owning(store, repository).await?.ok_or(NoConnection::Unknown));
+    };
+    let Some(connection) = get(store, id).await? else {
+        return Ok(Err(NoConnection::ScopeGone));
+    };
+    if owns(store, &connection, repository).await? {
+        Ok(Ok(connection))
+    } else {
+        Ok(Err(NoConnection::NotInScope {
+            connection: Box::new(connection),
+        }))
+    }
+}
+
 /// Whether deploys of `repository` belong to `connection`: its account owns the repository, or
 /// its installation lists it (one lookup by key).
 pub async fn owns(store: &Store, connection: &Connection, repository: &RepoName) -> StoreResult<bool> {

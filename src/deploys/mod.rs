@@ -1,12 +1,15 @@
 //! Deploys: one commit shipped to one environment of one repository, and its lifecycle.
 //!
-//! Status reports (GitHub `deployment_status` events; later the explicit API) are kept in a
-//! history and applied in the source's timestamp order, so a late report never moves a deploy
-//! backwards. When a deploy goes live, the live deploy it replaces in the same repository and
-//! environment becomes `superseded`, and a `deploy.went_live` job is enqueued in the same
-//! transaction. This module does not parse webhook JSON and does not know HTTP.
+//! Status reports come from GitHub (`deployment_status` events, `github.rs`) and from the
+//! explicit API (`api.rs`, `POST /deployments`). They are kept in a history and applied in the
+//! source's timestamp order (`lifecycle.rs`), so a late report never moves a deploy backwards.
+//! When a deploy goes live, the live deploy it replaces in the same repository and environment
+//! becomes `superseded`, and a `deploy.went_live` job is enqueued in the same transaction; its
+//! handler is `live.rs`. The history is read a page at a time (`cursor.rs`). This module does not
+//! know HTTP or webhook JSON (`github.rs` takes the events `github/events.rs` parsed).
 
 pub mod api;
+pub mod cursor;
 pub mod github;
 mod lifecycle;
 pub mod live;

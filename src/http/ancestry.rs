@@ -3,10 +3,9 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::auth::Viewer;
+use super::auth::{Caller, NamedIn};
 use super::AppState;
 use crate::ancestry::{self, AncestryError};
-use crate::connections;
 use crate::error::ApiError;
 use crate::github::client::InstallationClient;
 use crate::types::RepoName;
@@ -20,30 +19,12 @@ pub struct AncestryQuery {
 
 #[tracing::instrument(skip_all, fields(repository = %query.repository))]
 pub async fn check_ancestry(
-    viewer: Viewer,
+    caller: Caller,
     state: web::Data<AppState>,
     query: web::Query<AncestryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let repo = RepoName::parse(&query.repository).map_err(|m| ApiError::invalid_field("repository", m))?;
-    let connection = match viewer.connection_scope() {
-        Some(id) => {
-            let connection = connections::get(&state.store, id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("no such connection"))?;
-            if !connections::owns(&state.store, &connection, &repo).await? {
-                return Err(ApiError::Forbidden {
-                    kind: "wrong-connection",
-                    detail: format!("{repo} does not belong to this credential's connection"),
-                });
-            }
-            connection
-        }
-        None => connections::owning(&state.store, &repo).await?.ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no connection has {repo}: install the GitHub App on its account"
-            ))
-        })?,
-    };
+    let connection = caller.connection_for(&state.store, &repo, NamedIn::Query).await?;
     let access = state.github.as_ref().map(|app| InstallationClient {
         app,
         installation: connection.installation_id,

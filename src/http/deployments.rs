@@ -1,20 +1,18 @@
-//! `GET /deployments`, `GET /deployments/{id}`: the deploy history as JSON.
+//! `POST /deployments` (a deploy credential registers a deployment) and the deploy history as
+//! JSON: `GET /deployments`, `GET /deployments/{id}`. The same paths as HTML are the pages
+//! (`pages/history.rs`, `pages/deployment.rs`); `http/mod.rs` sends each request to one or the
+//! other by its `Accept` header. The pages read their filters with [`parse_query`].
 
-use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{check_throttle, credential_failure, Viewer};
+use super::auth::{identify_signed, BodySigner, Caller, NamedIn, Principal};
 use super::body::read_limited;
-use super::pages::{self, RawFilters};
 use super::AppState;
-use crate::connections;
-use crate::credentials::{self, Credential};
 use crate::deploys::api::{Idempotency, RegisterError};
-use crate::deploys::{self, DeployFilter, DeployStatus};
+use crate::deploys::{self, cursor, DeployFilter, DeployStatus};
 use crate::error::{ApiError, FieldError};
 use crate::idempotency;
 use crate::limits::Name;
@@ -25,75 +23,43 @@ const MAX_LIMIT: u64 = 200;
 
 #[derive(Debug, Deserialize)]
 pub struct DeploymentsQuery {
-    repository: Option<String>,
-    environment: Option<String>,
-    status: Option<String>,
-    sha: Option<String>,
-    connection: Option<i64>,
-    limit: Option<u64>,
-    cursor: Option<String>,
+    pub repository: Option<String>,
+    pub environment: Option<String>,
+    pub status: Option<String>,
+    pub sha: Option<String>,
+    pub connection: Option<i64>,
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn list_deployments(
-    req: HttpRequest,
+    caller: Caller,
     state: web::Data<AppState>,
     query: web::Query<DeploymentsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    if !pages::wants_json(&req) {
-        if !pages::is_admin(&req).await? {
-            return Ok(pages::to_login(&req));
-        }
-        let raw = RawFilters {
-            repository: query.repository.clone(),
-            environment: query.environment.clone(),
-            status: query.status.clone(),
-            sha: query.sha.clone(),
-            limit: query.limit,
-        };
-        return match parse_query(query) {
-            Ok((filter, limit)) => pages::render_deployments(&req, &state, &filter, limit, &raw).await,
-            Err(error) => Ok(pages::bad_filters_page(&error)),
-        };
-    }
-    let viewer = Viewer::from_request(&req, &mut Payload::None).await?;
-    let (mut filter, limit) = parse_query(query)?;
-    if let Some(scope) = viewer.connection_scope() {
+    let (mut filter, limit) = parse_query(query.into_inner())?;
+    if let Some(scope) = caller.connection_scope() {
         if filter.connection_id.is_some_and(|asked| asked != scope) {
             return Err(forbidden_connection());
         }
         filter.connection_id = Some(scope);
     }
-    // One more than asked tells whether there is a next page.
-    let mut page = deploys::list(&state.store, &filter, limit + 1).await?;
-    let next_cursor = if page.len() as u64 > limit {
-        page.truncate(limit as usize);
-        page.last().map(|d| encode_cursor(d.deploy_time, d.id))
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(json!({ "deployments": page, "next_cursor": next_cursor })))
+    let page = cursor::page(&state.store, &filter, limit).await?;
+    Ok(HttpResponse::Ok().json(json!({ "deployments": page.deploys, "next_cursor": page.next_cursor })))
 }
 
 #[tracing::instrument(skip_all, fields(deploy = %path))]
 pub async fn get_deployment(
-    req: HttpRequest,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    if !pages::wants_json(&req) {
-        return pages::render_deployment(&req, &state, id).await;
-    }
-    let viewer = Viewer::from_request(&req, &mut Payload::None).await?;
     let not_found = || ApiError::not_found(format!("no deployment with id {id}"));
     let (deploy, statuses) = deploys::get(&state.store, id).await?.ok_or_else(not_found)?;
     // Another connection's deploy does not exist, as far as a credential can tell.
-    if viewer
-        .connection_scope()
-        .is_some_and(|scope| scope != deploy.connection_id)
-    {
+    if !caller.may_see(deploy.connection_id) {
         return Err(not_found());
     }
     let mut body = serde_json::to_value(&deploy).map_err(|e| ApiError::Internal(e.into()))?;
@@ -108,7 +74,8 @@ pub async fn get_deployment(
     Ok(HttpResponse::Ok().json(body))
 }
 
-fn parse_query(query: DeploymentsQuery) -> Result<(DeployFilter, u64), ApiError> {
+/// The history's filters, validated: 400 naming every invalid one.
+pub fn parse_query(query: DeploymentsQuery) -> Result<(DeployFilter, u64), ApiError> {
     let mut errors = Vec::new();
     let mut filter = DeployFilter {
         connection_id: query.connection,
@@ -152,7 +119,7 @@ fn parse_query(query: DeploymentsQuery) -> Result<(DeployFilter, u64), ApiError>
         errors.push(FieldError::new("limit", format!("must be between 1 and {MAX_LIMIT}")));
     }
     if let Some(raw) = query.cursor.filter(|c| !c.is_empty()) {
-        match decode_cursor(&raw) {
+        match cursor::decode(&raw) {
             Some(position) => filter.before = Some(position),
             None => errors.push(FieldError::new("cursor", "is not a cursor this server handed out")),
         }
@@ -171,23 +138,6 @@ fn parse_query(query: DeploymentsQuery) -> Result<(DeployFilter, u64), ApiError>
             errors,
         })
     }
-}
-
-/// Opaque to clients: `<deploy time in µs>.<id>`.
-pub fn encode_cursor(time: DateTime<Utc>, id: i64) -> String {
-    format!("{}.{id}", time.timestamp_micros())
-}
-
-/// A cursor this list handed out: a time both databases can hold (years 1 to 9999; PostgreSQL
-/// refuses what chrono accepts before 4713 BC) and a row id.
-fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, i64)> {
-    let (micros, id) = raw.split_once('.')?;
-    let time = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-    let year = chrono::Datelike::year(&time);
-    if !(1..=9999).contains(&year) {
-        return None;
-    }
-    Some((time, id.parse().ok()?))
 }
 
 fn forbidden_connection() -> ApiError {
@@ -209,7 +159,12 @@ pub async fn create_deployment(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(&req, payload, DEPLOYMENT_BODY_LIMIT).await?;
     let now = state.clock.now();
-    let credential = authenticate_deployer(&req, &body, &state).await?;
+    let principal = identify_signed(&req, &body, BodySigner::Deployer).await?;
+    let Principal::Deployer(credential) = &principal else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "POST /deployments let in a caller that is not a deploy credential"
+        )));
+    };
     let span = tracing::Span::current();
     span.record("credential", credential.id);
 
@@ -218,22 +173,13 @@ pub async fn create_deployment(
     let request = deploys::api::validate(&json, now)?;
     span.record("repository", request.repository.as_str());
 
-    let connection = connections::get(&state.store, credential.connection_id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("credential {} has no connection", credential.id)))?;
+    let connection = principal
+        .connection_for(&state.store, &request.repository, NamedIn::Body)
+        .await?;
     if connection.deleted_at.is_some() {
         return Err(ApiError::Forbidden {
             kind: "connection-deleted",
             detail: "the GitHub App installation of this credential was deleted; it accepts no deployments".to_owned(),
-        });
-    }
-    if !connections::owns(&state.store, &connection, &request.repository).await? {
-        return Err(ApiError::Forbidden {
-            kind: "wrong-connection",
-            detail: format!(
-                "{} does not belong to this credential's connection ({})",
-                request.repository, connection.account.login
-            ),
         });
     }
 
@@ -271,29 +217,4 @@ pub async fn create_deployment(
     Ok(response
         .insert_header((header::LOCATION, format!("/deployments/{}", answer.deploy_id)))
         .json(answer.deploy))
-}
-
-/// HTTP Basic, or the signed form (`X-Shiplog-Credential`, `-Timestamp`, `-Signature-256`).
-async fn authenticate_deployer(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Credential, ApiError> {
-    let now = state.clock.now();
-    if let Some((username, password)) = super::auth::basic_credentials(req) {
-        check_throttle(req, state)?;
-        return credentials::authenticate_basic(&state.store, &username, &password, now)
-            .await
-            .map_err(|error| credential_failure(req, state, error));
-    }
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    match (header("x-shiplog-credential"), header("x-shiplog-timestamp"), header("x-shiplog-signature-256")) {
-        (Some(username), Some(timestamp), Some(signature)) => {
-            check_throttle(req, state)?;
-            credentials::authenticate_signed(&state.store, username.trim(), timestamp, signature, body, now)
-                .await
-                .map_err(|error| credential_failure(req, state, error))
-        }
-        _ => Err(ApiError::Unauthorized {
-            kind: "missing-credentials",
-            detail: "authenticate with a deploy credential: HTTP Basic, or X-Shiplog-Credential, X-Shiplog-Timestamp and X-Shiplog-Signature-256".to_owned(),
-            challenge: Some("Basic realm=\"shiplog\""),
-        }),
-    }
 }

@@ -22,7 +22,9 @@ pub mod webhooks;
 
 use std::sync::Arc;
 
-use actix_web::web;
+use actix_web::{guard, web};
+
+use self::auth::{require, Access};
 
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -45,8 +47,12 @@ pub struct AppState {
     pub throttle: Arc<throttle::FailureThrottle>,
 }
 
-/// Registers every route.
+/// Registers every route, each with who may call it ([`auth::require`]; README, "Interface").
+/// Where one path serves both a page and JSON, [`pages::wants_page`] picks the handler.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    let admin = || require(Access::Admin);
+    let viewer = || require(Access::Viewer);
+    let page = || require(Access::Admin).or_sign_in();
     cfg.app_data(problems::path_config())
         .app_data(problems::query_config())
         .app_data(problems::json_config())
@@ -62,59 +68,87 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/healthz").route(web::get().to(health::check_liveness)))
         .service(web::resource("/readyz").route(web::get().to(health::check_readiness)))
         .service(web::resource("/webhooks/github").route(web::post().to(webhooks::receive_github_webhook)))
-        .service(web::resource("/api/connections").route(web::get().to(connections::list_connections)))
+        .service(web::resource("/api/connections").route(web::get().to(connections::list_connections).wrap(admin())))
         .service(
             web::resource("/api/connections/{id}")
-                .route(web::get().to(connections::get_connection))
-                .route(web::patch().to(connections::update_connection)),
+                .route(web::get().to(connections::get_connection).wrap(admin()))
+                .route(web::patch().to(connections::update_connection).wrap(admin())),
         )
         .service(
             web::resource("/api/connections/{id}/repositories")
-                .route(web::get().to(connections::list_connection_repositories)),
+                .route(web::get().to(connections::list_connection_repositories).wrap(admin())),
         )
-        .service(web::resource("/api/ancestry").route(web::get().to(ancestry::check_ancestry)))
+        .service(web::resource("/api/ancestry").route(web::get().to(ancestry::check_ancestry).wrap(viewer())))
         .service(
             web::resource("/api/triggers")
-                .route(web::get().to(triggers::list_triggers))
-                .route(web::post().to(triggers::create_trigger)),
+                .route(web::get().to(triggers::list_triggers).wrap(viewer()))
+                .route(web::post().to(triggers::create_trigger).wrap(viewer())),
         )
         .service(
             web::resource("/api/triggers/{id}")
-                .route(web::get().to(triggers::get_trigger))
-                .route(web::delete().to(triggers::cancel_trigger)),
+                .route(web::get().to(triggers::get_trigger).wrap(viewer()))
+                .route(web::delete().to(triggers::cancel_trigger).wrap(viewer())),
         )
         .service(
             web::resource("/api/monitoring-plans")
-                .route(web::get().to(monitoring::list_plans))
-                .route(web::post().to(monitoring::create_plan)),
+                .route(web::get().to(monitoring::list_plans).wrap(viewer()))
+                .route(web::post().to(monitoring::create_plan).wrap(viewer())),
         )
         .service(
             web::resource("/api/monitoring-plans/{id}")
-                .route(web::get().to(monitoring::get_plan))
-                .route(web::delete().to(monitoring::cancel_plan)),
+                .route(web::get().to(monitoring::get_plan).wrap(viewer()))
+                .route(web::delete().to(monitoring::cancel_plan).wrap(viewer())),
         )
-        .service(web::resource("/api/checks/{id}/result").route(web::post().to(monitoring::record_check_result)))
-        .service(web::resource("/api/jobs").route(web::get().to(jobs::list_jobs)))
+        .service(
+            web::resource("/api/checks/{id}/result").route(
+                web::post()
+                    .to(monitoring::record_check_result)
+                    .wrap(require(Access::Agent)),
+            ),
+        )
+        .service(web::resource("/api/jobs").route(web::get().to(jobs::list_jobs).wrap(admin())))
         .service(
             web::resource("/api/connections/{id}/credentials")
-                .route(web::get().to(credentials::list_credentials))
-                .route(web::post().to(credentials::create_credential)),
+                .route(web::get().to(credentials::list_credentials).wrap(admin()))
+                .route(web::post().to(credentials::create_credential).wrap(admin())),
         )
         .service(
             web::resource("/api/connections/{id}/credentials/{credential_id}")
-                .route(web::delete().to(credentials::revoke_credential)),
+                .route(web::delete().to(credentials::revoke_credential).wrap(admin())),
         )
         .service(
             web::resource("/deployments")
-                .route(web::get().to(deployments::list_deployments))
-                .route(web::post().to(deployments::create_deployment)),
+                .route(
+                    web::get()
+                        .guard(guard::fn_guard(pages::wants_page))
+                        .to(pages::show_deployments)
+                        .wrap(page()),
+                )
+                .route(web::get().to(deployments::list_deployments).wrap(viewer()))
+                .route(
+                    web::post()
+                        .to(deployments::create_deployment)
+                        .wrap(require(Access::Deployer)),
+                ),
         )
-        .service(web::resource("/deployments/new").route(web::get().to(pages::show_create_page)))
-        .service(web::resource("/deployments/new/credentials").route(web::post().to(pages::create_credential_form)))
+        .service(web::resource("/deployments/new").route(web::get().to(pages::show_create_page).wrap(page())))
+        .service(
+            web::resource("/deployments/new/credentials")
+                .route(web::post().to(pages::create_credential_form).wrap(page())),
+        )
         .service(
             web::resource("/deployments/new/credentials/{credential_id}/revoke")
-                .route(web::get().to(pages::confirm_revoke_page))
-                .route(web::post().to(pages::revoke_credential_form)),
+                .route(web::get().to(pages::confirm_revoke_page).wrap(page()))
+                .route(web::post().to(pages::revoke_credential_form).wrap(page())),
         )
-        .service(web::resource("/deployments/{id}").route(web::get().to(deployments::get_deployment)));
+        .service(
+            web::resource("/deployments/{id}")
+                .route(
+                    web::get()
+                        .guard(guard::fn_guard(pages::wants_page))
+                        .to(pages::show_deployment)
+                        .wrap(page()),
+                )
+                .route(web::get().to(deployments::get_deployment).wrap(viewer())),
+        );
 }

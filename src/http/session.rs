@@ -1,13 +1,14 @@
-//! Browser sign-in: a server-side admin session behind an HttpOnly, SameSite=Strict cookie, and
+//! Browser sign-in: a server-side session behind an HttpOnly, SameSite=Strict cookie, and
 //! double-submit CSRF tokens for every state-changing form.
 //!
 //! The cookie holds a random 256-bit id and nothing else; the database keeps only its SHA-256,
-//! the expiry, and `HMAC(random salt, admin token)`. So a leaked cookie says nothing about the
+//! whom the session is for ([`SessionKind`]), the expiry, and `HMAC(random salt, admin token)`. So a leaked cookie says nothing about the
 //! admin token (nothing to guess offline), signing out deletes the session for good, and
 //! changing `SHIPLOG_ADMIN_TOKEN` ends every session (its tag no longer matches).
 
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
-use actix_web::HttpRequest;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
@@ -23,6 +24,29 @@ pub const CSRF_COOKIE: &str = "shiplog_csrf";
 /// How long a sign-in lasts.
 pub const SESSION_HOURS: i64 = 12;
 const COOKIE_PREFIX: &str = "v2.";
+
+/// Whom a session is for, stored with its row. Only the admin signs in today; a GitHub user's
+/// session would be another kind here, with the user's id in the row's `subject`, and become
+/// its own [`super::auth::Principal`] in [`super::auth`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionKind {
+    Admin,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -49,7 +73,7 @@ pub fn secure(state: &AppState) -> bool {
     state.config.public_url.starts_with("https://")
 }
 
-/// Starts a session that lasts until `now + SESSION_HOURS`; returns its cookie.
+/// Starts an admin session that lasts until `now + SESSION_HOURS`; returns its cookie.
 pub async fn sign_in(state: &AppState, now: DateTime<Utc>) -> Result<Cookie<'static>, SessionError> {
     let id = random_hex(32)?;
     let salt = random_hex(16)?;
@@ -57,6 +81,7 @@ pub async fn sign_in(state: &AppState, now: DateTime<Utc>) -> Result<Cookie<'sta
     rows::insert(
         state.store.conn(),
         &id_hash(&id),
+        SessionKind::Admin.as_str(),
         &salt,
         &tag,
         now,
@@ -93,19 +118,47 @@ fn presented_id(req: &HttpRequest) -> Option<String> {
     (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_owned())
 }
 
-/// Whether the request carries a live admin session: stored, unexpired, and issued under the
-/// current admin token.
-pub async fn is_signed_in(req: &HttpRequest, state: &AppState, now: DateTime<Utc>) -> Result<bool, StoreError> {
+/// Whom the request's session is for, if it carries a live one: stored, unexpired, of a known
+/// kind, and (for the admin) issued under the current admin token.
+pub async fn signed_in(
+    req: &HttpRequest,
+    state: &AppState,
+    now: DateTime<Utc>,
+) -> Result<Option<SessionKind>, StoreError> {
     let Some(id) = presented_id(req) else {
-        return Ok(false);
+        return Ok(None);
     };
     let Some(session) = rows::find(state.store.conn(), &id_hash(&id)).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     if session.expires_at <= now {
-        return Ok(false);
+        return Ok(None);
     }
-    Ok(token_tag(state, &session.salt).is_some_and(|tag| constant_time_eq(&tag, &session.token_tag)))
+    Ok(match SessionKind::parse(&session.principal) {
+        Some(SessionKind::Admin) => token_tag(state, &session.salt)
+            .is_some_and(|tag| constant_time_eq(&tag, &session.token_tag))
+            .then_some(SessionKind::Admin),
+        None => None,
+    })
+}
+
+/// 303 to the sign-in page, which comes back here afterwards.
+pub fn sign_in_redirect(req: &HttpRequest) -> HttpResponse {
+    let target = req.uri().path_and_query().map_or("/deployments", |pq| pq.as_str());
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("/login?next={}", urlencode(target))))
+        .finish()
+}
+
+/// Percent-encodes everything but unreserved characters and `/`.
+pub fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// The CSRF token for forms on this page, and the cookie to set when the browser has none yet.

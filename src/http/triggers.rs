@@ -7,10 +7,9 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::ancestry::ancestry_error;
-use super::auth::Viewer;
+use super::auth::{Caller, NamedIn};
 use super::AppState;
 use crate::ancestry::{self, AncestryError};
-use crate::connections;
 use crate::error::{ApiError, FieldError};
 use crate::github::client::InstallationClient;
 use crate::github::error::CallError;
@@ -18,30 +17,14 @@ use crate::triggers::{self, NewTrigger, Trigger};
 
 #[tracing::instrument(skip_all)]
 pub async fn create_trigger(
-    viewer: Viewer,
+    caller: Caller,
     state: web::Data<AppState>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let request = triggers::validate(&body, &state.config.outbound_allow)?;
-    let connection = match viewer.connection_scope() {
-        Some(id) => {
-            let connection = connections::get(&state.store, id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("no such connection"))?;
-            if !connections::owns(&state.store, &connection, &request.repository).await? {
-                return Err(ApiError::Forbidden {
-                    kind: "wrong-connection",
-                    detail: format!("{} does not belong to this credential's connection", request.repository),
-                });
-            }
-            connection
-        }
-        None => connections::owning(&state.store, &request.repository)
-            .await?
-            .ok_or_else(|| {
-                ApiError::unprocessable(vec![FieldError::new("repository", "no connection has this repository")])
-            })?,
-    };
+    let connection = caller
+        .connection_for(&state.store, &request.repository, NamedIn::Body)
+        .await?;
     if connection.agent(state.config.agent.as_ref()).is_none() {
         return Err(ApiError::unprocessable(vec![FieldError::new(
             "target_url",
@@ -91,52 +74,50 @@ pub async fn create_trigger(
         .json(trigger))
 }
 
-pub async fn list_triggers(viewer: Viewer, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let list = triggers::list(&state.store, viewer.connection_scope()).await?;
+pub async fn list_triggers(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let list = triggers::list(&state.store, caller.connection_scope()).await?;
     Ok(HttpResponse::Ok().json(json!({ "triggers": list })))
 }
 
 pub async fn get_trigger(
-    viewer: Viewer,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let (trigger, attempts) = visible(&viewer, &state, path.into_inner()).await?;
+    let (trigger, attempts) = visible(&caller, &state, path.into_inner()).await?;
     let mut body = serde_json::to_value(&trigger).map_err(|e| ApiError::Internal(e.into()))?;
-    body["attempts"] = match viewer {
-        Viewer::Admin => serde_json::to_value(attempts.iter().map(|a| a.detail()).collect::<Vec<_>>()),
-        Viewer::Credential(_) => serde_json::to_value(attempts.iter().map(|a| a.summary()).collect::<Vec<_>>()),
+    body["attempts"] = if caller.is_admin() {
+        serde_json::to_value(attempts.iter().map(|a| a.detail()).collect::<Vec<_>>())
+    } else {
+        serde_json::to_value(attempts.iter().map(|a| a.summary()).collect::<Vec<_>>())
     }
     .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Ok().json(body))
 }
 
 pub async fn cancel_trigger(
-    viewer: Viewer,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let (trigger, _) = visible(&viewer, &state, path.into_inner()).await?;
+    let (trigger, _) = visible(&caller, &state, path.into_inner()).await?;
     if !triggers::cancel(&state.store, trigger.id, state.clock.now()).await? {
         return Err(ApiError::Conflict {
             detail: format!("trigger {} is {} already", trigger.id, trigger.state.as_str()),
         });
     }
-    let (trigger, _) = visible(&viewer, &state, trigger.id).await?;
+    let (trigger, _) = visible(&caller, &state, trigger.id).await?;
     Ok(HttpResponse::Ok().json(trigger))
 }
 
 async fn visible(
-    viewer: &Viewer,
+    caller: &Caller,
     state: &AppState,
     id: i64,
 ) -> Result<(Trigger, Vec<triggers::AttemptRecord>), ApiError> {
     let not_found = || ApiError::not_found(format!("no trigger with id {id}"));
     let (trigger, attempts) = triggers::get(&state.store, id).await?.ok_or_else(not_found)?;
-    if viewer
-        .connection_scope()
-        .is_some_and(|scope| scope != trigger.connection_id)
-    {
+    if !caller.may_see(trigger.connection_id) {
         return Err(not_found());
     }
     Ok((trigger, attempts))

@@ -594,22 +594,26 @@ impl JobHandler for ExpirePlan {
 /// also commented on the pull request.
 /// The agent a check's verdict must come from: its plan's connection's agent (its own
 /// `agent_secret`, else the server's; the server's for an unknown check, so the agent learns
-/// that it is unknown).
+/// that it is unknown). With it, the connection whose own secret it is (`None`: the server's).
 pub async fn agent_for_check(
     store: &Store,
     check_id: i64,
     default: Option<&AgentConfig>,
-) -> StoreResult<Option<AgentConfig>> {
+) -> StoreResult<Option<(AgentConfig, Option<i64>)>> {
+    let server = || default.cloned().map(|agent| (agent, None));
     let Some(check) = rows::find_check(store.conn(), check_id).await? else {
-        return Ok(default.cloned());
+        return Ok(server());
     };
     let Some(plan) = rows::find_plan(store.conn(), check.plan_id).await? else {
-        return Ok(default.cloned());
+        return Ok(server());
     };
     let connection = crate::connections::get(store, plan.connection_id).await?;
     Ok(match connection {
-        Some(connection) => connection.agent(default),
-        None => default.cloned(),
+        Some(connection) => {
+            let own = connection.agent_secret.is_some().then_some(connection.id);
+            connection.agent(default).map(|agent| (agent, own))
+        }
+        None => server(),
     })
 }
 

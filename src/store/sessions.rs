@@ -1,5 +1,6 @@
-//! Admin session rows: the hash of the cookie's random id, the salted tag of the admin token it
-//! was issued under, and its expiry.
+//! Session rows: the hash of the cookie's random id, whom the session is for (`principal`, with
+//! `subject` for kinds that have several), the salted tag of the admin token it was issued under,
+//! and its expiry.
 
 use chrono::{DateTime, Utc};
 use entity::admin_session::{ActiveModel, Column, Entity};
@@ -8,6 +9,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, S
 use super::{Conn, StoreResult};
 
 pub struct StoredSession {
+    pub principal: String,
+    pub subject: Option<String>,
     pub salt: String,
     pub token_tag: String,
     pub expires_at: DateTime<Utc>,
@@ -16,6 +19,7 @@ pub struct StoredSession {
 pub async fn insert(
     db: &impl Conn,
     id_hash: &str,
+    principal: &str,
     salt: &str,
     token_tag: &str,
     now: DateTime<Utc>,
@@ -28,6 +32,8 @@ pub async fn insert(
         token_tag: Set(token_tag.to_owned()),
         created_at: Set(now),
         expires_at: Set(expires_at),
+        principal: Set(principal.to_owned()),
+        subject: Set(None),
     }
     .insert(db)
     .await?;
@@ -37,6 +43,8 @@ pub async fn insert(
 pub async fn find(db: &impl Conn, id_hash: &str) -> StoreResult<Option<StoredSession>> {
     let row = Entity::find().filter(Column::IdHash.eq(id_hash)).one(db).await?;
     Ok(row.map(|r| StoredSession {
+        principal: r.principal,
+        subject: r.subject,
         salt: r.salt,
         token_tag: r.token_tag,
         expires_at: r.expires_at,

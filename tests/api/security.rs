@@ -77,6 +77,51 @@ async fn the_session_cookie_is_a_random_id_whose_hash_alone_is_stored() {
 }
 
 #[tokio::test]
+async fn a_session_row_says_whom_it_is_for_and_a_kind_this_server_does_not_know_signs_no_one_in() {
+    let app = spawn_app().await;
+    let client = no_redirects();
+    let cookie = session(&app, &client).await;
+    let backend = app.store.conn().get_database_backend();
+    let row = app
+        .store
+        .conn()
+        .query_one(sea_orm::Statement::from_string(
+            backend,
+            "SELECT principal, subject FROM admin_session".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let principal: String = row.try_get("", "principal").unwrap();
+    let subject: Option<String> = row.try_get("", "subject").unwrap();
+
+    app.store
+        .conn()
+        .execute(sea_orm::Statement::from_string(
+            backend,
+            "UPDATE admin_session SET principal = 'github-user', subject = '583231'".to_owned(),
+        ))
+        .await
+        .unwrap();
+    let page = client
+        .get(app.url("/deployments"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let api = client
+        .get(app.url("/api/jobs"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!((principal.as_str(), subject), ("admin", None));
+    assert_eq!(page.status(), 303, "a session of another kind is not the admin's");
+    assert_eq!(api.status(), 401);
+}
+
+#[tokio::test]
 async fn changing_the_admin_token_ends_every_session() {
     let app = spawn_app().await;
     let client = no_redirects();

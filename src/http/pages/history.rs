@@ -1,16 +1,16 @@
-//! The deployment history: the list with its filters and pages, and one deployment with its
-//! timeline and the monitored pull requests it brought.
+//! The deployment history page: the list with its filters and pages (`GET /deployments` as
+//! HTML). One deployment's page is `deployment.rs`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{
-    commit_url, csrf, exact, html, human_duration, is_admin, relative_time, status_label, to_login, urlencode,
-};
+use super::{commit_url, csrf, exact, html, human_duration, relative_time, status_label};
 use crate::connections;
-use crate::deploys::{self, Deploy, DeployFilter, DeployStatus, StatusEntry};
+use crate::deploys::{cursor, Deploy, DeployFilter, DeployStatus};
 use crate::error::ApiError;
+use crate::http::deployments::{parse_query, DeploymentsQuery};
+use crate::http::session::urlencode;
 use crate::http::AppState;
 
 struct Row {
@@ -75,33 +75,43 @@ struct DeploymentsPage {
 /// How many repository names the history page's search field suggests.
 const REPOSITORY_SUGGESTIONS: u64 = 50;
 
-/// The HTML history page. `filter` and `limit` are validated by the caller.
-pub async fn render_deployments(
+/// `GET /deployments` as HTML: the filters as the JSON list reads them ([`parse_query`]); a
+/// filter that does not parse is a short page saying why.
+#[tracing::instrument(skip_all)]
+pub async fn show_deployments(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<DeploymentsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let raw = RawFilters {
+        repository: query.repository.clone(),
+        environment: query.environment.clone(),
+        status: query.status.clone(),
+        sha: query.sha.clone(),
+        limit: query.limit,
+    };
+    match parse_query(query) {
+        Ok((filter, limit)) => render_deployments(&req, &state, &filter, limit, &raw).await,
+        Err(error) => Ok(bad_filters_page(&error)),
+    }
+}
+
+async fn render_deployments(
     req: &HttpRequest,
     state: &AppState,
     filter: &DeployFilter,
     limit: u64,
     raw: &RawFilters,
 ) -> Result<HttpResponse, ApiError> {
-    if !is_admin(req).await? {
-        return Ok(to_login(req));
-    }
     let (csrf, cookie) = csrf(req, state)?;
-    let mut page = deploys::list(&state.store, filter, limit + 1).await?;
-    let has_more = page.len() as u64 > limit;
-    page.truncate(limit as usize);
+    let cursor::Page {
+        deploys: page,
+        next_cursor,
+    } = cursor::page(&state.store, filter, limit).await?;
     let now = state.clock.now();
     let base_query = raw.query_string();
-    let next_page_url = has_more
-        .then(|| {
-            page.last().map(|d| {
-                format!(
-                    "/deployments?{base_query}cursor={}",
-                    crate::http::deployments::encode_cursor(d.deploy_time, d.id)
-                )
-            })
-        })
-        .flatten();
+    let next_page_url = next_cursor.map(|next| format!("/deployments?{base_query}cursor={next}"));
     // Suggestions for the repository search field: a few names starting with what was typed,
     // never every repository (an installation may see 100,000).
     let typed = raw.repository.as_deref().unwrap_or_default().trim();
@@ -146,7 +156,7 @@ pub async fn render_deployments(
 
 /// The filters as typed, to fill the form and build page links.
 #[derive(Debug, Clone, Default)]
-pub struct RawFilters {
+struct RawFilters {
     pub repository: Option<String>,
     pub environment: Option<String>,
     pub status: Option<String>,
@@ -177,7 +187,7 @@ impl RawFilters {
 }
 
 /// A problem with the filters, shown as a page rather than JSON.
-pub fn bad_filters_page(error: &ApiError) -> HttpResponse {
+fn bad_filters_page(error: &ApiError) -> HttpResponse {
     let detail = error.to_string();
     HttpResponse::BadRequest()
         .content_type("text/html; charset=utf-8")
@@ -192,142 +202,4 @@ fn askama_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-struct BroughtPull {
-    number: i64,
-    plan_status: &'static str,
-    checks: Vec<String>,
-}
-
-/// The deploy that took this one's place: which, what it shipped, since when.
-struct Successor {
-    id: i64,
-    short_sha: String,
-    live_since: String,
-}
-
-async fn successor(state: &AppState, id: Option<i64>) -> Result<Option<Successor>, ApiError> {
-    let Some(id) = id else {
-        return Ok(None);
-    };
-    Ok(deploys::get(&state.store, id).await?.map(|(d, _)| Successor {
-        id: d.id,
-        short_sha: d.short_sha().to_owned(),
-        live_since: exact(d.completed_at.unwrap_or(d.status_at)),
-    }))
-}
-
-struct TimelineEntry {
-    /// For the entry that says this deploy stopped being live: the deploy that replaced it.
-    replaced_by: Option<i64>,
-    state: String,
-    status: Option<&'static str>,
-    at: String,
-    description: Option<String>,
-    log_url: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "deployment.html")]
-struct DeploymentPage {
-    tab: &'static str,
-    csrf: String,
-    repository: String,
-    environment: String,
-    status: &'static str,
-    status_label: &'static str,
-    sha: String,
-    commit_url: String,
-    git_ref: Option<String>,
-    deploy_time: String,
-    deploy_time_relative: String,
-    completed_at: Option<String>,
-    duration: Option<String>,
-    source: String,
-    github_deployment_id: Option<i64>,
-    external_id: Option<String>,
-    version: Option<String>,
-    creator: Option<String>,
-    description: Option<String>,
-    log_url: Option<String>,
-    environment_url: Option<String>,
-    superseded_by: Option<Successor>,
-    rolled_back_by: Option<Successor>,
-    timeline: Vec<TimelineEntry>,
-    pulls: Vec<BroughtPull>,
-}
-
-pub async fn render_deployment(req: &HttpRequest, state: &AppState, id: i64) -> Result<HttpResponse, ApiError> {
-    if !is_admin(req).await? {
-        return Ok(to_login(req));
-    }
-    let Some((d, history)) = deploys::get(&state.store, id).await? else {
-        return Err(ApiError::not_found(format!("no deployment with id {id}")));
-    };
-    let (csrf, cookie) = csrf(req, state)?;
-    let mut view = deployment_page(state, csrf, &d, &history);
-    view.superseded_by = successor(state, d.superseded_by_id).await?;
-    view.rolled_back_by = successor(state, d.rollback_target_id).await?;
-    view.pulls = crate::monitoring::plans::brought_by(&state.store, id)
-        .await?
-        .into_iter()
-        .map(|(plan, checks)| BroughtPull {
-            number: plan.pull_number,
-            plan_status: plan.status.as_str(),
-            checks: checks
-                .iter()
-                .map(|c| match &c.verdict {
-                    Some(verdict) => format!("+{}s: {} ({verdict})", c.offset_seconds, c.status),
-                    None => format!("+{}s: {}", c.offset_seconds, c.status),
-                })
-                .collect(),
-        })
-        .collect();
-    Ok(html(StatusCode::OK, view.render(), cookie))
-}
-
-fn deployment_page(state: &AppState, csrf: String, d: &Deploy, history: &[StatusEntry]) -> DeploymentPage {
-    let now = state.clock.now();
-    DeploymentPage {
-        tab: "history",
-        csrf,
-        repository: d.repository.clone(),
-        environment: d.environment.clone(),
-        status: d.status.as_str(),
-        status_label: status_label(d.status),
-        sha: d.sha.clone(),
-        commit_url: commit_url(state, &d.repository, &d.sha),
-        git_ref: d.git_ref.clone(),
-        deploy_time: exact(d.deploy_time),
-        deploy_time_relative: relative_time(now, d.deploy_time),
-        completed_at: d.completed_at.map(exact),
-        duration: d.duration_seconds.map(human_duration),
-        source: d.source.clone(),
-        github_deployment_id: d.github_deployment_id,
-        external_id: d.external_id.clone(),
-        version: d.version.clone(),
-        creator: d.creator.clone(),
-        description: d.description.clone(),
-        log_url: d.log_url.clone(),
-        environment_url: d.environment_url.clone(),
-        superseded_by: None,
-        rolled_back_by: None,
-        timeline: history
-            .iter()
-            .map(|e| TimelineEntry {
-                replaced_by: match e.status {
-                    Some(DeployStatus::Superseded) => d.superseded_by_id,
-                    Some(DeployStatus::RolledBack) => d.rollback_target_id,
-                    _ => None,
-                },
-                state: e.state.clone(),
-                status: e.status.map(DeployStatus::as_str),
-                at: exact(e.occurred_at),
-                description: e.description.clone(),
-                log_url: e.log_url.clone(),
-            })
-            .collect(),
-        pulls: Vec::new(),
-    }
 }

@@ -1,21 +1,26 @@
 //! The server-rendered pages: sign-in, the deployment history, one deployment, and the
 //! "Create a deployment" tab with the connections' credentials and a ready `curl` example.
 //!
-//! Pages are for the admin, signed in with the admin token (or sending it as a bearer token).
-//! Every state-changing form carries a CSRF token checked against the browser's CSRF cookie.
+//! Pages are for the admin, signed in with the admin token (or sending it as a bearer token):
+//! their routes in `http/mod.rs` take `auth::require(Access::Admin).or_sign_in()`, which sends
+//! anyone else to the sign-in page. Every state-changing form carries a CSRF token checked
+//! against the browser's CSRF cookie ([`check_csrf`]).
 //!
-//! `sign_in.rs` signs the admin in and out, `history.rs` shows deployments, `create.rs` the
-//! "Create a deployment" tab. This file holds what they share: content negotiation, who is
-//! signed in, the HTML response, CSRF and time formatting.
+//! `sign_in.rs` signs the admin in and out, `history.rs` shows the list of deployments,
+//! `deployment.rs` one deployment, `credentials.rs` the "Create a deployment" tab. This file holds
+//! what they share: which requests are for a page, the HTML response, CSRF and time formatting.
 
-mod create;
+mod credentials;
+mod deployment;
 mod history;
 mod sign_in;
 
-pub use create::{confirm_revoke_page, create_credential_form, revoke_credential_form, show_create_page};
-pub use history::{bad_filters_page, render_deployment, render_deployments, RawFilters};
+pub use credentials::{confirm_revoke_page, create_credential_form, revoke_credential_form, show_create_page};
+pub use deployment::show_deployment;
+pub use history::show_deployments;
 pub use sign_in::{show_home, show_login, sign_in, sign_out};
 
+use actix_web::guard::GuardContext;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -25,35 +30,20 @@ use super::AppState;
 use crate::deploys::DeployStatus;
 use crate::error::{problem_response, ApiError};
 
-/// Whether the request asks for JSON rather than a page.
-pub fn wants_json(req: &HttpRequest) -> bool {
-    req.headers()
+/// Route guard: the request asks for a page, not for JSON. Where one path serves both
+/// (`/deployments`, `/deployments/{id}`), this decides which handler answers.
+pub fn wants_page(ctx: &GuardContext<'_>) -> bool {
+    !ctx.head()
+        .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("application/json") || accept.contains("application/problem+json"))
-}
-
-/// Signed in with a session, or the admin bearer token (a throttled client gets 429).
-pub async fn is_admin(req: &HttpRequest) -> Result<bool, ApiError> {
-    if super::auth::has_session(req).await? {
-        return Ok(true);
-    }
-    match super::auth::authorize_admin(req) {
-        Ok(_) => Ok(true),
-        Err(error @ ApiError::TooManyRequests { .. }) => Err(error),
-        Err(_) => Ok(false),
-    }
 }
 
 fn redirect(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location.to_owned()))
         .finish()
-}
-
-pub fn to_login(req: &HttpRequest) -> HttpResponse {
-    let target = req.uri().path_and_query().map_or("/deployments", |pq| pq.as_str());
-    redirect(&format!("/login?next={}", urlencode(target)))
 }
 
 /// Only local paths, so the sign-in form cannot be used to send people elsewhere: exactly one
@@ -72,16 +62,6 @@ pub fn local_path(next: &str) -> &str {
     } else {
         "/deployments"
     }
-}
-
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 fn html(
@@ -160,18 +140,17 @@ fn commit_url(state: &AppState, repository: &str, sha: &str) -> String {
     format!("{}/{repository}/commit/{sha}", state.config.github_web_url())
 }
 
-/// A state-changing form needs a signed-in admin (else: to sign-in) and a matching CSRF token.
-async fn refuse_form(req: &HttpRequest, csrf: &str) -> Result<Option<HttpResponse>, ApiError> {
-    if !is_admin(req).await? {
-        return Ok(Some(to_login(req)));
-    }
-    if !csrf_matches(req, csrf) {
-        return Err(ApiError::Forbidden {
+/// A state-changing form's token must match the browser's CSRF cookie (who may post it, the
+/// route's `require` decided).
+fn check_csrf(req: &HttpRequest, csrf: &str) -> Result<(), ApiError> {
+    if csrf_matches(req, csrf) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden {
             kind: "csrf",
             detail: "the form's CSRF token does not match; reload the page".to_owned(),
-        });
+        })
     }
-    Ok(None)
 }
 
 #[cfg(test)]

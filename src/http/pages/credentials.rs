@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{csrf, exact, html, is_admin, redirect, refuse_form, to_login};
+use super::{check_csrf, csrf, exact, html, redirect};
 use crate::connections;
 use crate::credentials::{self, IssueError};
 use crate::error::ApiError;
@@ -137,9 +137,6 @@ fn read_issued(req: &HttpRequest) -> Option<(i64, Issued)> {
 }
 
 pub async fn show_create_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if !is_admin(&req).await? {
-        return Ok(to_login(&req));
-    }
     let (csrf, cookie) = csrf(&req, &state)?;
     let issued = read_issued(&req);
     let shown = issued.is_some();
@@ -168,9 +165,7 @@ pub async fn create_credential_form(
     state: web::Data<AppState>,
     form: web::Form<NewCredentialForm>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(refused) = refuse_form(&req, &form.csrf).await? {
-        return Ok(refused);
-    }
+    check_csrf(&req, &form.csrf)?;
     connections::get(&state.store, form.connection)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no connection with id {}", form.connection)))?;
@@ -232,9 +227,6 @@ pub async fn confirm_revoke_page(
     path: web::Path<i64>,
     query: web::Query<RevokeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !is_admin(&req).await? {
-        return Ok(to_login(&req));
-    }
     let id = path.into_inner();
     let not_found = || ApiError::not_found(format!("no active credential {id} in connection {}", query.connection));
     let connection = connections::get(&state.store, query.connection)
@@ -268,9 +260,7 @@ pub async fn revoke_credential_form(
     path: web::Path<i64>,
     form: web::Form<RevokeForm>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(refused) = refuse_form(&req, &form.csrf).await? {
-        return Ok(refused);
-    }
+    check_csrf(&req, &form.csrf)?;
     let id = path.into_inner();
     credentials::revoke(&state.store, form.connection, id, state.clock.now()).await?;
     Ok(redirect("/deployments/new"))

@@ -1,0 +1,152 @@
+//! One deployment's page (`GET /deployments/{id}` as HTML): its details, its timeline, the deploy
+//! that replaced it, and the monitored pull requests it brought.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::{commit_url, csrf, exact, html, human_duration, relative_time, status_label};
+use crate::deploys::{self, Deploy, DeployStatus, StatusEntry};
+use crate::error::ApiError;
+use crate::http::AppState;
+
+struct BroughtPull {
+    number: i64,
+    plan_status: &'static str,
+    checks: Vec<String>,
+}
+
+/// The deploy that took this one's place: which, what it shipped, since when.
+struct Successor {
+    id: i64,
+    short_sha: String,
+    live_since: String,
+}
+
+async fn successor(state: &AppState, id: Option<i64>) -> Result<Option<Successor>, ApiError> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(deploys::get(&state.store, id).await?.map(|(d, _)| Successor {
+        id: d.id,
+        short_sha: d.short_sha().to_owned(),
+        live_since: exact(d.completed_at.unwrap_or(d.status_at)),
+    }))
+}
+
+struct TimelineEntry {
+    /// For the entry that says this deploy stopped being live: the deploy that replaced it.
+    replaced_by: Option<i64>,
+    state: String,
+    status: Option<&'static str>,
+    at: String,
+    description: Option<String>,
+    log_url: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "deployment.html")]
+struct DeploymentPage {
+    tab: &'static str,
+    csrf: String,
+    repository: String,
+    environment: String,
+    status: &'static str,
+    status_label: &'static str,
+    sha: String,
+    commit_url: String,
+    git_ref: Option<String>,
+    deploy_time: String,
+    deploy_time_relative: String,
+    completed_at: Option<String>,
+    duration: Option<String>,
+    source: String,
+    github_deployment_id: Option<i64>,
+    external_id: Option<String>,
+    version: Option<String>,
+    creator: Option<String>,
+    description: Option<String>,
+    log_url: Option<String>,
+    environment_url: Option<String>,
+    superseded_by: Option<Successor>,
+    rolled_back_by: Option<Successor>,
+    timeline: Vec<TimelineEntry>,
+    pulls: Vec<BroughtPull>,
+}
+
+#[tracing::instrument(skip_all, fields(deploy = %path))]
+pub async fn show_deployment(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let Some((d, history)) = deploys::get(&state.store, id).await? else {
+        return Err(ApiError::not_found(format!("no deployment with id {id}")));
+    };
+    let (csrf, cookie) = csrf(&req, &state)?;
+    let mut view = deployment_page(&state, csrf, &d, &history);
+    view.superseded_by = successor(&state, d.superseded_by_id).await?;
+    view.rolled_back_by = successor(&state, d.rollback_target_id).await?;
+    view.pulls = crate::monitoring::plans::brought_by(&state.store, id)
+        .await?
+        .into_iter()
+        .map(|(plan, checks)| BroughtPull {
+            number: plan.pull_number,
+            plan_status: plan.status.as_str(),
+            checks: checks
+                .iter()
+                .map(|c| match &c.verdict {
+                    Some(verdict) => format!("+{}s: {} ({verdict})", c.offset_seconds, c.status),
+                    None => format!("+{}s: {}", c.offset_seconds, c.status),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(html(StatusCode::OK, view.render(), cookie))
+}
+
+fn deployment_page(state: &AppState, csrf: String, d: &Deploy, history: &[StatusEntry]) -> DeploymentPage {
+    let now = state.clock.now();
+    DeploymentPage {
+        tab: "history",
+        csrf,
+        repository: d.repository.clone(),
+        environment: d.environment.clone(),
+        status: d.status.as_str(),
+        status_label: status_label(d.status),
+        sha: d.sha.clone(),
+        commit_url: commit_url(state, &d.repository, &d.sha),
+        git_ref: d.git_ref.clone(),
+        deploy_time: exact(d.deploy_time),
+        deploy_time_relative: relative_time(now, d.deploy_time),
+        completed_at: d.completed_at.map(exact),
+        duration: d.duration_seconds.map(human_duration),
+        source: d.source.clone(),
+        github_deployment_id: d.github_deployment_id,
+        external_id: d.external_id.clone(),
+        version: d.version.clone(),
+        creator: d.creator.clone(),
+        description: d.description.clone(),
+        log_url: d.log_url.clone(),
+        environment_url: d.environment_url.clone(),
+        superseded_by: None,
+        rolled_back_by: None,
+        timeline: history
+            .iter()
+            .map(|e| TimelineEntry {
+                replaced_by: match e.status {
+                    Some(DeployStatus::Superseded) => d.superseded_by_id,
+                    Some(DeployStatus::RolledBack) => d.rollback_target_id,
+                    _ => None,
+                },
+                state: e.state.clone(),
+                status: e.status.map(DeployStatus::as_str),
+                at: exact(e.occurred_at),
+                description: e.description.clone(),
+                log_url: e.log_url.clone(),
+            })
+            .collect(),
+        pulls: Vec::new(),
+    }
+}
