@@ -55,7 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(credentials) => Some(crate::github::app::GitHubApp::new(&credentials, &github.api_url()?)?),
                 None => None,
             };
-            let access = app.as_ref().map(|app| crate::ancestry::GitHubAccess {
+            let access = app.as_ref().map(|app| crate::github::client::InstallationClient {
                 app,
                 installation: connection.installation_id,
             });
@@ -168,10 +168,7 @@ async fn set_connection(store: &Store, id: i64, pairs: &[String]) -> anyhow::Res
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
     match connections::update_settings(store, id, &patch, now).await? {
         None => anyhow::bail!("no connection with id {id}"),
-        Some(Err(errors)) => {
-            let lines: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
-            anyhow::bail!("invalid settings: {}", lines.join("; "))
-        }
+        Some(Err(invalid)) => anyhow::bail!("invalid settings: {invalid}"),
         Some(Ok(connection)) => {
             let sample = connections::repository_sample(store, connection.id).await?;
             println!("{}", serde_json::to_string_pretty(&connection.view(sample))?);

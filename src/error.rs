@@ -7,7 +7,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-/// One field that failed validation.
+/// One field that failed validation, as a problem+json answer lists it. The domain reports
+/// [`crate::validation::Invalid`], converted below.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub field: String,
@@ -198,6 +199,19 @@ pub fn problem_response(status: StatusCode, kind: &str, detail: String, errors: 
     HttpResponse::build(status)
         .content_type("application/problem+json")
         .json(problem)
+}
+
+/// A request the domain refused: 422 with every invalid field.
+impl From<crate::validation::Invalid> for ApiError {
+    fn from(invalid: crate::validation::Invalid) -> Self {
+        Self::unprocessable(
+            invalid
+                .fields
+                .into_iter()
+                .map(|problem| FieldError::new(problem.field, problem.message))
+                .collect(),
+        )
+    }
 }
 
 impl From<crate::store::StoreError> for ApiError {

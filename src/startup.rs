@@ -11,10 +11,10 @@ use tracing_actix_web::TracingLogger;
 
 use std::collections::HashMap;
 
-use crate::ancestry::batch::WatchSource;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::deploys::live::WentLive;
+use crate::deploys::watch::WatchSource;
 use crate::github::app::{GitHubApp, GitHubAppError};
 use crate::http::{self, AppState};
 use crate::jobs;

@@ -17,57 +17,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use futures_util::future::BoxFuture;
 
-use super::{compare_and_remember, AncestryError, GitHubAccess};
-use crate::github::compare::{self, CallError, CompareStatus};
+use super::{compare_and_remember, AncestryError};
+use crate::github::client::InstallationClient;
+use crate::github::compare::{self, CompareStatus};
+use crate::github::error::CallError;
 use crate::store::ancestry::{self as facts, RangeProgress};
-use crate::store::{Store, StoreResult};
+use crate::store::Store;
 use crate::types::RepoName;
-
-/// The deploy a batch resolves against, as watch sources see it.
-#[derive(Clone, Debug)]
-pub struct LiveDeploy<'a> {
-    pub id: i64,
-    pub connection_id: i64,
-    pub repository: &'a str,
-    pub environment: &'a str,
-    pub sha: &'a str,
-    pub live_at: DateTime<Utc>,
-    /// When shiplog first recorded the deploy.
-    pub recorded_at: DateTime<Utc>,
-}
-
-/// Who waits for commits to go live (deploy monitoring plans, post-deploy triggers).
-///
-/// `resolved` may be called more than once for the same deploy and commit (a job that is run
-/// again after its worker died), so it must be idempotent.
-pub trait WatchSource: Send + Sync {
-    /// Full SHAs this source waits to see live in the repository (its key: lower-case `owner/repo`).
-    fn watched<'a>(
-        &'a self,
-        store: &'a Store,
-        connection_id: i64,
-        repository_key: &'a str,
-    ) -> BoxFuture<'a, StoreResult<Vec<String>>>;
-    /// Whether `deploy` contains `sha`.
-    fn resolved<'a>(
-        &'a self,
-        store: &'a Store,
-        deploy: &'a LiveDeploy<'a>,
-        sha: &'a str,
-        contained: bool,
-    ) -> BoxFuture<'a, StoreResult<()>>;
-    /// The deploy `deployment_id` was rolled back: what it brought has left its environment.
-    fn rolled_back<'a>(
-        &'a self,
-        _store: &'a Store,
-        _deployment_id: i64,
-        _now: DateTime<Utc>,
-    ) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async { Ok(()) })
-    }
-}
 
 /// The result of a batch.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -105,7 +62,7 @@ const UNRELATED: &str = "unrelated";
 /// GitHub could settle is returned in [`Batch::needs_github`].
 pub async fn resolve(
     store: &Store,
-    github: Option<&GitHubAccess<'_>>,
+    github: Option<&InstallationClient<'_>>,
     repo: &RepoName,
     previous: Option<&str>,
     new_sha: &str,
@@ -215,7 +172,7 @@ fn range_of(progress: &RangeProgress) -> Range {
 /// stored progress stopped. Each page's commits are stored with the progress in one transaction.
 async fn read_range(
     store: &Store,
-    github: &GitHubAccess<'_>,
+    github: &InstallationClient<'_>,
     repo: &RepoName,
     base: &str,
     head: &str,
@@ -276,7 +233,7 @@ async fn read_range(
 /// Commits in `from` that `to` lacks: what left an environment when `from` was rolled back to
 /// `to`. Downstream features use it to tell which pull requests are no longer deployed there.
 pub async fn commits_left(
-    github: &GitHubAccess<'_>,
+    github: &InstallationClient<'_>,
     repo: &RepoName,
     from: &str,
     to: &str,

@@ -10,14 +10,14 @@
 pub mod batch;
 
 use chrono::{DateTime, Utc};
-use octocrab::Octocrab;
 use serde::Serialize;
 
-use crate::github::app::GitHubApp;
-use crate::github::compare::{self, CallError, CompareStatus};
+use crate::github::client::InstallationClient;
+use crate::github::compare::{self, CompareStatus};
+use crate::github::error::CallError;
 use crate::store::ancestry as facts;
 use crate::store::{Store, StoreError};
-use crate::types::{InstallationId, RepoName};
+use crate::types::RepoName;
 
 /// Where an answer came from.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -72,48 +72,6 @@ impl From<CallError> for AncestryError {
     }
 }
 
-/// What ancestry needs to ask GitHub for one installation.
-pub struct GitHubAccess<'a> {
-    pub app: &'a GitHubApp,
-    pub installation: InstallationId,
-}
-
-impl GitHubAccess<'_> {
-    /// Runs `call` with the installation's client, minting a new token once if GitHub answers 401.
-    pub async fn call<T, F, Fut>(&self, now: DateTime<Utc>, call: F) -> Result<T, AncestryError>
-    where
-        F: Fn(Octocrab) -> Fut,
-        Fut: std::future::Future<Output = Result<T, CallError>>,
-    {
-        let client = self.client(now).await?;
-        match call(client).await {
-            Err(CallError::Unauthorized) => {
-                self.app.forget_token(self.installation).await;
-                let client = self.client(now).await?;
-                call(client).await.map_err(AncestryError::from)
-            }
-            other => other.map_err(AncestryError::from),
-        }
-    }
-
-    async fn client(&self, now: DateTime<Utc>) -> Result<Octocrab, AncestryError> {
-        self.app
-            .installation_client(self.installation, now)
-            .await
-            .map_err(|e| match e {
-                octocrab::Error::GitHub { source, .. } if source.status_code.as_u16() == 404 => {
-                    AncestryError::Refused(format!("installation {} is not known to GitHub", self.installation))
-                }
-                octocrab::Error::GitHub { source, .. } => AncestryError::Unavailable(format!(
-                    "minting an installation token failed: {} {}",
-                    source.status_code.as_u16(),
-                    source.message
-                )),
-                other => AncestryError::Unavailable(format!("minting an installation token failed: {other:?}")),
-            })
-    }
-}
-
 /// A commit-ish as a client may give it: a SHA (any case, 7–40 hex) or a ref name.
 pub fn parse_reference(raw: &str) -> Result<String, AncestryError> {
     let value = raw.trim();
@@ -139,7 +97,7 @@ fn is_full_sha(value: &str) -> bool {
 
 /// The full SHA of `reference` (asking GitHub unless it already is one).
 pub async fn resolve(
-    github: &GitHubAccess<'_>,
+    github: &InstallationClient<'_>,
     repo: &RepoName,
     reference: &str,
     now: DateTime<Utc>,
@@ -147,17 +105,17 @@ pub async fn resolve(
     if is_full_sha(reference) {
         return Ok(reference.to_ascii_lowercase());
     }
-    github
+    Ok(github
         .call(now, |client| async move {
             compare::resolve_commit(&client, repo, reference, now).await
         })
-        .await
+        .await?)
 }
 
 /// Is `ancestor` an ancestor of `descendant` (inclusive) in `repo`?
 pub async fn is_ancestor(
     store: &Store,
-    github: Option<&GitHubAccess<'_>>,
+    github: Option<&InstallationClient<'_>>,
     repo: &RepoName,
     ancestor: &str,
     descendant: &str,
@@ -189,7 +147,7 @@ pub async fn is_ancestor(
 /// One comparison, with its answer and the commits it lists stored as facts.
 pub(crate) async fn compare_and_remember(
     store: &Store,
-    github: &GitHubAccess<'_>,
+    github: &InstallationClient<'_>,
     repo: &RepoName,
     ancestor: &str,
     descendant: &str,
@@ -215,7 +173,7 @@ pub(crate) async fn compare_and_remember(
 /// One comparison: the answer, the status (none when there is no common ancestor) and the
 /// commits the first page lists (each an ancestor of `descendant`).
 async fn compare_once(
-    github: &GitHubAccess<'_>,
+    github: &InstallationClient<'_>,
     repo: &RepoName,
     ancestor: &str,
     descendant: &str,

@@ -8,8 +8,8 @@
 //! GitHub does not deliver in order. The repository list in an `installation` event is a snapshot
 //! of an unknown age, so it only ever adds repositories; only `installation_repositories.removed`
 //! takes one away. Otherwise a late `created` would undo an `added` that overtook it. This module
-//! does not parse webhook
-//! JSON (that is `github::events`) and does not know HTTP.
+//! does not parse webhook JSON (`github::events` turns it into `crate::events`) and does not
+//! know HTTP.
 //!
 //! An installation may see 100,000 repositories: a [`Connection`] does not carry its list. Hot
 //! paths (every deployment webhook, every deploy credential request) ask for one repository by
@@ -25,10 +25,11 @@ mod settings;
 pub use patterns::EnvironmentPattern;
 pub use settings::ConnectionSettings;
 
-use crate::github::events::{InstallationChange, InstallationEvent, InstallationSnapshot, RepositoriesChanged};
+use crate::events::{InstallationChange, InstallationEvent, InstallationSnapshot, RepositoriesChanged};
 use crate::store::connections::{self as rows, InstallationFields};
 use crate::store::{Conn, Store, StoreResult};
 use crate::types::{Account, InstallationId, RepoName, RepoRef};
+use crate::validation::Invalid;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
@@ -274,13 +275,13 @@ pub async fn for_repository_event(
     Ok(Ok(connection))
 }
 
-/// Changes settings with a JSON patch; `Ok(Err(errors))` names every invalid field.
+/// Changes settings with a JSON patch; `Ok(Err(invalid))` names every invalid field.
 pub async fn update_settings(
     store: &Store,
     id: i64,
     patch: &serde_json::Value,
     now: DateTime<Utc>,
-) -> StoreResult<Option<Result<Connection, Vec<crate::error::FieldError>>>> {
+) -> StoreResult<Option<Result<Connection, Invalid>>> {
     let Some(connection) = rows::find(store.conn(), id).await? else {
         return Ok(None);
     };
@@ -293,11 +294,10 @@ pub async fn update_settings(
         Some(serde_json::Value::Null) => Some(None),
         Some(serde_json::Value::String(s)) if !s.trim().is_empty() && s.len() <= 512 => Some(Some(s.trim().to_owned())),
         Some(_) => {
-            let error = crate::error::FieldError::new(
+            return Ok(Some(Err(Invalid::field(
                 "agent_secret",
                 "must be a non-empty string of at most 512 characters, or null",
-            );
-            return Ok(Some(Err(vec![error])));
+            ))));
         }
     };
     let tx = store.begin().await?;

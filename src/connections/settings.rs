@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::patterns::EnvironmentPattern;
-use crate::error::FieldError;
+use crate::validation::Invalid;
 
 /// Stored as JSON; a key added in a later version gets its default.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,48 +50,43 @@ pub const KEYS: [&str; 5] = [
 impl ConnectionSettings {
     /// These settings with `patch` (a JSON object of some keys) applied. Every problem is reported
     /// with its field: unknown keys, wrong types, malformed patterns.
-    pub fn patched(&self, patch: &Value) -> Result<Self, Vec<FieldError>> {
+    pub fn patched(&self, patch: &Value) -> Result<Self, Invalid> {
         let Some(object) = patch.as_object() else {
-            return Err(vec![FieldError::new("body", "must be a JSON object of settings")]);
+            return Err(Invalid::field("body", "must be a JSON object of settings"));
         };
         let mut next = self.clone();
-        let mut errors = Vec::new();
+        let mut errors = Invalid::default();
         for (key, value) in object {
             match key.as_str() {
                 "auto_create_deployments" => match value.as_bool() {
                     Some(flag) => next.auto_create_deployments = flag,
-                    None => errors.push(FieldError::new(key, "must be true or false")),
+                    None => errors.push(key, "must be true or false"),
                 },
                 "ignore_transient_environments" => match value.as_bool() {
                     Some(flag) => next.ignore_transient_environments = flag,
-                    None => errors.push(FieldError::new(key, "must be true or false")),
+                    None => errors.push(key, "must be true or false"),
                 },
                 "ignored_environments" => match value.as_array() {
-                    Some(items) if items.len() > MAX_IGNORED_ENVIRONMENTS => errors.push(FieldError::new(
+                    Some(items) if items.len() > MAX_IGNORED_ENVIRONMENTS => errors.push(
                         key,
                         format!(
                             "must hold at most {MAX_IGNORED_ENVIRONMENTS} patterns, not {}",
                             items.len()
                         ),
-                    )),
+                    ),
                     Some(items) => {
                         let mut patterns = Vec::new();
                         for (index, item) in items.iter().enumerate() {
                             let field = format!("ignored_environments[{index}]");
                             match item.as_str().map(EnvironmentPattern::parse) {
                                 Some(Ok(pattern)) => patterns.push(pattern),
-                                Some(Err(message)) => errors.push(FieldError::new(field, format!("pattern {message}"))),
-                                None => {
-                                    errors.push(FieldError::new(field, "must be a string pattern such as preview-*"))
-                                }
+                                Some(Err(message)) => errors.push(field, format!("pattern {message}")),
+                                None => errors.push(field, "must be a string pattern such as preview-*"),
                             }
                         }
                         next.ignored_environments = patterns;
                     }
-                    None => errors.push(FieldError::new(
-                        key,
-                        "must be a list of patterns such as [\"preview-*\"]",
-                    )),
+                    None => errors.push(key, "must be a list of patterns such as [\"preview-*\"]"),
                 },
                 "agent_url" => match value {
                     Value::Null => next.agent_url = None,
@@ -99,14 +94,11 @@ impl ConnectionSettings {
                     Value::String(url) if crate::outbound::policy::parse_http_url(url).is_ok() => {
                         next.agent_url = Some(url.trim().to_owned())
                     }
-                    _ => errors.push(FieldError::new(key, "must be an http(s) URL, or null")),
+                    _ => errors.push(key, "must be an http(s) URL, or null"),
                 },
                 // A secret, kept apart from the settings: the caller stores it.
                 "agent_secret" => {}
-                _ => errors.push(FieldError::new(
-                    key,
-                    format!("is not a setting; settings are {}", KEYS.join(", ")),
-                )),
+                _ => errors.push(key, format!("is not a setting; settings are {}", KEYS.join(", "))),
             }
         }
         if errors.is_empty() {
@@ -160,7 +152,7 @@ mod tests {
                 &json!({"auto_create_deployments": "no", "colour": 1, "ignored_environments": ["ok-*", "bad-[", 3]}),
             )
             .unwrap_err();
-        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        let fields: Vec<&str> = errors.fields.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
             vec![
@@ -183,9 +175,9 @@ mod tests {
             .unwrap_err();
 
         assert_eq!(accepted.unwrap().ignored_environments.len(), MAX_IGNORED_ENVIRONMENTS);
-        assert_eq!(refused.len(), 1);
-        assert_eq!(refused[0].field, "ignored_environments");
-        assert!(refused[0].message.contains("at most 100"), "{}", refused[0].message);
+        assert_eq!(refused.fields.len(), 1);
+        assert_eq!(refused.fields[0].field, "ignored_environments");
+        assert!(refused.fields[0].message.contains("at most 100"), "{}", refused);
     }
 
     #[test]

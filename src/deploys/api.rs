@@ -10,27 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{apply_report, Deploy, DeployStatus, NewDeploy, Report, ReportOrder, StatusEntry};
-use crate::error::FieldError;
 use crate::idempotency::{self, Lookup};
 use crate::limits;
 use crate::store::deployments as rows;
 use crate::store::{Conn, Store, StoreError};
 use crate::types::{CommitSha, RepoName};
-
-/// The fields the API accepts; any other is refused.
-pub const FIELDS: [&str; 11] = [
-    "repository",
-    "environment",
-    "sha",
-    "deploy_time",
-    "ref",
-    "version",
-    "description",
-    "build_logs_url",
-    "triggered_by",
-    "status",
-    "external_id",
-];
+use crate::validation::{self, Invalid};
 
 /// Statuses a client may report.
 pub const CLIENT_STATUSES: [DeployStatus; 5] = [
@@ -57,29 +42,42 @@ pub struct ApiDeployment {
     pub external_id: Option<String>,
 }
 
+/// The body as sent: each field kept as whatever JSON came, so a wrong type is a problem of that
+/// field (not one serde error for the body), and any other key is kept to be named.
+#[derive(Deserialize)]
+struct RawDeployment {
+    repository: Option<Value>,
+    environment: Option<Value>,
+    sha: Option<Value>,
+    deploy_time: Option<Value>,
+    #[serde(rename = "ref")]
+    git_ref: Option<Value>,
+    version: Option<Value>,
+    description: Option<Value>,
+    build_logs_url: Option<Value>,
+    triggered_by: Option<Value>,
+    status: Option<Value>,
+    external_id: Option<Value>,
+    #[serde(flatten)]
+    unknown: Map<String, Value>,
+}
+
 /// Checks every field and reports every problem, each with its field.
-pub fn validate(body: &Value, now: DateTime<Utc>) -> Result<ApiDeployment, Vec<FieldError>> {
-    let Some(object) = body.as_object() else {
-        return Err(vec![FieldError::new("body", "must be a JSON object")]);
+pub fn validate(body: &Value, now: DateTime<Utc>) -> Result<ApiDeployment, Invalid> {
+    // Every field is optional JSON, so only a body that is not an object fails to deserialize.
+    let Ok(raw) = RawDeployment::deserialize(body) else {
+        return Err(Invalid::field("body", "must be a JSON object"));
     };
-    let mut errors = Vec::new();
-    for key in object.keys() {
-        if !FIELDS.contains(&key.as_str()) {
-            errors.push(FieldError::new(key, "is not a field of a deployment"));
-        }
+    let mut invalid = Invalid::default();
+    for key in raw.unknown.keys() {
+        invalid.push(key, "is not a field of a deployment");
     }
-    let repository = text(object, "repository", Kind::Name, true, &mut errors).and_then(|raw| {
-        RepoName::parse(&raw)
-            .map_err(|m| errors.push(FieldError::new("repository", m)))
-            .ok()
-    });
-    let environment = text(object, "environment", Kind::Name, true, &mut errors);
-    let sha = text(object, "sha", Kind::Name, true, &mut errors).and_then(|raw| {
-        CommitSha::parse(&raw)
-            .map_err(|m| errors.push(FieldError::new("sha", m)))
-            .ok()
-    });
-    let deploy_time = match text(object, "deploy_time", Kind::Name, false, &mut errors) {
+    let repository = text(raw.repository, "repository", Kind::Name, true, &mut invalid)
+        .and_then(|raw| RepoName::parse(&raw).map_err(|m| invalid.push("repository", m)).ok());
+    let environment = text(raw.environment, "environment", Kind::Name, true, &mut invalid);
+    let sha = text(raw.sha, "sha", Kind::Name, true, &mut invalid)
+        .and_then(|raw| CommitSha::parse(&raw).map_err(|m| invalid.push("sha", m)).ok());
+    let deploy_time = match text(raw.deploy_time, "deploy_time", Kind::Name, false, &mut invalid) {
         None => Some(now),
         Some(raw) => match DateTime::parse_from_rfc3339(&raw) {
             Ok(time) => {
@@ -87,43 +85,37 @@ pub fn validate(body: &Value, now: DateTime<Utc>) -> Result<ApiDeployment, Vec<F
                 match limits::check_deploy_time(time, now) {
                     Ok(()) => Some(time),
                     Err(message) => {
-                        errors.push(FieldError::new("deploy_time", message));
+                        invalid.push("deploy_time", message);
                         None
                     }
                 }
             }
             Err(_) => {
-                errors.push(FieldError::new(
-                    "deploy_time",
-                    "must be an RFC 3339 time, e.g. 2025-01-15T10:00:00Z",
-                ));
+                invalid.push("deploy_time", "must be an RFC 3339 time, e.g. 2025-01-15T10:00:00Z");
                 None
             }
         },
     };
-    let status = match text(object, "status", Kind::Name, false, &mut errors) {
+    let status = match text(raw.status, "status", Kind::Name, false, &mut invalid) {
         None => Some(DeployStatus::Live),
         Some(raw) => match CLIENT_STATUSES.iter().find(|s| s.as_str() == raw) {
             Some(status) => Some(*status),
             None => {
                 let names: Vec<&str> = CLIENT_STATUSES.iter().map(|s| s.as_str()).collect();
-                errors.push(FieldError::new(
-                    "status",
-                    format!("must be one of {}", names.join(", ")),
-                ));
+                invalid.push("status", format!("must be one of {}", names.join(", ")));
                 None
             }
         },
     };
-    let build_logs_url = text(object, "build_logs_url", Kind::Url, false, &mut errors);
-    let git_ref = text(object, "ref", Kind::Name, false, &mut errors);
-    let version = text(object, "version", Kind::Name, false, &mut errors);
-    let description = text(object, "description", Kind::Text, false, &mut errors);
-    let triggered_by = text(object, "triggered_by", Kind::Name, false, &mut errors);
-    let external_id = text(object, "external_id", Kind::Name, false, &mut errors);
+    let build_logs_url = text(raw.build_logs_url, "build_logs_url", Kind::Url, false, &mut invalid);
+    let git_ref = text(raw.git_ref, "ref", Kind::Name, false, &mut invalid);
+    let version = text(raw.version, "version", Kind::Name, false, &mut invalid);
+    let description = text(raw.description, "description", Kind::Text, false, &mut invalid);
+    let triggered_by = text(raw.triggered_by, "triggered_by", Kind::Name, false, &mut invalid);
+    let external_id = text(raw.external_id, "external_id", Kind::Name, false, &mut invalid);
 
     match (repository, environment, sha, deploy_time, status) {
-        (Some(repository), Some(environment), Some(sha), Some(deploy_time), Some(status)) if errors.is_empty() => {
+        (Some(repository), Some(environment), Some(sha), Some(deploy_time), Some(status)) if invalid.is_empty() => {
             Ok(ApiDeployment {
                 repository,
                 environment,
@@ -138,7 +130,7 @@ pub fn validate(body: &Value, now: DateTime<Utc>) -> Result<ApiDeployment, Vec<F
                 external_id,
             })
         }
-        _ => Err(errors),
+        _ => Err(invalid),
     }
 }
 
@@ -151,42 +143,16 @@ enum Kind {
 }
 
 /// A string field: trimmed, non-empty, within the limits of its kind.
-fn text(
-    object: &Map<String, Value>,
-    key: &str,
-    kind: Kind,
-    required: bool,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    match object.get(key) {
-        None | Some(Value::Null) => {
-            if required {
-                errors.push(FieldError::new(key, "is required"));
-            }
-            None
-        }
-        Some(Value::String(raw)) => {
-            let value = raw.trim();
-            if value.is_empty() {
-                errors.push(FieldError::new(key, "must not be empty"));
-                return None;
-            }
-            let checked = match kind {
-                Kind::Name => limits::Name::parse(value).map(limits::Name::into_string),
-                Kind::Text => limits::Text::parse(value).map(limits::Text::into_string),
-                Kind::Url => limits::HttpUrl::parse(value)
-                    .map(limits::HttpUrl::into_string)
-                    .map_err(|e| e.to_string()),
-            };
-            checked
-                .map_err(|message| errors.push(FieldError::new(key, message)))
-                .ok()
-        }
-        Some(_) => {
-            errors.push(FieldError::new(key, "must be a string"));
-            None
-        }
-    }
+fn text(value: Option<Value>, key: &str, kind: Kind, required: bool, invalid: &mut Invalid) -> Option<String> {
+    let value = validation::string(value, key, required, invalid)?;
+    let checked = match kind {
+        Kind::Name => limits::Name::parse(&value).map(limits::Name::into_string),
+        Kind::Text => limits::Text::parse(&value).map(limits::Text::into_string),
+        Kind::Url => limits::HttpUrl::parse(&value)
+            .map(limits::HttpUrl::into_string)
+            .map_err(|e| e.to_string()),
+    };
+    checked.map_err(|message| invalid.push(key, message)).ok()
 }
 
 /// What the API answers; stored as is for `Idempotency-Key` replays.
@@ -393,4 +359,65 @@ async fn report(
         apply_report(db, deploy, &report, now).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use serde_json::json;
+
+    use super::validate;
+
+    #[test]
+    fn every_invalid_field_is_reported_in_order_with_its_own_problem() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let invalid = validate(
+            &json!({
+                "repository": 1,
+                "sha": "",
+                "deploy_time": "yesterday",
+                "status": "done",
+                "ref": ["main"],
+                "colour": "red",
+            }),
+            now,
+        )
+        .unwrap_err();
+        let problems: Vec<(&str, &str)> = invalid
+            .fields
+            .iter()
+            .map(|p| (p.field.as_str(), p.message.as_str()))
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                ("colour", "is not a field of a deployment"),
+                ("repository", "must be a string"),
+                ("environment", "is required"),
+                ("sha", "must not be empty"),
+                ("deploy_time", "must be an RFC 3339 time, e.g. 2025-01-15T10:00:00Z"),
+                ("status", "must be one of initiated, building, deploying, live, failed"),
+                ("ref", "must be a string"),
+            ]
+        );
+        assert_eq!(
+            validate(&json!(["repository"]), now).unwrap_err().to_string(),
+            "body: must be a JSON object"
+        );
+    }
+
+    #[test]
+    fn a_valid_body_becomes_a_deployment_with_defaults() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let deployment = validate(
+            &json!({"repository": "acme/shop", "environment": " production ", "sha": "abc1234", "ref": null}),
+            now,
+        )
+        .unwrap();
+        assert_eq!(deployment.repository.as_str(), "acme/shop");
+        assert_eq!(deployment.environment, "production");
+        assert_eq!(deployment.deploy_time, now);
+        assert_eq!(deployment.status.as_str(), "live");
+        assert_eq!(deployment.git_ref, None);
+    }
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::{apply_report, from_github_state, NewDeploy, Report, ReportOrder, StatusEntry};
 use crate::connections::{self, Applied, Connection};
-use crate::github::events::{GitHubDeployment, GitHubDeploymentStatus};
+use crate::events::{GitHubDeployment, GitHubDeploymentStatus};
 use crate::limits::clamp_to_received;
 use crate::store::deployments as rows;
 use crate::store::{Conn, StoreResult};

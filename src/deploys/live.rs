@@ -17,11 +17,13 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
+use super::watch::{LiveDeploy, WatchSource};
 use super::{Deploy, DeployStatus, StatusEntry};
-use crate::ancestry::batch::{self, LiveDeploy, WatchSource};
-use crate::ancestry::{AncestryError, GitHubAccess};
+use crate::ancestry::batch;
+use crate::ancestry::AncestryError;
 use crate::connections;
 use crate::github::app::GitHubApp;
+use crate::github::client::InstallationClient;
 use crate::github::compare::CompareStatus;
 use crate::jobs::runner::{JobError, JobHandler};
 use crate::store::ancestry::{self as facts, BatchOutcome};
@@ -55,7 +57,7 @@ impl WentLive {
         let connection = connections::get(&self.store, deploy.connection_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("connection {} does not exist", deploy.connection_id)))?;
-        let github = self.github.as_ref().map(|app| GitHubAccess {
+        let github = self.github.as_ref().map(|app| InstallationClient {
             app,
             installation: connection.installation_id,
         });

@@ -13,6 +13,7 @@ pub mod cursor;
 pub mod github;
 mod lifecycle;
 pub mod live;
+pub mod watch;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -1,23 +1,20 @@
 //! The GitHub App's API client: JWT auth (RS256, `iat` −60 s, `exp` 9 min, `iss` = App id, as
-//! octocrab mints it), and one installation client per installation whose token is cached until
-//! five minutes before it expires and minted again once when GitHub answers 401.
+//! octocrab mints it) and installation tokens minted with it. Calls made as an installation,
+//! with the token cache, are `client.rs`.
 //!
 //! octocrab's own retry layer is compiled out (no `retry` feature): shiplog's job queue owns
 //! retries, so it can honour GitHub's rate-limit headers and keep failures visible.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use octocrab::models::{AppId, InstallationId as OctoInstallationId};
 use octocrab::Octocrab;
-use tokio::sync::Mutex;
 
+use super::client::{CachedToken, TokenCache};
+use super::error::{classify_mint, CallError};
 use crate::config::GitHubAppCredentials;
 use crate::types::InstallationId;
-
-/// A cached token is replaced when it has less than this left.
-const TOKEN_REFRESH_MARGIN_MINUTES: i64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubAppError {
@@ -29,18 +26,12 @@ pub enum GitHubAppError {
     Client(String),
 }
 
-#[derive(Clone)]
-struct CachedToken {
-    token: String,
-    expires_at: DateTime<Utc>,
-}
-
 /// The App client. Cheap to clone; clones share the token cache.
 #[derive(Clone)]
 pub struct GitHubApp {
     app_id: u64,
     client: Octocrab,
-    tokens: Arc<Mutex<HashMap<InstallationId, CachedToken>>>,
+    tokens: Arc<TokenCache>,
 }
 
 impl std::fmt::Debug for GitHubApp {
@@ -67,7 +58,7 @@ impl GitHubApp {
         Ok(Self {
             app_id: credentials.app_id,
             client,
-            tokens: Arc::new(Mutex::new(HashMap::new())),
+            tokens: Arc::new(TokenCache::default()),
         })
     }
 
@@ -75,44 +66,37 @@ impl GitHubApp {
         self.app_id
     }
 
-    /// A client authenticated as the installation, minting a token when none is cached or the
-    /// cached one is about to expire.
-    pub async fn installation_client(
+    pub(crate) fn tokens(&self) -> &TokenCache {
+        &self.tokens
+    }
+
+    /// Mints a token for the installation (`POST /app/installations/{id}/access_tokens`).
+    pub(crate) async fn mint_token(
         &self,
         installation: InstallationId,
         now: DateTime<Utc>,
-    ) -> octocrab::Result<Octocrab> {
-        let mut tokens = self.tokens.lock().await;
-        let fresh = tokens
-            .get(&installation)
-            .filter(|cached| cached.expires_at - now > Duration::minutes(TOKEN_REFRESH_MARGIN_MINUTES))
-            .cloned();
-        let cached = match fresh {
-            Some(cached) => cached,
-            None => {
-                let minted = self
-                    .client
-                    .apps()
-                    .create_installation_access_token(OctoInstallationId(installation.0 as u64), &Default::default())
-                    .await?;
-                let expires_at = minted
-                    .expires_at
-                    .as_deref()
-                    .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-                    .map_or(now + Duration::minutes(55), |at| at.with_timezone(&Utc));
-                let cached = CachedToken {
-                    token: minted.token,
-                    expires_at,
-                };
-                tokens.insert(installation, cached.clone());
-                cached
-            }
-        };
-        self.client.user_access_token(cached.token)
+    ) -> Result<CachedToken, CallError> {
+        let minted = self
+            .client
+            .apps()
+            .create_installation_access_token(OctoInstallationId(installation.0 as u64), &Default::default())
+            .await
+            .map_err(|e| classify_mint(e, installation))?;
+        let expires_at = minted
+            .expires_at
+            .as_deref()
+            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+            .map_or(now + Duration::minutes(55), |at| at.with_timezone(&Utc));
+        Ok(CachedToken {
+            token: minted.token,
+            expires_at,
+        })
     }
 
-    /// Forgets the installation's token (GitHub answered 401 with it).
-    pub async fn forget_token(&self, installation: InstallationId) {
-        self.tokens.lock().await.remove(&installation);
+    /// A client that authenticates with an installation token.
+    pub(crate) fn as_installation(&self, token: &str) -> Result<Octocrab, CallError> {
+        self.client
+            .user_access_token(token.to_owned())
+            .map_err(|e| CallError::Retryable(format!("building the installation client failed: {e}")))
     }
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use octocrab::Octocrab;
 use serde_json::{json, Value};
 
-use super::compare::{classify, CallError};
+use super::error::{classify, CallError};
 use crate::types::RepoName;
 
 /// 👀 on a comment (`POST /repos/{o}/{r}/issues/comments/{id}/reactions`).

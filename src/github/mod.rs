@@ -1,10 +1,12 @@
 //! Everything that knows GitHub's formats: webhook signatures, webhook payloads, App auth.
 //!
-//! Only `events.rs` knows the webhook JSON; the rest of shiplog sees the internal event types
-//! it produces.
+//! Only `events.rs` knows the webhook JSON; the rest of shiplog sees the events it converts
+//! them to (`crate::events`).
 
 pub mod app;
+pub mod client;
 pub mod compare;
+pub mod error;
 pub mod events;
 #[cfg(test)]
 mod hostile_input;

@@ -5,8 +5,9 @@ use serde::Deserialize;
 
 use super::auth::{Caller, NamedIn};
 use super::AppState;
-use crate::ancestry::{self, AncestryError, GitHubAccess};
+use crate::ancestry::{self, AncestryError};
 use crate::error::ApiError;
+use crate::github::client::InstallationClient;
 use crate::types::RepoName;
 
 #[derive(Debug, Deserialize)]
@@ -24,7 +25,7 @@ pub async fn check_ancestry(
 ) -> Result<HttpResponse, ApiError> {
     let repo = RepoName::parse(&query.repository).map_err(|m| ApiError::invalid_field("repository", m))?;
     let connection = caller.connection_for(&state.store, &repo, NamedIn::Query).await?;
-    let access = state.github.as_ref().map(|app| GitHubAccess {
+    let access = state.github.as_ref().map(|app| InstallationClient {
         app,
         installation: connection.installation_id,
     });

@@ -97,7 +97,7 @@ pub async fn update_connection(
     let id = path.into_inner();
     match connections::update_settings(&state.store, id, &patch, state.clock.now()).await? {
         None => Err(ApiError::not_found(format!("no connection with id {id}"))),
-        Some(Err(errors)) => Err(ApiError::unprocessable(errors)),
+        Some(Err(invalid)) => Err(invalid.into()),
         Some(Ok(connection)) => {
             tracing::info!(settings = ?connection.settings, "connection settings changed");
             Ok(HttpResponse::Ok().json(view(&state, &connection).await?))

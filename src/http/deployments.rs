@@ -170,7 +170,7 @@ pub async fn create_deployment(
 
     let json: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid_field("body", format!("not valid JSON: {e}")))?;
-    let request = deploys::api::validate(&json, now).map_err(ApiError::unprocessable)?;
+    let request = deploys::api::validate(&json, now)?;
     span.record("repository", request.repository.as_str());
 
     let connection = principal

@@ -9,81 +9,21 @@ use super::auth::{identify_signed, signed_over_body, AgentKey, BodySigner, Calle
 use super::body::read_limited;
 use super::AppState;
 use crate::error::{ApiError, FieldError};
-use crate::limits::{Name, Text};
+use crate::limits::Text;
 use crate::monitoring::plans::{self, Plan};
-use crate::types::RepoName;
+use crate::monitoring::request::{self, PlanRequest};
 
 pub async fn create_plan(
     caller: Caller,
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(object) = body.as_object() else {
-        return Err(ApiError::unprocessable(vec![FieldError::new(
-            "body",
-            "must be a JSON object",
-        )]));
-    };
-    let mut errors = Vec::new();
-    for key in object
-        .keys()
-        .filter(|k| !["repository", "pull_number", "environments", "note"].contains(&k.as_str()))
-    {
-        errors.push(FieldError::new(key, "is not a field of a monitoring plan"));
-    }
-    let repository = match object.get("repository").and_then(Value::as_str).map(RepoName::parse) {
-        Some(Ok(repo)) => Some(repo),
-        Some(Err(message)) => {
-            errors.push(FieldError::new("repository", message));
-            None
-        }
-        None => {
-            errors.push(FieldError::new("repository", "is required (owner/repo)"));
-            None
-        }
-    };
-    let pull_number = object.get("pull_number").and_then(Value::as_i64).filter(|n| *n > 0);
-    if pull_number.is_none() {
-        errors.push(FieldError::new("pull_number", "must be a positive whole number"));
-    }
-    let environments: Vec<String> = match object.get("environments") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items))
-            if items
-                .iter()
-                .all(|i| i.as_str().is_some_and(|s| Name::parse(s.trim()).is_ok())) =>
-        {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|s| s.trim().to_owned())
-                .collect()
-        }
-        Some(_) => {
-            errors.push(FieldError::new(
-                "environments",
-                "must be a list of environment names (1 to 255 characters, no control characters)",
-            ));
-            Vec::new()
-        }
-    };
-    let note = match object.get("note") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if Text::parse(s).is_ok() => Some(s.clone()),
-        Some(_) => {
-            errors.push(FieldError::new(
-                "note",
-                "must be a string of at most 4096 characters, without control characters but tab and line breaks",
-            ));
-            None
-        }
-    };
-    let (Some(repository), Some(pull_number)) = (repository, pull_number) else {
-        return Err(ApiError::unprocessable(errors));
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::unprocessable(errors));
-    }
+    let PlanRequest {
+        repository,
+        pull_number,
+        environments,
+        note,
+    } = request::validate(&body)?;
     let connection = caller.connection_for(&state.store, &repository, NamedIn::Body).await?;
     let (plan, created) = plans::opt_in(
         &state.store,

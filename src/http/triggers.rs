@@ -9,8 +9,10 @@ use serde_json::json;
 use super::ancestry::ancestry_error;
 use super::auth::{Caller, NamedIn};
 use super::AppState;
-use crate::ancestry::{self, AncestryError, GitHubAccess};
+use crate::ancestry::{self, AncestryError};
 use crate::error::{ApiError, FieldError};
+use crate::github::client::InstallationClient;
+use crate::github::error::CallError;
 use crate::triggers::{self, NewTrigger, Trigger};
 
 #[tracing::instrument(skip_all)]
@@ -19,7 +21,7 @@ pub async fn create_trigger(
     state: web::Data<AppState>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = triggers::validate(&body, &state.config.outbound_allow).map_err(ApiError::unprocessable)?;
+    let request = triggers::validate(&body, &state.config.outbound_allow)?;
     let connection = caller
         .connection_for(&state.store, &request.repository, NamedIn::Body)
         .await?;
@@ -32,7 +34,7 @@ pub async fn create_trigger(
     let now = state.clock.now();
     let sha = match &state.github {
         Some(app) => {
-            let access = GitHubAccess {
+            let access = InstallationClient {
                 app,
                 installation: connection.installation_id,
             };
@@ -44,10 +46,10 @@ pub async fn create_trigger(
                 })
                 .await
                 .map_err(|e| match e {
-                    AncestryError::UnknownCommit(_) => {
+                    CallError::UnknownCommit(_) => {
                         ApiError::unprocessable(vec![FieldError::new("sha", "GitHub does not know this commit")])
                     }
-                    other => ancestry_error(other),
+                    other => ancestry_error(other.into()),
                 })?
         }
         None if request.sha.len() == 40 => request.sha.clone(),

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::connections::{self, Applied};
 use crate::deploys;
-use crate::github::events::{ParsedDelivery, WebhookEvent};
+use crate::events::{ParsedDelivery, WebhookEvent};
 use crate::monitoring;
 use crate::store::{deliveries, Conn, Store, StoreError, StoreResult};
 use crate::types::DeliveryId;

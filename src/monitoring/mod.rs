@@ -6,12 +6,13 @@
 
 pub mod opt_in;
 pub mod plans;
+pub mod request;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::connections::{self, Applied};
-use crate::github::events::GitHubPullRequest;
+use crate::events::GitHubPullRequest;
 use crate::store::pull_requests as rows;
 use crate::store::{Conn, StoreResult};
 use crate::types::{CommitSha, InstallationId, RepoName};

@@ -7,10 +7,11 @@ use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 
 use super::plans::{create_plan, PlanOpened};
-use crate::ancestry::{AncestryError, GitHubAccess};
 use crate::connections::{self, Applied};
+use crate::events::PullRef;
 use crate::github::app::GitHubApp;
-use crate::github::events::PullRef;
+use crate::github::client::InstallationClient;
+use crate::github::error::CallError;
 use crate::github::issues;
 use crate::jobs::runner::{JobError, JobHandler};
 use crate::jobs::{self, NewJob};
@@ -152,7 +153,7 @@ impl JobHandler for GitHubWrite {
                 message: "the GitHub App is not configured".into(),
                 retry_at: Some(now + chrono::Duration::hours(1)),
             })?;
-            let access = GitHubAccess {
+            let access = InstallationClient {
                 app,
                 installation: connection.installation_id,
             };
@@ -173,7 +174,7 @@ impl JobHandler for GitHubWrite {
                     .await
             };
             result.map_err(|e| match e {
-                AncestryError::RateLimited { retry_at } => JobError::Retry {
+                CallError::RateLimited { retry_at } => JobError::Retry {
                     message: "GitHub's rate limit".into(),
                     retry_at,
                 },

@@ -12,9 +12,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::opt_in;
-use crate::ancestry::batch::{LiveDeploy, WatchSource};
 use crate::clock::SharedClock;
 use crate::config::AgentConfig;
+use crate::deploys::watch::{LiveDeploy, WatchSource};
 use crate::jobs::runner::{JobError, JobHandler, MAX_ATTEMPTS};
 use crate::jobs::{self, NewJob};
 use crate::outbound::{delivery_id, Outbound};

@@ -12,12 +12,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::BoxFuture;
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
 
-use crate::ancestry::batch::{LiveDeploy, WatchSource};
 use crate::config::AgentConfig;
-use crate::error::FieldError;
+use crate::deploys::watch::{LiveDeploy, WatchSource};
 use crate::jobs::runner::{JobError, JobHandler, MAX_ATTEMPTS};
 use crate::jobs::{self, NewJob};
 use crate::limits;
@@ -25,6 +24,7 @@ use crate::outbound::{delivery_id, AllowList, Outbound, TargetError};
 use crate::store::triggers as rows;
 use crate::store::{deployments, Store, StoreResult};
 use crate::types::RepoName;
+use crate::validation::{string as text, Invalid};
 
 /// The job that calls the agent.
 pub const FIRE_JOB: &str = "trigger.fire";
@@ -161,6 +161,7 @@ impl AttemptRecord {
 }
 
 /// The request body as sent, checked field by field.
+#[derive(Debug)]
 pub struct TriggerRequest {
     pub repository: RepoName,
     pub environment: String,
@@ -170,100 +171,86 @@ pub struct TriggerRequest {
     pub message: Option<String>,
 }
 
-const FIELDS: [&str; 6] = [
-    "repository",
-    "environment",
-    "sha",
-    "delay_seconds",
-    "target_url",
-    "message",
-];
+/// The body as sent: each field kept as whatever JSON came, so a wrong type is a problem of that
+/// field, and any other key is kept to be named.
+#[derive(Deserialize)]
+struct RawTrigger {
+    repository: Option<Value>,
+    environment: Option<Value>,
+    sha: Option<Value>,
+    delay_seconds: Option<Value>,
+    target_url: Option<Value>,
+    message: Option<Value>,
+    #[serde(flatten)]
+    unknown: Map<String, Value>,
+}
 
 /// Checks every field of `POST /api/triggers` and reports every problem. A `target_url` must be
 /// an absolute http(s) URL, and one whose host is an IP literal or `localhost` must be callable
 /// under `allow` (see [`crate::outbound::policy`]); other names are checked at every call.
-pub fn validate(body: &Value, allow: &AllowList) -> Result<TriggerRequest, Vec<FieldError>> {
-    let Some(object) = body.as_object() else {
-        return Err(vec![FieldError::new("body", "must be a JSON object")]);
+pub fn validate(body: &Value, allow: &AllowList) -> Result<TriggerRequest, Invalid> {
+    // Every field is optional JSON, so only a body that is not an object fails to deserialize.
+    let Ok(raw) = RawTrigger::deserialize(body) else {
+        return Err(Invalid::field("body", "must be a JSON object"));
     };
-    let mut errors = Vec::new();
-    for key in object.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
-        errors.push(FieldError::new(key, "is not a field of a trigger"));
+    let mut invalid = Invalid::default();
+    for key in raw.unknown.keys() {
+        invalid.push(key, "is not a field of a trigger");
     }
-    let text = |key: &str, required: bool, errors: &mut Vec<FieldError>| match object.get(key) {
-        None | Some(Value::Null) => {
-            if required {
-                errors.push(FieldError::new(key, "is required"));
-            }
-            None
-        }
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Some(Value::String(_)) => {
-            errors.push(FieldError::new(key, "must not be empty"));
-            None
-        }
-        Some(_) => {
-            errors.push(FieldError::new(key, "must be a string"));
-            None
-        }
-    };
-    let repository = text("repository", true, &mut errors).and_then(|r| {
-        RepoName::parse(&r)
-            .map_err(|m| errors.push(FieldError::new("repository", m)))
-            .ok()
-    });
-    let environment = text("environment", true, &mut errors).and_then(|e| {
+    let repository = text(raw.repository, "repository", true, &mut invalid)
+        .and_then(|r| RepoName::parse(&r).map_err(|m| invalid.push("repository", m)).ok());
+    let environment = text(raw.environment, "environment", true, &mut invalid).and_then(|e| {
         limits::Name::parse(&e)
             .map(limits::Name::into_string)
-            .map_err(|m| errors.push(FieldError::new("environment", m)))
+            .map_err(|m| invalid.push("environment", m))
             .ok()
     });
-    let sha = text("sha", true, &mut errors).and_then(|s| {
+    let sha = text(raw.sha, "sha", true, &mut invalid).and_then(|s| {
         let valid = (7..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit());
         if valid {
             Some(s.to_ascii_lowercase())
         } else {
-            errors.push(FieldError::new("sha", "must be 7 to 40 hex characters"));
+            invalid.push("sha", "must be 7 to 40 hex characters");
             None
         }
     });
-    let delay_seconds = match object.get("delay_seconds") {
+    let delay_seconds = match raw.delay_seconds {
         None | Some(Value::Null) => 0,
         Some(value) => match value.as_i64() {
             Some(n) if (0..=MAX_DELAY_SECONDS).contains(&n) => n,
             _ => {
-                errors.push(FieldError::new(
+                invalid.push(
                     "delay_seconds",
                     format!("must be a whole number from 0 to {MAX_DELAY_SECONDS}"),
-                ));
+                );
                 0
             }
         },
     };
-    let target_url = text("target_url", false, &mut errors).and_then(|url| {
+    let target_url = text(raw.target_url, "target_url", false, &mut invalid).and_then(|url| {
         limits::HttpUrl::parse(&url)
             .map(limits::HttpUrl::into_string)
-            .map_err(|e| errors.push(FieldError::new("target_url", e.to_string())))
+            .map_err(|e| invalid.push("target_url", e.to_string()))
             .ok()
     });
     if let Some(url) = &target_url {
         match allow.check_target(url) {
             Ok(_) => {}
-            Err(TargetError::NotHttp) => errors.push(FieldError::new("target_url", "must be an absolute http(s) URL")),
-            Err(TargetError::Refused(_)) => errors.push(FieldError::new(
+            Err(TargetError::NotHttp) => invalid.push("target_url", "must be an absolute http(s) URL"),
+            Err(TargetError::Refused(_)) => invalid.push(
                 "target_url",
                 "must not point at a loopback, private, link-local or other non-public address",
-            )),
+            ),
         }
     }
-    let message = text("message", false, &mut errors).and_then(|m| {
+    let message = text(raw.message, "message", false, &mut invalid).and_then(|m| {
         limits::Text::parse(&m)
             .map(limits::Text::into_string)
-            .map_err(|e| errors.push(FieldError::new("message", e)))
+            .map_err(|e| invalid.push("message", e))
             .ok()
     });
     match (repository, environment, sha) {
-        (Some(repository), Some(environment), Some(sha)) if errors.is_empty() => Ok(TriggerRequest {
+        (Some(repository), Some(environment), Some(sha)) if invalid.is_empty() => Ok(TriggerRequest {
             repository,
             environment,
             sha,
@@ -271,7 +258,7 @@ pub fn validate(body: &Value, allow: &AllowList) -> Result<TriggerRequest, Vec<F
             target_url,
             message,
         }),
-        _ => Err(errors),
+        _ => Err(invalid),
     }
 }
 
@@ -489,4 +476,52 @@ pub fn wire(
             agent,
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::validate;
+    use crate::outbound::AllowList;
+
+    #[test]
+    fn every_invalid_field_is_reported_in_order_with_its_own_problem() {
+        let allow = AllowList::default();
+        let invalid = validate(
+            &json!({
+                "repository": "acme",
+                "environment": 3,
+                "sha": "xyz",
+                "delay_seconds": "soon",
+                "target_url": "http://127.0.0.1/hook",
+                "extra": true,
+            }),
+            &allow,
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = invalid.fields.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "extra",
+                "repository",
+                "environment",
+                "sha",
+                "delay_seconds",
+                "target_url"
+            ]
+        );
+        assert_eq!(invalid.fields[2].message, "must be a string");
+        assert_eq!(
+            validate(&json!("text"), &allow).unwrap_err().to_string(),
+            "body: must be a JSON object"
+        );
+        let request = validate(
+            &json!({"repository": "acme/shop", "environment": "production", "sha": "ABCDEF1"}),
+            &allow,
+        )
+        .unwrap();
+        assert_eq!((request.sha.as_str(), request.delay_seconds), ("abcdef1", 0));
+    }
 }

@@ -7,7 +7,7 @@ use sea_orm::prelude::async_trait::async_trait;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult, QueryResult, Statement};
 use serde_json::{json, Value};
 use shiplog::clock::Clock;
-use shiplog::github::events::{InstallationSnapshot, RepositoriesChanged};
+use shiplog::events::{InstallationSnapshot, RepositoriesChanged};
 use shiplog::types::{Account, InstallationId, RepoName, RepoRef};
 
 use crate::helpers::{fixture, set, spawn_app, spawn_app_with, status_and_json, TestApp, ADMIN_TOKEN, WEBHOOK_SECRET};

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -61,6 +61,16 @@ pub struct FakeState {
     calls: Mutex<Vec<String>>,
     faults: Mutex<VecDeque<Fault>>,
     posted: Mutex<Vec<(String, Value)>>,
+    /// Installations whose token mints wait until the test releases them.
+    held_mints: Mutex<HashMap<u64, Arc<MintHold>>>,
+}
+
+/// Token mints for one installation, held at the fake: `arrived` is notified when a mint
+/// request is waiting, which answers once `release` is notified.
+#[derive(Default)]
+pub struct MintHold {
+    pub arrived: tokio::sync::Notify,
+    pub release: tokio::sync::Notify,
 }
 
 pub struct FakeGitHub {
@@ -175,6 +185,13 @@ impl FakeGitHub {
         self.state.faults.lock().unwrap().push_back(fault);
     }
 
+    /// Holds every token mint for `installation` until the returned hold is released.
+    pub fn hold_mints(&self, installation: u64) -> Arc<MintHold> {
+        let hold = Arc::new(MintHold::default());
+        self.state.held_mints.lock().unwrap().insert(installation, hold.clone());
+        hold
+    }
+
     /// Forgets every installation token, as if they had expired early.
     pub fn revoke_tokens(&self) {
         self.state.tokens.lock().unwrap().clear();
@@ -258,8 +275,14 @@ async fn mint_token(state: web::Data<FakeState>, req: HttpRequest, path: web::Pa
             "https://docs.github.com/rest",
         );
     }
+    let installation = path.into_inner();
+    let hold = state.held_mints.lock().unwrap().get(&installation).cloned();
+    if let Some(hold) = hold {
+        hold.arrived.notify_one();
+        hold.release.notified().await;
+    }
     let token = format!("ghs_{}", uuid::Uuid::new_v4().simple());
-    state.tokens.lock().unwrap().insert(token.clone(), path.into_inner());
+    state.tokens.lock().unwrap().insert(token.clone(), installation);
     let expires_at = (Utc::now() + Duration::hours(1))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();

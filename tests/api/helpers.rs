@@ -48,7 +48,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
 /// Like [`spawn_app_with`], with watch sources for the ancestry batch.
 pub async fn spawn_app_watching(
     customize: impl FnOnce(&mut Config),
-    sources: Vec<std::sync::Arc<dyn shiplog::ancestry::batch::WatchSource>>,
+    sources: Vec<std::sync::Arc<dyn shiplog::deploys::watch::WatchSource>>,
 ) -> TestApp {
     let database = Arc::new(TestDatabase::create().await);
     spawn_app_on(database, customize, sources).await
@@ -58,7 +58,7 @@ pub async fn spawn_app_watching(
 pub async fn spawn_app_on(
     database: Arc<TestDatabase>,
     customize: impl FnOnce(&mut Config),
-    sources: Vec<std::sync::Arc<dyn shiplog::ancestry::batch::WatchSource>>,
+    sources: Vec<std::sync::Arc<dyn shiplog::deploys::watch::WatchSource>>,
 ) -> TestApp {
     init_test_logging();
     let mut config = test_config(&database.url);

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
 use serde_json::Value;
-use shiplog::ancestry::batch::{LiveDeploy, WatchSource};
 use shiplog::clock::Clock;
 use shiplog::config::{GitHubAppCredentials, Secret};
+use shiplog::deploys::watch::{LiveDeploy, WatchSource};
 use shiplog::store::{Store, StoreResult};
 
 use crate::fake_github::{private_key_pem, FakeGitHub, Fault, APP_ID};
@@ -548,7 +548,7 @@ async fn what_a_rollback_took_out_of_an_environment_can_be_listed() {
         private_key_pem: Secret::new(private_key_pem()),
     };
     let app = shiplog::github::app::GitHubApp::new(&credentials, &fake.url).unwrap();
-    let access = shiplog::ancestry::GitHubAccess {
+    let access = shiplog::github::client::InstallationClient {
         app: &app,
         installation: shiplog::types::InstallationId(41000001),
     };

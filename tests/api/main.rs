@@ -14,6 +14,7 @@ mod fake_agent;
 mod fake_github;
 mod faults;
 mod git;
+mod github_client;
 mod health;
 mod helpers;
 mod hostile_pages;

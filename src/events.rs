@@ -1,0 +1,132 @@
+//! What GitHub told us, in shiplog's words: the events a webhook delivery carries, as the domain
+//! (`connections/`, `deploys/`, `monitoring/`, `intake/`) acts on them. `github::events` converts
+//! the webhook JSON into these types; nothing here knows that JSON.
+
+use chrono::{DateTime, Utc};
+
+use crate::types::{Account, CommitSha, InstallationId, RepoRef};
+
+/// A delivery, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedDelivery {
+    pub action: Option<String>,
+    pub installation_id: Option<InstallationId>,
+    pub event: WebhookEvent,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookEvent {
+    Ping,
+    Installation(InstallationEvent),
+    InstallationRepositories(RepositoriesChanged),
+    Deployment(GitHubDeployment),
+    DeploymentStatus(GitHubDeploymentStatus),
+    /// A pull request was closed, merged or not.
+    PullRequestClosed(GitHubPullRequest),
+    /// A label was added to a pull request.
+    PullRequestLabeled {
+        pull: PullRef,
+        label: String,
+    },
+    /// A comment was made on a pull request (comments on plain issues are not handled).
+    PullRequestComment {
+        pull: PullRef,
+        comment_id: i64,
+        body: String,
+        author: Option<String>,
+    },
+    /// An event or action shiplog does not act on; acknowledged and recorded as ignored.
+    Unhandled,
+}
+
+/// What GitHub says about an installation in any installation event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallationSnapshot {
+    pub installation_id: InstallationId,
+    pub account: Account,
+    /// `all` or `selected`.
+    pub repository_selection: String,
+    pub suspended_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallationChange {
+    Created,
+    Deleted,
+    Suspended,
+    Unsuspended,
+    PermissionsAccepted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallationEvent {
+    pub change: InstallationChange,
+    pub installation: InstallationSnapshot,
+    /// The repositories the installation can see, when the payload lists them.
+    pub repositories: Option<Vec<RepoRef>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoriesChanged {
+    pub installation: InstallationSnapshot,
+    pub added: Vec<RepoRef>,
+    pub removed: Vec<RepoRef>,
+}
+
+/// A GitHub deployment, with the repository it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubDeployment {
+    pub id: i64,
+    pub repository: RepoRef,
+    /// The repository's owner: the account the App is installed on.
+    pub owner: Account,
+    pub environment: String,
+    pub sha: CommitSha,
+    pub git_ref: Option<String>,
+    pub task: Option<String>,
+    pub creator: Option<String>,
+    pub description: Option<String>,
+    pub transient_environment: bool,
+    pub production_environment: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One `deployment_status`, with its (embedded) deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubDeploymentStatus {
+    pub deployment: GitHubDeployment,
+    pub id: i64,
+    /// The raw state (`success`, `in_progress`, … or a state GitHub adds later).
+    pub state: String,
+    /// GitHub's description, followed by any URL of the status that is not an `http(s)` link
+    /// (kept as text).
+    pub description: Option<String>,
+    /// `log_url`, else `target_url`; empty strings are absent. Only absolute `http(s)` URLs.
+    pub log_url: Option<String>,
+    /// Only absolute `http(s)` URLs.
+    pub environment_url: Option<String>,
+    pub creator: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A closed pull request. `merge_commit_sha` is set for unmerged ones too (GitHub's test merge):
+/// only `merged` says whether it was merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubPullRequest {
+    pub number: i64,
+    pub title: String,
+    pub author: Option<String>,
+    pub merged: bool,
+    pub merge_commit_sha: Option<CommitSha>,
+    pub merged_at: Option<DateTime<Utc>>,
+    pub repository: RepoRef,
+    pub owner: Account,
+}
+
+/// Which pull request an event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRef {
+    pub number: i64,
+    pub repository: RepoRef,
+    pub owner: Account,
+}
