@@ -14,7 +14,7 @@ use crate::error::FieldError;
 use crate::idempotency::{self, Lookup};
 use crate::limits;
 use crate::store::deployments as rows;
-use crate::store::{Conn, Store, StoreError};
+use crate::store::{Store, StoreError, Writer};
 use crate::types::{CommitSha, RepoName};
 
 /// The fields the API accepts; any other is refused.
@@ -289,7 +289,7 @@ fn rank(status: DeployStatus) -> i64 {
 }
 
 async fn record(
-    db: &impl Conn,
+    db: &impl Writer,
     connection_id: i64,
     request: &ApiDeployment,
     now: DateTime<Utc>,
@@ -327,7 +327,7 @@ async fn record(
 
 /// A later request for the same `external_id`.
 async fn advance(
-    db: &impl Conn,
+    db: &impl Writer,
     existing: &Deploy,
     request: &ApiDeployment,
     now: DateTime<Utc>,
@@ -363,7 +363,7 @@ async fn advance(
 }
 
 async fn report(
-    db: &impl Conn,
+    db: &impl Writer,
     deploy: &Deploy,
     request: &ApiDeployment,
     at: DateTime<Utc>,

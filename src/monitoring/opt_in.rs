@@ -14,7 +14,7 @@ use crate::github::events::PullRef;
 use crate::github::issues;
 use crate::jobs::runner::{JobError, JobHandler};
 use crate::jobs::{self, NewJob};
-use crate::store::{Conn, Store};
+use crate::store::{Store, Writer};
 use crate::types::{InstallationId, RepoName};
 
 /// The label that opts a pull request in.
@@ -45,7 +45,7 @@ pub fn mention(body: &str, slug: &str) -> Option<String> {
 
 /// A `pull_request` labeled event. Call inside the delivery's transaction.
 pub async fn from_label(
-    db: &impl Conn,
+    db: &impl Writer,
     installation: InstallationId,
     pull: &PullRef,
     label: &str,
@@ -71,7 +71,7 @@ pub async fn from_label(
 
 /// An `issue_comment` on a pull request. Call inside the delivery's transaction.
 pub async fn from_comment(
-    db: &impl Conn,
+    db: &impl Writer,
     installation: InstallationId,
     pull: &PullRef,
     comment_id: i64,
@@ -115,7 +115,7 @@ fn opened(connection_id: i64, pull: &PullRef, result: PlanOpened) -> crate::stor
 
 /// Queues a comment on a pull request.
 pub async fn queue_comment(
-    db: &impl Conn,
+    db: &impl Writer,
     connection_id: i64,
     repository: &str,
     number: i64,

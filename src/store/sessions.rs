@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::admin_session::{ActiveModel, Column, Entity};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, Set};
 
-use super::{Conn, StoreResult};
+use super::{Conn, StoreResult, Writer};
 
 pub struct StoredSession {
     pub salt: String,
@@ -14,7 +14,7 @@ pub struct StoredSession {
 }
 
 pub async fn insert(
-    db: &impl Conn,
+    db: &impl Writer,
     id_hash: &str,
     salt: &str,
     token_tag: &str,
@@ -43,7 +43,7 @@ pub async fn find(db: &impl Conn, id_hash: &str) -> StoreResult<Option<StoredSes
     }))
 }
 
-pub async fn delete(db: &impl Conn, id_hash: &str) -> StoreResult<()> {
+pub async fn delete(db: &impl Writer, id_hash: &str) -> StoreResult<()> {
     Entity::delete_many()
         .filter(Column::IdHash.eq(id_hash))
         .exec(db)
@@ -52,7 +52,7 @@ pub async fn delete(db: &impl Conn, id_hash: &str) -> StoreResult<()> {
 }
 
 /// Removes sessions that expired before `now`; returns how many.
-pub async fn purge_expired(db: &impl Conn, now: DateTime<Utc>) -> StoreResult<u64> {
+pub async fn purge_expired(db: &impl Writer, now: DateTime<Utc>) -> StoreResult<u64> {
     let result = Entity::delete_many()
         .filter(Column::ExpiresAt.lte(now))
         .exec(db)
