@@ -485,3 +485,48 @@ async fn more_than_100_ignored_patterns_are_refused_naming_the_field() {
     let (_, c) = app.admin_get("/api/connections/1").await;
     assert_eq!(c["settings"]["ignored_environments"], json!([]));
 }
+
+/// The connection of a repository named without one (admin calls): the one whose installation
+/// lists it, else the one whose account owns it (any case), else none.
+#[tokio::test]
+async fn the_owning_connection_is_the_listing_one_else_the_owners() {
+    let app = spawn_app().await;
+    app.deliver("installation", &fixture("installation.created")).await;
+    let mut contractor = fixture("installation.created");
+    set(&mut contractor, "/installation/id", json!(41000002));
+    set(&mut contractor, "/installation/account/login", json!("contractor"));
+    set(&mut contractor, "/installation/account/id", json!(9100002));
+    set(
+        &mut contractor,
+        "/repositories",
+        json!([{"id": 700000099, "node_id": "R_x", "name": "outsourced", "full_name": "acme-corp/Outsourced", "private": true}]),
+    );
+    assert_eq!(app.deliver("installation", &contractor).await.0, 200);
+    let owner = |repository: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(app.url("/api/monitoring-plans"))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&json!({"repository": repository, "pull_number": 7}))
+                .send()
+                .await
+                .unwrap();
+            let (status, body) = status_and_json(response).await;
+            (status, body["connection_id"].clone())
+        }
+    };
+
+    assert_eq!(
+        owner("acme-corp/outsourced").await,
+        (201, json!(2)),
+        "listed by the contractor's installation"
+    );
+    assert_eq!(
+        owner("ACME-corp/unlisted").await,
+        (201, json!(1)),
+        "owned by acme-corp's account"
+    );
+    assert_eq!(owner("stranger/repo").await.0, 422, "no connection");
+}
