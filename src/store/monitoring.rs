@@ -299,14 +299,7 @@ pub async fn find_check(db: &impl Conn, id: i64) -> StoreResult<Option<Check>> {
 }
 
 pub async fn checks(db: &impl Conn, plan_id: i64) -> StoreResult<Vec<Check>> {
-    Ok(check::Entity::find()
-        .filter(check::Column::PlanId.eq(plan_id))
-        .order_by_asc(check::Column::Id)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(into_check)
-        .collect())
+    checks_of_plans(db, &[plan_id]).await
 }
 
 /// The checks of several plans in one query, in id order.
