@@ -24,13 +24,16 @@ pub struct Purged {
     pub sessions: u64,
 }
 
-/// Removes every row that expired before `now`.
+/// Removes every row that expired before `now`, in one write transaction.
 pub async fn purge(store: &Store, now: DateTime<Utc>) -> StoreResult<Purged> {
-    Ok(Purged {
-        idempotency_keys: idempotency::purge_before(store.conn(), now - Duration::hours(RETENTION_HOURS)).await?,
-        signatures: used_signatures::purge_expired(store.conn(), now).await?,
-        sessions: sessions::purge_expired(store.conn(), now).await?,
-    })
+    let tx = store.begin().await?;
+    let purged = Purged {
+        idempotency_keys: idempotency::purge_before(&tx, now - Duration::hours(RETENTION_HOURS)).await?,
+        signatures: used_signatures::purge_expired(&tx, now).await?,
+        sessions: sessions::purge_expired(&tx, now).await?,
+    };
+    tx.commit().await?;
+    Ok(purged)
 }
 
 /// Runs [`purge`] now and every [`INTERVAL`] until `stop` turns true.

@@ -90,15 +90,15 @@ pub async fn resolve(
             // one and the previous one is in the new one: what the cache knows of the previous
             // deploy carries over, a "no" always, a "yes" when the new deploy is ahead.
             let candidates: Vec<String> = pending.iter().cloned().collect();
-            let mut carried: Vec<(String, bool)> =
-                facts::known_non_ancestors(store.conn(), repo.key(), &previous, &candidates)
-                    .await?
-                    .into_iter()
-                    .map(|sha| (sha, false))
-                    .collect();
+            let tx = store.begin().await?;
+            let mut carried: Vec<(String, bool)> = facts::known_non_ancestors(&tx, repo.key(), &previous, &candidates)
+                .await?
+                .into_iter()
+                .map(|sha| (sha, false))
+                .collect();
             if status.base_is_ancestor() {
                 carried.extend(
-                    facts::known_ancestors(store.conn(), repo.key(), &previous, &candidates)
+                    facts::known_ancestors(&tx, repo.key(), &previous, &candidates)
                         .await?
                         .into_iter()
                         .map(|sha| (sha, true)),
@@ -108,7 +108,8 @@ pub async fn resolve(
                 .iter()
                 .map(|(sha, yes)| (sha.clone(), new_sha.to_owned(), *yes, None, "derived"))
                 .collect();
-            facts::insert_missing(store.conn(), repo.key(), &new_facts, now).await?;
+            facts::insert_missing(&tx, repo.key(), &new_facts, now).await?;
+            tx.commit().await?;
             for (sha, yes) in carried {
                 pending.remove(&sha);
                 batch.answers.insert(sha, yes);

@@ -166,7 +166,9 @@ pub(crate) async fn compare_and_remember(
             .into_iter()
             .map(|c| (c, descendant.to_owned(), true, None, "derived")),
     );
-    facts::insert_missing(store.conn(), repo.key(), &new_facts, now).await?;
+    let tx = store.begin().await?;
+    facts::insert_missing(&tx, repo.key(), &new_facts, now).await?;
+    tx.commit().await?;
     Ok((is_ancestor, status))
 }
 

@@ -27,7 +27,7 @@ pub use settings::ConnectionSettings;
 
 use crate::events::{InstallationChange, InstallationEvent, InstallationSnapshot, RepositoriesChanged};
 use crate::store::connections::{self as rows, InstallationFields};
-use crate::store::{Conn, Store, StoreResult};
+use crate::store::{Conn, Store, StoreResult, Writer};
 use crate::types::{Account, InstallationId, RepoName, RepoRef};
 use crate::validation::Invalid;
 
@@ -144,17 +144,7 @@ pub async fn get(store: &Store, id: i64) -> StoreResult<Option<Connection>> {
 /// The live connection a repository belongs to: one whose installation lists it, else one whose
 /// account owns it.
 pub async fn owning(store: &Store, repository: &RepoName) -> StoreResult<Option<Connection>> {
-    let live: Vec<Connection> = rows::list(store.conn())
-        .await?
-        .into_iter()
-        .filter(|c| c.deleted_at.is_none())
-        .collect();
-    let listing = rows::listing(store.conn(), repository.key()).await?;
-    let listed = live.iter().find(|c| listing.binary_search(&c.id).is_ok());
-    let owned = live
-        .iter()
-        .find(|c| c.account.login.eq_ignore_ascii_case(repository.owner()));
-    Ok(listed.or(owned).cloned())
+    rows::owning(store.conn(), repository.key(), repository.owner()).await
 }
 
 /// Why [`connection_for`] found no connection to act on.
@@ -208,6 +198,11 @@ pub async fn repository_sample(store: &Store, id: i64) -> StoreResult<Repository
     })
 }
 
+/// Each connection's first repository in name order (case-insensitive), by connection id.
+pub async fn first_repositories(store: &Store) -> StoreResult<std::collections::HashMap<i64, RepoName>> {
+    rows::first_repositories(store.conn()).await
+}
+
 /// Up to `limit` of a connection's repositories in name order (case-insensitive), after the one
 /// named `after`.
 pub async fn repositories(store: &Store, id: i64, after: Option<&RepoName>, limit: u64) -> StoreResult<Vec<RepoName>> {
@@ -233,7 +228,7 @@ pub async fn id_for_installation(db: &impl Conn, installation_id: InstallationId
 /// the event is skipped. An installation shiplog has not seen gets its connection from the
 /// repository's owner; a repository the connection does not list yet is added.
 pub async fn for_repository_event(
-    db: &impl Conn,
+    db: &impl Writer,
     installation_id: InstallationId,
     owner: &Account,
     repository: &RepoRef,
@@ -282,7 +277,8 @@ pub async fn update_settings(
     patch: &serde_json::Value,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<Result<Connection, Invalid>>> {
-    let Some(connection) = rows::find(store.conn(), id).await? else {
+    let tx = store.begin().await?;
+    let Some(connection) = rows::find(&tx, id).await? else {
         return Ok(None);
     };
     let settings = match connection.settings.patched(patch) {
@@ -300,18 +296,18 @@ pub async fn update_settings(
             ))));
         }
     };
-    let tx = store.begin().await?;
     rows::set_settings(&tx, id, &settings, now).await?;
     if let Some(secret) = secret {
         rows::set_agent_secret(&tx, id, secret.as_deref()).await?;
     }
+    let updated = rows::find(&tx, id).await?;
     tx.commit().await?;
-    Ok(rows::find(store.conn(), id).await?.map(Ok))
+    Ok(updated.map(Ok))
 }
 
 /// Applies an `installation` event. Call inside the delivery's transaction.
 pub async fn apply_installation_event(
-    db: &impl Conn,
+    db: &impl Writer,
     event: &InstallationEvent,
     now: DateTime<Utc>,
 ) -> StoreResult<Applied> {
@@ -346,7 +342,7 @@ pub async fn apply_installation_event(
 
 /// Applies an `installation_repositories` event. Call inside the delivery's transaction.
 pub async fn apply_repositories_changed(
-    db: &impl Conn,
+    db: &impl Writer,
     event: &RepositoriesChanged,
     now: DateTime<Utc>,
 ) -> StoreResult<Applied> {
@@ -375,7 +371,7 @@ fn refuse_if_deleted(existing: Option<&Connection>) -> Option<Applied> {
 }
 
 async fn upsert(
-    db: &impl Conn,
+    db: &impl Writer,
     existing: Option<&Connection>,
     snapshot: &InstallationSnapshot,
     now: DateTime<Utc>,

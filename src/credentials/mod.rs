@@ -5,6 +5,10 @@
 //! digest is the key of the HMAC-signed form of `POST /deployments`, so it is handed out once as
 //! `signing_key`: HMAC needs a key both sides know, and shiplog keeps nothing else. Comparisons
 //! are constant time. Revoking takes effect on the next request.
+//!
+//! `last_used_at` is written at most once per [`LAST_USED_INTERVAL_SECONDS`] per credential, in a
+//! write transaction of its own; a failed write is logged and the request goes on. The memory of
+//! used signatures (replay protection) is written on every signed request and fails closed.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
@@ -18,6 +22,9 @@ use crate::store::{Store, StoreError, StoreResult};
 
 /// How far `X-Shiplog-Timestamp` may be from the server's clock.
 pub const SIGNATURE_WINDOW_SECONDS: i64 = 300;
+
+/// How old a credential's `last_used_at` must be before a request writes it again.
+pub const LAST_USED_INTERVAL_SECONDS: i64 = 60;
 
 /// A credential, without any secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -60,8 +67,9 @@ pub async fn create(
     let username = format!("deploy-{connection_id}-{}", random_hex(6)?);
     let password = format!("slp_{}", random_hex(32)?);
     let signing_key = digest(&password);
+    let tx = store.begin().await?;
     let credential = rows::insert(
-        store.conn(),
+        &tx,
         NewCredential {
             connection_id,
             name,
@@ -71,6 +79,7 @@ pub async fn create(
         now,
     )
     .await?;
+    tx.commit().await?;
     Ok(IssuedCredential {
         credential,
         password,
@@ -82,8 +91,16 @@ pub async fn list(store: &Store, connection_id: i64) -> StoreResult<Vec<Credenti
     rows::list(store.conn(), connection_id).await
 }
 
+/// Active credentials of every connection, oldest first.
+pub async fn list_all(store: &Store) -> StoreResult<Vec<Credential>> {
+    rows::list_all(store.conn()).await
+}
+
 pub async fn revoke(store: &Store, connection_id: i64, id: i64, now: DateTime<Utc>) -> StoreResult<bool> {
-    rows::revoke(store.conn(), connection_id, id, now).await
+    let tx = store.begin().await?;
+    let revoked = rows::revoke(&tx, connection_id, id, now).await?;
+    tx.commit().await?;
+    Ok(revoked)
 }
 
 /// HTTP Basic: username and password.
@@ -102,8 +119,26 @@ pub async fn authenticate_basic(
     if !bool::from(presented.as_bytes().ct_eq(stored.as_bytes())) {
         return Err(AuthError::Invalid);
     }
-    rows::touch(store.conn(), credential.id, now).await?;
+    touch(store, &credential, now).await;
     Ok(credential)
+}
+
+/// Records that the credential was used, when its `last_used_at` is older than
+/// [`LAST_USED_INTERVAL_SECONDS`]. A failure is logged, not returned: the request it
+/// authenticated goes on.
+async fn touch(store: &Store, credential: &Credential, now: DateTime<Utc>) {
+    let stale_before = now - chrono::Duration::seconds(LAST_USED_INTERVAL_SECONDS);
+    if credential.last_used_at.is_some_and(|at| at > stale_before) {
+        return;
+    }
+    let touched = async {
+        let tx = store.begin().await?;
+        rows::touch(&tx, credential.id, now, stale_before).await?;
+        tx.commit().await
+    };
+    if let Err(error) = touched.await {
+        tracing::warn!(credential = credential.id, %error, "could not record that a credential was used");
+    }
 }
 
 /// The signed form: `sha256=HMAC(signing_key, timestamp + "." + body)` within the time window.
@@ -140,10 +175,12 @@ pub async fn authenticate_signed(
     // then, in the database, so a replay is refused by every replica.
     let seen = digest(&format!("{username}\n{}", hex::encode(&expected)));
     let forget_at = DateTime::from_timestamp(seconds.saturating_add(SIGNATURE_WINDOW_SECONDS + 1), 0).unwrap_or(now);
-    if !used_signatures::remember(store.conn(), &seen, forget_at.max(now)).await? {
+    let tx = store.begin().await?;
+    if !used_signatures::remember(&tx, &seen, forget_at.max(now)).await? {
         return Err(AuthError::Replayed);
     }
-    rows::touch(store.conn(), credential.id, now).await?;
+    tx.commit().await?;
+    touch(store, &credential, now).await;
     Ok(credential)
 }
 

@@ -13,7 +13,7 @@ use super::{apply_report, Deploy, DeployStatus, NewDeploy, Report, ReportOrder, 
 use crate::idempotency::{self, Lookup};
 use crate::limits;
 use crate::store::deployments as rows;
-use crate::store::{Conn, Store, StoreError};
+use crate::store::{Store, StoreError, Writer};
 use crate::types::{CommitSha, RepoName};
 use crate::validation::{self, Invalid};
 
@@ -255,7 +255,7 @@ fn rank(status: DeployStatus) -> i64 {
 }
 
 async fn record(
-    db: &impl Conn,
+    db: &impl Writer,
     connection_id: i64,
     request: &ApiDeployment,
     now: DateTime<Utc>,
@@ -293,7 +293,7 @@ async fn record(
 
 /// A later request for the same `external_id`.
 async fn advance(
-    db: &impl Conn,
+    db: &impl Writer,
     existing: &Deploy,
     request: &ApiDeployment,
     now: DateTime<Utc>,
@@ -329,7 +329,7 @@ async fn advance(
 }
 
 async fn report(
-    db: &impl Conn,
+    db: &impl Writer,
     deploy: &Deploy,
     request: &ApiDeployment,
     at: DateTime<Utc>,

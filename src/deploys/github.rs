@@ -16,12 +16,12 @@ use crate::connections::{self, Applied, Connection};
 use crate::events::{GitHubDeployment, GitHubDeploymentStatus};
 use crate::limits::clamp_to_received;
 use crate::store::deployments as rows;
-use crate::store::{Conn, StoreResult};
+use crate::store::{StoreResult, Writer};
 use crate::types::InstallationId;
 
 /// A `deployment` event: records the deploy (status `initiated`) unless it exists already.
 pub async fn record_deployment(
-    db: &impl Conn,
+    db: &impl Writer,
     installation_id: InstallationId,
     deployment: &GitHubDeployment,
     now: DateTime<Utc>,
@@ -40,7 +40,7 @@ pub async fn record_deployment(
 /// A `deployment_status` event: records the deploy from the embedded deployment if it is new,
 /// keeps the status in the history, and applies it in GitHub's timestamp order.
 pub async fn record_status(
-    db: &impl Conn,
+    db: &impl Writer,
     installation_id: InstallationId,
     event: &GitHubDeploymentStatus,
     now: DateTime<Utc>,
@@ -93,7 +93,7 @@ pub async fn record_status(
 
 /// The connection that takes this event, or why the event is skipped.
 async fn accepting_connection(
-    db: &impl Conn,
+    db: &impl Writer,
     installation_id: InstallationId,
     deployment: &GitHubDeployment,
     now: DateTime<Utc>,
@@ -118,7 +118,7 @@ async fn accepting_connection(
 }
 
 async fn upsert(
-    db: &impl Conn,
+    db: &impl Writer,
     connection: &Connection,
     deployment: &GitHubDeployment,
     now: DateTime<Utc>,

@@ -145,7 +145,9 @@ impl WentLive {
             github_calls: i32::try_from(result.github_calls).unwrap_or(i32::MAX),
             updated_at: now,
         };
-        facts::record_batch(self.store.conn(), deploy.id, &outcome).await?;
+        let tx = self.store.begin().await?;
+        facts::record_batch(&tx, deploy.id, &outcome).await?;
+        tx.commit().await?;
         match skipped {
             Some(reason) => Err(JobError::Skipped(reason)),
             None => Ok(()),

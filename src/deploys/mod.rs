@@ -23,7 +23,7 @@ pub use lifecycle::{duration_seconds, from_github_state, DeployStatus, ReportOrd
 
 use crate::jobs::{self, NewJob};
 use crate::store::deployments::{self as rows, Guard, StatusChange};
-use crate::store::{Conn, Store, StoreError, StoreResult};
+use crate::store::{Store, StoreError, StoreResult, Writer};
 use crate::types::{CommitSha, RepoName};
 
 /// A stored deploy. Serialises to the JSON the API shows.
@@ -210,10 +210,15 @@ pub async fn get(store: &Store, id: i64) -> StoreResult<Option<(Deploy, Vec<Stat
     Ok(Some((deploy, history)))
 }
 
+/// The deploys with these ids (those that exist), in one query, without their histories.
+pub async fn find_many(store: &Store, ids: &[i64]) -> StoreResult<Vec<Deploy>> {
+    rows::find_many(store.conn(), ids).await
+}
+
 /// Takes the lock that serialises status changes in `deploy`'s environment (see
 /// [`rows::lock_environment`]). Call it before reading the rows a change depends on.
 pub async fn lock_environment(
-    db: &impl Conn,
+    db: &impl Writer,
     connection_id: i64,
     repository: &RepoName,
     environment: &str,
@@ -225,7 +230,7 @@ pub async fn lock_environment(
 /// caller holds the environment's lock ([`lock_environment`]) and read `deploy` after taking it;
 /// every update is conditional on the row it read all the same, so a stale copy changes nothing.
 pub async fn apply_report(
-    db: &impl Conn,
+    db: &impl Writer,
     deploy: &Deploy,
     report: &Report,
     now: DateTime<Utc>,
@@ -246,7 +251,7 @@ pub async fn apply_report(
     Ok(Transition::Changed(report.status))
 }
 
-async fn go_live(db: &impl Conn, deploy: &Deploy, report: &Report, now: DateTime<Utc>) -> StoreResult<Transition> {
+async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTime<Utc>) -> StoreResult<Transition> {
     let at = report.order.at;
     let completed = Some((at, duration_seconds(deploy.deploy_time, at)));
     let ours = ReportOrder { at, id: deploy.id };

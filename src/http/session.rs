@@ -78,8 +78,9 @@ pub async fn sign_in(state: &AppState, now: DateTime<Utc>) -> Result<Cookie<'sta
     let id = random_hex(32)?;
     let salt = random_hex(16)?;
     let tag = token_tag(state, &salt).ok_or(SessionError::AdminDisabled)?;
+    let tx = state.store.begin().await?;
     rows::insert(
-        state.store.conn(),
+        &tx,
         &id_hash(&id),
         SessionKind::Admin.as_str(),
         &salt,
@@ -88,6 +89,7 @@ pub async fn sign_in(state: &AppState, now: DateTime<Utc>) -> Result<Cookie<'sta
         now + Duration::hours(SESSION_HOURS),
     )
     .await?;
+    tx.commit().await?;
     Ok(Cookie::build(SESSION_COOKIE, format!("{COOKIE_PREFIX}{id}"))
         .path("/")
         .http_only(true)
@@ -100,7 +102,9 @@ pub async fn sign_in(state: &AppState, now: DateTime<Utc>) -> Result<Cookie<'sta
 /// Ends the request's session (if any) and returns the cookie that removes it.
 pub async fn sign_out(req: &HttpRequest, state: &AppState) -> Result<Cookie<'static>, StoreError> {
     if let Some(id) = presented_id(req) {
-        rows::delete(state.store.conn(), &id_hash(&id)).await?;
+        let tx = state.store.begin().await?;
+        rows::delete(&tx, &id_hash(&id)).await?;
+        tx.commit().await?;
     }
     let mut cookie = Cookie::build(SESSION_COOKIE, "")
         .path("/")

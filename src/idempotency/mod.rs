@@ -9,7 +9,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::store::idempotency as rows;
-use crate::store::{Conn, StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult, Writer};
 
 pub const RETENTION_HOURS: i64 = 24;
 
@@ -35,7 +35,7 @@ pub enum Lookup<T> {
 }
 
 pub async fn lookup<T: DeserializeOwned>(
-    db: &impl Conn,
+    db: &impl Writer,
     credential_id: i64,
     key: &str,
     hash: &str,
@@ -56,7 +56,7 @@ pub async fn lookup<T: DeserializeOwned>(
 }
 
 pub async fn save<T: Serialize>(
-    db: &impl Conn,
+    db: &impl Writer,
     credential_id: i64,
     key: &str,
     hash: &str,

@@ -14,7 +14,7 @@ use crate::connections::{self, Applied};
 use crate::deploys;
 use crate::events::{ParsedDelivery, WebhookEvent};
 use crate::monitoring;
-use crate::store::{deliveries, Conn, Store, StoreError, StoreResult};
+use crate::store::{deliveries, Store, StoreError, StoreResult, Writer};
 use crate::types::DeliveryId;
 
 pub use group_commit::Intake;
@@ -118,7 +118,7 @@ enum Decision {
 }
 
 /// Records the delivery and applies it on `db`, a transaction or a savepoint the caller commits.
-async fn apply(db: &impl Conn, delivery: &Delivery, now: DateTime<Utc>) -> StoreResult<Decision> {
+async fn apply(db: &impl Writer, delivery: &Delivery, now: DateTime<Utc>) -> StoreResult<Decision> {
     let id = delivery.id.as_str();
     let row = deliveries::insert(
         db,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::store::{self, Conn, Store, StoreResult};
+use crate::store::{self, Store, StoreResult, Writer};
 
 pub mod runner;
 
@@ -39,7 +39,7 @@ pub struct Job {
 }
 
 /// Enqueues `job` unless its dedupe key is taken. Call inside the causing transaction.
-pub async fn enqueue(db: &impl Conn, job: &NewJob, now: DateTime<Utc>) -> StoreResult<bool> {
+pub async fn enqueue(db: &impl Writer, job: &NewJob, now: DateTime<Utc>) -> StoreResult<bool> {
     store::jobs::enqueue(db, job, now).await
 }
 

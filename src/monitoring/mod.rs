@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::connections::{self, Applied};
 use crate::events::GitHubPullRequest;
 use crate::store::pull_requests as rows;
-use crate::store::{Conn, StoreResult};
+use crate::store::{StoreResult, Writer};
 use crate::types::{CommitSha, InstallationId, RepoName};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -30,7 +30,7 @@ pub struct MergedPullRequest {
 
 /// A `pull_request` closed event. Call inside the delivery's transaction.
 pub async fn record_closed_pull_request(
-    db: &impl Conn,
+    db: &impl Writer,
     installation_id: InstallationId,
     pr: &GitHubPullRequest,
     now: DateTime<Utc>,

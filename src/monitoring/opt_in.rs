@@ -15,7 +15,7 @@ use crate::github::error::CallError;
 use crate::github::issues;
 use crate::jobs::runner::{JobError, JobHandler};
 use crate::jobs::{self, NewJob};
-use crate::store::{Conn, Store};
+use crate::store::{Store, Writer};
 use crate::types::{InstallationId, RepoName};
 
 /// The label that opts a pull request in.
@@ -46,7 +46,7 @@ pub fn mention(body: &str, slug: &str) -> Option<String> {
 
 /// A `pull_request` labeled event. Call inside the delivery's transaction.
 pub async fn from_label(
-    db: &impl Conn,
+    db: &impl Writer,
     installation: InstallationId,
     pull: &PullRef,
     label: &str,
@@ -72,7 +72,7 @@ pub async fn from_label(
 
 /// An `issue_comment` on a pull request. Call inside the delivery's transaction.
 pub async fn from_comment(
-    db: &impl Conn,
+    db: &impl Writer,
     installation: InstallationId,
     pull: &PullRef,
     comment_id: i64,
@@ -116,7 +116,7 @@ fn opened(connection_id: i64, pull: &PullRef, result: PlanOpened) -> crate::stor
 
 /// Queues a comment on a pull request.
 pub async fn queue_comment(
-    db: &impl Conn,
+    db: &impl Writer,
     connection_id: i64,
     repository: &str,
     number: i64,

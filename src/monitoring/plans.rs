@@ -19,7 +19,7 @@ use crate::jobs::runner::{JobError, JobHandler, MAX_ATTEMPTS};
 use crate::jobs::{self, NewJob};
 use crate::outbound::{delivery_id, Outbound};
 use crate::store::monitoring::{self as rows, NewPlan};
-use crate::store::{deployments, pull_requests, Conn, Store, StoreError, StoreResult};
+use crate::store::{deployments, pull_requests, Store, StoreError, StoreResult, Writer};
 use crate::types::RepoName;
 
 /// Sends one scheduled check to the agent.
@@ -121,7 +121,7 @@ pub struct PlanOpened {
 
 /// Opts a PR in inside the caller's transaction; an existing plan is returned as it is.
 pub async fn create_plan(
-    db: &impl Conn,
+    db: &impl Writer,
     connection_id: i64,
     repository: &RepoName,
     pull_number: i64,
@@ -164,17 +164,13 @@ pub async fn opt_in(
     note: Option<&str>,
     now: DateTime<Utc>,
 ) -> StoreResult<(Plan, bool)> {
-    match create_plan(
-        store.conn(),
-        connection_id,
-        repository,
-        pull_number,
-        environments,
-        note,
-        now,
-    )
-    .await
-    {
+    let opened = async {
+        let tx = store.begin().await?;
+        let opened = create_plan(&tx, connection_id, repository, pull_number, environments, note, now).await?;
+        tx.commit().await?;
+        Ok(opened)
+    };
+    match opened.await {
         Ok(opened) => Ok((opened.plan, opened.created)),
         // Two opt-ins at once: the other one made the plan.
         Err(StoreError::Conflict(_)) => {
@@ -189,7 +185,7 @@ pub async fn opt_in(
 
 /// A PR was merged: its plan, if any, now waits for a deploy. Call in the delivery's transaction.
 pub async fn pull_request_merged(
-    db: &impl Conn,
+    db: &impl Writer,
     connection_id: i64,
     repository_key: &str,
     number: i64,
@@ -214,12 +210,17 @@ pub async fn get(store: &Store, id: i64) -> StoreResult<Option<(Plan, Vec<LiveEn
 
 /// The monitored pull requests a deploy brought to its environment, with their checks.
 pub async fn brought_by(store: &Store, deployment_id: i64) -> StoreResult<Vec<(Plan, Vec<Check>)>> {
-    let mut out = Vec::new();
-    for plan in rows::plans_brought_by(store.conn(), deployment_id).await? {
-        let checks = rows::checks(store.conn(), plan.id).await?;
-        out.push((plan, checks));
-    }
-    Ok(out)
+    let plans = rows::plans_brought_by(store.conn(), deployment_id).await?;
+    let ids: Vec<i64> = plans.iter().map(|p| p.id).collect();
+    let mut checks = rows::checks_of_plans(store.conn(), &ids).await?;
+    Ok(plans
+        .into_iter()
+        .map(|plan| {
+            let (own, rest): (Vec<Check>, Vec<Check>) = checks.drain(..).partition(|c| c.plan_id == plan.id);
+            checks = rest;
+            (plan, own)
+        })
+        .collect())
 }
 
 pub async fn list(store: &Store, connection_id: Option<i64>) -> StoreResult<Vec<Plan>> {
@@ -228,7 +229,8 @@ pub async fn list(store: &Store, connection_id: Option<i64>) -> StoreResult<Vec<
 
 /// Cancels a plan that has not ended; returns whether it did.
 pub async fn cancel(store: &Store, id: i64, now: DateTime<Utc>) -> StoreResult<bool> {
-    let Some(plan) = rows::find_plan(store.conn(), id).await? else {
+    let tx = store.begin().await?;
+    let Some(plan) = rows::lock_plan(&tx, id).await? else {
         return Ok(false);
     };
     if matches!(
@@ -237,7 +239,6 @@ pub async fn cancel(store: &Store, id: i64, now: DateTime<Utc>) -> StoreResult<b
     ) {
         return Ok(false);
     }
-    let tx = store.begin().await?;
     rows::set_plan_status(&tx, id, PlanStatus::Cancelled, now).await?;
     rows::cancel_pending_checks(&tx, id).await?;
     tx.commit().await?;
@@ -281,23 +282,17 @@ impl WatchSource for MonitoringWatch {
                 // A newer deploy without the PR (diverged: a rollback is told apart by
                 // `rolled_back`) took it out of the environment: it is no longer live there.
                 let now = self.clock.now();
-                for number in
-                    pull_requests::numbers_for_merge_commit(store.conn(), deploy.connection_id, &key, sha).await?
-                {
-                    if let Some(plan) =
-                        rows::find_plan_for_pull(store.conn(), deploy.connection_id, &key, number).await?
-                    {
-                        rows::leave_environment(store.conn(), plan.id, deploy.environment, deploy.live_at, now).await?;
-                    }
+                let tx = store.begin().await?;
+                let numbers = pull_requests::numbers_for_merge_commit(&tx, deploy.connection_id, &key, sha).await?;
+                for plan in rows::plans_for_pulls(&tx, deploy.connection_id, &key, &numbers).await? {
+                    rows::leave_environment(&tx, plan.id, deploy.environment, deploy.live_at, now).await?;
                 }
+                tx.commit().await?;
                 return Ok(());
             }
-            for number in pull_requests::numbers_for_merge_commit(store.conn(), deploy.connection_id, &key, sha).await?
-            {
-                let Some(plan) = rows::find_plan_for_pull(store.conn(), deploy.connection_id, &key, number).await?
-                else {
-                    continue;
-                };
+            let numbers =
+                pull_requests::numbers_for_merge_commit(store.conn(), deploy.connection_id, &key, sha).await?;
+            for plan in rows::plans_for_pulls(store.conn(), deploy.connection_id, &key, &numbers).await? {
                 if !WATCHING.contains(&plan.status) || !plan.covers(deploy.environment) {
                     continue;
                 }
@@ -494,15 +489,20 @@ impl SendCheck {
             retry_at: Some(now + Duration::hours(1)),
         })?;
         let agent = &agent;
-        let mut live = Vec::new();
-        for environment in rows::environments(self.store.conn(), plan.id)
+        let environments: Vec<LiveEnvironment> = rows::environments(self.store.conn(), plan.id)
             .await?
             .into_iter()
             .filter(|e| e.removed_at.is_none())
-        {
-            let deployment = deployments::find(self.store.conn(), environment.deployment_id).await?;
-            live.push(json!({"environment": environment.environment, "deployed_at": environment.deployed_at, "deployment": deployment}));
-        }
+            .collect();
+        let ids: Vec<i64> = environments.iter().map(|e| e.deployment_id).collect();
+        let found = deployments::find_many(self.store.conn(), &ids).await?;
+        let live: Vec<Value> = environments
+            .iter()
+            .map(|environment| {
+                let deployment = found.iter().find(|d| d.id == environment.deployment_id);
+                json!({"environment": environment.environment, "deployed_at": environment.deployed_at, "deployment": deployment})
+            })
+            .collect();
         let body = json!({
             "event": "monitoring.check",
             "check": {"id": check.id, "offset_seconds": check.offset_seconds, "due_at": check.due_at},
@@ -518,22 +518,29 @@ impl SendCheck {
             .post(&agent.url, &agent.secret, CHECK_JOB, &delivery, &bytes)
             .await;
         if result.succeeded() {
-            rows::finish_check(self.store.conn(), check.id, "sent", Some(now)).await?;
-            let remaining = rows::checks(self.store.conn(), plan.id)
+            let tx = self.store.begin().await?;
+            rows::finish_check(&tx, check.id, "sent", Some(now)).await?;
+            let remaining = rows::checks(&tx, plan.id)
                 .await?
                 .iter()
                 .filter(|c| c.status == "pending")
                 .count();
-            if remaining == 0 {
-                rows::set_plan_status(self.store.conn(), plan.id, PlanStatus::Completed, now).await?;
+            let still_active = rows::lock_plan(&tx, plan.id)
+                .await?
+                .is_some_and(|p| p.status == PlanStatus::Active);
+            if remaining == 0 && still_active {
+                rows::set_plan_status(&tx, plan.id, PlanStatus::Completed, now).await?;
             }
+            tx.commit().await?;
             return Ok(());
         }
         let error = result
             .error
             .unwrap_or_else(|| "the agent did not accept the check".into());
         if attempt >= MAX_ATTEMPTS {
-            rows::finish_check(self.store.conn(), check.id, "failed", None).await?;
+            let tx = self.store.begin().await?;
+            rows::finish_check(&tx, check.id, "failed", None).await?;
+            tx.commit().await?;
             return Err(JobError::Permanent(error));
         }
         Err(JobError::retry(error))
@@ -576,11 +583,11 @@ impl JobHandler for ExpirePlan {
             let plan_id = payload["plan_id"]
                 .as_i64()
                 .ok_or_else(|| JobError::Permanent("payload has no plan_id".into()))?;
-            let Some(plan) = rows::find_plan(self.store.conn(), plan_id).await? else {
+            let tx = self.store.begin().await?;
+            let Some(plan) = rows::lock_plan(&tx, plan_id).await? else {
                 return Ok(());
             };
             if plan.status == PlanStatus::Active {
-                let tx = self.store.begin().await?;
                 rows::set_plan_status(&tx, plan.id, PlanStatus::Expired, now).await?;
                 rows::cancel_pending_checks(&tx, plan.id).await?;
                 tx.commit().await?;
@@ -624,10 +631,10 @@ pub async fn record_verdict(
     summary: Option<&str>,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<Check>> {
-    let Some(check) = rows::find_check(store.conn(), check_id).await? else {
+    let tx = store.begin().await?;
+    let Some(check) = rows::find_check(&tx, check_id).await? else {
         return Ok(None);
     };
-    let tx = store.begin().await?;
     rows::set_verdict(&tx, check_id, verdict, summary).await?;
     if verdict == "regressed" {
         if let Some(plan) = rows::find_plan(&tx, check.plan_id).await? {
@@ -649,8 +656,9 @@ pub async fn record_verdict(
             .await?;
         }
     }
+    let recorded = rows::find_check(&tx, check_id).await?;
     tx.commit().await?;
-    rows::find_check(store.conn(), check_id).await
+    Ok(recorded)
 }
 
 /// `600` → `10m`, `7200` → `2h`, `259200` → `72h`.

@@ -7,7 +7,7 @@ use entity::{compare_range, live_batch};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, NotSet, QueryFilter, Set};
 
-use super::{Conn, StoreResult};
+use super::{Conn, StoreResult, Writer};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fact {
@@ -90,7 +90,7 @@ async fn known_with_answer(
 /// Stores facts that are not stored yet (a fact never changes, so an existing one is kept, even
 /// when another process stores it at the same moment).
 pub async fn insert_missing(
-    db: &impl Conn,
+    db: &impl Writer,
     repository_key: &str,
     facts: &[(String, String, bool, Option<&str>, &str)],
     now: DateTime<Utc>,
@@ -153,7 +153,7 @@ pub async fn find_range(
 /// Records how far `base...head` has been read (call it in the transaction that stores the
 /// page's facts, so the two never disagree).
 pub async fn save_range(
-    db: &impl Conn,
+    db: &impl Writer,
     repository_key: &str,
     base: &str,
     head: &str,
@@ -202,7 +202,7 @@ pub struct BatchOutcome {
     pub updated_at: DateTime<Utc>,
 }
 
-pub async fn record_batch(db: &impl Conn, deployment_id: i64, outcome: &BatchOutcome) -> StoreResult<()> {
+pub async fn record_batch(db: &impl Writer, deployment_id: i64, outcome: &BatchOutcome) -> StoreResult<()> {
     live_batch::Entity::insert(live_batch::ActiveModel {
         id: NotSet,
         deployment_id: Set(deployment_id),

@@ -8,10 +8,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{connection, connection_repository};
-use sea_orm::sea_query::{Alias, Expr, OnConflict};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::sea_query::{Alias, Expr, Func, OnConflict, Query, SimpleExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, Statement,
+};
 
-use super::{Conn, StoreError, StoreResult};
+use super::{Conn, StoreError, StoreResult, Writer};
 use crate::connections::{Connection, ConnectionSettings};
 use crate::types::{Account, InstallationId, RepoName, RepoRef};
 
@@ -51,7 +54,7 @@ pub async fn list(db: &impl Conn) -> StoreResult<Vec<Connection>> {
 }
 
 pub async fn insert(
-    db: &impl Conn,
+    db: &impl Writer,
     fields: InstallationFields<'_>,
     settings: &ConnectionSettings,
     now: DateTime<Utc>,
@@ -76,7 +79,7 @@ pub async fn insert(
 
 /// Refreshes what GitHub says about the account and repository selection.
 pub async fn update_installation(
-    db: &impl Conn,
+    db: &impl Writer,
     id: i64,
     fields: InstallationFields<'_>,
     now: DateTime<Utc>,
@@ -95,7 +98,7 @@ pub async fn update_installation(
 }
 
 pub async fn set_suspended_at(
-    db: &impl Conn,
+    db: &impl Writer,
     id: i64,
     at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
@@ -111,7 +114,7 @@ pub async fn set_suspended_at(
 }
 
 pub async fn set_settings(
-    db: &impl Conn,
+    db: &impl Writer,
     id: i64,
     settings: &ConnectionSettings,
     now: DateTime<Utc>,
@@ -127,7 +130,7 @@ pub async fn set_settings(
     Ok(())
 }
 
-pub async fn set_agent_secret(db: &impl Conn, id: i64, secret: Option<&str>) -> StoreResult<()> {
+pub async fn set_agent_secret(db: &impl Writer, id: i64, secret: Option<&str>) -> StoreResult<()> {
     connection::ActiveModel {
         id: Set(id),
         agent_secret: Set(secret.map(str::to_owned)),
@@ -138,7 +141,7 @@ pub async fn set_agent_secret(db: &impl Conn, id: i64, secret: Option<&str>) -> 
     Ok(())
 }
 
-pub async fn set_deleted_at(db: &impl Conn, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
+pub async fn set_deleted_at(db: &impl Writer, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
     let model = connection::ActiveModel {
         id: Set(id),
         deleted_at: Set(Some(at)),
@@ -155,7 +158,7 @@ const CHUNK: usize = 500;
 
 /// Adds repositories the connection does not list yet; a renamed repository gets its new name.
 /// One upsert per [`CHUNK`] repositories; a row whose name is unchanged is left alone.
-pub async fn add_repositories(db: &impl Conn, id: i64, repos: &[RepoRef], now: DateTime<Utc>) -> StoreResult<()> {
+pub async fn add_repositories(db: &impl Writer, id: i64, repos: &[RepoRef], now: DateTime<Utc>) -> StoreResult<()> {
     // One row per repository id and statement (an upsert cannot touch a row twice); the last
     // mention wins, as it would row by row.
     let mut latest: HashMap<i64, &RepoRef> = HashMap::with_capacity(repos.len());
@@ -201,7 +204,7 @@ pub async fn add_repositories(db: &impl Conn, id: i64, repos: &[RepoRef], now: D
 }
 
 /// Removes repositories by GitHub id, [`CHUNK`] ids per statement.
-pub async fn remove_repositories(db: &impl Conn, id: i64, github_ids: &[i64]) -> StoreResult<()> {
+pub async fn remove_repositories(db: &impl Writer, id: i64, github_ids: &[i64]) -> StoreResult<()> {
     for ids in github_ids.chunks(CHUNK) {
         connection_repository::Entity::delete_many()
             .filter(connection_repository::Column::ConnectionId.eq(id))
@@ -223,18 +226,57 @@ pub async fn repository(db: &impl Conn, id: i64, key: &str) -> StoreResult<Optio
         .transpose()
 }
 
-/// The connections that list a repository under `key`, oldest first.
-pub async fn listing(db: &impl Conn, key: &str) -> StoreResult<Vec<i64>> {
-    let mut ids: Vec<i64> = connection_repository::Entity::find()
-        .select_only()
-        .column(connection_repository::Column::ConnectionId)
-        .filter(connection_repository::Column::FullNameLower.eq(key))
-        .into_tuple()
-        .all(db)
+/// The live connection `key` (a lower-cased `owner/repo`) belongs to, in one query: the oldest
+/// whose installation lists it, else the oldest whose account is `owner` (any case).
+pub async fn owning(db: &impl Conn, key: &str, owner: &str) -> StoreResult<Option<Connection>> {
+    let listed = || {
+        Query::select()
+            .column(connection_repository::Column::ConnectionId)
+            .from(connection_repository::Entity)
+            .and_where(connection_repository::Column::FullNameLower.eq(key))
+            .to_owned()
+    };
+    let account = Expr::expr(Func::lower(Expr::col((
+        connection::Entity,
+        connection::Column::AccountLogin,
+    ))));
+    let Some(row) = connection::Entity::find()
+        .filter(connection::Column::DeletedAt.is_null())
+        .filter(
+            Condition::any()
+                .add(connection::Column::Id.in_subquery(listed()))
+                .add(account.eq(owner.to_ascii_lowercase())),
+        )
+        .order_by(
+            Into::<SimpleExpr>::into(Expr::case(connection::Column::Id.in_subquery(listed()), 0).finally(1)),
+            Order::Asc,
+        )
+        .order_by_asc(connection::Column::Id)
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    to_connection(row).map(Some)
+}
+
+/// Each connection's first repository in name order (case-insensitive), in one statement:
+/// connection id → name, for connections that list any.
+pub async fn first_repositories(db: &impl Conn) -> StoreResult<HashMap<i64, RepoName>> {
+    let sql = "SELECT c.id AS id, (SELECT r.full_name FROM connection_repository r \
+               WHERE r.connection_id = c.id ORDER BY r.full_name_lower, r.id LIMIT 1) AS full_name \
+               FROM connection c";
+    let rows = db
+        .query_all(Statement::from_string(db.get_database_backend(), sql))
         .await?;
-    ids.sort_unstable();
-    ids.dedup();
-    Ok(ids)
+    let mut first = HashMap::new();
+    for row in rows {
+        let id: i64 = row.try_get("", "id")?;
+        if let Some(name) = row.try_get::<Option<String>>("", "full_name")? {
+            first.insert(id, repo_name(&name)?);
+        }
+    }
+    Ok(first)
 }
 
 pub async fn repository_count(db: &impl Conn, id: i64) -> StoreResult<u64> {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::deploy_credential::{ActiveModel, Column, Entity, Model};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, Set};
 
-use super::{Conn, StoreResult};
+use super::{Conn, StoreResult, Writer};
 use crate::credentials::Credential;
 
 pub struct NewCredential<'a> {
@@ -14,7 +14,7 @@ pub struct NewCredential<'a> {
     pub secret_hash: &'a str,
 }
 
-pub async fn insert(db: &impl Conn, new: NewCredential<'_>, now: DateTime<Utc>) -> StoreResult<Credential> {
+pub async fn insert(db: &impl Writer, new: NewCredential<'_>, now: DateTime<Utc>) -> StoreResult<Credential> {
     let model = ActiveModel {
         id: NotSet,
         connection_id: Set(new.connection_id),
@@ -39,6 +39,16 @@ pub async fn list(db: &impl Conn, connection_id: i64) -> StoreResult<Vec<Credent
     Ok(rows.into_iter().map(into_credential).collect())
 }
 
+/// Active credentials of every connection, oldest first, in one query.
+pub async fn list_all(db: &impl Conn) -> StoreResult<Vec<Credential>> {
+    let rows = Entity::find()
+        .filter(Column::RevokedAt.is_null())
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(into_credential).collect())
+}
+
 /// An active credential by username, with its stored hash.
 pub async fn find_active_by_username(db: &impl Conn, username: &str) -> StoreResult<Option<(Credential, String)>> {
     let row = Entity::find()
@@ -53,7 +63,7 @@ pub async fn find_active_by_username(db: &impl Conn, username: &str) -> StoreRes
 }
 
 /// Revokes an active credential of the connection. Returns whether one was revoked.
-pub async fn revoke(db: &impl Conn, connection_id: i64, id: i64, now: DateTime<Utc>) -> StoreResult<bool> {
+pub async fn revoke(db: &impl Writer, connection_id: i64, id: i64, now: DateTime<Utc>) -> StoreResult<bool> {
     let result = Entity::update_many()
         .col_expr(Column::RevokedAt, sea_orm::sea_query::Expr::value(now))
         .filter(Column::Id.eq(id))
@@ -64,13 +74,20 @@ pub async fn revoke(db: &impl Conn, connection_id: i64, id: i64, now: DateTime<U
     Ok(result.rows_affected == 1)
 }
 
-pub async fn touch(db: &impl Conn, id: i64, now: DateTime<Utc>) -> StoreResult<()> {
-    Entity::update_many()
+/// Sets `last_used_at` to `now` unless it is already later than `stale_before` (so concurrent
+/// requests of one credential write it once). Returns whether it did.
+pub async fn touch(db: &impl Writer, id: i64, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> StoreResult<bool> {
+    let result = Entity::update_many()
         .col_expr(Column::LastUsedAt, sea_orm::sea_query::Expr::value(now))
         .filter(Column::Id.eq(id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(Column::LastUsedAt.is_null())
+                .add(Column::LastUsedAt.lte(stale_before)),
+        )
         .exec(db)
         .await?;
-    Ok(())
+    Ok(result.rows_affected == 1)
 }
 
 fn into_credential(m: Model) -> Credential {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::webhook_delivery::{ActiveModel, Column, Entity};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
-use super::{Conn, StoreResult};
+use super::{Conn, StoreResult, Writer};
 
 /// What is known of a delivery when it arrives.
 #[derive(Debug, Clone)]
@@ -43,7 +43,7 @@ pub async fn received_at(db: &impl Conn, delivery_id: &str) -> StoreResult<Optio
 /// Inserts the delivery with outcome `processing`; a second insert of the same id is a
 /// [`super::StoreError::Conflict`]. As the first write of a transaction it also takes SQLite's
 /// write lock early, so the transaction never has to upgrade a read lock.
-pub async fn insert(db: &impl Conn, new: NewDelivery<'_>) -> StoreResult<i64> {
+pub async fn insert(db: &impl Writer, new: NewDelivery<'_>) -> StoreResult<i64> {
     let model = ActiveModel {
         delivery_id: Set(new.delivery_id.to_owned()),
         event: Set(new.event.to_owned()),
@@ -60,7 +60,7 @@ pub async fn insert(db: &impl Conn, new: NewDelivery<'_>) -> StoreResult<i64> {
 
 /// Records how the delivery was handled.
 pub async fn finish(
-    db: &impl Conn,
+    db: &impl Writer,
     id: i64,
     outcome: &str,
     reason: Option<&str>,

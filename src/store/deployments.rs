@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{Conn, StoreError, StoreResult};
+use super::{Conn, StoreError, StoreResult, Writer};
 use crate::deploys::{Deploy, DeployFilter, DeployStatus, NewDeploy, StatusEntry};
 
 pub async fn find(db: &impl Conn, id: i64) -> StoreResult<Option<Deploy>> {
@@ -18,6 +18,20 @@ pub async fn find(db: &impl Conn, id: i64) -> StoreResult<Option<Deploy>> {
         .await?
         .map(into_deploy)
         .transpose()
+}
+
+/// The deploys with these ids (those that exist), in one query.
+pub async fn find_many(db: &impl Conn, ids: &[i64]) -> StoreResult<Vec<Deploy>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    deployment::Entity::find()
+        .filter(deployment::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(into_deploy)
+        .collect()
 }
 
 pub async fn find_by_github_id(db: &impl Conn, connection_id: i64, github_id: i64) -> StoreResult<Option<Deploy>> {
@@ -46,7 +60,7 @@ pub async fn find_by_external_id(
         .transpose()
 }
 
-pub async fn insert(db: &impl Conn, new: &NewDeploy, now: DateTime<Utc>) -> StoreResult<Deploy> {
+pub async fn insert(db: &impl Writer, new: &NewDeploy, now: DateTime<Utc>) -> StoreResult<Deploy> {
     let model = deployment::ActiveModel {
         id: NotSet,
         connection_id: Set(new.connection_id),
@@ -80,7 +94,7 @@ pub async fn insert(db: &impl Conn, new: &NewDeploy, now: DateTime<Utc>) -> Stor
 }
 
 /// Refreshes what a later copy of the same GitHub deployment says about it (never its status).
-pub async fn refresh_description(db: &impl Conn, id: i64, new: &NewDeploy, now: DateTime<Utc>) -> StoreResult<()> {
+pub async fn refresh_description(db: &impl Writer, id: i64, new: &NewDeploy, now: DateTime<Utc>) -> StoreResult<()> {
     let model = deployment::ActiveModel {
         id: Set(id),
         git_ref: Set(new.git_ref.clone()),
@@ -120,7 +134,7 @@ pub enum Guard {
 
 /// Applies `change` if the row still matches `guard`; `false` when it did not (nothing changed).
 pub async fn set_status(
-    db: &impl Conn,
+    db: &impl Writer,
     id: i64,
     change: &StatusChange,
     guard: Guard,
@@ -164,7 +178,7 @@ pub async fn set_status(
 /// transaction-scoped advisory lock keyed by the environment; SQLite has one writer at a time
 /// already. A transaction takes at most one such lock, so locks cannot be taken in two orders.
 pub async fn lock_environment(
-    db: &impl Conn,
+    db: &impl Writer,
     connection_id: i64,
     repository_key: &str,
     environment: &str,
@@ -209,7 +223,7 @@ pub async fn previous_live_in_repository(db: &impl Conn, deploy: &Deploy) -> Sto
 
 /// Marks a superseded deploy `rolled_back` by `target`; `false` if it is no longer superseded.
 pub async fn set_rolled_back(
-    db: &impl Conn,
+    db: &impl Writer,
     id: i64,
     target: i64,
     at: DateTime<Utc>,
@@ -303,7 +317,7 @@ pub async fn has_github_status(db: &impl Conn, github_status_id: i64) -> StoreRe
 }
 
 pub async fn insert_status(
-    db: &impl Conn,
+    db: &impl Writer,
     deployment_id: i64,
     entry: &StatusEntry,
     now: DateTime<Utc>,

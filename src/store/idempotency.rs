@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::idempotent_request::{ActiveModel, Column, Entity};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, Set};
 
-use super::{Conn, StoreResult};
+use super::{Conn, StoreResult, Writer};
 
 pub struct StoredAnswer {
     pub request_hash: String,
@@ -25,7 +25,7 @@ pub async fn find(db: &impl Conn, credential_id: i64, key: &str) -> StoreResult<
     }))
 }
 
-pub async fn delete(db: &impl Conn, credential_id: i64, key: &str) -> StoreResult<()> {
+pub async fn delete(db: &impl Writer, credential_id: i64, key: &str) -> StoreResult<()> {
     Entity::delete_many()
         .filter(Column::CredentialId.eq(credential_id))
         .filter(Column::IdempotencyKey.eq(key))
@@ -35,7 +35,7 @@ pub async fn delete(db: &impl Conn, credential_id: i64, key: &str) -> StoreResul
 }
 
 pub async fn insert(
-    db: &impl Conn,
+    db: &impl Writer,
     credential_id: i64,
     key: &str,
     request_hash: &str,
@@ -59,7 +59,7 @@ pub async fn insert(
 }
 
 /// Removes answers stored before `cutoff`; returns how many.
-pub async fn purge_before(db: &impl Conn, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+pub async fn purge_before(db: &impl Writer, cutoff: DateTime<Utc>) -> StoreResult<u64> {
     let result = Entity::delete_many()
         .filter(Column::CreatedAt.lt(cutoff))
         .exec(db)

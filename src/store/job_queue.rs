@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseBackend, FromQueryResult, Statement, Value};
 
-use super::{Conn, StoreResult};
+use super::{Conn, StoreResult, Writer};
 
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct ClaimedJob {
@@ -17,7 +17,7 @@ pub struct ClaimedJob {
 }
 
 pub async fn claim(
-    db: &impl Conn,
+    db: &impl Writer,
     worker: &str,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
@@ -48,7 +48,7 @@ pub async fn claim(
 }
 
 /// Marks a claimed job done, if this worker still holds it. Returns whether it did.
-pub async fn finish(db: &impl Conn, id: i64, worker: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+pub async fn finish(db: &impl Writer, id: i64, worker: &str, now: DateTime<Utc>) -> StoreResult<bool> {
     let backend = db.get_database_backend();
     let sql = placeholders(
         backend,
@@ -66,7 +66,7 @@ pub async fn finish(db: &impl Conn, id: i64, worker: &str, now: DateTime<Utc>) -
 }
 
 /// Ends a claimed job `skipped` with the reason (in `last_error`), if this worker still holds it.
-pub async fn skip(db: &impl Conn, id: i64, worker: &str, reason: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+pub async fn skip(db: &impl Writer, id: i64, worker: &str, reason: &str, now: DateTime<Utc>) -> StoreResult<bool> {
     let backend = db.get_database_backend();
     let sql = placeholders(
         backend,
@@ -85,7 +85,7 @@ pub async fn skip(db: &impl Conn, id: i64, worker: &str, reason: &str, now: Date
 
 /// Puts a failed job back with a later `run_at`, or into `dead` when `dead` is true.
 pub async fn fail(
-    db: &impl Conn,
+    db: &impl Writer,
     id: i64,
     worker: &str,
     error: &str,

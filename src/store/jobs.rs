@@ -4,11 +4,11 @@ use chrono::{DateTime, Utc};
 use entity::job;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use super::{Conn, StoreResult};
+use super::{Conn, StoreResult, Writer};
 use crate::jobs::{Job, NewJob};
 
 /// Inserts the job unless one with the same dedupe key exists. Returns whether it was inserted.
-pub async fn enqueue(db: &impl Conn, new: &NewJob, now: DateTime<Utc>) -> StoreResult<bool> {
+pub async fn enqueue(db: &impl Writer, new: &NewJob, now: DateTime<Utc>) -> StoreResult<bool> {
     if let Some(key) = &new.dedupe_key {
         let existing = job::Entity::find()
             .select_only()

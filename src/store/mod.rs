@@ -1,8 +1,11 @@
 //! The database: the only module that uses `entity`. It maps rows to shiplog's own types and back.
 //!
-//! Functions take any `ConnectionTrait`, so callers choose whether a write joins a transaction
-//! ([`Store::begin`]) or stands alone. Errors say whether the database is unavailable (the caller
-//! answers 503 and the sender retries), a uniqueness rule was hit, or something else went wrong.
+//! Reads take any [`Conn`] (the pool from [`Store::conn`], or a transaction). Writes take a
+//! [`Writer`]: a [`Tx`] from [`Store::begin`] or a [`Savepoint`] in one, which nothing else can
+//! make, so every write passes the write gate and starts as a writer (see [`Store::begin`]);
+//! a write through the read handle does not compile. Errors say whether the database is
+//! unavailable (the caller answers 503 and the sender retries), a uniqueness rule was hit, or
+//! something else went wrong.
 
 pub mod ancestry;
 pub mod connections;
@@ -18,6 +21,7 @@ pub mod sessions;
 pub mod triggers;
 pub mod used_signatures;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +35,19 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use sea_orm::ConnectionTrait as Conn;
 
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A handle writes may go through: a [`Tx`] or a [`Savepoint`] in one. Sealed: the read handle
+/// ([`Store::conn`]) is not one, so a write outside a write transaction does not compile.
+pub trait Writer: Conn + sealed::Sealed {}
+
+impl sealed::Sealed for Tx {}
+impl Writer for Tx {}
+impl sealed::Sealed for Savepoint<'_> {}
+impl Writer for Savepoint<'_> {}
+
 /// A write transaction; commit it with `commit()`, or drop it to roll back.
 ///
 /// On SQLite it also holds the store's write gate: one write transaction at a time per process,
@@ -41,6 +58,9 @@ pub struct Tx {
     // Declared first so it drops (rolls back) before the gate opens.
     inner: DatabaseTransaction,
     _gate: Option<OwnedMutexGuard<()>>,
+    /// Statements sent and rows read through this handle (not its savepoints).
+    statements: AtomicU64,
+    rows: AtomicU64,
 }
 
 impl Tx {
@@ -52,15 +72,43 @@ impl Tx {
         Ok(self.inner.rollback().await?)
     }
 
+    /// (statements sent, rows read) through this transaction so far: what tests use to show that
+    /// a path's cost does not grow with the data.
+    pub fn cost(&self) -> (u64, u64) {
+        (
+            self.statements.load(Ordering::Relaxed),
+            self.rows.load(Ordering::Relaxed),
+        )
+    }
+
     /// A savepoint inside this transaction: commit it to keep its writes, drop or roll it back
-    /// to undo only them.
-    pub async fn savepoint(&self) -> StoreResult<DatabaseTransaction> {
-        Ok(self.inner.begin().await?)
+    /// to undo only them. It borrows the transaction, so it cannot outlive the gate.
+    pub async fn savepoint(&self) -> StoreResult<Savepoint<'_>> {
+        Ok(Savepoint {
+            inner: self.inner.begin().await?,
+            _tx: std::marker::PhantomData,
+        })
+    }
+}
+
+/// A savepoint in a [`Tx`] ([`Tx::savepoint`]).
+pub struct Savepoint<'a> {
+    inner: DatabaseTransaction,
+    _tx: std::marker::PhantomData<&'a Tx>,
+}
+
+impl Savepoint<'_> {
+    pub async fn commit(self) -> StoreResult<()> {
+        Ok(self.inner.commit().await?)
+    }
+
+    pub async fn rollback(self) -> StoreResult<()> {
+        Ok(self.inner.rollback().await?)
     }
 }
 
 #[sea_orm::prelude::async_trait::async_trait]
-impl ConnectionTrait for Tx {
+impl ConnectionTrait for Savepoint<'_> {
     fn get_database_backend(&self) -> DatabaseBackend {
         self.inner.get_database_backend()
     }
@@ -79,6 +127,41 @@ impl ConnectionTrait for Tx {
 
     async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.inner.query_all(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.inner.support_returning()
+    }
+}
+
+#[sea_orm::prelude::async_trait::async_trait]
+impl ConnectionTrait for Tx {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        self.inner.get_database_backend()
+    }
+
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.inner.execute(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.inner.execute_unprepared(sql).await
+    }
+
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        let row = self.inner.query_one(stmt).await?;
+        self.rows.fetch_add(u64::from(row.is_some()), Ordering::Relaxed);
+        Ok(row)
+    }
+
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        let rows = self.inner.query_all(stmt).await?;
+        self.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        Ok(rows)
     }
 
     fn support_returning(&self) -> bool {
@@ -236,11 +319,12 @@ impl Store {
         Ok(())
     }
 
-    /// A write transaction. On SQLite it takes the database's write lock at once (a write
-    /// statement that changes nothing), so a transaction that reads before it writes never has
-    /// to upgrade its lock: in WAL mode an upgrade after another connection committed fails at
-    /// once (`SQLITE_BUSY_SNAPSHOT`) instead of waiting, and single writes outside the gate
-    /// (a credential's `last_used_at`, a session) are such commits.
+    /// A write transaction, the only way to a [`Writer`]. On SQLite it first passes the write
+    /// gate, then takes the database's write lock at once with a write statement that changes
+    /// nothing: the effect of `BEGIN IMMEDIATE`, which sea-orm cannot issue (its `begin` always
+    /// sends a plain `BEGIN`). A transaction that reads before it writes therefore never has to
+    /// upgrade its lock: in WAL mode an upgrade after another connection committed fails at once
+    /// (`SQLITE_BUSY_SNAPSHOT`, extended code 517) instead of waiting.
     pub async fn begin(&self) -> StoreResult<Tx> {
         let gate = match &self.write_gate {
             Some(gate) => Some(gate.clone().lock_owned().await),
@@ -252,10 +336,15 @@ impl Store {
                 .execute_unprepared("DELETE FROM shiplog_migration_lock WHERE 0")
                 .await?;
         }
-        Ok(Tx { inner, _gate: gate })
+        Ok(Tx {
+            inner,
+            _gate: gate,
+            statements: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
+        })
     }
 
-    /// For reads and single writes outside a transaction.
+    /// The read handle (the pool). Store functions that write do not accept it.
     pub fn conn(&self) -> &DatabaseConnection {
         &self.db
     }

@@ -5,7 +5,7 @@ use entity::{monitoring_check as check, monitoring_plan as plan, plan_environmen
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use super::{Conn, StoreError, StoreResult};
+use super::{Conn, StoreError, StoreResult, Writer};
 use crate::monitoring::plans::{Check, LiveEnvironment, Plan, PlanStatus};
 use crate::types::RepoName;
 
@@ -18,7 +18,7 @@ pub struct NewPlan<'a> {
     pub status: PlanStatus,
 }
 
-pub async fn insert_plan(db: &impl Conn, new: NewPlan<'_>, now: DateTime<Utc>) -> StoreResult<Plan> {
+pub async fn insert_plan(db: &impl Writer, new: NewPlan<'_>, now: DateTime<Utc>) -> StoreResult<Plan> {
     let environments = serde_json::to_string(new.environments).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let model = plan::ActiveModel {
         id: NotSet,
@@ -43,7 +43,7 @@ pub async fn find_plan(db: &impl Conn, id: i64) -> StoreResult<Option<Plan>> {
 
 /// The plan, its row locked until the transaction ends (`FOR UPDATE` on PostgreSQL; SQLite has
 /// one writer at a time already).
-pub async fn lock_plan(db: &impl Conn, id: i64) -> StoreResult<Option<Plan>> {
+pub async fn lock_plan(db: &impl Writer, id: i64) -> StoreResult<Option<Plan>> {
     plan::Entity::find_by_id(id)
         .lock_exclusive()
         .one(db)
@@ -66,6 +66,28 @@ pub async fn find_plan_for_pull(
         .await?
         .map(into_plan)
         .transpose()
+}
+
+/// The plans of a repository's pull requests `numbers`, in one query.
+pub async fn plans_for_pulls(
+    db: &impl Conn,
+    connection_id: i64,
+    repository_key: &str,
+    numbers: &[i64],
+) -> StoreResult<Vec<Plan>> {
+    if numbers.is_empty() {
+        return Ok(Vec::new());
+    }
+    plan::Entity::find()
+        .filter(plan::Column::ConnectionId.eq(connection_id))
+        .filter(plan::Column::RepositoryKey.eq(repository_key))
+        .filter(plan::Column::PullNumber.is_in(numbers.iter().copied()))
+        .order_by_asc(plan::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(into_plan)
+        .collect()
 }
 
 pub async fn list_plans(db: &impl Conn, connection_id: Option<i64>) -> StoreResult<Vec<Plan>> {
@@ -100,7 +122,7 @@ pub async fn plans_in(
         .collect()
 }
 
-pub async fn set_plan_status(db: &impl Conn, id: i64, status: PlanStatus, now: DateTime<Utc>) -> StoreResult<()> {
+pub async fn set_plan_status(db: &impl Writer, id: i64, status: PlanStatus, now: DateTime<Utc>) -> StoreResult<()> {
     plan::ActiveModel {
         id: Set(id),
         status: Set(status.as_str().to_owned()),
@@ -113,7 +135,7 @@ pub async fn set_plan_status(db: &impl Conn, id: i64, status: PlanStatus, now: D
 }
 
 pub async fn activate_plan(
-    db: &impl Conn,
+    db: &impl Writer,
     id: i64,
     first_deployed_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
@@ -151,7 +173,7 @@ pub async fn environments(db: &impl Conn, plan_id: i64) -> StoreResult<Vec<LiveE
 
 /// Records that the plan's PR is live in `environment` through `deployment_id`.
 pub async fn upsert_environment(
-    db: &impl Conn,
+    db: &impl Writer,
     plan_id: i64,
     environment: &str,
     deployment_id: i64,
@@ -189,7 +211,7 @@ pub async fn upsert_environment(
 /// The plan's PR left `environment` through a deploy that went live at `live_at` without it:
 /// marks the environment left unless a deploy that went live later brought the PR there.
 pub async fn leave_environment(
-    db: &impl Conn,
+    db: &impl Writer,
     plan_id: i64,
     environment: &str,
     live_at: DateTime<Utc>,
@@ -208,7 +230,7 @@ pub async fn leave_environment(
 
 /// Marks environments brought by a rolled-back deploy as left; returns the plans affected.
 pub async fn remove_deployment(
-    db: &impl Conn,
+    db: &impl Writer,
     deployment_id: i64,
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<(i64, String)>> {
@@ -227,7 +249,7 @@ pub async fn remove_deployment(
 }
 
 pub async fn insert_check(
-    db: &impl Conn,
+    db: &impl Writer,
     plan_id: i64,
     deployment_id: i64,
     offset_seconds: i64,
@@ -250,7 +272,7 @@ pub async fn insert_check(
 }
 
 /// Cancels a plan's checks that have not been sent.
-pub async fn cancel_pending_checks(db: &impl Conn, plan_id: i64) -> StoreResult<u64> {
+pub async fn cancel_pending_checks(db: &impl Writer, plan_id: i64) -> StoreResult<u64> {
     let result = check::Entity::update_many()
         .col_expr(check::Column::Status, Expr::value("cancelled"))
         .filter(check::Column::PlanId.eq(plan_id))
@@ -261,7 +283,7 @@ pub async fn cancel_pending_checks(db: &impl Conn, plan_id: i64) -> StoreResult<
 }
 
 /// `pending → skipped`, with the reason as its summary.
-pub async fn skip_check(db: &impl Conn, id: i64, reason: &str) -> StoreResult<()> {
+pub async fn skip_check(db: &impl Writer, id: i64, reason: &str) -> StoreResult<()> {
     check::Entity::update_many()
         .col_expr(check::Column::Status, Expr::value("skipped"))
         .col_expr(check::Column::Summary, Expr::value(Some(reason.to_owned())))
@@ -277,8 +299,16 @@ pub async fn find_check(db: &impl Conn, id: i64) -> StoreResult<Option<Check>> {
 }
 
 pub async fn checks(db: &impl Conn, plan_id: i64) -> StoreResult<Vec<Check>> {
+    checks_of_plans(db, &[plan_id]).await
+}
+
+/// The checks of several plans in one query, in id order.
+pub async fn checks_of_plans(db: &impl Conn, plan_ids: &[i64]) -> StoreResult<Vec<Check>> {
+    if plan_ids.is_empty() {
+        return Ok(Vec::new());
+    }
     Ok(check::Entity::find()
-        .filter(check::Column::PlanId.eq(plan_id))
+        .filter(check::Column::PlanId.is_in(plan_ids.iter().copied()))
         .order_by_asc(check::Column::Id)
         .all(db)
         .await?
@@ -288,7 +318,7 @@ pub async fn checks(db: &impl Conn, plan_id: i64) -> StoreResult<Vec<Check>> {
 }
 
 /// `pending → to`; false when the check was not pending.
-pub async fn finish_check(db: &impl Conn, id: i64, to: &str, sent_at: Option<DateTime<Utc>>) -> StoreResult<bool> {
+pub async fn finish_check(db: &impl Writer, id: i64, to: &str, sent_at: Option<DateTime<Utc>>) -> StoreResult<bool> {
     let mut update = check::Entity::update_many().col_expr(check::Column::Status, Expr::value(to));
     if let Some(at) = sent_at {
         update = update.col_expr(check::Column::SentAt, Expr::value(at));
@@ -301,7 +331,7 @@ pub async fn finish_check(db: &impl Conn, id: i64, to: &str, sent_at: Option<Dat
     Ok(result.rows_affected == 1)
 }
 
-pub async fn set_verdict(db: &impl Conn, id: i64, verdict: &str, summary: Option<&str>) -> StoreResult<()> {
+pub async fn set_verdict(db: &impl Writer, id: i64, verdict: &str, summary: Option<&str>) -> StoreResult<()> {
     check::ActiveModel {
         id: Set(id),
         verdict: Set(Some(verdict.to_owned())),

@@ -5,11 +5,11 @@ use entity::pull_request::{ActiveModel, Column, Entity};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, NotSet, QueryFilter, Set};
 
-use super::{Conn, StoreResult};
+use super::{Conn, StoreResult, Writer};
 use crate::monitoring::MergedPullRequest;
 
 /// Records a merged pull request once (a second record of the same number changes nothing).
-pub async fn insert(db: &impl Conn, pr: &MergedPullRequest, now: DateTime<Utc>) -> StoreResult<bool> {
+pub async fn insert(db: &impl Writer, pr: &MergedPullRequest, now: DateTime<Utc>) -> StoreResult<bool> {
     let rows = Entity::insert(ActiveModel {
         id: NotSet,
         connection_id: Set(pr.connection_id),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::admin_session::{ActiveModel, Column, Entity};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, Set};
 
-use super::{Conn, StoreResult};
+use super::{Conn, StoreResult, Writer};
 
 pub struct StoredSession {
     pub principal: String,
@@ -17,7 +17,7 @@ pub struct StoredSession {
 }
 
 pub async fn insert(
-    db: &impl Conn,
+    db: &impl Writer,
     id_hash: &str,
     principal: &str,
     salt: &str,
@@ -51,7 +51,7 @@ pub async fn find(db: &impl Conn, id_hash: &str) -> StoreResult<Option<StoredSes
     }))
 }
 
-pub async fn delete(db: &impl Conn, id_hash: &str) -> StoreResult<()> {
+pub async fn delete(db: &impl Writer, id_hash: &str) -> StoreResult<()> {
     Entity::delete_many()
         .filter(Column::IdHash.eq(id_hash))
         .exec(db)
@@ -60,7 +60,7 @@ pub async fn delete(db: &impl Conn, id_hash: &str) -> StoreResult<()> {
 }
 
 /// Removes sessions that expired before `now`; returns how many.
-pub async fn purge_expired(db: &impl Conn, now: DateTime<Utc>) -> StoreResult<u64> {
+pub async fn purge_expired(db: &impl Writer, now: DateTime<Utc>) -> StoreResult<u64> {
     let result = Entity::delete_many()
         .filter(Column::ExpiresAt.lte(now))
         .exec(db)

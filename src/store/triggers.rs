@@ -6,10 +6,10 @@ use entity::{trigger, trigger_attempt};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use super::{Conn, StoreResult};
+use super::{Conn, StoreResult, Writer};
 use crate::triggers::{AttemptRecord, NewTrigger, Trigger, TriggerState};
 
-pub async fn insert(db: &impl Conn, new: &NewTrigger, now: DateTime<Utc>) -> StoreResult<Trigger> {
+pub async fn insert(db: &impl Writer, new: &NewTrigger, now: DateTime<Utc>) -> StoreResult<Trigger> {
     let model = trigger::ActiveModel {
         id: NotSet,
         connection_id: Set(new.connection_id),
@@ -87,7 +87,7 @@ pub async fn matching(
 
 /// `watching → scheduled`; false when another worker got there first.
 pub async fn schedule(
-    db: &impl Conn,
+    db: &impl Writer,
     id: i64,
     deployment_id: i64,
     fire_at: DateTime<Utc>,
@@ -106,7 +106,7 @@ pub async fn schedule(
 }
 
 /// `scheduled → watching` for triggers matched by a deploy that was rolled back.
-pub async fn unschedule_for_deployment(db: &impl Conn, deployment_id: i64, now: DateTime<Utc>) -> StoreResult<u64> {
+pub async fn unschedule_for_deployment(db: &impl Writer, deployment_id: i64, now: DateTime<Utc>) -> StoreResult<u64> {
     let result = trigger::Entity::update_many()
         .col_expr(trigger::Column::State, Expr::value(TriggerState::Watching.as_str()))
         .col_expr(trigger::Column::MatchedDeploymentId, Expr::value(Option::<i64>::None))
@@ -121,7 +121,7 @@ pub async fn unschedule_for_deployment(db: &impl Conn, deployment_id: i64, now: 
 
 /// Moves a trigger from one of `from` to `to`; false when it was in none of them.
 pub async fn transition(
-    db: &impl Conn,
+    db: &impl Writer,
     id: i64,
     from: &[TriggerState],
     to: TriggerState,
@@ -142,7 +142,7 @@ pub async fn transition(
     Ok(result.rows_affected == 1)
 }
 
-pub async fn record_attempt(db: &impl Conn, record: &AttemptRecord) -> StoreResult<()> {
+pub async fn record_attempt(db: &impl Writer, record: &AttemptRecord) -> StoreResult<()> {
     trigger_attempt::ActiveModel {
         id: NotSet,
         trigger_id: Set(record.trigger_id),

@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use entity::used_signature::{ActiveModel, Column, Entity};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, Set};
 
-use super::{Conn, StoreError, StoreResult};
+use super::{StoreError, StoreResult, Writer};
 
 /// Records a signature; `false` when it was recorded before (a replay).
-pub async fn remember(db: &impl Conn, signature_hash: &str, expires_at: DateTime<Utc>) -> StoreResult<bool> {
+pub async fn remember(db: &impl Writer, signature_hash: &str, expires_at: DateTime<Utc>) -> StoreResult<bool> {
     let inserted = ActiveModel {
         id: NotSet,
         signature_hash: Set(signature_hash.to_owned()),
@@ -25,7 +25,7 @@ pub async fn remember(db: &impl Conn, signature_hash: &str, expires_at: DateTime
 }
 
 /// Forgets signatures whose window has closed; returns how many.
-pub async fn purge_expired(db: &impl Conn, now: DateTime<Utc>) -> StoreResult<u64> {
+pub async fn purge_expired(db: &impl Writer, now: DateTime<Utc>) -> StoreResult<u64> {
     let result = Entity::delete_many()
         .filter(Column::ExpiresAt.lte(now))
         .exec(db)

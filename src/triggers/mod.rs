@@ -263,7 +263,10 @@ pub fn validate(body: &Value, allow: &AllowList) -> Result<TriggerRequest, Inval
 }
 
 pub async fn create(store: &Store, new: &NewTrigger, now: DateTime<Utc>) -> StoreResult<Trigger> {
-    rows::insert(store.conn(), new, now).await
+    let tx = store.begin().await?;
+    let trigger = rows::insert(&tx, new, now).await?;
+    tx.commit().await?;
+    Ok(trigger)
 }
 
 pub async fn get(store: &Store, id: i64) -> StoreResult<Option<(Trigger, Vec<AttemptRecord>)>> {
@@ -280,15 +283,18 @@ pub async fn list(store: &Store, connection_id: Option<i64>) -> StoreResult<Vec<
 
 /// Cancels a trigger that has not fired; returns whether it did.
 pub async fn cancel(store: &Store, id: i64, now: DateTime<Utc>) -> StoreResult<bool> {
-    rows::transition(
-        store.conn(),
+    let tx = store.begin().await?;
+    let cancelled = rows::transition(
+        &tx,
         id,
         &[TriggerState::Watching, TriggerState::Scheduled],
         TriggerState::Cancelled,
         None,
         now,
     )
-    .await
+    .await?;
+    tx.commit().await?;
+    Ok(cancelled)
 }
 
 /// Triggers as watchers of commits, for the ancestry batch.
@@ -316,8 +322,9 @@ impl WatchSource for TriggerWatch {
                 return Ok(());
             }
             let key = deploy.repository.to_ascii_lowercase();
+            let tx = store.begin().await?;
             for trigger in rows::matching(
-                store.conn(),
+                &tx,
                 deploy.connection_id,
                 &key,
                 deploy.environment,
@@ -327,7 +334,6 @@ impl WatchSource for TriggerWatch {
             .await?
             {
                 let fire_at = deploy.live_at + Duration::seconds(trigger.delay_seconds);
-                let tx = store.begin().await?;
                 if rows::schedule(&tx, trigger.id, deploy.id, fire_at, deploy.live_at).await? {
                     let job = NewJob {
                         kind: FIRE_JOB,
@@ -338,8 +344,8 @@ impl WatchSource for TriggerWatch {
                     jobs::enqueue(&tx, &job, deploy.live_at).await?;
                     tracing::info!(trigger = trigger.id, deploy = deploy.id, %fire_at, "trigger scheduled");
                 }
-                tx.commit().await?;
             }
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -351,7 +357,9 @@ impl WatchSource for TriggerWatch {
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
-            let count = rows::unschedule_for_deployment(store.conn(), deployment_id, now).await?;
+            let tx = store.begin().await?;
+            let count = rows::unschedule_for_deployment(&tx, deployment_id, now).await?;
+            tx.commit().await?;
             if count > 0 {
                 tracing::info!(deployment_id, count, "rollback put scheduled triggers back to watching");
             }
@@ -394,8 +402,9 @@ impl FireTrigger {
         };
         let connection = crate::connections::get(&self.store, trigger.connection_id).await?;
         let Some(agent) = connection.and_then(|c| c.agent(self.agent.as_ref())) else {
+            let tx = self.store.begin().await?;
             rows::transition(
-                self.store.conn(),
+                &tx,
                 trigger.id,
                 &[TriggerState::Scheduled],
                 TriggerState::Failed,
@@ -403,6 +412,7 @@ impl FireTrigger {
                 now,
             )
             .await?;
+            tx.commit().await?;
             return Err(JobError::Permanent("no agent: set the connection's agent_url and agent_secret, or SHIPLOG_AGENT_URL and SHIPLOG_AGENT_SECRET".into()));
         };
         let url = trigger.target_url.clone().unwrap_or_else(|| agent.url.clone());
@@ -418,8 +428,9 @@ impl FireTrigger {
             .outbound
             .post(&url, &agent.secret, "trigger.fired", &delivery, &bytes)
             .await;
+        let tx = self.store.begin().await?;
         rows::record_attempt(
-            self.store.conn(),
+            &tx,
             &AttemptRecord {
                 trigger_id: trigger.id,
                 deployment_id,
@@ -431,7 +442,7 @@ impl FireTrigger {
         .await?;
         if result.succeeded() {
             rows::transition(
-                self.store.conn(),
+                &tx,
                 trigger.id,
                 &[TriggerState::Scheduled],
                 TriggerState::Fired,
@@ -439,6 +450,7 @@ impl FireTrigger {
                 now,
             )
             .await?;
+            tx.commit().await?;
             tracing::info!(trigger = trigger.id, deploy = deployment_id, "trigger fired");
             return Ok(());
         }
@@ -448,7 +460,7 @@ impl FireTrigger {
         // A target shiplog may not call stays so on retry (until the operator changes the allow list).
         if attempt >= MAX_ATTEMPTS || result.refused {
             rows::transition(
-                self.store.conn(),
+                &tx,
                 trigger.id,
                 &[TriggerState::Scheduled],
                 TriggerState::Failed,
@@ -456,8 +468,10 @@ impl FireTrigger {
                 now,
             )
             .await?;
+            tx.commit().await?;
             return Err(JobError::Permanent(error));
         }
+        tx.commit().await?;
         Err(JobError::retry(error))
     }
 }

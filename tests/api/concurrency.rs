@@ -6,7 +6,7 @@ use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use crate::explicit_api::{create_credential, installed_app, Cred};
-use crate::helpers::{fixture, set, status_and_json, TestApp};
+use crate::helpers::{fixture, set, spawn_app_with, status_and_json, TestApp};
 
 const REPO: &str = "acme-corp/web-app";
 const WRITERS: usize = 50;
@@ -262,4 +262,94 @@ async fn ci_jobs_registering_while_others_read_the_history_all_succeed() {
     for statuses in read_statuses {
         assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     }
+}
+
+const SEQUENTIAL_POSTS: usize = 400;
+const POLLERS: usize = 4;
+
+/// Issue 14's measurement: one client registers 400 deploys one after another, each with its own
+/// `Idempotency-Key`, while four clients poll the history with Basic auth. Every write passes the
+/// write gate (a credential's `last_used_at` too, at most once a minute), so none of them meets
+/// SQLite's lock held by another: 400 × 201, and no poller sees a 5xx.
+#[tokio::test]
+async fn sequential_deploys_with_pollers_all_succeed() {
+    // The job worker runs too: each deploy's went-live job writes while the requests do.
+    let app = spawn_app_with(|config| {
+        config.run_jobs = true;
+        config.http_workers = Some(4);
+    })
+    .await;
+    assert_eq!(
+        app.deliver("installation", &fixture("installation.created")).await.0,
+        200
+    );
+    let writer = create_credential(&app, 1).await;
+    let reader = create_credential(&app, 1).await;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let started = std::time::Instant::now();
+
+    let posts = async {
+        let mut statuses = Vec::with_capacity(SEQUENTIAL_POSTS);
+        for i in 0..SEQUENTIAL_POSTS {
+            let body = json!({
+                "repository": REPO,
+                "environment": "production",
+                "sha": sha(70_000 + i),
+                "deploy_time": format!("2026-11-02T{:02}:{:02}:{:02}Z", i / 3600, i / 60 % 60, i % 60),
+            });
+            let response = app
+                .client
+                .post(app.url("/deployments"))
+                .basic_auth(&writer.username, Some(&writer.password))
+                .header("Idempotency-Key", format!("sequential-{i}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let (status, answer) = status_and_json(response).await;
+            statuses.push((status, answer));
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        statuses
+    };
+    let polls = join_all((0..POLLERS).map(|_| async {
+        let mut answered = Vec::new();
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let response = app
+                .client
+                .get(app.url("/deployments?limit=20"))
+                .basic_auth(&reader.username, Some(&reader.password))
+                .send()
+                .await
+                .unwrap();
+            answered.push(response.status().as_u16());
+        }
+        answered
+    }));
+    let (statuses, polled) = futures_util::join!(posts, polls);
+    eprintln!(
+        "bench: {SEQUENTIAL_POSTS} sequential deploys with {POLLERS} pollers ({} polls): {:?}",
+        polled.iter().map(Vec::len).sum::<usize>(),
+        started.elapsed()
+    );
+
+    let failed: Vec<&(u16, Value)> = statuses.iter().filter(|(status, _)| *status != 201).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {SEQUENTIAL_POSTS} not 201: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    let polled: Vec<u16> = polled.into_iter().flatten().collect();
+    assert!(!polled.is_empty(), "the pollers polled");
+    let errors: Vec<&u16> = polled.iter().filter(|status| **status >= 500).collect();
+    assert!(
+        errors.is_empty(),
+        "{} of {} polls answered 5xx: {errors:?}",
+        errors.len(),
+        polled.len()
+    );
+    assert!(polled.iter().all(|status| *status == 200), "{polled:?}");
+    let stored = deploys(&app, "environment=production").await;
+    assert_eq!(stored.iter().filter(|d| d["status"] == "live").count(), 1);
 }

@@ -1,10 +1,7 @@
 //! Connections kept in step with installations, and the admin API that shows them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sea_orm::prelude::async_trait::async_trait;
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult, QueryResult, Statement};
 use serde_json::{json, Value};
 use shiplog::clock::Clock;
 use shiplog::events::{InstallationSnapshot, RepositoriesChanged};
@@ -251,64 +248,6 @@ async fn no_response_carries_a_secret() {
     }
 }
 
-/// A database connection that counts the statements sent and the rows read through it, to show
-/// that a path's cost does not grow with the number of repositories.
-struct Counting<'a> {
-    inner: &'a DatabaseConnection,
-    statements: AtomicU64,
-    rows: AtomicU64,
-}
-
-impl<'a> Counting<'a> {
-    fn new(inner: &'a DatabaseConnection) -> Self {
-        Self {
-            inner,
-            statements: AtomicU64::new(0),
-            rows: AtomicU64::new(0),
-        }
-    }
-
-    /// (statements, rows read) so far.
-    fn taken(&self) -> (u64, u64) {
-        (self.statements.load(Ordering::SeqCst), self.rows.load(Ordering::SeqCst))
-    }
-}
-
-#[async_trait]
-impl ConnectionTrait for Counting<'_> {
-    fn get_database_backend(&self) -> DatabaseBackend {
-        self.inner.get_database_backend()
-    }
-
-    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.statements.fetch_add(1, Ordering::SeqCst);
-        self.inner.execute(stmt).await
-    }
-
-    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.statements.fetch_add(1, Ordering::SeqCst);
-        self.inner.execute_unprepared(sql).await
-    }
-
-    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.statements.fetch_add(1, Ordering::SeqCst);
-        let row = self.inner.query_one(stmt).await?;
-        self.rows.fetch_add(u64::from(row.is_some()), Ordering::SeqCst);
-        Ok(row)
-    }
-
-    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.statements.fetch_add(1, Ordering::SeqCst);
-        let rows = self.inner.query_all(stmt).await?;
-        self.rows.fetch_add(rows.len() as u64, Ordering::SeqCst);
-        Ok(rows)
-    }
-
-    fn support_returning(&self) -> bool {
-        self.inner.support_returning()
-    }
-}
-
 /// `acme-corp/repo-000000` … with GitHub ids from 800000000 up.
 fn many_repositories(count: usize) -> Vec<Value> {
     (0..count)
@@ -378,7 +317,8 @@ async fn an_installation_with_100000_repositories_is_stored_whole_and_stays_chea
     );
 
     // A deployment webhook looks its repository up by key instead of loading all of them.
-    let counting = Counting::new(app.store.conn());
+    // (A transaction counts the statements sent and rows read through it.)
+    let counting = app.store.begin().await.unwrap();
     let now = app.clock.now();
     let installation = InstallationId(41000001);
     let listed = repo_ref(800_054_321, "acme-corp/Repo-054321");
@@ -386,12 +326,13 @@ async fn an_installation_with_100000_repositories_is_stored_whole_and_stays_chea
     let found = shiplog::connections::for_repository_event(&counting, installation, &acme(), &listed, now)
         .await
         .unwrap();
-    let (_, listed_rows) = counting.taken();
+    let (_, listed_rows) = counting.cost();
     shiplog::connections::for_repository_event(&counting, installation, &acme(), &unlisted, now)
         .await
         .unwrap()
         .unwrap();
-    let (statements, rows) = counting.taken();
+    let (statements, rows) = counting.cost();
+    counting.commit().await.unwrap();
     assert!(found.is_ok());
     assert!(listed_rows <= 3, "{listed_rows} rows read for a listed repository");
     assert!(
@@ -444,23 +385,24 @@ async fn adding_and_removing_repositories_takes_a_statement_per_500_not_one_per_
         removed: repos[..1_500].to_vec(),
     };
 
-    let adding = Counting::new(app.store.conn());
-    shiplog::connections::apply_repositories_changed(&adding, &added, app.clock.now())
-        .await
-        .unwrap();
-    let again = Counting::new(app.store.conn());
-    shiplog::connections::apply_repositories_changed(&again, &added, app.clock.now())
-        .await
-        .unwrap();
-    let removing = Counting::new(app.store.conn());
-    shiplog::connections::apply_repositories_changed(&removing, &removed, app.clock.now())
-        .await
-        .unwrap();
+    // Each in a transaction, which counts the statements sent through it.
+    let mut taken = Vec::new();
+    for change in [&added, &added, &removed] {
+        let tx = app.store.begin().await.unwrap();
+        shiplog::connections::apply_repositories_changed(&tx, change, app.clock.now())
+            .await
+            .unwrap();
+        taken.push(tx.cost());
+        tx.commit().await.unwrap();
+    }
+    let [adding, again, removing] = taken[..] else {
+        unreachable!()
+    };
 
     // 2,000 repositories: 4 reads and 4 inserts, plus the connection's own few statements.
-    assert!(adding.taken().0 <= 12, "{:?} to add 2,000", adding.taken());
-    assert!(again.taken().0 <= 8, "{:?} to add 2,000 known ones", again.taken());
-    assert!(removing.taken().0 <= 8, "{:?} to remove 1,500", removing.taken());
+    assert!(adding.0 <= 12, "{adding:?} to add 2,000");
+    assert!(again.0 <= 8, "{again:?} to add 2,000 known ones");
+    assert!(removing.0 <= 8, "{removing:?} to remove 1,500");
     assert_eq!(app.count_rows("connection_repository").await, 2 + 500);
 }
 
@@ -542,4 +484,49 @@ async fn more_than_100_ignored_patterns_are_refused_naming_the_field() {
     assert_eq!(body["errors"][0]["field"], "ignored_environments");
     let (_, c) = app.admin_get("/api/connections/1").await;
     assert_eq!(c["settings"]["ignored_environments"], json!([]));
+}
+
+/// The connection of a repository named without one (admin calls): the one whose installation
+/// lists it, else the one whose account owns it (any case), else none.
+#[tokio::test]
+async fn the_owning_connection_is_the_listing_one_else_the_owners() {
+    let app = spawn_app().await;
+    app.deliver("installation", &fixture("installation.created")).await;
+    let mut contractor = fixture("installation.created");
+    set(&mut contractor, "/installation/id", json!(41000002));
+    set(&mut contractor, "/installation/account/login", json!("contractor"));
+    set(&mut contractor, "/installation/account/id", json!(9100002));
+    set(
+        &mut contractor,
+        "/repositories",
+        json!([{"id": 700000099, "node_id": "R_x", "name": "outsourced", "full_name": "acme-corp/Outsourced", "private": true}]),
+    );
+    assert_eq!(app.deliver("installation", &contractor).await.0, 200);
+    let owner = |repository: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(app.url("/api/monitoring-plans"))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&json!({"repository": repository, "pull_number": 7}))
+                .send()
+                .await
+                .unwrap();
+            let (status, body) = status_and_json(response).await;
+            (status, body["connection_id"].clone())
+        }
+    };
+
+    assert_eq!(
+        owner("acme-corp/outsourced").await,
+        (201, json!(2)),
+        "listed by the contractor's installation"
+    );
+    assert_eq!(
+        owner("ACME-corp/unlisted").await,
+        (201, json!(1)),
+        "owned by acme-corp's account"
+    );
+    assert_eq!(owner("stranger/repo").await.0, 422, "no connection");
 }

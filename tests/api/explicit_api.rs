@@ -361,6 +361,35 @@ async fn a_revoked_credential_fails_at_once_and_secrets_are_never_shown_again() 
     assert_eq!(stored, cred.signing_key, "only the digest is stored");
 }
 
+/// `last_used_at` is written when it is a minute old or more, not on every request.
+#[tokio::test]
+async fn last_used_at_is_written_at_most_once_a_minute() {
+    let app = installed_app().await;
+    let cred = create_credential(&app, 1).await;
+    let last_used = || async {
+        let (_, listed) = app.admin_get("/api/connections/1/credentials").await;
+        listed["credentials"][0]["last_used_at"].as_str().map(str::to_owned)
+    };
+    assert_eq!(last_used().await, None, "never used");
+
+    assert_eq!(post(&app, &cred, &minimal(SHA)).await.0, 201);
+    let first = last_used().await.expect("the first use is recorded");
+    app.clock.advance(chrono::Duration::seconds(59));
+    assert_eq!(post(&app, &cred, &minimal(OTHER_SHA)).await.0, 201);
+    let within_a_minute = last_used().await;
+    app.clock.advance(chrono::Duration::seconds(2));
+    assert_eq!(post(&app, &cred, &minimal(&"1".repeat(40))).await.0, 201);
+    let after_a_minute = last_used().await.unwrap();
+
+    assert_eq!(
+        within_a_minute.as_deref(),
+        Some(first.as_str()),
+        "not written again within a minute"
+    );
+    let parse = |at: &str| chrono::DateTime::parse_from_rfc3339(at).unwrap();
+    assert_eq!(parse(&after_a_minute) - parse(&first), chrono::Duration::seconds(61));
+}
+
 async fn stored_secret_column(app: &TestApp) -> String {
     use sea_orm::ConnectionTrait;
     let backend = app.store.conn().get_database_backend();

@@ -25,15 +25,12 @@ async fn a_job_whose_worker_died_is_run_by_another_once_the_lease_expires() {
     let now = shiplog::clock::Clock::now(app.clock.as_ref());
 
     // A worker claims the job and dies without finishing it.
-    let claimed = shiplog::store::job_queue::claim(
-        app.store.conn(),
-        "crashed-worker",
-        now,
-        now + chrono::Duration::minutes(5),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let tx = app.store.begin().await.unwrap();
+    let claimed = shiplog::store::job_queue::claim(&tx, "crashed-worker", now, now + chrono::Duration::minutes(5))
+        .await
+        .unwrap()
+        .unwrap();
+    tx.commit().await.unwrap();
     let while_leased = app.run_jobs().await;
     app.clock.advance(chrono::Duration::minutes(6));
     let after_lease = app.run_jobs().await;

@@ -63,12 +63,14 @@ struct CreatePage {
 
 async fn create_page(state: &AppState, csrf: String, issued: Option<(i64, Issued)>) -> Result<CreatePage, ApiError> {
     let mut views = Vec::new();
+    let mut all_credentials = credentials::list_all(&state.store).await?;
+    let first_repositories = connections::first_repositories(&state.store).await?;
     for connection in connections::list(&state.store).await? {
-        let credentials = credentials::list(&state.store, connection.id).await?;
-        let example_repository = connections::repositories(&state.store, connection.id, None, 1)
-            .await?
-            .first()
-            .map(|r| r.to_string());
+        let (credentials, others): (Vec<_>, Vec<_>) = all_credentials
+            .into_iter()
+            .partition(|c| c.connection_id == connection.id);
+        all_credentials = others;
+        let example_repository = first_repositories.get(&connection.id).map(|r| r.to_string());
         let (example_username, example_password) = match &issued {
             Some((id, issued)) if *id == connection.id => (issued.username.clone(), issued.password.clone()),
             _ => match credentials.last() {

@@ -23,15 +23,14 @@ struct Successor {
     live_since: String,
 }
 
-async fn successor(state: &AppState, id: Option<i64>) -> Result<Option<Successor>, ApiError> {
-    let Some(id) = id else {
-        return Ok(None);
-    };
-    Ok(deploys::get(&state.store, id).await?.map(|(d, _)| Successor {
+/// The deploy `id` among `linked` (the deploys a page links to, read in one query).
+fn successor(linked: &[Deploy], id: Option<i64>) -> Option<Successor> {
+    let d = linked.iter().find(|d| Some(d.id) == id)?;
+    Some(Successor {
         id: d.id,
         short_sha: d.short_sha().to_owned(),
         live_since: exact(d.completed_at.unwrap_or(d.status_at)),
-    }))
+    })
 }
 
 struct TimelineEntry {
@@ -86,8 +85,13 @@ pub async fn show_deployment(
     };
     let (csrf, cookie) = csrf(&req, &state)?;
     let mut view = deployment_page(&state, csrf, &d, &history);
-    view.superseded_by = successor(&state, d.superseded_by_id).await?;
-    view.rolled_back_by = successor(&state, d.rollback_target_id).await?;
+    let linked: Vec<i64> = [d.superseded_by_id, d.rollback_target_id]
+        .into_iter()
+        .flatten()
+        .collect();
+    let linked = deploys::find_many(&state.store, &linked).await?;
+    view.superseded_by = successor(&linked, d.superseded_by_id);
+    view.rolled_back_by = successor(&linked, d.rollback_target_id);
     view.pulls = crate::monitoring::plans::brought_by(&state.store, id)
         .await?
         .into_iter()
