@@ -17,6 +17,7 @@ use serde_json::Value;
 use shiplog::clock::ManualClock;
 use shiplog::config::{Config, LogFormat, Secret};
 use shiplog::github::signature;
+use shiplog::jobs::runner::Handlers;
 use shiplog::startup::Application;
 use shiplog::store::Store;
 use tokio::sync::OnceCell;
@@ -34,6 +35,10 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub database: Arc<TestDatabase>,
     pub handle: ServerHandle,
+    /// The server's long-lived tasks (a test stops one to check supervision).
+    pub tasks: shiplog::supervise::Tasks,
+    /// Job kinds the test means to leave `queued` or `dead` (`*`: any); checked at drop.
+    allowed_jobs: std::sync::Mutex<Vec<String>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -54,11 +59,27 @@ pub async fn spawn_app_watching(
     spawn_app_on(database, customize, sources).await
 }
 
+/// Like [`spawn_app_with`], with job handlers of the test's own.
+pub async fn spawn_app_with_handlers(customize: impl FnOnce(&mut Config), handlers: Handlers) -> TestApp {
+    let database = Arc::new(TestDatabase::create().await);
+    spawn_app_full(database, customize, Vec::new(), handlers).await
+}
+
 /// A server on an existing database: a replica, or the same server after a restart.
 pub async fn spawn_app_on(
     database: Arc<TestDatabase>,
     customize: impl FnOnce(&mut Config),
     sources: Vec<std::sync::Arc<dyn shiplog::ancestry::batch::WatchSource>>,
+) -> TestApp {
+    spawn_app_full(database, customize, sources, Handlers::default()).await
+}
+
+/// A server on `database` with watch sources and job handlers of the test's own.
+pub async fn spawn_app_full(
+    database: Arc<TestDatabase>,
+    customize: impl FnOnce(&mut Config),
+    sources: Vec<std::sync::Arc<dyn shiplog::ancestry::batch::WatchSource>>,
+    handlers: Handlers,
 ) -> TestApp {
     init_test_logging();
     let mut config = test_config(&database.url);
@@ -66,10 +87,11 @@ pub async fn spawn_app_on(
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().unwrap(),
     ));
-    let app = Application::build_with(config, clock.clone(), sources)
+    let app = Application::build_with_handlers(config, clock.clone(), sources, handlers)
         .await
         .expect("the server starts");
     let runner = app.runner();
+    let tasks = app.tasks();
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.store().clone();
     let handle = app.handle();
@@ -83,6 +105,8 @@ pub async fn spawn_app_on(
         clock,
         database,
         handle,
+        tasks,
+        allowed_jobs: Default::default(),
     }
 }
 
@@ -243,6 +267,14 @@ impl TestApp {
 
     pub async fn stored_delivery(&self, id: &str) -> Option<shiplog::store::deliveries::DeliveryRecord> {
         shiplog::store::deliveries::find(self.store.conn(), id).await.unwrap()
+    }
+}
+
+impl TestApp {
+    /// Declares that the test means to leave jobs of these kinds `queued` or `dead`.
+    pub fn allow_jobs(&self, kinds: &[&str]) {
+        let mut allowed = self.allowed_jobs.lock().unwrap();
+        allowed.extend(kinds.iter().map(|k| (*k).to_owned()));
     }
 }
 
