@@ -276,12 +276,64 @@ impl TestApp {
         let mut allowed = self.allowed_jobs.lock().unwrap();
         allowed.extend(kinds.iter().map(|k| (*k).to_owned()));
     }
+
+    /// Declares that leaving jobs is the test's point (or beside it), whatever their kinds.
+    pub fn expect_jobs_left(&self) {
+        self.allow_jobs(&["*"]);
+    }
+
+    /// Jobs left `queued` or `dead` that the test did not declare, read on a connection of its
+    /// own. `None` when the database cannot be read any more (a test that took it away).
+    fn undeclared_jobs(&self) -> Option<Vec<String>> {
+        let allowed = self.allowed_jobs.lock().unwrap().clone();
+        if allowed.iter().any(|k| k == "*") {
+            return Some(Vec::new());
+        }
+        let url = self.database.url.clone();
+        let rows = block_on_a_runtime_of_its_own(async move {
+            let db = Database::connect(&url).await.ok()?;
+            let rows = db
+                .query_all(Statement::from_string(
+                    db.get_database_backend(),
+                    "SELECT id, kind, state, last_error FROM job WHERE state IN ('queued', 'dead') ORDER BY id"
+                        .to_owned(),
+                ))
+                .await
+                .ok();
+            let _ = db.close().await;
+            rows
+        })??;
+        Some(
+            rows.into_iter()
+                .filter_map(|row| {
+                    let kind: String = row.try_get("", "kind").ok()?;
+                    if allowed.contains(&kind) {
+                        return None;
+                    }
+                    let id: i64 = row.try_get("", "id").ok()?;
+                    let state: String = row.try_get("", "state").ok()?;
+                    let error: Option<String> = row.try_get("", "last_error").ok()?;
+                    let error: String = error.unwrap_or_default().chars().take(100).collect();
+                    Some(format!("#{id} {kind} {state} {error:?}"))
+                })
+                .collect(),
+        )
+    }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Stop accepting requests; the database goes with `TestDatabase`'s own drop.
         drop(self.handle.stop(false));
+        if std::thread::panicking() {
+            return;
+        }
+        if let Some(left) = self.undeclared_jobs().filter(|left| !left.is_empty()) {
+            panic!(
+                "jobs left queued or dead: {left:?}; run them (app.run_jobs()) or declare them \
+                 (app.allow_jobs(&[kind]) / app.expect_jobs_left())"
+            );
+        }
     }
 }
 
@@ -412,24 +464,32 @@ async fn drop_stale_databases(db: &sea_orm::DatabaseConnection) {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some(name) = self.postgres_name.take() else { return };
-        // Drop runs inside the test's runtime; a thread of its own may block on a runtime of its own.
         let admin = postgres_admin_url();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(db) = Database::connect(&admin).await {
-                    let _ = db
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                    let _ = db.close().await;
-                }
-            });
-        })
-        .join();
+        block_on_a_runtime_of_its_own(async move {
+            if let Ok(db) = Database::connect(&admin).await {
+                let _ = db
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+                let _ = db.close().await;
+            }
+        });
     }
+}
+
+/// Runs `work` on a thread and a runtime of its own: drop runs inside the test's runtime, which
+/// may not block. `None` if it panicked.
+fn block_on_a_runtime_of_its_own<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work)
+    })
+    .join()
+    .ok()
 }
 
 pub fn free_port() -> u16 {

@@ -147,6 +147,21 @@ async fn insert_raw(db: &impl sea_orm::ConnectionTrait, kind: &'static str, payl
     assert!(shiplog::store::jobs::enqueue(db, &row, now).await.unwrap());
 }
 
+/// A `test.explode` job ("boom"), then a `monitoring.expire` of a plan that does not exist
+/// (which finishes `done`), both due now.
+async fn queue_a_panic_then_an_expiry(app: &TestApp) {
+    let at = now(app);
+    let explode = Explode {
+        message: "boom".to_owned(),
+    };
+    shiplog::jobs::enqueue(app.store.conn(), &explode, None, at, at)
+        .await
+        .unwrap();
+    shiplog::jobs::enqueue(app.store.conn(), &ExpirePlan { plan_id: 404 }, None, at, at)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_payload_that_does_not_decode_is_dead_at_once_naming_the_kind_and_the_field() {
     let app = spawn_app().await;
@@ -190,16 +205,7 @@ async fn a_kind_without_a_handler_is_dead_at_once() {
 #[tokio::test]
 async fn a_panicking_job_is_a_failed_attempt_retried_until_dead_and_the_next_job_still_runs() {
     let app = spawn_app_with_handlers(|_| {}, exploding()).await;
-    let at = now(&app);
-    let explode = Explode {
-        message: "boom".to_owned(),
-    };
-    shiplog::jobs::enqueue(app.store.conn(), &explode, None, at, at)
-        .await
-        .unwrap();
-    shiplog::jobs::enqueue(app.store.conn(), &ExpirePlan { plan_id: 404 }, None, at, at)
-        .await
-        .unwrap();
+    queue_a_panic_then_an_expiry(&app).await;
 
     let first = app.run_jobs().await;
     let mut later = Vec::new();
@@ -225,16 +231,7 @@ async fn the_background_worker_survives_a_panicking_job() {
     // Jobs queued before the server with a worker starts, so its first pass finds them.
     let database = Arc::new(TestDatabase::create().await);
     let setup = spawn_app_on(database.clone(), |_| {}, Vec::new()).await;
-    let at = now(&setup);
-    let explode = Explode {
-        message: "boom".to_owned(),
-    };
-    shiplog::jobs::enqueue(setup.store.conn(), &explode, None, at, at)
-        .await
-        .unwrap();
-    shiplog::jobs::enqueue(setup.store.conn(), &ExpirePlan { plan_id: 404 }, None, at, at)
-        .await
-        .unwrap();
+    queue_a_panic_then_an_expiry(&setup).await;
     setup.allow_jobs(&["test.explode", "monitoring.expire"]);
     drop(setup);
 
