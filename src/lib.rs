@@ -23,6 +23,7 @@ pub mod monitoring;
 pub mod outbound;
 pub mod startup;
 pub mod store;
+pub mod supervise;
 pub mod telemetry;
 pub mod triggers;
 pub mod types;

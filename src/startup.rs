@@ -1,6 +1,8 @@
 //! Building and running the server: `Application::build(config)` connects the database, runs
-//! migrations, binds the listener (port 0 in tests) and returns; `run_until_stopped()` serves
-//! until SIGINT/SIGTERM, finishing in-flight requests first.
+//! migrations, registers the job handlers, spawns the long-lived tasks (`supervise`), binds the
+//! listener (port 0 in tests) and returns; `run_until_stopped()` serves until SIGINT/SIGTERM,
+//! finishing in-flight requests first, or until a long-lived task stops (then it returns an
+//! error after the drain period, so the process exits non-zero and is restarted).
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -9,20 +11,22 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
-use std::collections::HashMap;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::task::{JoinError, JoinHandle};
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::deploys::live::WentLive;
+use crate::deploys::live::{DeployWentLive, WentLive};
 use crate::deploys::watch::WatchSource;
 use crate::github::app::{GitHubApp, GitHubAppError};
 use crate::http::{self, AppState};
-use crate::jobs;
-use crate::jobs::runner::{self, JobHandler, Runner};
-use crate::monitoring::plans::{self, ExpirePlan, MonitoringWatch, SendCheck};
+use crate::jobs::runner::{self, Handlers, Runner};
+use crate::monitoring::opt_in::{GitHubWrite, GitHubWriter};
+use crate::monitoring::plans::{ExpirePlan, MonitoringAgent, MonitoringWatch, PlanExpiry, SendCheck, TellRollback};
 use crate::outbound::Outbound;
 use crate::store::{Store, StoreError};
-use crate::triggers;
+use crate::supervise::{self, Tasks};
+use crate::triggers::{self, FireTrigger};
 
 /// How long a stopping server waits for in-flight requests.
 const SHUTDOWN_GRACE_SECONDS: u64 = 30;
@@ -55,7 +59,11 @@ pub struct Application {
     server: Server,
     store: Store,
     runner: Runner,
-    worker: Option<(tokio::task::JoinHandle<()>, tokio::sync::watch::Sender<bool>)>,
+    /// Tells the worker and the maintenance loop to stop (when they run).
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    tasks: Tasks,
+    /// The handles of the long-lived tasks, for the select in `run_until_stopped`.
+    handles: Vec<(&'static str, JoinHandle<()>)>,
 }
 
 impl Application {
@@ -72,6 +80,17 @@ impl Application {
         config: Config,
         clock: SharedClock,
         sources: Vec<Arc<dyn WatchSource>>,
+    ) -> Result<Self, StartupError> {
+        Self::build_with_handlers(config, clock, sources, Handlers::default()).await
+    }
+
+    /// With watch sources and extra job handlers (tests register kinds of their own; a kind
+    /// registered here replaces the server's handler of that kind).
+    pub async fn build_with_handlers(
+        config: Config,
+        clock: SharedClock,
+        sources: Vec<Arc<dyn WatchSource>>,
+        extra: Handlers,
     ) -> Result<Self, StartupError> {
         let store = Store::connect(&config.database_url)
             .await
@@ -103,55 +122,61 @@ impl Application {
             expiry: config.monitor_expiry,
             clock: clock.clone(),
         }));
-        let mut handlers: HashMap<&'static str, Arc<dyn JobHandler>> = HashMap::new();
-        handlers.insert(
-            jobs::DEPLOY_WENT_LIVE,
-            Arc::new(WentLive {
+        let mut handlers = Handlers::default();
+        handlers
+            .register::<DeployWentLive, _>(Arc::new(WentLive {
                 store: store.clone(),
                 github: github.clone(),
                 sources,
-            }),
-        );
-        handlers.insert(triggers::FIRE_JOB, fire_trigger);
-        handlers.insert(
-            plans::CHECK_JOB,
-            Arc::new(SendCheck {
-                store: store.clone(),
-                outbound,
-                agent: config.agent.clone(),
-            }),
-        );
-        handlers.insert(plans::EXPIRE_JOB, Arc::new(ExpirePlan { store: store.clone() }));
-        handlers.insert(
-            crate::monitoring::opt_in::GITHUB_WRITE_JOB,
-            Arc::new(crate::monitoring::opt_in::GitHubWrite {
+            }))
+            .register::<FireTrigger, _>(fire_trigger);
+        let agent = Arc::new(MonitoringAgent {
+            store: store.clone(),
+            outbound,
+            agent: config.agent.clone(),
+        });
+        handlers
+            .register::<SendCheck, _>(agent.clone())
+            .register::<TellRollback, _>(agent)
+            .register::<ExpirePlan, _>(Arc::new(PlanExpiry { store: store.clone() }))
+            .register::<GitHubWrite, _>(Arc::new(GitHubWriter {
                 store: store.clone(),
                 github: github.clone(),
-            }),
-        );
+            }));
+        handlers.extend(extra);
         let runner = Runner {
             store: store.clone(),
             clock: clock.clone(),
             handlers: Arc::new(handlers),
         };
         let jobs_wake = Arc::new(tokio::sync::Notify::new());
-        let worker = config.run_jobs.then(|| {
-            let (stop, stopped) = tokio::sync::watch::channel(false);
+        let tasks = Tasks::default();
+        let mut handles = Vec::new();
+        let mut stop = None;
+        if config.run_jobs {
+            let (sender, stopped) = tokio::sync::watch::channel(false);
             let id = format!(
                 "{}-{}",
                 std::process::id(),
                 crate::credentials::random_hex(4).unwrap_or_default()
             );
-            tokio::spawn(crate::maintenance::run(store.clone(), clock.clone(), stopped.clone()));
-            (
-                tokio::spawn(runner::work(runner.clone(), id, jobs_wake.clone(), stopped)),
-                stop,
-            )
-        });
+            handles.push(tasks.spawn(
+                supervise::MAINTENANCE,
+                crate::maintenance::run(store.clone(), clock.clone(), stopped.clone()),
+            ));
+            handles.push(tasks.spawn(
+                supervise::WORKER,
+                runner::work(runner.clone(), id, jobs_wake.clone(), stopped),
+            ));
+            stop = Some(sender);
+        }
+        let (intake, writer) = crate::intake::Intake::start(store.clone(), &tasks);
+        handles.extend(writer);
 
         let state = web::Data::new(AppState {
             store: store.clone(),
-            intake: crate::intake::Intake::start(store.clone()),
+            intake,
+            tasks: tasks.clone(),
             config: Arc::new(config),
             clock,
             github,
@@ -194,7 +219,9 @@ impl Application {
             server,
             store,
             runner,
-            worker,
+            stop,
+            tasks,
+            handles,
         })
     }
 
@@ -216,16 +243,66 @@ impl Application {
         self.runner.clone()
     }
 
-    /// Serves until stopped, then lets the job worker finish the job it is running.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = self.server.await;
-        if let Some((worker, stop)) = self.worker {
-            let _ = stop.send(true);
-            let _ = worker.await;
-        }
-        self.store.close().await;
-        served
+    /// The long-lived tasks and their health (tests stop one through it).
+    pub fn tasks(&self) -> Tasks {
+        self.tasks.clone()
     }
+
+    /// Serves until stopped, then lets the job worker finish the job it is running. If a
+    /// long-lived task stops first, readiness turns 503, and after [`supervise::DRAIN`] the
+    /// server stops and this returns an error naming the task.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Self {
+            server,
+            store,
+            stop,
+            tasks,
+            handles,
+            ..
+        } = self;
+        let server_handle = server.handle();
+        let mut server = std::pin::pin!(server);
+        let mut watched: FuturesUnordered<_> = handles
+            .into_iter()
+            .map(|(name, handle)| async move { (name, handle.await) })
+            .collect();
+        let outcome = tokio::select! {
+            served = &mut server => served,
+            Some((name, ended)) = watched.next() => {
+                let failure = task_stopped(&tasks, name, ended);
+                tokio::time::sleep(supervise::DRAIN).await;
+                // The command is sent at once; the server future carries it out.
+                drop(server_handle.stop(true));
+                let _ = server.await;
+                Err(failure)
+            }
+        };
+        if let Some(stop) = stop {
+            let _ = stop.send(true);
+        }
+        // The server has answered every delivery it took, so the writer has nothing left to
+        // commit; the worker finishes the job it is running.
+        tasks.abort(supervise::WRITER);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(SHUTDOWN_GRACE_SECONDS), async {
+            while watched.next().await.is_some() {}
+        })
+        .await;
+        store.close().await;
+        outcome
+    }
+}
+
+/// A long-lived task ended while the server runs: record and log it, and say so as an error.
+fn task_stopped(tasks: &Tasks, name: &'static str, ended: Result<(), JoinError>) -> std::io::Error {
+    let reason = supervise::reason(ended);
+    tasks.ended(name, reason.clone());
+    tracing::error!(
+        task = name,
+        %reason,
+        drain_s = supervise::DRAIN.as_secs(),
+        "a long-lived task stopped: readiness is 503 and the server stops after the drain period"
+    );
+    std::io::Error::other(format!("the {name} task stopped: {reason}"))
 }
 
 /// The connection cap below the open-file limit: the soft `RLIMIT_NOFILE` (from

@@ -18,6 +18,7 @@ mod m20261122_000009_deployment_list_indexes;
 mod m20261130_000010_sessions_and_replay;
 mod m20261130_000011_one_live_deploy;
 mod m20261130_000012_compare_ranges;
+mod m20261130_000013_typed_jobs;
 mod m20261130_000014_foreign_key_indexes;
 mod m20261130_000015_session_principal;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_sessions_and_replay::Migration),
             Box::new(m20261130_000011_one_live_deploy::Migration),
             Box::new(m20261130_000012_compare_ranges::Migration),
+            Box::new(m20261130_000013_typed_jobs::Migration),
             Box::new(m20261130_000014_foreign_key_indexes::Migration),
             Box::new(m20261130_000015_session_principal::Migration),
         ]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
 use super::watch::{LiveDeploy, WatchSource};
 use super::{Deploy, DeployStatus, StatusEntry};
@@ -26,20 +26,39 @@ use crate::github::app::GitHubApp;
 use crate::github::client::InstallationClient;
 use crate::github::compare::CompareStatus;
 use crate::jobs::runner::{JobError, JobHandler};
+use crate::jobs::BackgroundJob;
 use crate::store::ancestry::{self as facts, BatchOutcome};
 use crate::store::deployments as rows;
 use crate::store::{Store, StoreResult};
 use crate::types::RepoName;
 
+/// The job: a deploy went live at `live_at`, replacing `previous_live_ids` in its environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployWentLive {
+    pub deployment_id: i64,
+    pub connection_id: i64,
+    pub repository: String,
+    pub environment: String,
+    pub sha: String,
+    pub live_at: DateTime<Utc>,
+    /// The deploys it superseded in its environment (the live one first).
+    pub previous_live_ids: Vec<i64>,
+}
+
+impl BackgroundJob for DeployWentLive {
+    const JOB_NAME: &'static str = "deploy.went_live";
+}
+
+/// Runs [`DeployWentLive`] jobs.
 pub struct WentLive {
     pub store: Store,
     pub github: Option<GitHubApp>,
     pub sources: Vec<Arc<dyn WatchSource>>,
 }
 
-impl JobHandler for WentLive {
-    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>, _attempt: i32) -> BoxFuture<'a, Result<(), JobError>> {
-        Box::pin(self.process(payload, now))
+impl JobHandler<DeployWentLive> for WentLive {
+    fn run(&self, job: DeployWentLive, now: DateTime<Utc>, _attempt: i32) -> BoxFuture<'_, Result<(), JobError>> {
+        Box::pin(async move { self.process(&job, now).await })
     }
 }
 
@@ -47,10 +66,8 @@ impl JobHandler for WentLive {
 const NO_APP: &str = "the GitHub App is not configured (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_PATH)";
 
 impl WentLive {
-    async fn process(&self, payload: &Value, now: DateTime<Utc>) -> Result<(), JobError> {
-        let id = payload["deployment_id"]
-            .as_i64()
-            .ok_or_else(|| JobError::Permanent("payload has no deployment_id".into()))?;
+    async fn process(&self, job: &DeployWentLive, now: DateTime<Utc>) -> Result<(), JobError> {
+        let id = job.deployment_id;
         let Some(deploy) = rows::find(self.store.conn(), id).await? else {
             return Err(JobError::Permanent(format!("deployment {id} does not exist")));
         };
@@ -63,12 +80,8 @@ impl WentLive {
         });
         let repo = RepoName::parse(&deploy.repository).map_err(JobError::Permanent)?;
 
-        let replaced_in_environment = match payload["previous_live_ids"]
-            .as_array()
-            .and_then(|ids| ids.first())
-            .and_then(Value::as_i64)
-        {
-            Some(previous) => rows::find(self.store.conn(), previous).await?,
+        let replaced_in_environment = match job.previous_live_ids.first() {
+            Some(&previous) => rows::find(self.store.conn(), previous).await?,
             None => None,
         };
         let previous = match &replaced_in_environment {

@@ -17,11 +17,10 @@ pub mod watch;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 
 pub use lifecycle::{duration_seconds, from_github_state, DeployStatus, ReportOrder};
 
-use crate::jobs::{self, NewJob};
+use crate::jobs::{self, BackgroundJob};
 use crate::store::deployments::{self as rows, Guard, StatusChange};
 use crate::store::{Store, StoreError, StoreResult, Writer};
 use crate::types::{CommitSha, RepoName};
@@ -317,25 +316,21 @@ async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTi
             deploy.id
         )));
     }
-    let job = NewJob {
-        kind: jobs::DEPLOY_WENT_LIVE,
-        payload: json!({
-            "deployment_id": deploy.id,
-            "connection_id": deploy.connection_id,
-            "repository": deploy.repository,
-            "environment": deploy.environment,
-            "sha": deploy.sha,
-            "live_at": at,
-            "previous_live_ids": superseded,
-        }),
-        dedupe_key: Some(format!(
-            "{}:{}:{}",
-            jobs::DEPLOY_WENT_LIVE,
-            deploy.id,
-            at.timestamp_micros()
-        )),
-        run_at: now,
+    let job = live::DeployWentLive {
+        deployment_id: deploy.id,
+        connection_id: deploy.connection_id,
+        repository: deploy.repository.clone(),
+        environment: deploy.environment.clone(),
+        sha: deploy.sha.clone(),
+        live_at: at,
+        previous_live_ids: superseded.clone(),
     };
-    jobs::enqueue(db, &job, now).await?;
+    let dedupe_key = format!(
+        "{}:{}:{}",
+        live::DeployWentLive::JOB_NAME,
+        deploy.id,
+        at.timestamp_micros()
+    );
+    jobs::enqueue(db, &job, Some(dedupe_key), now, now).await?;
     Ok(Transition::WentLive { superseded })
 }

@@ -5,14 +5,25 @@ use serde_json::json;
 
 use super::AppState;
 use crate::error::ApiError;
+use crate::supervise;
 
 /// The process is up.
 pub async fn check_liveness() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The process can serve: the database answers.
+/// The process can serve: the database answers and every long-lived task that should run does
+/// (`running`, or `off` where it does not run here); 503 naming the task that stopped.
 pub async fn check_readiness(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.ping().await?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": state.store.backend_name()})))
+    if let Some((task, reason)) = state.tasks.stopped() {
+        return Err(ApiError::Unavailable {
+            detail: format!("the {task} task has stopped ({reason}); the server is about to stop"),
+        });
+    }
+    let mut body = json!({"status": "ready", "database": state.store.backend_name()});
+    for task in supervise::ALL {
+        body[task] = json!(state.tasks.state(task).as_str());
+    }
+    Ok(HttpResponse::Ok().json(body))
 }

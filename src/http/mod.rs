@@ -45,6 +45,8 @@ pub struct AppState {
     pub jobs_wake: Arc<tokio::sync::Notify>,
     /// Failed authentication per client (429 past the allowance).
     pub throttle: Arc<throttle::FailureThrottle>,
+    /// The long-lived tasks, for readiness.
+    pub tasks: crate::supervise::Tasks,
 }
 
 /// Registers every route, each with who may call it ([`auth::require`]; README, "Interface").

@@ -13,9 +13,11 @@
 use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use super::{already_received, apply, Decision, Delivery, Receipt, ATTEMPTS};
 use crate::store::{Store, StoreError, StoreResult, Tx};
+use crate::supervise::{self, Tasks};
 
 /// Deliveries per transaction at most: bounds how long the first of a batch waits.
 const MAX_BATCH: usize = 64;
@@ -37,14 +39,21 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// On SQLite, starts the writer task (it ends when the last `Intake` is dropped).
-    pub fn start(store: Store) -> Self {
-        let queue = store.is_sqlite().then(|| {
-            let (sender, receiver) = mpsc::channel(QUEUE);
-            tokio::spawn(write_batches(store.clone(), receiver));
-            sender
-        });
-        Self { store, queue }
+    /// On SQLite, starts the writer task as [`supervise::WRITER`] in `tasks` (it ends when the
+    /// last `Intake` is dropped) and returns its handle for the supervisor.
+    pub fn start(store: Store, tasks: &Tasks) -> (Self, Option<(&'static str, JoinHandle<()>)>) {
+        if !store.is_sqlite() {
+            return (Self { store, queue: None }, None);
+        }
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let writer = tasks.spawn(supervise::WRITER, write_batches(store.clone(), receiver));
+        (
+            Self {
+                store,
+                queue: Some(sender),
+            },
+            Some(writer),
+        )
     }
 
     /// Records and applies the delivery; returns once it is committed.

@@ -2,10 +2,17 @@
 //!
 //! A job is a row enqueued in the same transaction as the change that causes it, so the change
 //! and its follow-up commit or vanish together. A unique dedupe key keeps a job from being
-//! enqueued twice. Workers that claim and run jobs arrive with deploy monitoring; until then
-//! jobs stay `queued`, visible at `GET /api/jobs`, and harmless.
+//! enqueued twice. Each kind is a serde struct implementing [`BackgroundJob`] (its name is the
+//! row's `kind`, its fields the row's JSON `payload`), so a kind and its payload cannot disagree.
+//! Every server process runs a worker (`runner.rs`) that claims due jobs and runs the handler
+//! registered for the kind; jobs are visible at `GET /api/jobs`.
+//!
+//! The kinds: `deploy.went_live` (`deploys::live`), `monitoring.check`, `monitoring.rolled_back`
+//! and `monitoring.expire` (`monitoring::plans`), `github.write` (`monitoring::opt_in`) and
+//! `trigger.fire` (`triggers`).
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -13,15 +20,10 @@ use crate::store::{self, Store, StoreResult, Writer};
 
 pub mod runner;
 
-/// A deploy went live: resolve which watched commits it brings (ancestry batch).
-pub const DEPLOY_WENT_LIVE: &str = "deploy.went_live";
-
-#[derive(Debug, Clone)]
-pub struct NewJob {
-    pub kind: &'static str,
-    pub payload: Value,
-    pub dedupe_key: Option<String>,
-    pub run_at: DateTime<Utc>,
+/// One kind of job: its payload as a serde struct, its name as a constant (crates.io's shape).
+pub trait BackgroundJob: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The `kind` of its rows. Never rename one: queued rows in existing databases carry it.
+    const JOB_NAME: &'static str;
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -38,9 +40,24 @@ pub struct Job {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// Enqueues `job` unless its dedupe key is taken. Call inside the causing transaction.
-pub async fn enqueue(db: &impl Writer, job: &NewJob, now: DateTime<Utc>) -> StoreResult<bool> {
-    store::jobs::enqueue(db, job, now).await
+/// Enqueues `job` to run at `run_at` unless its dedupe key is taken; returns whether it was
+/// enqueued. Call inside the causing transaction.
+pub async fn enqueue<J: BackgroundJob>(
+    db: &impl Writer,
+    job: &J,
+    dedupe_key: Option<String>,
+    run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let payload = serde_json::to_string(job)
+        .map_err(|e| store::StoreError::Db(sea_orm::DbErr::Json(format!("{} payload: {e}", J::JOB_NAME))))?;
+    let row = store::jobs::NewJob {
+        kind: J::JOB_NAME,
+        payload,
+        dedupe_key,
+        run_at,
+    };
+    store::jobs::enqueue(db, &row, now).await
 }
 
 pub async fn list(store: &Store, state: Option<&str>, limit: u64) -> StoreResult<Vec<Job>> {

@@ -2,17 +2,23 @@
 //! a later `run_at` (exponential backoff with jitter, or the time the handler asks for, such as
 //! GitHub's rate-limit reset), or after `MAX_ATTEMPTS` into the visible `dead` state.
 //!
-//! Handlers are registered by kind, so this module knows no domain. Workers are a loop around
+//! Handlers are registered per job type ([`Handlers::register`]), so this module knows no
+//! domain. The registry decodes a row's payload into the handler's job struct; a payload that
+//! does not decode, or a kind without a handler, makes the job `dead` at once with the reason
+//! (never a default, never a retry). A handler that panics is caught: that is a failed attempt
+//! with the panic message as its error, and the worker goes on. Workers are a loop around
 //! [`run_once`]; tests call `run_once` / [`run_until_idle`] by hand with an injected clock.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::BoxFuture;
-use serde_json::Value;
+use futures_util::FutureExt;
 use tracing::Instrument;
 
+use super::BackgroundJob;
 use crate::clock::SharedClock;
 use crate::store::job_queue::{self, ClaimedJob};
 use crate::store::{Store, StoreResult};
@@ -56,9 +62,56 @@ impl From<crate::store::StoreError> for JobError {
     }
 }
 
-/// Runs one kind of job. `attempt` counts from 1; the last is [`MAX_ATTEMPTS`].
-pub trait JobHandler: Send + Sync {
-    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>, attempt: i32) -> BoxFuture<'a, Result<(), JobError>>;
+/// Runs jobs of type `J`. `attempt` counts from 1; the last is [`MAX_ATTEMPTS`].
+pub trait JobHandler<J: BackgroundJob>: Send + Sync + 'static {
+    fn run(&self, job: J, now: DateTime<Utc>, attempt: i32) -> BoxFuture<'_, Result<(), JobError>>;
+}
+
+/// A handler behind its kind: decodes the row's payload, then runs the typed handler.
+trait Decoding: Send + Sync {
+    fn run<'a>(&'a self, payload: &'a str, now: DateTime<Utc>, attempt: i32) -> BoxFuture<'a, Result<(), JobError>>;
+}
+
+struct Typed<J, H> {
+    handler: Arc<H>,
+    job: std::marker::PhantomData<fn() -> J>,
+}
+
+impl<J: BackgroundJob, H: JobHandler<J>> Decoding for Typed<J, H> {
+    fn run<'a>(&'a self, payload: &'a str, now: DateTime<Utc>, attempt: i32) -> BoxFuture<'a, Result<(), JobError>> {
+        match serde_json::from_str::<J>(payload) {
+            Ok(job) => self.handler.run(job, now, attempt),
+            Err(error) => Box::pin(std::future::ready(Err(JobError::Permanent(format!(
+                "the payload of this {} job does not decode: {error}",
+                J::JOB_NAME
+            ))))),
+        }
+    }
+}
+
+/// The handlers of a server, one per job kind.
+#[derive(Clone, Default)]
+pub struct Handlers {
+    by_kind: HashMap<&'static str, Arc<dyn Decoding>>,
+}
+
+impl Handlers {
+    /// Runs jobs of type `J` with `handler` (replacing an earlier handler of that kind).
+    pub fn register<J: BackgroundJob, H: JobHandler<J>>(&mut self, handler: Arc<H>) -> &mut Self {
+        self.by_kind.insert(
+            J::JOB_NAME,
+            Arc::new(Typed::<J, H> {
+                handler,
+                job: std::marker::PhantomData,
+            }),
+        );
+        self
+    }
+
+    /// Adds `other`'s handlers, replacing those of the same kinds.
+    pub fn extend(&mut self, other: Handlers) {
+        self.by_kind.extend(other.by_kind);
+    }
 }
 
 /// Everything a worker needs.
@@ -66,7 +119,7 @@ pub trait JobHandler: Send + Sync {
 pub struct Runner {
     pub store: Store,
     pub clock: SharedClock,
-    pub handlers: Arc<HashMap<&'static str, Arc<dyn JobHandler>>>,
+    pub handlers: Arc<Handlers>,
 }
 
 /// What happened to one claimed job.
@@ -150,11 +203,25 @@ async fn run_claimed(runner: &Runner, worker: &str, job: ClaimedJob, now: DateTi
 async fn run_handler(runner: &Runner, job: &ClaimedJob, now: DateTime<Utc>) -> Result<(), JobError> {
     let handler = runner
         .handlers
+        .by_kind
         .get(job.kind.as_str())
         .ok_or_else(|| JobError::Permanent(format!("no handler for job kind {:?}", job.kind)))?;
-    let payload: Value =
-        serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("payload is not JSON: {e}")))?;
-    handler.run(&payload, now, job.attempts).await
+    match AssertUnwindSafe(handler.run(&job.payload, now, job.attempts))
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => result,
+        Err(panic) => Err(JobError::retry(format!("the job panicked: {}", panic_message(&*panic)))),
+    }
+}
+
+/// What a panic said, when it said it with a string.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 /// Runs due jobs until none is left (at most `limit`), for tests and for draining.

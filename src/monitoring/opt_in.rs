@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::plans::{create_plan, PlanOpened};
 use crate::connections::{self, Applied};
@@ -14,14 +14,35 @@ use crate::github::client::InstallationClient;
 use crate::github::error::CallError;
 use crate::github::issues;
 use crate::jobs::runner::{JobError, JobHandler};
-use crate::jobs::{self, NewJob};
+use crate::jobs::{self, BackgroundJob};
 use crate::store::{Store, Writer};
 use crate::types::{InstallationId, RepoName};
 
 /// The label that opts a pull request in.
 pub const LABEL: &str = "deploy-monitoring";
-/// Writes to GitHub: `{"repository","connection_id"}` plus `comment_id` (react) or `number` and `body`.
-pub const GITHUB_WRITE_JOB: &str = "github.write";
+
+/// The job that writes to GitHub for a connection: a reaction or a pull-request comment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitHubWrite {
+    pub connection_id: i64,
+    pub repository: String,
+    #[serde(flatten)]
+    pub write: Write,
+}
+
+/// What [`GitHubWrite`] writes; its fields sit beside the job's own in the payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Write {
+    /// 👀 on an issue comment.
+    React { comment_id: i64 },
+    /// A comment on pull request `number`.
+    Comment { number: i64, body: String },
+}
+
+impl BackgroundJob for GitHubWrite {
+    const JOB_NAME: &'static str = "github.write";
+}
 
 /// The text after `@slug` when `body` mentions it as a whole word, `Some("")` when nothing follows.
 pub fn mention(body: &str, slug: &str) -> Option<String> {
@@ -93,13 +114,12 @@ pub async fn from_comment(
     };
     let note = Some(note.as_str()).filter(|n| !n.is_empty());
     let result = create_plan(db, connection.id, &pull.repository.name, pull.number, &[], note, now).await?;
-    let react = NewJob {
-        kind: GITHUB_WRITE_JOB,
-        payload: json!({"connection_id": connection.id, "repository": pull.repository.name.as_str(), "comment_id": comment_id}),
-        dedupe_key: Some(format!("github.react:{comment_id}")),
-        run_at: now,
+    let react = GitHubWrite {
+        connection_id: connection.id,
+        repository: pull.repository.name.as_str().to_owned(),
+        write: Write::React { comment_id },
     };
-    jobs::enqueue(db, &react, now).await?;
+    jobs::enqueue(db, &react, Some(format!("github.react:{comment_id}")), now, now).await?;
     opened(connection.id, pull, result)
 }
 
@@ -124,28 +144,29 @@ pub async fn queue_comment(
     key: &str,
     now: DateTime<Utc>,
 ) -> crate::store::StoreResult<()> {
-    let job = NewJob {
-        kind: GITHUB_WRITE_JOB,
-        payload: json!({"connection_id": connection_id, "repository": repository, "number": number, "body": body}),
-        dedupe_key: Some(format!("github.comment:{key}")),
-        run_at: now,
+    let job = GitHubWrite {
+        connection_id,
+        repository: repository.to_owned(),
+        write: Write::Comment {
+            number,
+            body: body.to_owned(),
+        },
     };
-    jobs::enqueue(db, &job, now).await?;
+    jobs::enqueue(db, &job, Some(format!("github.comment:{key}")), now, now).await?;
     Ok(())
 }
 
-/// Runs the GitHub writes.
-pub struct GitHubWrite {
+/// Runs [`GitHubWrite`] jobs.
+pub struct GitHubWriter {
     pub store: Store,
     pub github: Option<GitHubApp>,
 }
 
-impl JobHandler for GitHubWrite {
-    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>, _attempt: i32) -> BoxFuture<'a, Result<(), JobError>> {
+impl JobHandler<GitHubWrite> for GitHubWriter {
+    fn run(&self, job: GitHubWrite, now: DateTime<Utc>, _attempt: i32) -> BoxFuture<'_, Result<(), JobError>> {
         Box::pin(async move {
-            let connection_id = payload["connection_id"].as_i64().unwrap_or_default();
-            let repo =
-                RepoName::parse(payload["repository"].as_str().unwrap_or_default()).map_err(JobError::Permanent)?;
+            let connection_id = job.connection_id;
+            let repo = RepoName::parse(&job.repository).map_err(JobError::Permanent)?;
             let connection = connections::get(&self.store, connection_id)
                 .await?
                 .ok_or_else(|| JobError::Permanent(format!("connection {connection_id} does not exist")))?;
@@ -158,20 +179,23 @@ impl JobHandler for GitHubWrite {
                 installation: connection.installation_id,
             };
             let repo = &repo;
-            let result = if let Some(comment_id) = payload["comment_id"].as_i64() {
-                access
-                    .call(now, |client| async move {
-                        issues::react_eyes(&client, repo, comment_id, now).await
-                    })
-                    .await
-            } else {
-                let number = payload["number"].as_i64().unwrap_or_default();
-                let body = payload["body"].as_str().unwrap_or_default();
-                access
-                    .call(now, |client| async move {
-                        issues::comment(&client, repo, number, body, now).await
-                    })
-                    .await
+            let result = match &job.write {
+                &Write::React { comment_id } => {
+                    access
+                        .call(now, |client| async move {
+                            issues::react_eyes(&client, repo, comment_id, now).await
+                        })
+                        .await
+                }
+                Write::Comment { number, body } => {
+                    let number = *number;
+                    let body = body.as_str();
+                    access
+                        .call(now, |client| async move {
+                            issues::comment(&client, repo, number, body, now).await
+                        })
+                        .await
+                }
             };
             result.map_err(|e| match e {
                 CallError::RateLimited { retry_at } => JobError::Retry {
@@ -186,7 +210,30 @@ impl JobHandler for GitHubWrite {
 
 #[cfg(test)]
 mod tests {
-    use super::mention;
+    use super::{mention, GitHubWrite, Write};
+
+    #[test]
+    fn a_github_write_keeps_the_flat_payload_of_queued_rows() {
+        let react = GitHubWrite {
+            connection_id: 1,
+            repository: "acme-corp/web-app".to_owned(),
+            write: Write::React { comment_id: 7 },
+        };
+        let comment = r#"{"body":"live","connection_id":1,"number":94,"repository":"acme-corp/web-app"}"#;
+
+        assert_eq!(
+            serde_json::to_value(&react).unwrap(),
+            serde_json::json!({"connection_id": 1, "repository": "acme-corp/web-app", "comment_id": 7})
+        );
+        assert_eq!(
+            serde_json::from_str::<GitHubWrite>(comment).unwrap().write,
+            Write::Comment {
+                number: 94,
+                body: "live".to_owned()
+            }
+        );
+        assert!(serde_json::from_str::<GitHubWrite>(r#"{"connection_id":1,"repository":"a/b"}"#).is_err());
+    }
 
     #[test]
     fn a_mention_is_a_whole_word_and_keeps_what_follows() {

@@ -8,24 +8,51 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::BoxFuture;
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::opt_in;
 use crate::clock::SharedClock;
 use crate::config::AgentConfig;
 use crate::deploys::watch::{LiveDeploy, WatchSource};
 use crate::jobs::runner::{JobError, JobHandler, MAX_ATTEMPTS};
-use crate::jobs::{self, NewJob};
+use crate::jobs::{self, BackgroundJob};
 use crate::outbound::{delivery_id, Outbound};
 use crate::store::monitoring::{self as rows, NewPlan};
 use crate::store::{deployments, pull_requests, Store, StoreError, StoreResult, Writer};
 use crate::types::RepoName;
 
-/// Sends one scheduled check to the agent.
-pub const CHECK_JOB: &str = "monitoring.check";
-/// Ends a plan at its expiry.
-pub const EXPIRE_JOB: &str = "monitoring.expire";
+/// The job that sends one scheduled check to the agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendCheck {
+    pub check_id: i64,
+}
+
+impl BackgroundJob for SendCheck {
+    const JOB_NAME: &'static str = "monitoring.check";
+}
+
+/// The job that tells the agent a deploy that brought a plan's PR live was rolled back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TellRollback {
+    pub plan_id: i64,
+    pub deployment_id: i64,
+    pub environment: String,
+}
+
+impl BackgroundJob for TellRollback {
+    const JOB_NAME: &'static str = "monitoring.rolled_back";
+}
+
+/// The job that ends a plan at its expiry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpirePlan {
+    pub plan_id: i64,
+}
+
+impl BackgroundJob for ExpirePlan {
+    const JOB_NAME: &'static str = "monitoring.expire";
+}
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -311,13 +338,13 @@ impl WatchSource for MonitoringWatch {
         Box::pin(async move {
             let tx = store.begin().await?;
             for (plan_id, environment) in rows::remove_deployment(&tx, deployment_id, now).await? {
-                let job = NewJob {
-                    kind: CHECK_JOB,
-                    payload: json!({"rolled_back": {"plan_id": plan_id, "deployment_id": deployment_id, "environment": environment}}),
-                    dedupe_key: Some(format!("monitoring.rolled_back:{plan_id}:{deployment_id}")),
-                    run_at: now,
+                let job = TellRollback {
+                    plan_id,
+                    deployment_id,
+                    environment,
                 };
-                jobs::enqueue(&tx, &job, now).await?;
+                let dedupe_key = format!("{}:{plan_id}:{deployment_id}", TellRollback::JOB_NAME);
+                jobs::enqueue(&tx, &job, Some(dedupe_key), now, now).await?;
             }
             tx.commit().await?;
             Ok(())
@@ -354,13 +381,8 @@ impl MonitoringWatch {
         if plan.status == PlanStatus::WaitingForDeploy {
             let expires_at = deploy.live_at + Duration::seconds(self.expiry.as_secs() as i64);
             rows::activate_plan(&tx, plan.id, deploy.live_at, expires_at, now).await?;
-            let expire = NewJob {
-                kind: EXPIRE_JOB,
-                payload: json!({"plan_id": plan.id}),
-                dedupe_key: Some(format!("{EXPIRE_JOB}:{}", plan.id)),
-                run_at: expires_at,
-            };
-            jobs::enqueue(&tx, &expire, now).await?;
+            let dedupe_key = format!("{}:{}", ExpirePlan::JOB_NAME, plan.id);
+            jobs::enqueue(&tx, &ExpirePlan { plan_id: plan.id }, Some(dedupe_key), expires_at, now).await?;
             let body = format!(
                 "🚀 This pull request is live in **{}** (deployment {}, `{}`). Deploy monitoring checks run {} after it.",
                 deploy.environment,
@@ -388,13 +410,15 @@ impl MonitoringWatch {
                 rows::skip_check(&tx, check_id, reason).await?;
                 continue;
             }
-            let job = NewJob {
-                kind: CHECK_JOB,
-                payload: json!({"check_id": check_id}),
-                dedupe_key: Some(format!("{CHECK_JOB}:{check_id}")),
-                run_at: planned.due_at.max(now),
-            };
-            jobs::enqueue(&tx, &job, now).await?;
+            let dedupe_key = format!("{}:{check_id}", SendCheck::JOB_NAME);
+            jobs::enqueue(
+                &tx,
+                &SendCheck { check_id },
+                Some(dedupe_key),
+                planned.due_at.max(now),
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         tracing::info!(
@@ -451,28 +475,26 @@ fn schedule(offsets: &[StdDuration], live_at: DateTime<Utc>, now: DateTime<Utc>)
         .collect()
 }
 
-/// Sends checks (and rollback notices) to the agent.
-pub struct SendCheck {
+/// Runs [`SendCheck`] and [`TellRollback`] jobs: sends checks and rollback notices to the agent.
+pub struct MonitoringAgent {
     pub store: Store,
     pub outbound: Outbound,
     pub agent: Option<AgentConfig>,
 }
 
-impl JobHandler for SendCheck {
-    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>, attempt: i32) -> BoxFuture<'a, Result<(), JobError>> {
-        Box::pin(async move {
-            if let Some(rollback) = payload.get("rolled_back") {
-                return self.tell_rollback(rollback, now).await;
-            }
-            let check_id = payload["check_id"]
-                .as_i64()
-                .ok_or_else(|| JobError::Permanent("payload has no check_id".into()))?;
-            self.send(check_id, now, attempt).await
-        })
+impl JobHandler<SendCheck> for MonitoringAgent {
+    fn run(&self, job: SendCheck, now: DateTime<Utc>, attempt: i32) -> BoxFuture<'_, Result<(), JobError>> {
+        Box::pin(self.send(job.check_id, now, attempt))
     }
 }
 
-impl SendCheck {
+impl JobHandler<TellRollback> for MonitoringAgent {
+    fn run(&self, job: TellRollback, now: DateTime<Utc>, _attempt: i32) -> BoxFuture<'_, Result<(), JobError>> {
+        Box::pin(async move { self.tell_rollback(&job, now).await })
+    }
+}
+
+impl MonitoringAgent {
     async fn send(&self, check_id: i64, now: DateTime<Utc>, attempt: i32) -> Result<(), JobError> {
         let Some(check) = rows::find_check(self.store.conn(), check_id).await? else {
             return Ok(());
@@ -496,7 +518,7 @@ impl SendCheck {
             .collect();
         let ids: Vec<i64> = environments.iter().map(|e| e.deployment_id).collect();
         let found = deployments::find_many(self.store.conn(), &ids).await?;
-        let live: Vec<Value> = environments
+        let live: Vec<serde_json::Value> = environments
             .iter()
             .map(|environment| {
                 let deployment = found.iter().find(|d| d.id == environment.deployment_id);
@@ -515,7 +537,7 @@ impl SendCheck {
         let delivery = delivery_id(&format!("check:{}", check.id));
         let result = self
             .outbound
-            .post(&agent.url, &agent.secret, CHECK_JOB, &delivery, &bytes)
+            .post(&agent.url, &agent.secret, "monitoring.check", &delivery, &bytes)
             .await;
         if result.succeeded() {
             let tx = self.store.begin().await?;
@@ -546,8 +568,8 @@ impl SendCheck {
         Err(JobError::retry(error))
     }
 
-    async fn tell_rollback(&self, rollback: &Value, now: DateTime<Utc>) -> Result<(), JobError> {
-        let plan_id = rollback["plan_id"].as_i64().unwrap_or_default();
+    async fn tell_rollback(&self, rollback: &TellRollback, now: DateTime<Utc>) -> Result<(), JobError> {
+        let plan_id = rollback.plan_id;
         let plan = rows::find_plan(self.store.conn(), plan_id).await?;
         let connection = match &plan {
             Some(plan) => crate::connections::get(&self.store, plan.connection_id).await?,
@@ -559,7 +581,7 @@ impl SendCheck {
         })?;
         let body = json!({"event": "deployment.rolled_back", "plan": plan, "rollback": rollback});
         let bytes = serde_json::to_vec(&body).map_err(|e| JobError::Permanent(e.to_string()))?;
-        let delivery = delivery_id(&format!("rolled_back:{plan_id}:{}", rollback["deployment_id"]));
+        let delivery = delivery_id(&format!("rolled_back:{plan_id}:{}", rollback.deployment_id));
         let result = self
             .outbound
             .post(&agent.url, &agent.secret, "deployment.rolled_back", &delivery, &bytes)
@@ -572,17 +594,15 @@ impl SendCheck {
     }
 }
 
-/// Ends a plan at its expiry.
-pub struct ExpirePlan {
+/// Runs [`ExpirePlan`] jobs: ends a plan at its expiry.
+pub struct PlanExpiry {
     pub store: Store,
 }
 
-impl JobHandler for ExpirePlan {
-    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>, _attempt: i32) -> BoxFuture<'a, Result<(), JobError>> {
+impl JobHandler<ExpirePlan> for PlanExpiry {
+    fn run(&self, job: ExpirePlan, now: DateTime<Utc>, _attempt: i32) -> BoxFuture<'_, Result<(), JobError>> {
         Box::pin(async move {
-            let plan_id = payload["plan_id"]
-                .as_i64()
-                .ok_or_else(|| JobError::Permanent("payload has no plan_id".into()))?;
+            let plan_id = job.plan_id;
             let tx = self.store.begin().await?;
             let Some(plan) = rows::lock_plan(&tx, plan_id).await? else {
                 return Ok(());

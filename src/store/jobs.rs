@@ -2,29 +2,30 @@
 
 use chrono::{DateTime, Utc};
 use entity::job;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Conn, StoreResult, Writer};
-use crate::jobs::{Job, NewJob};
+use crate::jobs::Job;
 
-/// Inserts the job unless one with the same dedupe key exists. Returns whether it was inserted.
+/// A job row to insert: `jobs::enqueue` makes it from a typed job.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: &'static str,
+    /// The job's JSON.
+    pub payload: String,
+    pub dedupe_key: Option<String>,
+    pub run_at: DateTime<Utc>,
+}
+
+/// Inserts the job unless one with the same dedupe key exists (one `INSERT … ON CONFLICT
+/// (dedupe_key) DO NOTHING`, so concurrent enqueues of one key insert one row). Returns whether
+/// it was inserted.
 pub async fn enqueue(db: &impl Writer, new: &NewJob, now: DateTime<Utc>) -> StoreResult<bool> {
-    if let Some(key) = &new.dedupe_key {
-        let existing = job::Entity::find()
-            .select_only()
-            .column(job::Column::Id)
-            .filter(job::Column::DedupeKey.eq(key.as_str()))
-            .into_tuple::<i64>()
-            .one(db)
-            .await?;
-        if existing.is_some() {
-            return Ok(false);
-        }
-    }
-    job::ActiveModel {
+    let row = job::ActiveModel {
         id: NotSet,
         kind: Set(new.kind.to_owned()),
-        payload: Set(new.payload.to_string()),
+        payload: Set(new.payload.clone()),
         dedupe_key: Set(new.dedupe_key.clone()),
         state: Set("queued".to_owned()),
         run_at: Set(new.run_at),
@@ -34,10 +35,12 @@ pub async fn enqueue(db: &impl Writer, new: &NewJob, now: DateTime<Utc>) -> Stor
         last_error: Set(None),
         created_at: Set(now),
         finished_at: Set(None),
-    }
-    .insert(db)
-    .await?;
-    Ok(true)
+    };
+    let inserted = job::Entity::insert(row)
+        .on_conflict(OnConflict::column(job::Column::DedupeKey).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted > 0)
 }
 
 /// Jobs, newest first, optionally of one state.

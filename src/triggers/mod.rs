@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use crate::config::AgentConfig;
 use crate::deploys::watch::{LiveDeploy, WatchSource};
 use crate::jobs::runner::{JobError, JobHandler, MAX_ATTEMPTS};
-use crate::jobs::{self, NewJob};
+use crate::jobs::{self, BackgroundJob};
 use crate::limits;
 use crate::outbound::{delivery_id, AllowList, Outbound, TargetError};
 use crate::store::triggers as rows;
@@ -26,8 +26,16 @@ use crate::store::{deployments, Store, StoreResult};
 use crate::types::RepoName;
 use crate::validation::{string as text, Invalid};
 
-/// The job that calls the agent.
-pub const FIRE_JOB: &str = "trigger.fire";
+/// The job that calls the agent for a trigger matched by a deploy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FireTrigger {
+    pub trigger_id: i64,
+    pub deployment_id: i64,
+}
+
+impl BackgroundJob for FireTrigger {
+    const JOB_NAME: &'static str = "trigger.fire";
+}
 /// The longest delay a trigger may ask for.
 pub const MAX_DELAY_SECONDS: i64 = 30 * 86_400;
 
@@ -335,13 +343,12 @@ impl WatchSource for TriggerWatch {
             {
                 let fire_at = deploy.live_at + Duration::seconds(trigger.delay_seconds);
                 if rows::schedule(&tx, trigger.id, deploy.id, fire_at, deploy.live_at).await? {
-                    let job = NewJob {
-                        kind: FIRE_JOB,
-                        payload: json!({"trigger_id": trigger.id, "deployment_id": deploy.id}),
-                        dedupe_key: Some(format!("{FIRE_JOB}:{}:{}", trigger.id, deploy.id)),
-                        run_at: fire_at,
+                    let job = FireTrigger {
+                        trigger_id: trigger.id,
+                        deployment_id: deploy.id,
                     };
-                    jobs::enqueue(&tx, &job, deploy.live_at).await?;
+                    let dedupe_key = format!("{}:{}:{}", FireTrigger::JOB_NAME, trigger.id, deploy.id);
+                    jobs::enqueue(&tx, &job, Some(dedupe_key), fire_at, deploy.live_at).await?;
                     tracing::info!(trigger = trigger.id, deploy = deploy.id, %fire_at, "trigger scheduled");
                 }
             }
@@ -368,26 +375,25 @@ impl WatchSource for TriggerWatch {
     }
 }
 
-/// The `trigger.fire` job: calls the agent once the delay has passed.
-pub struct FireTrigger {
+/// Runs [`FireTrigger`] jobs: calls the agent once the delay has passed.
+pub struct TriggerFirer {
     pub store: Store,
     pub outbound: Outbound,
     pub agent: Option<AgentConfig>,
 }
 
-impl JobHandler for FireTrigger {
-    fn run<'a>(&'a self, payload: &'a Value, now: DateTime<Utc>, attempt: i32) -> BoxFuture<'a, Result<(), JobError>> {
-        Box::pin(self.fire(payload, now, attempt))
+impl JobHandler<FireTrigger> for TriggerFirer {
+    fn run(&self, job: FireTrigger, now: DateTime<Utc>, attempt: i32) -> BoxFuture<'_, Result<(), JobError>> {
+        Box::pin(self.fire(job, now, attempt))
     }
 }
 
-impl FireTrigger {
-    async fn fire(&self, payload: &Value, now: DateTime<Utc>, attempt: i32) -> Result<(), JobError> {
-        let (Some(trigger_id), Some(deployment_id)) =
-            (payload["trigger_id"].as_i64(), payload["deployment_id"].as_i64())
-        else {
-            return Err(JobError::Permanent("payload needs trigger_id and deployment_id".into()));
-        };
+impl TriggerFirer {
+    async fn fire(&self, job: FireTrigger, now: DateTime<Utc>, attempt: i32) -> Result<(), JobError> {
+        let FireTrigger {
+            trigger_id,
+            deployment_id,
+        } = job;
         let Some(trigger) = rows::find(self.store.conn(), trigger_id).await? else {
             return Ok(());
         };
@@ -481,10 +487,10 @@ pub fn wire(
     store: &Store,
     outbound: Outbound,
     agent: Option<AgentConfig>,
-) -> (Arc<dyn WatchSource>, Arc<dyn JobHandler>) {
+) -> (Arc<dyn WatchSource>, Arc<TriggerFirer>) {
     (
         Arc::new(TriggerWatch),
-        Arc::new(FireTrigger {
+        Arc::new(TriggerFirer {
             store: store.clone(),
             outbound,
             agent,

@@ -228,6 +228,7 @@ async fn a_person_signs_in_filters_the_history_and_opens_a_deploy() {
     let listed = texts(c, "#connection-1 tr.credential").await.join("\n");
     assert!(listed.contains(&username) && !c.source().await.unwrap().contains(&password));
     browser.client.clone().close().await.unwrap();
+    app.run_jobs().await;
 }
 
 /// Saves what the browser shows when `SHIPLOG_SCREENSHOTS` names a folder, for people to look at.
@@ -299,4 +300,5 @@ async fn the_deploy_page_with_hostile_values_runs_no_script_and_keeps_its_layout
         }
     }
     browser.client.clone().close().await.unwrap();
+    app.run_jobs().await;
 }

@@ -93,6 +93,7 @@ async fn an_older_in_progress_arriving_with_the_success_never_moves_a_deploy_bac
             assert_eq!(deploy["status"], "live", "round {round}: {deploy}");
         }
     }
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -129,6 +130,7 @@ async fn many_deploys_going_live_at_once_in_one_environment_leave_exactly_the_ne
             assert_eq!(deploy["status"], "superseded", "round {round}: {deploy}");
         }
     }
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -209,6 +211,7 @@ async fn a_failed_and_a_live_reported_at_once_agree_with_what_was_answered() {
             .collect();
         assert_eq!(terminal.len(), 1, "one terminal report in the history: {terminal:?}");
     }
+    app.run_jobs().await;
 }
 
 #[tokio::test]

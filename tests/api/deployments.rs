@@ -143,6 +143,7 @@ async fn statuses_carry_a_deploy_to_live_with_its_history_duration_and_a_queued_
     assert_eq!(jobs[0]["payload"]["deployment_id"], 1);
     assert_eq!(jobs[0]["payload"]["sha"], SHA_A);
     assert_eq!(jobs[0]["state"], "queued");
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -183,6 +184,7 @@ async fn a_late_in_progress_never_moves_a_live_deploy_back() {
         "history in GitHub's order"
     );
     assert_eq!(queued_jobs(&app).await.len(), 1);
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -206,6 +208,7 @@ async fn a_status_before_its_deployment_creates_the_deploy_from_the_embedded_obj
         "the later deployment event did not reset the status"
     );
     assert_eq!(list[0]["github_deployment_id"], 1900000001_i64);
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -226,6 +229,7 @@ async fn duplicate_deliveries_and_repeated_statuses_change_nothing() {
     assert_eq!(app.count_rows("deployment").await, 1);
     assert_eq!(app.count_rows("deployment_status").await, 1);
     assert_eq!(app.count_rows("job").await, 1);
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -267,6 +271,7 @@ async fn a_new_live_deploy_supersedes_the_previous_one_of_the_same_repository_an
     assert_eq!(jobs.len(), 3);
     let newest = jobs.iter().find(|j| j["payload"]["deployment_id"] == 3).unwrap();
     assert_eq!(newest["payload"]["previous_live_ids"], json!([1]));
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -296,6 +301,7 @@ async fn a_late_success_of_an_older_deploy_arrives_superseded_and_queues_nothing
     assert_eq!(late["completed_at"], "2026-11-02T10:05:00Z");
     assert_eq!(deploy(&app, 1).await["status"], "live");
     assert_eq!(queued_jobs(&app).await.len(), 1);
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -322,6 +328,7 @@ async fn a_failed_rollout_records_its_completion_and_leaves_the_live_deploy_alon
     assert_eq!(failed["completed_at"], "2026-11-02T11:02:30Z");
     assert_eq!(failed["duration_seconds"], 150);
     assert_eq!(deploy(&app, 1).await["status"], "live");
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -564,6 +571,7 @@ async fn the_list_is_newest_first_filters_and_pages_with_a_cursor() {
         .collect();
     assert_eq!(rest, vec![701]);
     assert_eq!(page_two["next_cursor"], Value::Null);
+    app.run_jobs().await;
 }
 
 #[tokio::test]

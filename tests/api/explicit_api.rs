@@ -97,6 +97,7 @@ async fn a_credential_registers_a_live_deployment_with_a_location() {
         jobs["jobs"][0]["kind"], "deploy.went_live",
         "the same follow-up as a GitHub deploy"
     );
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -163,6 +164,7 @@ async fn external_id_moves_one_deploy_along_its_lifecycle() {
         .map(|s| s["state"].as_str().unwrap())
         .collect();
     assert_eq!(states, vec!["initiated", "building", "deploying", "live"]);
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -183,6 +185,7 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_a_different_bod
     assert_eq!(other_status, 409, "{other}");
     assert_eq!(expired_status, 201, "a key is honoured for 24 hours");
     assert_eq!(app.count_rows("deployment").await, 2);
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -238,6 +241,7 @@ async fn a_credential_reads_only_its_own_connections_history() {
     assert_eq!(repos, vec!["acme-corp/web-app"]);
     assert_eq!(foreign_status, 404);
     assert_eq!(asked_status, 403);
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -359,6 +363,7 @@ async fn a_revoked_credential_fails_at_once_and_secrets_are_never_shown_again() 
     let stored = stored_secret_column(&app).await;
     assert!(!stored.contains(&cred.password), "the password itself is stored");
     assert_eq!(stored, cred.signing_key, "only the digest is stored");
+    app.run_jobs().await;
 }
 
 /// `last_used_at` is written when it is a minute old or more, not on every request.
@@ -452,6 +457,7 @@ async fn the_signed_form_is_accepted_within_five_minutes_only() {
     assert_eq!((fresh, stale, future, wrong_key), (201, 401, 401, 401));
     assert_eq!(tampered.status(), 401);
     assert_eq!(app.count_rows("deployment").await, 1);
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -470,6 +476,7 @@ async fn api_deploys_supersede_each_other_like_github_deploys() {
     assert_eq!(second["status"], "live");
     let (_, jobs) = app.admin_get("/api/jobs?state=queued").await;
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 2);
+    app.run_jobs().await;
 }
 
 #[tokio::test]

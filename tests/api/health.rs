@@ -1,6 +1,8 @@
 //! Liveness, readiness, answers when the database is gone, and graceful shutdown.
 
-use crate::helpers::{fixture, spawn_app, status_and_json};
+use serde_json::{json, Value};
+
+use crate::helpers::{fixture, spawn_app, spawn_app_with, status_and_json, TestApp};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_when_all_is_well() {
@@ -16,6 +18,100 @@ async fn healthz_and_readyz_answer_when_all_is_well() {
         crate::helpers::Backend::Postgres => "postgres",
     };
     assert_eq!(body["database"], expected);
+    // Tests run jobs by hand: no worker, no maintenance loop; the writer runs on SQLite only.
+    let writer = match crate::helpers::backend() {
+        crate::helpers::Backend::Sqlite => "running",
+        crate::helpers::Backend::Postgres => "off",
+    };
+    assert_eq!(
+        (&body["worker"], &body["maintenance"], &body["writer"]),
+        (&json!("off"), &json!("off"), &json!(writer)),
+        "{body}"
+    );
+}
+
+/// Polls `/readyz` until it answers `status` (at most ten seconds).
+async fn readiness_until(app: &TestApp, status: u16) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (got, body) = status_and_json(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+        if got == status {
+            return body;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "readyz stayed {got}: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_server_running_jobs_reports_its_worker_and_maintenance_running() {
+    let app = spawn_app_with(|config| config.run_jobs = true).await;
+
+    let body = readiness_until(&app, 200).await;
+
+    assert_eq!(
+        (&body["worker"], &body["maintenance"]),
+        (&json!("running"), &json!("running")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_job_worker_that_dies_turns_readiness_503_naming_it() {
+    let app = spawn_app_with(|config| config.run_jobs = true).await;
+    readiness_until(&app, 200).await;
+
+    assert!(app.tasks.abort("worker"));
+    let body = readiness_until(&app, 503).await;
+
+    assert_eq!(body["status"], 503);
+    assert!(body["detail"].as_str().unwrap().contains("worker"), "{body}");
+}
+
+#[tokio::test]
+async fn an_intake_writer_that_dies_turns_readiness_503_naming_it() {
+    let app = spawn_app().await;
+    if crate::helpers::backend() == crate::helpers::Backend::Postgres {
+        // PostgreSQL takes concurrent transactions: there is no writer task to die.
+        assert!(!app.tasks.abort("writer"));
+        assert_eq!(readiness_until(&app, 200).await["writer"], "off");
+        return;
+    }
+    readiness_until(&app, 200).await;
+
+    assert!(app.tasks.abort("writer"));
+    let body = readiness_until(&app, 503).await;
+    let (webhook, _) = app.deliver("installation", &fixture("installation.created")).await;
+
+    assert!(body["detail"].as_str().unwrap().contains("writer"), "{body}");
+    assert_eq!(webhook, 503, "deliveries cannot be recorded without the writer");
+}
+
+#[tokio::test]
+async fn a_task_that_dies_stops_the_server_with_an_error_after_the_drain() {
+    let database = crate::helpers::TestDatabase::create().await;
+    let mut config = crate::helpers::test_config(&database.url);
+    config.run_jobs = true;
+    let app = shiplog::startup::Application::build(config).await.unwrap();
+    let tasks = app.tasks();
+    let port = app.port();
+    let serving = tokio::spawn(app.run_until_stopped());
+
+    assert!(tasks.abort("worker"));
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(30), serving)
+        .await
+        .expect("the server stops")
+        .unwrap();
+
+    let error = stopped.expect_err("a dead task is an error, so the process exits non-zero");
+    assert!(error.to_string().contains("worker"), "{error}");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the server no longer listens"
+    );
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ use serde_json::Value;
 use shiplog::clock::ManualClock;
 use shiplog::config::{Config, LogFormat, Secret};
 use shiplog::github::signature;
+use shiplog::jobs::runner::Handlers;
 use shiplog::startup::Application;
 use shiplog::store::Store;
 use tokio::sync::OnceCell;
@@ -34,6 +35,10 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub database: Arc<TestDatabase>,
     pub handle: ServerHandle,
+    /// The server's long-lived tasks (a test stops one to check supervision).
+    pub tasks: shiplog::supervise::Tasks,
+    /// Job kinds the test means to leave `queued` or `dead` (`*`: any); checked at drop.
+    allowed_jobs: std::sync::Mutex<Vec<String>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -54,11 +59,27 @@ pub async fn spawn_app_watching(
     spawn_app_on(database, customize, sources).await
 }
 
+/// Like [`spawn_app_with`], with job handlers of the test's own.
+pub async fn spawn_app_with_handlers(customize: impl FnOnce(&mut Config), handlers: Handlers) -> TestApp {
+    let database = Arc::new(TestDatabase::create().await);
+    spawn_app_full(database, customize, Vec::new(), handlers).await
+}
+
 /// A server on an existing database: a replica, or the same server after a restart.
 pub async fn spawn_app_on(
     database: Arc<TestDatabase>,
     customize: impl FnOnce(&mut Config),
     sources: Vec<std::sync::Arc<dyn shiplog::deploys::watch::WatchSource>>,
+) -> TestApp {
+    spawn_app_full(database, customize, sources, Handlers::default()).await
+}
+
+/// A server on `database` with watch sources and job handlers of the test's own.
+pub async fn spawn_app_full(
+    database: Arc<TestDatabase>,
+    customize: impl FnOnce(&mut Config),
+    sources: Vec<std::sync::Arc<dyn shiplog::deploys::watch::WatchSource>>,
+    handlers: Handlers,
 ) -> TestApp {
     init_test_logging();
     let mut config = test_config(&database.url);
@@ -66,10 +87,11 @@ pub async fn spawn_app_on(
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().unwrap(),
     ));
-    let app = Application::build_with(config, clock.clone(), sources)
+    let app = Application::build_with_handlers(config, clock.clone(), sources, handlers)
         .await
         .expect("the server starts");
     let runner = app.runner();
+    let tasks = app.tasks();
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.store().clone();
     let handle = app.handle();
@@ -83,6 +105,8 @@ pub async fn spawn_app_on(
         clock,
         database,
         handle,
+        tasks,
+        allowed_jobs: Default::default(),
     }
 }
 
@@ -246,10 +270,70 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Declares that the test means to leave jobs of these kinds `queued` or `dead`.
+    pub fn allow_jobs(&self, kinds: &[&str]) {
+        let mut allowed = self.allowed_jobs.lock().unwrap();
+        allowed.extend(kinds.iter().map(|k| (*k).to_owned()));
+    }
+
+    /// Declares that leaving jobs is the test's point (or beside it), whatever their kinds.
+    pub fn expect_jobs_left(&self) {
+        self.allow_jobs(&["*"]);
+    }
+
+    /// Jobs left `queued` or `dead` that the test did not declare, read on a connection of its
+    /// own. `None` when the database cannot be read any more (a test that took it away).
+    fn undeclared_jobs(&self) -> Option<Vec<String>> {
+        let allowed = self.allowed_jobs.lock().unwrap().clone();
+        if allowed.iter().any(|k| k == "*") {
+            return Some(Vec::new());
+        }
+        let url = self.database.url.clone();
+        let rows = block_on_a_runtime_of_its_own(async move {
+            let db = Database::connect(&url).await.ok()?;
+            let rows = db
+                .query_all(Statement::from_string(
+                    db.get_database_backend(),
+                    "SELECT id, kind, state, last_error FROM job WHERE state IN ('queued', 'dead') ORDER BY id"
+                        .to_owned(),
+                ))
+                .await
+                .ok();
+            let _ = db.close().await;
+            rows
+        })??;
+        Some(
+            rows.into_iter()
+                .filter_map(|row| {
+                    let kind: String = row.try_get("", "kind").ok()?;
+                    if allowed.contains(&kind) {
+                        return None;
+                    }
+                    let id: i64 = row.try_get("", "id").ok()?;
+                    let state: String = row.try_get("", "state").ok()?;
+                    let error: Option<String> = row.try_get("", "last_error").ok()?;
+                    let error: String = error.unwrap_or_default().chars().take(100).collect();
+                    Some(format!("#{id} {kind} {state} {error:?}"))
+                })
+                .collect(),
+        )
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Stop accepting requests; the database goes with `TestDatabase`'s own drop.
         drop(self.handle.stop(false));
+        if std::thread::panicking() {
+            return;
+        }
+        if let Some(left) = self.undeclared_jobs().filter(|left| !left.is_empty()) {
+            panic!(
+                "jobs left queued or dead: {left:?}; run them (app.run_jobs()) or declare them \
+                 (app.allow_jobs(&[kind]) / app.expect_jobs_left())"
+            );
+        }
     }
 }
 
@@ -380,24 +464,32 @@ async fn drop_stale_databases(db: &sea_orm::DatabaseConnection) {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some(name) = self.postgres_name.take() else { return };
-        // Drop runs inside the test's runtime; a thread of its own may block on a runtime of its own.
         let admin = postgres_admin_url();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(db) = Database::connect(&admin).await {
-                    let _ = db
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                    let _ = db.close().await;
-                }
-            });
-        })
-        .join();
+        block_on_a_runtime_of_its_own(async move {
+            if let Ok(db) = Database::connect(&admin).await {
+                let _ = db
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+                let _ = db.close().await;
+            }
+        });
     }
+}
+
+/// Runs `work` on a thread and a runtime of its own: drop runs inside the test's runtime, which
+/// may not block. `None` if it panicked.
+fn block_on_a_runtime_of_its_own<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work)
+    })
+    .join()
+    .ok()
 }
 
 pub fn free_port() -> u16 {

@@ -310,6 +310,7 @@ async fn every_page_shows_hostile_stored_values_as_inert_text_with_the_security_
         assert!(html.contains("\u{202E}evil.exe"), "the description keeps its text");
         assert!(!html.contains("<img src=x"), "{html}");
     }
+    app.run_jobs().await;
 }
 
 #[tokio::test]

@@ -252,6 +252,7 @@ async fn the_api_keeps_text_at_the_limits_and_refuses_more_or_control_characters
     );
     assert_eq!((long_status, fields(&long)), (422, vec!["description".to_owned()]));
     assert_eq!(stored_deploys(&app).await.len(), 1);
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -284,6 +285,7 @@ async fn the_api_accepts_only_absolute_http_urls_for_build_logs() {
     .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["log_url"], "https://ci.example/runs/1?a=1&b=2");
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -328,6 +330,7 @@ async fn a_nul_or_an_over_long_environment_filter_is_a_400_naming_the_field_not_
     assert!(page.text().await.unwrap().contains("environment"));
     assert_eq!(fine.0, 200);
     assert_eq!(fine.1["deployments"].as_array().unwrap().len(), 1);
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -378,6 +381,7 @@ async fn a_deploy_time_far_in_the_future_or_before_2005_is_refused_naming_deploy
     }
     assert_eq!(skewed.0, 201, "five minutes of clock skew are allowed: {}", skewed.1);
     assert_eq!(oldest.0, 201, "{}", oldest.1);
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -420,6 +424,7 @@ async fn a_github_deploy_dated_9999_does_not_freeze_its_environment() {
         frozen["deploy_time"], "2026-11-02T09:00:00Z",
         "a date more than a day ahead is taken as the time it arrived"
     );
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -463,4 +468,5 @@ async fn a_javascript_log_url_from_a_webhook_is_stored_as_text_and_never_a_link(
     assert!(!page.to_ascii_lowercase().contains("href=\"javascript:"), "{page}");
     assert!(!page.to_ascii_lowercase().contains("href=\"data:"), "{page}");
     assert!(!page.contains("<script>alert(1)"), "{page}");
+    app.run_jobs().await;
 }

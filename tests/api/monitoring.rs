@@ -149,6 +149,8 @@ async fn a_plan_waits_for_the_merge_then_a_containing_deploy_and_runs_the_exact_
     assert_eq!(offsets(&done, "sent").len(), 6);
     assert_eq!(done["status"], "completed");
     assert_eq!(agent.received().len(), 6);
+    // Later checks and the expiry are still to come.
+    app.allow_jobs(&["monitoring.check", "monitoring.expire"]);
 }
 
 #[tokio::test]
@@ -221,6 +223,8 @@ async fn bringing_the_pr_to_a_second_environment_resets_the_whole_schedule() {
         vec!["production", "staging"],
         "each check covers every environment the PR is live in"
     );
+    // Later checks and the expiry are still to come.
+    app.allow_jobs(&["monitoring.check", "monitoring.expire"]);
 }
 
 #[tokio::test]
@@ -255,6 +259,8 @@ async fn a_plan_expires_after_its_first_deploy_and_a_delete_cancels_another() {
     );
     assert_eq!(offsets(&expired, "cancelled").len(), 3);
     assert_eq!(agent.received().len(), 3);
+    // Later checks and the expiry are still to come.
+    app.allow_jobs(&["monitoring.check", "monitoring.expire"]);
 }
 
 #[tokio::test]
@@ -339,6 +345,8 @@ async fn the_agent_posts_a_signed_verdict_and_a_failing_agent_is_retried() {
         (check["verdict"].as_str(), check["summary"].as_str()),
         (Some("regressed"), Some("p99 up 40%"))
     );
+    // Later checks, the expiry and the comment (no GitHub App here) are still to come.
+    app.allow_jobs(&["monitoring.check", "monitoring.expire", "github.write"]);
 }
 
 #[tokio::test]
@@ -366,6 +374,8 @@ async fn a_rollback_that_takes_the_pr_out_is_recorded_and_told_to_the_agent() {
         .collect();
     assert_eq!(told.len(), 1);
     assert_eq!(told[0].body["rollback"]["deployment_id"], brought);
+    // Later checks and the expiry are still to come.
+    app.allow_jobs(&["monitoring.check", "monitoring.expire"]);
 }
 
 fn comment_on_pull(number: i64, comment_id: i64, body: &str) -> Value {
@@ -483,6 +493,8 @@ async fn the_deploy_monitoring_label_opts_in_and_the_pr_hears_of_its_first_deplo
         regression.contains("10m after deploy") && regression.contains("error rate doubled"),
         "{regression}"
     );
+    // Later checks and the expiry are still to come.
+    app.allow_jobs(&["monitoring.check", "monitoring.expire"]);
 }
 
 fn pending_checks(plan: &Value) -> Vec<Value> {
@@ -549,6 +561,8 @@ async fn a_new_deploy_where_the_pr_is_live_already_resets_the_schedule_and_check
         "the check names production's current live deploy"
     );
     assert_eq!(received[1].body["deployments"].as_array().unwrap().len(), 1);
+    // Later checks and the expiry are still to come.
+    app.allow_jobs(&["monitoring.check", "monitoring.expire"]);
 }
 
 #[tokio::test]
@@ -611,6 +625,8 @@ async fn a_deploy_status_delivered_an_hour_late_sends_one_overdue_check_and_skip
         vec![3600, 7200],
         "the rest keeps its schedule"
     );
+    // Later checks and the expiry are still to come.
+    app.allow_jobs(&["monitoring.check", "monitoring.expire"]);
 }
 
 #[tokio::test]
@@ -664,6 +680,9 @@ async fn a_regressed_verdict_wakes_the_worker_and_its_pr_comment_goes_out_at_onc
         1,
         "the comment went out within 5 s, not at the worker's 30 s idle poll"
     );
+    // Later checks and the expiry are still to come.
+    app.allow_jobs(&["monitoring.check", "monitoring.expire"]);
+    served.allow_jobs(&["monitoring.check", "monitoring.expire"]);
 }
 
 #[tokio::test]
@@ -698,4 +717,6 @@ async fn a_later_deploy_without_the_pr_takes_it_out_of_the_checks_environments()
         json!([]),
         "a superseded deploy is not named as production's live deploy"
     );
+    // Later checks and the expiry are still to come.
+    app.allow_jobs(&["monitoring.check", "monitoring.expire"]);
 }

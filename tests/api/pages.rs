@@ -367,4 +367,5 @@ async fn a_superseded_deploy_says_when_and_by_which_deploy_and_the_list_shows_wh
     );
     let entries = json["statuses"].as_array().unwrap();
     assert_eq!(entries.last().unwrap()["state"], "superseded", "{json}");
+    app.run_jobs().await;
 }

@@ -312,6 +312,7 @@ async fn a_signed_request_is_accepted_once_and_its_replay_is_refused() {
     assert_eq!(replay, 401);
     assert_eq!(fresh_signature, 201);
     assert_eq!(app.count_rows("deployment").await, 2);
+    app.run_jobs().await;
 }
 
 #[tokio::test]
@@ -436,6 +437,7 @@ async fn expired_idempotency_answers_signatures_and_sessions_are_purged() {
 
     assert_eq!((purged.idempotency_keys, purged.signatures, purged.sessions), (1, 1, 1));
     assert_eq!(counts().await, (0, 0, 0));
+    app.run_jobs().await;
 }
 
 #[tokio::test]

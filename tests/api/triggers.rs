@@ -230,6 +230,8 @@ async fn a_fire_that_came_due_while_the_server_was_down_happens_once_after_resta
     app.run_jobs().await;
     let database = app.database.clone();
     let now = shiplog::clock::Clock::now(app.clock.as_ref());
+    // The restarted server runs the fire.
+    app.allow_jobs(&["trigger.fire"]);
     drop(app);
 
     let restarted = spawn_app_on(database, configure(&fake, &agent), Vec::new()).await;
@@ -513,6 +515,9 @@ async fn a_name_that_resolves_to_loopback_is_refused_at_fire_time_and_the_target
         error.contains("refused") && error.contains("SHIPLOG_OUTBOUND_ALLOW"),
         "{error}"
     );
+    // The refused fire is dead on purpose.
+    app.allow_jobs(&["trigger.fire"]);
+    allowed.allow_jobs(&["trigger.fire"]);
 }
 
 #[tokio::test]
@@ -537,6 +542,8 @@ async fn a_redirect_from_the_target_is_a_failed_attempt_and_is_not_followed() {
     assert_eq!(after["state"], "scheduled", "retried later: {after}");
     assert_eq!(after["attempts"][0]["status_code"], 307);
     assert_eq!(after["attempts"][0]["outcome"], "failed");
+    // The failed attempt waits for its retry.
+    app.allow_jobs(&["trigger.fire"]);
 }
 
 #[tokio::test]
