@@ -393,6 +393,7 @@ async fn last_used_at_is_written_at_most_once_a_minute() {
     );
     let parse = |at: &str| chrono::DateTime::parse_from_rfc3339(at).unwrap();
     assert_eq!(parse(&after_a_minute) - parse(&first), chrono::Duration::seconds(61));
+    app.run_jobs().await;
 }
 
 async fn stored_secret_column(app: &TestApp) -> String {

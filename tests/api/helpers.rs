@@ -330,8 +330,10 @@ impl Drop for TestApp {
         }
         if let Some(left) = self.undeclared_jobs().filter(|left| !left.is_empty()) {
             panic!(
-                "jobs left queued or dead: {left:?}; run them (app.run_jobs()) or declare them \
-                 (app.allow_jobs(&[kind]) / app.expect_jobs_left())"
+                "{} jobs left queued or dead, the first: {:?}; run them (app.run_jobs()) or declare \
+                 them (app.allow_jobs(&[kind]) / app.expect_jobs_left())",
+                left.len(),
+                &left[..left.len().min(10)]
             );
         }
     }
