@@ -397,18 +397,7 @@ async fn last_used_at_is_written_at_most_once_a_minute() {
 }
 
 async fn stored_secret_column(app: &TestApp) -> String {
-    use sea_orm::ConnectionTrait;
-    let backend = app.store.conn().get_database_backend();
-    let row = app
-        .store
-        .conn()
-        .query_one(sea_orm::Statement::from_string(
-            backend,
-            "SELECT secret_hash FROM deploy_credential".to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
+    let row = app.first_row("SELECT secret_hash FROM deploy_credential").await;
     row.try_get("", "secret_hash").unwrap()
 }
 

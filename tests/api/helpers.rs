@@ -251,18 +251,21 @@ impl TestApp {
 
     /// Rows in a table, straight from the database.
     pub async fn count_rows(&self, table: &str) -> i64 {
+        self.first_row(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .await
+            .try_get::<i64>("", "n")
+            .unwrap()
+    }
+
+    /// The first row `sql` selects, straight from the database; panics when there is none.
+    pub async fn first_row(&self, sql: &str) -> sea_orm::QueryResult {
         let backend = self.store.conn().get_database_backend();
-        let row = self
-            .store
+        self.store
             .conn()
-            .query_one(Statement::from_string(
-                backend,
-                format!("SELECT COUNT(*) AS n FROM {table}"),
-            ))
+            .query_one(Statement::from_string(backend, sql.to_owned()))
             .await
             .unwrap()
-            .unwrap();
-        row.try_get::<i64>("", "n").unwrap()
+            .unwrap_or_else(|| panic!("no row: {sql}"))
     }
 
     pub async fn stored_delivery(&self, id: &str) -> Option<shiplog::store::deliveries::DeliveryRecord> {

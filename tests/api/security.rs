@@ -60,16 +60,7 @@ async fn the_session_cookie_is_a_random_id_whose_hash_alone_is_stored() {
     let id = value.strip_prefix("v2.").expect("a v2 session cookie");
     assert_eq!(id.len(), 64);
     assert!(!value.contains(ADMIN_TOKEN));
-    let row = app
-        .store
-        .conn()
-        .query_one(sea_orm::Statement::from_string(
-            app.store.conn().get_database_backend(),
-            "SELECT id_hash, token_tag FROM admin_session".to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
+    let row = app.first_row("SELECT id_hash, token_tag FROM admin_session").await;
     let stored: String = row.try_get("", "id_hash").unwrap();
     let tag: String = row.try_get("", "token_tag").unwrap();
     assert_ne!(stored, id, "the database keeps no usable cookie");
@@ -81,24 +72,14 @@ async fn a_session_row_says_whom_it_is_for_and_a_kind_this_server_does_not_know_
     let app = spawn_app().await;
     let client = no_redirects();
     let cookie = session(&app, &client).await;
-    let backend = app.store.conn().get_database_backend();
-    let row = app
-        .store
-        .conn()
-        .query_one(sea_orm::Statement::from_string(
-            backend,
-            "SELECT principal, subject FROM admin_session".to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
+    let row = app.first_row("SELECT principal, subject FROM admin_session").await;
     let principal: String = row.try_get("", "principal").unwrap();
     let subject: Option<String> = row.try_get("", "subject").unwrap();
 
     app.store
         .conn()
         .execute(sea_orm::Statement::from_string(
-            backend,
+            app.store.conn().get_database_backend(),
             "UPDATE admin_session SET principal = 'github-user', subject = '583231'".to_owned(),
         ))
         .await

@@ -298,18 +298,9 @@ async fn a_delivery_for_an_installation_never_seen_is_accepted_and_recorded() {
     assert_ne!(body["outcome"], "duplicate");
     let stored = app.stored_delivery("unknown-installation").await.unwrap();
     assert_eq!(stored.event, "deployment");
-    let backend = app.store.conn().get_database_backend();
-    use sea_orm::ConnectionTrait;
     let row = app
-        .store
-        .conn()
-        .query_one(sea_orm::Statement::from_string(
-            backend,
-            "SELECT installation_id FROM webhook_delivery WHERE delivery_id = 'unknown-installation'".to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
+        .first_row("SELECT installation_id FROM webhook_delivery WHERE delivery_id = 'unknown-installation'")
+        .await;
     assert_eq!(
         row.try_get::<Option<i64>>("", "installation_id").unwrap(),
         Some(99_000_777)
