@@ -48,7 +48,7 @@ pub enum AncestryError {
     InvalidReference(String),
     #[error("unknown commit: {0}")]
     UnknownCommit(String),
-    #[error("GitHub's rate limit is exhausted; try again after {retry_at:?}")]
+    #[error("GitHub's rate limit is exhausted{}", crate::github::error::try_again_after(*.retry_at))]
     RateLimited { retry_at: Option<DateTime<Utc>> },
     #[error("GitHub could not answer: {0}")]
     Unavailable(String),

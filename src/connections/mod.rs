@@ -285,17 +285,7 @@ pub async fn update_settings(
         Ok(settings) => settings,
         Err(errors) => return Ok(Some(Err(errors))),
     };
-    let secret = match patch.get("agent_secret") {
-        None => None,
-        Some(serde_json::Value::Null) => Some(None),
-        Some(serde_json::Value::String(s)) if !s.trim().is_empty() && s.len() <= 512 => Some(Some(s.trim().to_owned())),
-        Some(_) => {
-            return Ok(Some(Err(Invalid::field(
-                "agent_secret",
-                "must be a non-empty string of at most 512 characters, or null",
-            ))));
-        }
-    };
+    let secret = ConnectionSettings::agent_secret_change(patch);
     rows::set_settings(&tx, id, &settings, now).await?;
     if let Some(secret) = secret {
         rows::set_agent_secret(&tx, id, secret.as_deref()).await?;

@@ -78,7 +78,11 @@ impl ConnectionSettings {
                         let mut patterns = Vec::new();
                         for (index, item) in items.iter().enumerate() {
                             let field = format!("ignored_environments[{index}]");
-                            match item.as_str().map(EnvironmentPattern::parse) {
+                            let parsed = item.as_str().map(|raw| {
+                                // A pattern matches environment names, so it obeys their rules.
+                                crate::limits::Name::parse(raw).and_then(|_| EnvironmentPattern::parse(raw))
+                            });
+                            match parsed {
                                 Some(Ok(pattern)) => patterns.push(pattern),
                                 Some(Err(message)) => errors.push(field, format!("pattern {message}")),
                                 None => errors.push(field, "must be a string pattern such as preview-*"),
@@ -91,13 +95,20 @@ impl ConnectionSettings {
                 "agent_url" => match value {
                     Value::Null => next.agent_url = None,
                     // Where it points is checked at every call (`outbound::policy`).
-                    Value::String(url) if crate::outbound::policy::parse_http_url(url).is_ok() => {
+                    Value::String(url)
+                        if crate::limits::HttpUrl::parse(url.trim()).is_ok()
+                            && crate::outbound::policy::parse_http_url(url.trim()).is_ok() =>
+                    {
                         next.agent_url = Some(url.trim().to_owned())
                     }
                     _ => errors.push(key, "must be an http(s) URL, or null"),
                 },
                 // A secret, kept apart from the settings: the caller stores it.
-                "agent_secret" => {}
+                "agent_secret" => {
+                    if let Err(message) = agent_secret(value) {
+                        errors.push(key, message);
+                    }
+                }
                 _ => errors.push(key, format!("is not a setting; settings are {}", KEYS.join(", "))),
             }
         }
@@ -106,6 +117,12 @@ impl ConnectionSettings {
         } else {
             Err(errors)
         }
+    }
+
+    /// What a valid patch does to the connection's own agent secret: `None` leaves it,
+    /// `Some(None)` removes it, `Some(Some(secret))` sets it.
+    pub fn agent_secret_change(patch: &Value) -> Option<Option<String>> {
+        patch.get("agent_secret").and_then(|value| agent_secret(value).ok())
     }
 
     /// Why a GitHub deployment event to `environment` is not turned into a deploy row, if it is not.
@@ -127,6 +144,29 @@ impl ConnectionSettings {
                     pattern.as_str()
                 )
             })
+    }
+}
+
+/// The longest agent secret, in characters.
+pub const AGENT_SECRET_MAX_CHARS: usize = 512;
+
+/// `agent_secret` in a patch: `null` (remove it), or a non-empty single-line string.
+fn agent_secret(value: &Value) -> Result<Option<String>, String> {
+    let problem = || {
+        format!("must be a non-empty string of at most {AGENT_SECRET_MAX_CHARS} characters without control characters, or null")
+    };
+    match value {
+        Value::Null => Ok(None),
+        Value::String(raw) => {
+            let secret = raw.trim();
+            let fits = !secret.is_empty() && secret.chars().count() <= AGENT_SECRET_MAX_CHARS;
+            if fits && !secret.chars().any(char::is_control) {
+                Ok(Some(secret.to_owned()))
+            } else {
+                Err(problem())
+            }
+        }
+        _ => Err(problem()),
     }
 }
 

@@ -4,13 +4,19 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+/// The longest wait a rate-limit answer can ask for: GitHub's limits reset within the hour, so a
+/// longer `Retry-After` or reset time (a broken or hostile server) is read as an hour.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::hours(1);
+/// How much of GitHub's own message an error keeps (it reaches job rows and 503 answers).
+const MAX_MESSAGE_CHARS: usize = 200;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     #[error("GitHub does not know {0}")]
     UnknownCommit(String),
     #[error("the commits have no common ancestor")]
     NoCommonAncestor,
-    #[error("GitHub's rate limit: try again after {retry_at:?}")]
+    #[error("GitHub's rate limit{}", try_again_after(*.retry_at))]
     RateLimited { retry_at: Option<DateTime<Utc>> },
     #[error("GitHub refused the installation token")]
     Unauthorized,
@@ -24,7 +30,7 @@ pub enum CallError {
 pub(crate) fn classify(error: octocrab::Error, what: &str, now: DateTime<Utc>) -> CallError {
     let octocrab::Error::GitHub { source, .. } = error else {
         // Connection failures, time-outs, bodies that did not arrive: worth another try.
-        return CallError::Retryable(error.to_string());
+        return CallError::Retryable(unreachable(&error));
     };
     let status = source.status_code.as_u16();
     let header = |name: &str| {
@@ -40,24 +46,52 @@ pub(crate) fn classify(error: octocrab::Error, what: &str, now: DateTime<Utc>) -
         404 | 422 => CallError::UnknownCommit(what.to_owned()),
         401 => CallError::Unauthorized,
         403 | 429 => {
+            let latest = now + MAX_RATE_LIMIT_WAIT;
             if let Some(seconds) = header("retry-after").and_then(|v| v.trim().parse::<i64>().ok()) {
+                let wait = seconds.clamp(0, MAX_RATE_LIMIT_WAIT.num_seconds());
                 return CallError::RateLimited {
-                    retry_at: Some(now + Duration::seconds(seconds.max(0))),
+                    retry_at: Some(now + Duration::seconds(wait)),
                 };
             }
             if header("x-ratelimit-remaining").as_deref() == Some("0") {
                 let reset = header("x-ratelimit-reset")
                     .and_then(|v| v.trim().parse::<i64>().ok())
-                    .and_then(|s| DateTime::from_timestamp(s, 0));
+                    .and_then(|s| DateTime::from_timestamp(s, 0))
+                    .map(|reset| reset.min(latest));
                 return CallError::RateLimited { retry_at: reset };
             }
             if status == 429 || source.message.to_ascii_lowercase().contains("rate limit") {
                 return CallError::RateLimited { retry_at: None };
             }
-            CallError::Refused(source.message)
+            CallError::Refused(brief(&source.message))
         }
-        500..=599 => CallError::Retryable(source.message),
-        _ => CallError::Refused(source.message),
+        500..=599 => CallError::Retryable(brief(&source.message)),
+        _ => CallError::Refused(brief(&source.message)),
+    }
+}
+
+/// "; try again after <time>", or nothing when GitHub did not say when.
+pub fn try_again_after(retry_at: Option<DateTime<Utc>>) -> String {
+    retry_at.map_or_else(String::new, |at| {
+        format!(
+            "; try again after {}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    })
+}
+
+/// GitHub's own message, cut to [`MAX_MESSAGE_CHARS`].
+fn brief(message: &str) -> String {
+    message.chars().take(MAX_MESSAGE_CHARS).collect()
+}
+
+/// A call that got no answer from GitHub, said without the client's internals (addresses, OS
+/// errors, backtraces), which go to the log instead.
+fn unreachable(error: &octocrab::Error) -> String {
+    tracing::warn!(error = %error, "a call to GitHub got no answer");
+    match error {
+        octocrab::Error::Serde { .. } | octocrab::Error::Json { .. } => "GitHub's answer could not be read".to_owned(),
+        _ => "GitHub could not be reached".to_owned(),
     }
 }
 
@@ -71,8 +105,8 @@ pub(crate) fn classify_mint(error: octocrab::Error, installation: impl std::fmt:
         octocrab::Error::GitHub { source, .. } => CallError::Retryable(format!(
             "minting an installation token failed: {} {}",
             source.status_code.as_u16(),
-            source.message
+            brief(&source.message)
         )),
-        other => CallError::Retryable(format!("minting an installation token failed: {other:?}")),
+        other => CallError::Retryable(format!("minting an installation token failed: {}", unreachable(&other))),
     }
 }

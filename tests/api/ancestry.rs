@@ -218,6 +218,63 @@ async fn without_the_github_app_configured_the_answer_is_a_clear_503() {
     );
 }
 
+#[tokio::test]
+async fn an_absurd_retry_after_is_a_503_that_waits_an_hour_at_most() {
+    let repo = GitRepo::new();
+    let b = repo.commit("B");
+    let e = repo.commit("E");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let app = app_with_github(&fake).await;
+
+    fake.fail_next(Fault::SecondaryRateLimit {
+        retry_after: 99_999_999_999_999_999,
+    });
+    let (status, problem) = ask(&app, &b, &e).await;
+
+    assert_eq!(status, 503, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    let retry_at = detail
+        .split("try again after ")
+        .nth(1)
+        .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+        .unwrap_or_else(|| panic!("a retry time in {detail}"));
+    let now = shiplog::clock::Clock::now(app.clock.as_ref());
+    assert!(retry_at <= now + chrono::Duration::hours(1), "{detail}");
+    let (ok, _) = ask(&app, &b, &e).await;
+    assert_eq!(ok, 200, "the server still answers");
+}
+
+#[tokio::test]
+async fn a_github_that_cannot_be_reached_is_a_503_without_the_client_s_internals() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let app = spawn_app_with(move |config| {
+        config.github_api_url = closed;
+        config.github_app = Some(GitHubAppCredentials {
+            app_id: APP_ID,
+            private_key_pem: Secret::new(private_key_pem()),
+        });
+    })
+    .await;
+    app.deliver("installation", &fixture("installation.created")).await;
+
+    let (status, problem) = ask(
+        &app,
+        "4c1f0f0a9d6e3b2a8f7e6d5c4b3a29181716151a",
+        "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291817",
+    )
+    .await;
+
+    assert_eq!(status, 503, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("GitHub could not be reached"), "{detail}");
+    for internal in ["127.0.0.1", "Backtrace", "hyper", "os error"] {
+        assert!(!detail.contains(internal), "{internal} in {detail}");
+    }
+}
+
 /// A small deterministic generator, so a failing graph can be rebuilt from its seed.
 struct XorShift(u64);
 

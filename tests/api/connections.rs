@@ -486,6 +486,59 @@ async fn more_than_100_ignored_patterns_are_refused_naming_the_field() {
     assert_eq!(c["settings"]["ignored_environments"], json!([]));
 }
 
+#[tokio::test]
+async fn settings_with_control_characters_are_refused_together_and_nothing_is_written() {
+    let app = spawn_app().await;
+    app.deliver("installation", &fixture("installation.created")).await;
+
+    let response = app
+        .client
+        .patch(app.url("/api/connections/1"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({
+            "auto_create_deployments": "x",
+            "agent_secret": "s\u{0}x",
+            "agent_url": "https://agent.example/a\tb",
+            "ignored_environments": ["pr-\u{0}*"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(response).await;
+
+    assert_eq!(status, 422, "{body}");
+    let mut fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "agent_secret",
+            "agent_url",
+            "auto_create_deployments",
+            "ignored_environments[0]"
+        ]
+    );
+    let (_, c) = app.admin_get("/api/connections/1").await;
+    assert_eq!(c["settings"]["auto_create_deployments"], true);
+    assert_eq!(c["settings"]["agent_url"], Value::Null);
+
+    // Characters, not bytes: 300 × "é" is 600 bytes and fits.
+    let response = app
+        .client
+        .patch(app.url("/api/connections/1"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "agent_secret": "é".repeat(300) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
 /// The connection of a repository named without one (admin calls): the one whose installation
 /// lists it, else the one whose account owns it (any case), else none.
 #[tokio::test]
