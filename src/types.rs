@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::Name;
+
 /// A GitHub App installation id.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -176,6 +178,42 @@ impl From<CommitSha> for String {
     }
 }
 
+/// An environment a deploy goes to: a [`Name`] (its rules, not a copy of them), compared exactly,
+/// byte for byte, as the store matches environments (`production` and `Production` are two).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Environment(Name);
+
+impl Environment {
+    /// From a client: surrounding whitespace is trimmed, then the name must be a [`Name`].
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        Name::parse(raw.trim()).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// A name already validated (GitHub's spelling, a stored row) is kept as it is.
+impl From<Name> for Environment {
+    fn from(value: Name) -> Self {
+        Self(value)
+    }
+}
+
+impl From<Environment> for String {
+    fn from(value: Environment) -> Self {
+        value.0.into_string()
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +254,17 @@ mod tests {
         assert!(CommitSha::parse("abc1234").is_ok());
         assert!(CommitSha::parse(&"a".repeat(41)).is_err());
         assert!(CommitSha::parse("abcdefg").is_err());
+    }
+
+    #[test]
+    fn environments_are_trimmed_names_compared_exactly() {
+        let env = Environment::parse(" production ").unwrap();
+        assert_eq!(env.as_str(), "production");
+        assert_ne!(env, Environment::parse("Production").unwrap());
+        assert_eq!(serde_json::to_string(&env).unwrap(), "\"production\"");
+        assert!(Environment::parse("  ").is_err());
+        assert!(Environment::parse("a\u{0}b").is_err());
+        assert!(Environment::parse(&"x".repeat(256)).is_err());
     }
 
     #[test]

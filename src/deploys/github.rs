@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{apply_report, from_github_state, NewDeploy, Report, ReportOrder, StatusEntry};
+use super::{apply_report, from_github_state, DeploySource, NewDeploy, Report, ReportOrder, StatusEntry};
 use crate::connections::{self, Applied, Connection};
 use crate::events::{GitHubDeployment, GitHubDeploymentStatus};
 use crate::limits::clamp_to_received;
@@ -107,7 +107,7 @@ async fn accepting_connection(
         };
     if let Some(reason) = connection
         .settings
-        .skip_reason(&deployment.environment, deployment.transient_environment)
+        .skip_reason(deployment.environment.as_str(), deployment.transient_environment)
     {
         return Ok(Err(Applied::Skipped {
             connection_id: connection.id,
@@ -129,7 +129,7 @@ async fn upsert(
         environment: deployment.environment.clone(),
         sha: deployment.sha.clone(),
         git_ref: deployment.git_ref.clone(),
-        source: "github",
+        source: DeploySource::Github,
         github_deployment_id: Some(deployment.id),
         external_id: None,
         version: None,

@@ -30,7 +30,6 @@ use crate::jobs::BackgroundJob;
 use crate::store::ancestry::{self as facts, BatchOutcome};
 use crate::store::deployments as rows;
 use crate::store::{Store, StoreResult};
-use crate::types::RepoName;
 
 /// The job: a deploy went live at `live_at`, replacing `previous_live_ids` in its environment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,8 +77,6 @@ impl WentLive {
             app,
             installation: connection.installation_id,
         });
-        let repo = RepoName::parse(&deploy.repository).map_err(JobError::Permanent)?;
-
         let replaced_in_environment = match job.previous_live_ids.first() {
             Some(&previous) => rows::find(self.store.conn(), previous).await?,
             None => None,
@@ -102,16 +99,16 @@ impl WentLive {
         for source in &self.sources {
             watched.extend(
                 source
-                    .watched(&self.store, deploy.connection_id, &deploy.repository_key)
+                    .watched(&self.store, deploy.connection_id, deploy.repository.key())
                     .await?,
             );
         }
         let result = batch::resolve(
             &self.store,
             github.as_ref(),
-            &repo,
+            &deploy.repository,
             previous.as_ref().map(|p| p.sha.as_str()),
-            &deploy.sha,
+            deploy.sha.as_str(),
             &watched,
             now,
         )
@@ -134,9 +131,9 @@ impl WentLive {
         let live = LiveDeploy {
             id: deploy.id,
             connection_id: deploy.connection_id,
-            repository: &deploy.repository,
-            environment: &deploy.environment,
-            sha: &deploy.sha,
+            repository: deploy.repository.as_str(),
+            environment: deploy.environment.as_str(),
+            sha: deploy.sha.as_str(),
             live_at: deploy.completed_at.unwrap_or(deploy.status_at),
             recorded_at: deploy.recorded_at,
         };
@@ -209,8 +206,8 @@ async fn mark_rolled_back(
     rows::lock_environment(
         &tx,
         replaced.connection_id,
-        &replaced.repository_key,
-        &replaced.environment,
+        replaced.repository.key(),
+        replaced.environment.as_str(),
     )
     .await?;
     if !rows::set_rolled_back(&tx, replaced.id, target.id, at, now).await? {
@@ -224,7 +221,7 @@ async fn mark_rolled_back(
         description: Some(format!(
             "rolled back to deployment {} ({})",
             target.id,
-            &target.sha[..target.sha.len().min(7)]
+            target.short_sha()
         )),
         log_url: None,
         environment_url: None,

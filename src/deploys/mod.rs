@@ -23,23 +23,20 @@ pub use lifecycle::{duration_seconds, from_github_state, DeployStatus, ReportOrd
 use crate::jobs::{self, BackgroundJob};
 use crate::store::deployments::{self as rows, Guard, StatusChange};
 use crate::store::{Store, StoreError, StoreResult, Writer};
-use crate::types::{CommitSha, RepoName};
+use crate::types::{CommitSha, Environment, RepoName};
 
 /// A stored deploy. Serialises to the JSON the API shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Deploy {
     pub id: i64,
     pub connection_id: i64,
-    pub repository: String,
-    #[serde(skip)]
-    pub repository_key: String,
-    pub environment: String,
-    pub sha: String,
+    pub repository: RepoName,
+    pub environment: Environment,
+    pub sha: CommitSha,
     #[serde(rename = "ref")]
     pub git_ref: Option<String>,
     pub status: DeployStatus,
-    /// `github` or `api`.
-    pub source: String,
+    pub source: DeploySource,
     pub github_deployment_id: Option<i64>,
     pub external_id: Option<String>,
     pub version: Option<String>,
@@ -67,7 +64,7 @@ pub struct Deploy {
 impl Deploy {
     /// The first seven characters of the sha, as GitHub shows it.
     pub fn short_sha(&self) -> &str {
-        &self.sha[..self.sha.len().min(7)]
+        self.sha.short()
     }
 
     fn report_order(&self) -> ReportOrder {
@@ -86,15 +83,38 @@ impl Deploy {
     }
 }
 
+/// Where a deploy was reported from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeploySource {
+    /// A `deployment` webhook.
+    Github,
+    /// `POST /deployments`.
+    Api,
+}
+
+impl DeploySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Github => "github",
+            Self::Api => "api",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Github, Self::Api].into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
 /// What is known of a deploy when it is first recorded.
 #[derive(Clone, Debug)]
 pub struct NewDeploy {
     pub connection_id: i64,
     pub repository: RepoName,
-    pub environment: String,
+    pub environment: Environment,
     pub sha: CommitSha,
     pub git_ref: Option<String>,
-    pub source: &'static str,
+    pub source: DeploySource,
     pub github_deployment_id: Option<i64>,
     pub external_id: Option<String>,
     pub version: Option<String>,
@@ -191,7 +211,7 @@ pub enum Transition {
 pub struct DeployFilter {
     pub connection_id: Option<i64>,
     pub repository: Option<RepoName>,
-    pub environment: Option<String>,
+    pub environment: Option<Environment>,
     pub status: Option<DeployStatus>,
     pub sha_prefix: Option<String>,
     pub before: Option<(DateTime<Utc>, i64)>,
@@ -220,9 +240,9 @@ pub async fn lock_environment(
     db: &impl Writer,
     connection_id: i64,
     repository: &RepoName,
-    environment: &str,
+    environment: &Environment,
 ) -> StoreResult<()> {
-    rows::lock_environment(db, connection_id, repository.key(), environment).await
+    rows::lock_environment(db, connection_id, repository.key(), environment.as_str()).await
 }
 
 /// Applies `report` to `deploy` if it is later than the report behind the current status. The
@@ -257,8 +277,8 @@ async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTi
     let others = rows::live_in(
         db,
         deploy.connection_id,
-        &deploy.repository_key,
-        &deploy.environment,
+        deploy.repository.key(),
+        deploy.environment.as_str(),
         deploy.id,
     )
     .await?;
@@ -319,9 +339,9 @@ async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTi
     let job = live::DeployWentLive {
         deployment_id: deploy.id,
         connection_id: deploy.connection_id,
-        repository: deploy.repository.clone(),
-        environment: deploy.environment.clone(),
-        sha: deploy.sha.clone(),
+        repository: deploy.repository.to_string(),
+        environment: deploy.environment.to_string(),
+        sha: deploy.sha.to_string(),
         live_at: at,
         previous_live_ids: superseded.clone(),
     };

@@ -90,7 +90,7 @@ pub fn parse_query(query: DeploymentsQuery) -> Result<(DeployFilter, u64), ApiEr
     if let Some(raw) = query.environment.filter(|e| !e.is_empty()) {
         // The same rule as the environments stored: a NUL never reaches the database.
         match Name::parse(&raw) {
-            Ok(environment) => filter.environment = Some(environment.into_string()),
+            Ok(environment) => filter.environment = Some(environment.into()),
             Err(message) => errors.push(FieldError::new("environment", message)),
         }
     }

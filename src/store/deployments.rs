@@ -10,7 +10,9 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 
 use super::{Conn, StoreError, StoreResult, Writer};
-use crate::deploys::{Deploy, DeployFilter, DeployStatus, NewDeploy, StatusEntry};
+use crate::deploys::{Deploy, DeployFilter, DeploySource, DeployStatus, NewDeploy, StatusEntry};
+use crate::limits::Name;
+use crate::types::{CommitSha, Environment, RepoName};
 
 pub async fn find(db: &impl Conn, id: i64) -> StoreResult<Option<Deploy>> {
     deployment::Entity::find_by_id(id)
@@ -66,10 +68,10 @@ pub async fn insert(db: &impl Writer, new: &NewDeploy, now: DateTime<Utc>) -> St
         connection_id: Set(new.connection_id),
         repository: Set(new.repository.as_str().to_owned()),
         repository_key: Set(new.repository.key().to_owned()),
-        environment: Set(new.environment.clone()),
+        environment: Set(new.environment.as_str().to_owned()),
         sha: Set(new.sha.as_str().to_owned()),
         git_ref: Set(new.git_ref.clone()),
-        source: Set(new.source.to_owned()),
+        source: Set(new.source.as_str().to_owned()),
         github_deployment_id: Set(new.github_deployment_id),
         external_id: Set(new.external_id.clone()),
         version: Set(new.version.clone()),
@@ -205,7 +207,7 @@ pub async fn previous_live_in_repository(db: &impl Conn, deploy: &Deploy) -> Sto
     let live_at = deploy.completed_at.unwrap_or(deploy.status_at);
     deployment::Entity::find()
         .filter(deployment::Column::ConnectionId.eq(deploy.connection_id))
-        .filter(deployment::Column::RepositoryKey.eq(deploy.repository_key.as_str()))
+        .filter(deployment::Column::RepositoryKey.eq(deploy.repository.key()))
         .filter(deployment::Column::Id.ne(deploy.id))
         .filter(deployment::Column::Status.is_in([
             DeployStatus::Live.as_str(),
@@ -369,17 +371,23 @@ fn parse_status(raw: &str) -> StoreResult<DeployStatus> {
     DeployStatus::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("unknown deploy status {raw:?}")))
 }
 
+/// The one place a deploy row's strings become the validated values the rest of the code holds.
 fn into_deploy(row: deployment::Model) -> StoreResult<Deploy> {
+    let corrupt = |what: &str, raw: &str, why: String| {
+        StoreError::Corrupt(format!("deployment {}: {what} {raw:?} {why}", row.id))
+    };
     Ok(Deploy {
         status: parse_status(&row.status)?,
         id: row.id,
         connection_id: row.connection_id,
-        repository: row.repository,
-        repository_key: row.repository_key,
-        environment: row.environment,
-        sha: row.sha,
+        repository: RepoName::parse(&row.repository).map_err(|m| corrupt("repository", &row.repository, m))?,
+        environment: Name::parse(&row.environment)
+            .map(Environment::from)
+            .map_err(|m| corrupt("environment", &row.environment, m))?,
+        sha: CommitSha::parse(&row.sha).map_err(|m| corrupt("sha", &row.sha, m))?,
         git_ref: row.git_ref,
-        source: row.source,
+        source: DeploySource::parse(&row.source)
+            .ok_or_else(|| corrupt("source", &row.source, "is not github or api".to_owned()))?,
         github_deployment_id: row.github_deployment_id,
         external_id: row.external_id,
         version: row.version,
@@ -407,7 +415,7 @@ pub async fn sha_was_live_before(db: &impl Conn, deploy: &Deploy) -> StoreResult
     let live_at = deploy.completed_at.unwrap_or(deploy.status_at);
     let earlier = deployment::Entity::find()
         .filter(deployment::Column::ConnectionId.eq(deploy.connection_id))
-        .filter(deployment::Column::RepositoryKey.eq(deploy.repository_key.as_str()))
+        .filter(deployment::Column::RepositoryKey.eq(deploy.repository.key()))
         .filter(deployment::Column::Environment.eq(deploy.environment.as_str()))
         .filter(deployment::Column::Sha.eq(deploy.sha.as_str()))
         .filter(deployment::Column::Id.ne(deploy.id))
