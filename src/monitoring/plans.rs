@@ -132,12 +132,42 @@ pub struct Check {
     pub deployment_id: i64,
     pub offset_seconds: i64,
     pub due_at: DateTime<Utc>,
-    /// `pending`, `sent`, `failed`, `cancelled` or `skipped` (overdue when the deploy became
-    /// known; `summary` says why).
-    pub status: String,
+    pub status: CheckStatus,
     pub sent_at: Option<DateTime<Utc>>,
     pub verdict: Option<String>,
     pub summary: Option<String>,
+}
+
+/// Where a check is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    /// Due, not sent yet.
+    Pending,
+    Sent,
+    Failed,
+    /// Its plan was cancelled or a rollback took the deploy away before it was due.
+    Cancelled,
+    /// Overdue when the deploy became known; `summary` says why.
+    Skipped,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Pending, Self::Sent, Self::Failed, Self::Cancelled, Self::Skipped]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
 }
 
 /// A plan after an opt-in, and whether the opt-in made it.
@@ -502,7 +532,7 @@ impl MonitoringAgent {
         let Some(plan) = rows::find_plan(self.store.conn(), check.plan_id).await? else {
             return Ok(());
         };
-        if check.status != "pending" || plan.status != PlanStatus::Active {
+        if check.status != CheckStatus::Pending || plan.status != PlanStatus::Active {
             return Ok(());
         }
         let connection = crate::connections::get(&self.store, plan.connection_id).await?;
@@ -541,11 +571,11 @@ impl MonitoringAgent {
             .await;
         if result.succeeded() {
             let tx = self.store.begin().await?;
-            rows::finish_check(&tx, check.id, "sent", Some(now)).await?;
+            rows::finish_check(&tx, check.id, CheckStatus::Sent, Some(now)).await?;
             let remaining = rows::checks(&tx, plan.id)
                 .await?
                 .iter()
-                .filter(|c| c.status == "pending")
+                .filter(|c| c.status == CheckStatus::Pending)
                 .count();
             let still_active = rows::lock_plan(&tx, plan.id)
                 .await?
@@ -561,7 +591,7 @@ impl MonitoringAgent {
             .unwrap_or_else(|| "the agent did not accept the check".into());
         if attempt >= MAX_ATTEMPTS {
             let tx = self.store.begin().await?;
-            rows::finish_check(&tx, check.id, "failed", None).await?;
+            rows::finish_check(&tx, check.id, CheckStatus::Failed, None).await?;
             tx.commit().await?;
             return Err(JobError::Permanent(error));
         }
