@@ -18,6 +18,50 @@ impl fmt::Display for InstallationId {
     }
 }
 
+/// A connection's row id.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConnectionId(pub i64);
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A deploy's row id.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DeployId(pub i64);
+
+impl fmt::Display for DeployId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Which connections a caller may see.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every connection (the admin).
+    All,
+    /// This one only (a deploy credential, an agent signing with its connection's own secret).
+    Connection(ConnectionId),
+    /// None (an agent signing with the server's secret: it only posts verdicts).
+    Nothing,
+}
+
+impl Scope {
+    /// Whether a resource of `connection` is in this scope.
+    pub fn includes(self, connection: ConnectionId) -> bool {
+        match self {
+            Self::All => true,
+            Self::Connection(id) => id == connection,
+            Self::Nothing => false,
+        }
+    }
+}
+
 /// `owner/repo` as GitHub spells it; compared case-insensitively, as GitHub does.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -20,7 +20,7 @@ use crate::jobs::{self, BackgroundJob};
 use crate::outbound::{delivery_id, Outbound};
 use crate::store::monitoring::{self as rows, NewPlan};
 use crate::store::{deployments, pull_requests, Store, StoreError, StoreResult, Writer};
-use crate::types::RepoName;
+use crate::types::{RepoName, Scope};
 
 /// The job that sends one scheduled check to the agent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -280,8 +280,12 @@ pub async fn brought_by(store: &Store, deployment_id: i64) -> StoreResult<Vec<(P
         .collect())
 }
 
-pub async fn list(store: &Store, connection_id: Option<i64>) -> StoreResult<Vec<Plan>> {
-    rows::list_plans(store.conn(), connection_id).await
+pub async fn list(store: &Store, scope: Scope) -> StoreResult<Vec<Plan>> {
+    match scope {
+        Scope::All => rows::list_plans(store.conn(), None).await,
+        Scope::Connection(id) => rows::list_plans(store.conn(), Some(id.0)).await,
+        Scope::Nothing => Ok(Vec::new()),
+    }
 }
 
 /// Cancels a plan that has not ended; returns whether it did.
