@@ -14,7 +14,7 @@ use crate::idempotency::{self, Lookup};
 use crate::limits;
 use crate::store::deployments as rows;
 use crate::store::{Store, StoreError, Writer};
-use crate::types::{CommitSha, Environment, RepoName};
+use crate::types::{CommitSha, ConnectionId, Environment, RepoName};
 use crate::validation::{self, Invalid};
 
 /// Statuses a client may report.
@@ -227,7 +227,7 @@ async fn register_once(
     let deploy_json = serde_json::to_value(&deploy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let answer = Answer {
         created,
-        deploy_id: deploy.id,
+        deploy_id: deploy.id.0,
         deploy: deploy_json,
     };
     if let Some(idem) = idempotency {
@@ -273,7 +273,7 @@ async fn record(
         }
     }
     let new = NewDeploy {
-        connection_id,
+        connection_id: ConnectionId(connection_id),
         repository: request.repository.clone(),
         environment: request.environment.clone(),
         sha: request.sha.clone(),
@@ -292,7 +292,7 @@ async fn record(
     };
     let deploy = rows::insert(db, &new, now).await?;
     report(db, &deploy, request, request.deploy_time, now).await?;
-    Ok((true, deploy.id))
+    Ok((true, deploy.id.0))
 }
 
 /// A later request for the same `external_id`.
@@ -320,7 +320,7 @@ async fn advance(
         )));
     }
     if existing.status == request.status {
-        return Ok(existing.id);
+        return Ok(existing.id.0);
     }
     if rank(request.status) <= rank(existing.status) {
         return Err(RegisterError::Conflict(format!(
@@ -333,7 +333,7 @@ async fn advance(
     // Reports of one deploy arrive in order; never let the clock make one look older.
     let at = now.max(existing.status_at);
     report(db, existing, request, at, now).await?;
-    Ok(existing.id)
+    Ok(existing.id.0)
 }
 
 async fn report(

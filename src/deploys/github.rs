@@ -17,7 +17,7 @@ use crate::events::{GitHubDeployment, GitHubDeploymentStatus};
 use crate::limits::clamp_to_received;
 use crate::store::deployments as rows;
 use crate::store::{StoreResult, Writer};
-use crate::types::InstallationId;
+use crate::types::{ConnectionId, InstallationId};
 
 /// A `deployment` event: records the deploy (status `initiated`) unless it exists already.
 pub async fn record_deployment(
@@ -124,7 +124,7 @@ async fn upsert(
     now: DateTime<Utc>,
 ) -> StoreResult<super::Deploy> {
     let new = NewDeploy {
-        connection_id: connection.id,
+        connection_id: ConnectionId(connection.id),
         repository: deployment.repository.name.clone(),
         environment: deployment.environment.clone(),
         sha: deployment.sha.clone(),

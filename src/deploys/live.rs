@@ -70,7 +70,7 @@ impl WentLive {
         let Some(deploy) = rows::find(self.store.conn(), id).await? else {
             return Err(JobError::Permanent(format!("deployment {id} does not exist")));
         };
-        let connection = connections::get(&self.store, deploy.connection_id)
+        let connection = connections::get(&self.store, deploy.connection_id.0)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("connection {} does not exist", deploy.connection_id)))?;
         let github = self.github.as_ref().map(|app| InstallationClient {
@@ -99,7 +99,7 @@ impl WentLive {
         for source in &self.sources {
             watched.extend(
                 source
-                    .watched(&self.store, deploy.connection_id, deploy.repository.key())
+                    .watched(&self.store, deploy.connection_id.0, deploy.repository.key())
                     .await?,
             );
         }
@@ -115,7 +115,7 @@ impl WentLive {
         .await
         .map_err(job_error)?;
         tracing::info!(
-            deploy = deploy.id,
+            deploy = deploy.id.0,
             watched = watched.len(),
             settled = result.answers.len(),
             github_calls = result.github_calls,
@@ -129,8 +129,8 @@ impl WentLive {
         }
 
         let live = LiveDeploy {
-            id: deploy.id,
-            connection_id: deploy.connection_id,
+            id: deploy.id.0,
+            connection_id: deploy.connection_id.0,
             repository: deploy.repository.as_str(),
             environment: deploy.environment.as_str(),
             sha: deploy.sha.as_str(),
@@ -156,7 +156,7 @@ impl WentLive {
             updated_at: now,
         };
         let tx = self.store.begin().await?;
-        facts::record_batch(&tx, deploy.id, &outcome).await?;
+        facts::record_batch(&tx, deploy.id.0, &outcome).await?;
         tx.commit().await?;
         match skipped {
             Some(reason) => Err(JobError::Skipped(reason)),
@@ -169,7 +169,7 @@ impl WentLive {
     async fn roll_back(&self, replaced: &Deploy, target: &Deploy, now: DateTime<Utc>) -> Result<(), JobError> {
         mark_rolled_back(&self.store, replaced, target, now).await?;
         for source in &self.sources {
-            source.rolled_back(&self.store, replaced.id, now).await?;
+            source.rolled_back(&self.store, replaced.id.0, now).await?;
         }
         Ok(())
     }
@@ -205,7 +205,7 @@ async fn mark_rolled_back(
     let tx = store.begin().await?;
     rows::lock_environment(
         &tx,
-        replaced.connection_id,
+        replaced.connection_id.0,
         replaced.repository.key(),
         replaced.environment.as_str(),
     )
@@ -230,6 +230,6 @@ async fn mark_rolled_back(
     };
     rows::insert_status(&tx, replaced.id, &entry, now).await?;
     tx.commit().await?;
-    tracing::info!(rolled_back = replaced.id, rollback = target.id, "rollback detected");
+    tracing::info!(rolled_back = replaced.id.0, rollback = target.id.0, "rollback detected");
     Ok(())
 }

@@ -23,13 +23,13 @@ pub use lifecycle::{duration_seconds, from_github_state, DeployStatus, ReportOrd
 use crate::jobs::{self, BackgroundJob};
 use crate::store::deployments::{self as rows, Guard, StatusChange};
 use crate::store::{Store, StoreError, StoreResult, Writer};
-use crate::types::{CommitSha, Environment, RepoName};
+use crate::types::{CommitSha, ConnectionId, DeployId, Environment, RepoName};
 
 /// A stored deploy. Serialises to the JSON the API shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Deploy {
-    pub id: i64,
-    pub connection_id: i64,
+    pub id: DeployId,
+    pub connection_id: ConnectionId,
     pub repository: RepoName,
     pub environment: Environment,
     pub sha: CommitSha,
@@ -78,7 +78,7 @@ impl Deploy {
     fn live_order(&self) -> ReportOrder {
         ReportOrder {
             at: self.completed_at.unwrap_or(self.status_at),
-            id: self.id,
+            id: self.id.0,
         }
     }
 }
@@ -109,7 +109,7 @@ impl DeploySource {
 /// What is known of a deploy when it is first recorded.
 #[derive(Clone, Debug)]
 pub struct NewDeploy {
-    pub connection_id: i64,
+    pub connection_id: ConnectionId,
     pub repository: RepoName,
     pub environment: Environment,
     pub sha: CommitSha,
@@ -273,13 +273,13 @@ pub async fn apply_report(
 async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTime<Utc>) -> StoreResult<Transition> {
     let at = report.order.at;
     let completed = Some((at, duration_seconds(deploy.deploy_time, at)));
-    let ours = ReportOrder { at, id: deploy.id };
+    let ours = ReportOrder { at, id: deploy.id.0 };
     let others = rows::live_in(
         db,
-        deploy.connection_id,
+        deploy.connection_id.0,
         deploy.repository.key(),
         deploy.environment.as_str(),
-        deploy.id,
+        deploy.id.0,
     )
     .await?;
 
@@ -294,7 +294,7 @@ async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTi
             status_at: newer.live_order().at,
             status_github_id: 0,
             completed,
-            superseded_by_id: Some(newer.id),
+            superseded_by_id: Some(newer.id.0),
             log_url: report.log_url.clone(),
             environment_url: report.environment_url.clone(),
         };
@@ -307,7 +307,7 @@ async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTi
             "was already live when this report arrived",
         );
         rows::insert_status(db, deploy.id, &entry, now).await?;
-        return Ok(Transition::SupersededOnArrival { by: newer.id });
+        return Ok(Transition::SupersededOnArrival { by: newer.id.0 });
     }
 
     // The database allows one live deploy per environment: the previous ones step down first.
@@ -318,13 +318,13 @@ async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTi
             status_at: at,
             status_github_id: 0,
             completed: None,
-            superseded_by_id: Some(deploy.id),
+            superseded_by_id: Some(deploy.id.0),
             log_url: None,
             environment_url: None,
         };
         if rows::set_status(db, previous.id, &change, Guard::StatusIs(DeployStatus::Live), now).await? {
             rows::insert_status(db, previous.id, &stepped_down(deploy, at, "went live"), now).await?;
-            superseded.push(previous.id);
+            superseded.push(previous.id.0);
         }
     }
     if !rows::set_status(db, deploy.id, &report.change(completed), report.guard(), now).await? {
@@ -337,8 +337,8 @@ async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTi
         )));
     }
     let job = live::DeployWentLive {
-        deployment_id: deploy.id,
-        connection_id: deploy.connection_id,
+        deployment_id: deploy.id.0,
+        connection_id: deploy.connection_id.0,
         repository: deploy.repository.to_string(),
         environment: deploy.environment.to_string(),
         sha: deploy.sha.to_string(),

@@ -16,7 +16,7 @@ use crate::deploys::{self, cursor, DeployFilter, DeployStatus};
 use crate::error::{ApiError, FieldError};
 use crate::idempotency;
 use crate::limits::Name;
-use crate::types::{CommitSha, ConnectionId, RepoName, Scope};
+use crate::types::{CommitSha, RepoName, Scope};
 
 const DEFAULT_LIMIT: u64 = 50;
 const MAX_LIMIT: u64 = 200;
@@ -68,7 +68,7 @@ pub async fn get_deployment(
     let not_found = || ApiError::not_found(format!("no deployment with id {id}"));
     let (deploy, statuses) = deploys::get(&state.store, id).await?.ok_or_else(not_found)?;
     // Another connection's deploy does not exist, as far as a credential can tell.
-    if !caller.may_see(ConnectionId(deploy.connection_id)) {
+    if !caller.may_see(deploy.connection_id) {
         return Err(not_found());
     }
     let mut body = serde_json::to_value(&deploy).map_err(|e| ApiError::Internal(e.into()))?;

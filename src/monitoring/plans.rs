@@ -555,7 +555,7 @@ impl MonitoringAgent {
         let live: Vec<serde_json::Value> = environments
             .iter()
             .map(|environment| {
-                let deployment = found.iter().find(|d| d.id == environment.deployment_id);
+                let deployment = found.iter().find(|d| d.id.0 == environment.deployment_id);
                 json!({"environment": environment.environment, "deployed_at": environment.deployed_at, "deployment": deployment})
             })
             .collect();

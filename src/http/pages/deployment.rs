@@ -25,9 +25,9 @@ struct Successor {
 
 /// The deploy `id` among `linked` (the deploys a page links to, read in one query).
 fn successor(linked: &[Deploy], id: Option<i64>) -> Option<Successor> {
-    let d = linked.iter().find(|d| Some(d.id) == id)?;
+    let d = linked.iter().find(|d| Some(d.id.0) == id)?;
     Some(Successor {
-        id: d.id,
+        id: d.id.0,
         short_sha: d.short_sha().to_owned(),
         live_since: exact(d.completed_at.unwrap_or(d.status_at)),
     })

@@ -119,7 +119,7 @@ async fn render_deployments(
     let rows = page
         .iter()
         .map(|d| Row {
-            id: d.id,
+            id: d.id.0,
             repository: d.repository.to_string(),
             environment: d.environment.to_string(),
             sha: d.sha.to_string(),
