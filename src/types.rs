@@ -7,38 +7,35 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::Name;
 
-/// A GitHub App installation id.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct InstallationId(pub i64);
+/// An integer id with a type of its own, so one kind of id cannot be passed for another. The JSON
+/// and the `Display` form are the bare number.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
 
-impl fmt::Display for InstallationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
 }
 
-/// A connection's row id.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ConnectionId(pub i64);
-
-impl fmt::Display for ConnectionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// A deploy's row id.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct DeployId(pub i64);
-
-impl fmt::Display for DeployId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+id_type!(
+    /// A GitHub App installation id.
+    InstallationId
+);
+id_type!(
+    /// A connection's row id.
+    ConnectionId
+);
+id_type!(
+    /// A deploy's row id.
+    DeployId
+);
 
 /// Which connections a caller may see.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -309,6 +306,16 @@ mod tests {
         assert!(Environment::parse("  ").is_err());
         assert!(Environment::parse("a\u{0}b").is_err());
         assert!(Environment::parse(&"x".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn ids_show_as_the_bare_number_and_scopes_include_only_their_connections() {
+        assert_eq!(serde_json::to_string(&DeployId(42)).unwrap(), "42");
+        assert_eq!(ConnectionId(7).to_string(), "7");
+        assert!(Scope::All.includes(ConnectionId(7)));
+        assert!(Scope::Connection(ConnectionId(7)).includes(ConnectionId(7)));
+        assert!(!Scope::Connection(ConnectionId(7)).includes(ConnectionId(8)));
+        assert!(!Scope::Nothing.includes(ConnectionId(7)));
     }
 
     #[test]
