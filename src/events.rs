@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::types::{Account, CommitSha, InstallationId, RepoRef};
+use crate::types::{Account, CommitSha, Environment, InstallationId, RepoRef};
 
 /// A delivery, parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,7 +80,7 @@ pub struct GitHubDeployment {
     pub repository: RepoRef,
     /// The repository's owner: the account the App is installed on.
     pub owner: Account,
-    pub environment: String,
+    pub environment: Environment,
     pub sha: CommitSha,
     pub git_ref: Option<String>,
     pub task: Option<String>,

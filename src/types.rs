@@ -5,14 +5,57 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A GitHub App installation id.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct InstallationId(pub i64);
+use crate::limits::Name;
 
-impl fmt::Display for InstallationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+/// An integer id with a type of its own, so one kind of id cannot be passed for another. The JSON
+/// and the `Display` form are the bare number.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A GitHub App installation id.
+    InstallationId
+);
+id_type!(
+    /// A connection's row id.
+    ConnectionId
+);
+id_type!(
+    /// A deploy's row id.
+    DeployId
+);
+
+/// Which connections a caller may see.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every connection (the admin).
+    All,
+    /// This one only (a deploy credential, an agent signing with its connection's own secret).
+    Connection(ConnectionId),
+    /// None (an agent signing with the server's secret: it only posts verdicts).
+    Nothing,
+}
+
+impl Scope {
+    /// Whether a resource of `connection` is in this scope.
+    pub fn includes(self, connection: ConnectionId) -> bool {
+        match self {
+            Self::All => true,
+            Self::Connection(id) => id == connection,
+            Self::Nothing => false,
+        }
     }
 }
 
@@ -176,6 +219,42 @@ impl From<CommitSha> for String {
     }
 }
 
+/// An environment a deploy goes to: a [`Name`] (its rules, not a copy of them), compared exactly,
+/// byte for byte, as the store matches environments (`production` and `Production` are two).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Environment(Name);
+
+impl Environment {
+    /// From a client: surrounding whitespace is trimmed, then the name must be a [`Name`].
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        Name::parse(raw.trim()).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// A name already validated (GitHub's spelling, a stored row) is kept as it is.
+impl From<Name> for Environment {
+    fn from(value: Name) -> Self {
+        Self(value)
+    }
+}
+
+impl From<Environment> for String {
+    fn from(value: Environment) -> Self {
+        value.0.into_string()
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +295,27 @@ mod tests {
         assert!(CommitSha::parse("abc1234").is_ok());
         assert!(CommitSha::parse(&"a".repeat(41)).is_err());
         assert!(CommitSha::parse("abcdefg").is_err());
+    }
+
+    #[test]
+    fn environments_are_trimmed_names_compared_exactly() {
+        let env = Environment::parse(" production ").unwrap();
+        assert_eq!(env.as_str(), "production");
+        assert_ne!(env, Environment::parse("Production").unwrap());
+        assert_eq!(serde_json::to_string(&env).unwrap(), "\"production\"");
+        assert!(Environment::parse("  ").is_err());
+        assert!(Environment::parse("a\u{0}b").is_err());
+        assert!(Environment::parse(&"x".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn ids_show_as_the_bare_number_and_scopes_include_only_their_connections() {
+        assert_eq!(serde_json::to_string(&DeployId(42)).unwrap(), "42");
+        assert_eq!(ConnectionId(7).to_string(), "7");
+        assert!(Scope::All.includes(ConnectionId(7)));
+        assert!(Scope::Connection(ConnectionId(7)).includes(ConnectionId(7)));
+        assert!(!Scope::Connection(ConnectionId(7)).includes(ConnectionId(8)));
+        assert!(!Scope::Nothing.includes(ConnectionId(7)));
     }
 
     #[test]

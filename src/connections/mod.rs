@@ -28,7 +28,7 @@ pub use settings::ConnectionSettings;
 use crate::events::{InstallationChange, InstallationEvent, InstallationSnapshot, RepositoriesChanged};
 use crate::store::connections::{self as rows, InstallationFields};
 use crate::store::{Conn, Store, StoreResult, Writer};
-use crate::types::{Account, InstallationId, RepoName, RepoRef};
+use crate::types::{Account, InstallationId, RepoName, RepoRef, Scope};
 use crate::validation::Invalid;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,13 +163,15 @@ pub enum NoConnection {
 /// every connection gets the live connection that has it ([`owning`]).
 pub async fn connection_for(
     store: &Store,
-    scope: Option<i64>,
+    scope: Scope,
     repository: &RepoName,
 ) -> StoreResult<Result<Connection, NoConnection>> {
-    let Some(id) = scope else {
-        return Ok(owning(store, repository).await?.ok_or(NoConnection::Unknown));
+    let id = match scope {
+        Scope::All => return Ok(owning(store, repository).await?.ok_or(NoConnection::Unknown)),
+        Scope::Connection(id) => id,
+        Scope::Nothing => return Ok(Err(NoConnection::ScopeGone)),
     };
-    let Some(connection) = get(store, id).await? else {
+    let Some(connection) = get(store, id.0).await? else {
         return Ok(Err(NoConnection::ScopeGone));
     };
     if owns(store, &connection, repository).await? {

@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 use crate::store::credentials::{self as rows, NewCredential};
 use crate::store::used_signatures;
 use crate::store::{Store, StoreError, StoreResult};
+use crate::types::ConnectionId;
 
 /// How far `X-Shiplog-Timestamp` may be from the server's clock.
 pub const SIGNATURE_WINDOW_SECONDS: i64 = 300;
@@ -30,7 +31,7 @@ pub const LAST_USED_INTERVAL_SECONDS: i64 = 60;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Credential {
     pub id: i64,
-    pub connection_id: i64,
+    pub connection_id: ConnectionId,
     pub name: String,
     pub username: String,
     pub created_at: DateTime<Utc>,

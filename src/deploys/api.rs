@@ -9,12 +9,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{apply_report, Deploy, DeployStatus, NewDeploy, Report, ReportOrder, StatusEntry};
+use super::{apply_report, Deploy, DeploySource, DeployStatus, NewDeploy, Report, ReportOrder, StatusEntry};
 use crate::idempotency::{self, Lookup};
 use crate::limits;
 use crate::store::deployments as rows;
 use crate::store::{Store, StoreError, Writer};
-use crate::types::{CommitSha, RepoName};
+use crate::types::{CommitSha, ConnectionId, Environment, RepoName};
 use crate::validation::{self, Invalid};
 
 /// Statuses a client may report.
@@ -30,7 +30,7 @@ pub const CLIENT_STATUSES: [DeployStatus; 5] = [
 #[derive(Clone, Debug)]
 pub struct ApiDeployment {
     pub repository: RepoName,
-    pub environment: String,
+    pub environment: Environment,
     pub sha: CommitSha,
     pub deploy_time: DateTime<Utc>,
     pub git_ref: Option<String>,
@@ -74,7 +74,11 @@ pub fn validate(body: &Value, now: DateTime<Utc>) -> Result<ApiDeployment, Inval
     }
     let repository = text(raw.repository, "repository", Kind::Name, true, &mut invalid)
         .and_then(|raw| RepoName::parse(&raw).map_err(|m| invalid.push("repository", m)).ok());
-    let environment = text(raw.environment, "environment", Kind::Name, true, &mut invalid);
+    let environment = text(raw.environment, "environment", Kind::Name, true, &mut invalid).and_then(|raw| {
+        Environment::parse(&raw)
+            .map_err(|m| invalid.push("environment", m))
+            .ok()
+    });
     let sha = text(raw.sha, "sha", Kind::Name, true, &mut invalid)
         .and_then(|raw| CommitSha::parse(&raw).map_err(|m| invalid.push("sha", m)).ok());
     let deploy_time = match text(raw.deploy_time, "deploy_time", Kind::Name, false, &mut invalid) {
@@ -223,7 +227,7 @@ async fn register_once(
     let deploy_json = serde_json::to_value(&deploy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let answer = Answer {
         created,
-        deploy_id: deploy.id,
+        deploy_id: deploy.id.0,
         deploy: deploy_json,
     };
     if let Some(idem) = idempotency {
@@ -269,12 +273,12 @@ async fn record(
         }
     }
     let new = NewDeploy {
-        connection_id,
+        connection_id: ConnectionId(connection_id),
         repository: request.repository.clone(),
         environment: request.environment.clone(),
         sha: request.sha.clone(),
         git_ref: request.git_ref.clone(),
-        source: "api",
+        source: DeploySource::Api,
         github_deployment_id: None,
         external_id: request.external_id.clone(),
         version: request.version.clone(),
@@ -288,7 +292,7 @@ async fn record(
     };
     let deploy = rows::insert(db, &new, now).await?;
     report(db, &deploy, request, request.deploy_time, now).await?;
-    Ok((true, deploy.id))
+    Ok((true, deploy.id.0))
 }
 
 /// A later request for the same `external_id`.
@@ -299,7 +303,9 @@ async fn advance(
     now: DateTime<Utc>,
 ) -> Result<i64, RegisterError> {
     let external_id = request.external_id.as_deref().unwrap_or_default();
-    if !existing.sha.starts_with(request.sha.as_str()) && !request.sha.as_str().starts_with(&existing.sha) {
+    if !existing.sha.as_str().starts_with(request.sha.as_str())
+        && !request.sha.as_str().starts_with(existing.sha.as_str())
+    {
         return Err(RegisterError::Conflict(format!(
             "external_id {external_id:?} is deployment {} of sha {}, not {}",
             existing.id, existing.sha, request.sha
@@ -308,11 +314,13 @@ async fn advance(
     if existing.environment != request.environment {
         return Err(RegisterError::Conflict(format!(
             "external_id {external_id:?} is deployment {} to {:?}, not {:?}",
-            existing.id, existing.environment, request.environment
+            existing.id,
+            existing.environment.as_str(),
+            request.environment.as_str()
         )));
     }
     if existing.status == request.status {
-        return Ok(existing.id);
+        return Ok(existing.id.0);
     }
     if rank(request.status) <= rank(existing.status) {
         return Err(RegisterError::Conflict(format!(
@@ -325,7 +333,7 @@ async fn advance(
     // Reports of one deploy arrive in order; never let the clock make one look older.
     let at = now.max(existing.status_at);
     report(db, existing, request, at, now).await?;
-    Ok(existing.id)
+    Ok(existing.id.0)
 }
 
 async fn report(
@@ -415,7 +423,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(deployment.repository.as_str(), "acme/shop");
-        assert_eq!(deployment.environment, "production");
+        assert_eq!(deployment.environment.as_str(), "production");
         assert_eq!(deployment.deploy_time, now);
         assert_eq!(deployment.status.as_str(), "live");
         assert_eq!(deployment.git_ref, None);

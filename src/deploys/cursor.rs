@@ -20,7 +20,7 @@ pub async fn page(store: &Store, filter: &DeployFilter, limit: u64) -> StoreResu
     let mut deploys = list(store, filter, limit.saturating_add(1)).await?;
     let next_cursor = if deploys.len() as u64 > limit {
         deploys.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        deploys.last().map(|d| encode(d.deploy_time, d.id))
+        deploys.last().map(|d| encode(d.deploy_time, d.id.0))
     } else {
         None
     };

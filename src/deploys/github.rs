@@ -11,13 +11,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{apply_report, from_github_state, NewDeploy, Report, ReportOrder, StatusEntry};
+use super::{apply_report, from_github_state, DeploySource, NewDeploy, Report, ReportOrder, StatusEntry};
 use crate::connections::{self, Applied, Connection};
 use crate::events::{GitHubDeployment, GitHubDeploymentStatus};
 use crate::limits::clamp_to_received;
 use crate::store::deployments as rows;
 use crate::store::{StoreResult, Writer};
-use crate::types::InstallationId;
+use crate::types::{ConnectionId, InstallationId};
 
 /// A `deployment` event: records the deploy (status `initiated`) unless it exists already.
 pub async fn record_deployment(
@@ -107,7 +107,7 @@ async fn accepting_connection(
         };
     if let Some(reason) = connection
         .settings
-        .skip_reason(&deployment.environment, deployment.transient_environment)
+        .skip_reason(deployment.environment.as_str(), deployment.transient_environment)
     {
         return Ok(Err(Applied::Skipped {
             connection_id: connection.id,
@@ -124,12 +124,12 @@ async fn upsert(
     now: DateTime<Utc>,
 ) -> StoreResult<super::Deploy> {
     let new = NewDeploy {
-        connection_id: connection.id,
+        connection_id: ConnectionId(connection.id),
         repository: deployment.repository.name.clone(),
         environment: deployment.environment.clone(),
         sha: deployment.sha.clone(),
         git_ref: deployment.git_ref.clone(),
-        source: "github",
+        source: DeploySource::Github,
         github_deployment_id: Some(deployment.id),
         external_id: None,
         version: None,

@@ -30,7 +30,6 @@ use crate::jobs::BackgroundJob;
 use crate::store::ancestry::{self as facts, BatchOutcome};
 use crate::store::deployments as rows;
 use crate::store::{Store, StoreResult};
-use crate::types::RepoName;
 
 /// The job: a deploy went live at `live_at`, replacing `previous_live_ids` in its environment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,15 +70,13 @@ impl WentLive {
         let Some(deploy) = rows::find(self.store.conn(), id).await? else {
             return Err(JobError::Permanent(format!("deployment {id} does not exist")));
         };
-        let connection = connections::get(&self.store, deploy.connection_id)
+        let connection = connections::get(&self.store, deploy.connection_id.0)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("connection {} does not exist", deploy.connection_id)))?;
         let github = self.github.as_ref().map(|app| InstallationClient {
             app,
             installation: connection.installation_id,
         });
-        let repo = RepoName::parse(&deploy.repository).map_err(JobError::Permanent)?;
-
         let replaced_in_environment = match job.previous_live_ids.first() {
             Some(&previous) => rows::find(self.store.conn(), previous).await?,
             None => None,
@@ -102,23 +99,23 @@ impl WentLive {
         for source in &self.sources {
             watched.extend(
                 source
-                    .watched(&self.store, deploy.connection_id, &deploy.repository_key)
+                    .watched(&self.store, deploy.connection_id.0, deploy.repository.key())
                     .await?,
             );
         }
         let result = batch::resolve(
             &self.store,
             github.as_ref(),
-            &repo,
+            &deploy.repository,
             previous.as_ref().map(|p| p.sha.as_str()),
-            &deploy.sha,
+            deploy.sha.as_str(),
             &watched,
             now,
         )
         .await
         .map_err(job_error)?;
         tracing::info!(
-            deploy = deploy.id,
+            deploy = deploy.id.0,
             watched = watched.len(),
             settled = result.answers.len(),
             github_calls = result.github_calls,
@@ -132,11 +129,11 @@ impl WentLive {
         }
 
         let live = LiveDeploy {
-            id: deploy.id,
-            connection_id: deploy.connection_id,
-            repository: &deploy.repository,
-            environment: &deploy.environment,
-            sha: &deploy.sha,
+            id: deploy.id.0,
+            connection_id: deploy.connection_id.0,
+            repository: deploy.repository.as_str(),
+            environment: deploy.environment.as_str(),
+            sha: deploy.sha.as_str(),
             live_at: deploy.completed_at.unwrap_or(deploy.status_at),
             recorded_at: deploy.recorded_at,
         };
@@ -159,7 +156,7 @@ impl WentLive {
             updated_at: now,
         };
         let tx = self.store.begin().await?;
-        facts::record_batch(&tx, deploy.id, &outcome).await?;
+        facts::record_batch(&tx, deploy.id.0, &outcome).await?;
         tx.commit().await?;
         match skipped {
             Some(reason) => Err(JobError::Skipped(reason)),
@@ -172,7 +169,7 @@ impl WentLive {
     async fn roll_back(&self, replaced: &Deploy, target: &Deploy, now: DateTime<Utc>) -> Result<(), JobError> {
         mark_rolled_back(&self.store, replaced, target, now).await?;
         for source in &self.sources {
-            source.rolled_back(&self.store, replaced.id, now).await?;
+            source.rolled_back(&self.store, replaced.id.0, now).await?;
         }
         Ok(())
     }
@@ -208,9 +205,9 @@ async fn mark_rolled_back(
     let tx = store.begin().await?;
     rows::lock_environment(
         &tx,
-        replaced.connection_id,
-        &replaced.repository_key,
-        &replaced.environment,
+        replaced.connection_id.0,
+        replaced.repository.key(),
+        replaced.environment.as_str(),
     )
     .await?;
     if !rows::set_rolled_back(&tx, replaced.id, target.id, at, now).await? {
@@ -224,7 +221,7 @@ async fn mark_rolled_back(
         description: Some(format!(
             "rolled back to deployment {} ({})",
             target.id,
-            &target.sha[..target.sha.len().min(7)]
+            target.short_sha()
         )),
         log_url: None,
         environment_url: None,
@@ -233,6 +230,6 @@ async fn mark_rolled_back(
     };
     rows::insert_status(&tx, replaced.id, &entry, now).await?;
     tx.commit().await?;
-    tracing::info!(rolled_back = replaced.id, rollback = target.id, "rollback detected");
+    tracing::info!(rolled_back = replaced.id.0, rollback = target.id.0, "rollback detected");
     Ok(())
 }

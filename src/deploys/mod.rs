@@ -23,23 +23,20 @@ pub use lifecycle::{duration_seconds, from_github_state, DeployStatus, ReportOrd
 use crate::jobs::{self, BackgroundJob};
 use crate::store::deployments::{self as rows, Guard, StatusChange};
 use crate::store::{Store, StoreError, StoreResult, Writer};
-use crate::types::{CommitSha, RepoName};
+use crate::types::{CommitSha, ConnectionId, DeployId, Environment, RepoName};
 
 /// A stored deploy. Serialises to the JSON the API shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Deploy {
-    pub id: i64,
-    pub connection_id: i64,
-    pub repository: String,
-    #[serde(skip)]
-    pub repository_key: String,
-    pub environment: String,
-    pub sha: String,
+    pub id: DeployId,
+    pub connection_id: ConnectionId,
+    pub repository: RepoName,
+    pub environment: Environment,
+    pub sha: CommitSha,
     #[serde(rename = "ref")]
     pub git_ref: Option<String>,
     pub status: DeployStatus,
-    /// `github` or `api`.
-    pub source: String,
+    pub source: DeploySource,
     pub github_deployment_id: Option<i64>,
     pub external_id: Option<String>,
     pub version: Option<String>,
@@ -67,7 +64,7 @@ pub struct Deploy {
 impl Deploy {
     /// The first seven characters of the sha, as GitHub shows it.
     pub fn short_sha(&self) -> &str {
-        &self.sha[..self.sha.len().min(7)]
+        self.sha.short()
     }
 
     fn report_order(&self) -> ReportOrder {
@@ -81,20 +78,43 @@ impl Deploy {
     fn live_order(&self) -> ReportOrder {
         ReportOrder {
             at: self.completed_at.unwrap_or(self.status_at),
-            id: self.id,
+            id: self.id.0,
         }
+    }
+}
+
+/// Where a deploy was reported from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeploySource {
+    /// A `deployment` webhook.
+    Github,
+    /// `POST /deployments`.
+    Api,
+}
+
+impl DeploySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Github => "github",
+            Self::Api => "api",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Github, Self::Api].into_iter().find(|s| s.as_str() == raw)
     }
 }
 
 /// What is known of a deploy when it is first recorded.
 #[derive(Clone, Debug)]
 pub struct NewDeploy {
-    pub connection_id: i64,
+    pub connection_id: ConnectionId,
     pub repository: RepoName,
-    pub environment: String,
+    pub environment: Environment,
     pub sha: CommitSha,
     pub git_ref: Option<String>,
-    pub source: &'static str,
+    pub source: DeploySource,
     pub github_deployment_id: Option<i64>,
     pub external_id: Option<String>,
     pub version: Option<String>,
@@ -191,7 +211,7 @@ pub enum Transition {
 pub struct DeployFilter {
     pub connection_id: Option<i64>,
     pub repository: Option<RepoName>,
-    pub environment: Option<String>,
+    pub environment: Option<Environment>,
     pub status: Option<DeployStatus>,
     pub sha_prefix: Option<String>,
     pub before: Option<(DateTime<Utc>, i64)>,
@@ -220,9 +240,9 @@ pub async fn lock_environment(
     db: &impl Writer,
     connection_id: i64,
     repository: &RepoName,
-    environment: &str,
+    environment: &Environment,
 ) -> StoreResult<()> {
-    rows::lock_environment(db, connection_id, repository.key(), environment).await
+    rows::lock_environment(db, connection_id, repository.key(), environment.as_str()).await
 }
 
 /// Applies `report` to `deploy` if it is later than the report behind the current status. The
@@ -253,13 +273,13 @@ pub async fn apply_report(
 async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTime<Utc>) -> StoreResult<Transition> {
     let at = report.order.at;
     let completed = Some((at, duration_seconds(deploy.deploy_time, at)));
-    let ours = ReportOrder { at, id: deploy.id };
+    let ours = ReportOrder { at, id: deploy.id.0 };
     let others = rows::live_in(
         db,
-        deploy.connection_id,
-        &deploy.repository_key,
-        &deploy.environment,
-        deploy.id,
+        deploy.connection_id.0,
+        deploy.repository.key(),
+        deploy.environment.as_str(),
+        deploy.id.0,
     )
     .await?;
 
@@ -274,7 +294,7 @@ async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTi
             status_at: newer.live_order().at,
             status_github_id: 0,
             completed,
-            superseded_by_id: Some(newer.id),
+            superseded_by_id: Some(newer.id.0),
             log_url: report.log_url.clone(),
             environment_url: report.environment_url.clone(),
         };
@@ -287,7 +307,7 @@ async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTi
             "was already live when this report arrived",
         );
         rows::insert_status(db, deploy.id, &entry, now).await?;
-        return Ok(Transition::SupersededOnArrival { by: newer.id });
+        return Ok(Transition::SupersededOnArrival { by: newer.id.0 });
     }
 
     // The database allows one live deploy per environment: the previous ones step down first.
@@ -298,13 +318,13 @@ async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTi
             status_at: at,
             status_github_id: 0,
             completed: None,
-            superseded_by_id: Some(deploy.id),
+            superseded_by_id: Some(deploy.id.0),
             log_url: None,
             environment_url: None,
         };
         if rows::set_status(db, previous.id, &change, Guard::StatusIs(DeployStatus::Live), now).await? {
             rows::insert_status(db, previous.id, &stepped_down(deploy, at, "went live"), now).await?;
-            superseded.push(previous.id);
+            superseded.push(previous.id.0);
         }
     }
     if !rows::set_status(db, deploy.id, &report.change(completed), report.guard(), now).await? {
@@ -317,11 +337,11 @@ async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTi
         )));
     }
     let job = live::DeployWentLive {
-        deployment_id: deploy.id,
-        connection_id: deploy.connection_id,
-        repository: deploy.repository.clone(),
-        environment: deploy.environment.clone(),
-        sha: deploy.sha.clone(),
+        deployment_id: deploy.id.0,
+        connection_id: deploy.connection_id.0,
+        repository: deploy.repository.to_string(),
+        environment: deploy.environment.to_string(),
+        sha: deploy.sha.to_string(),
         live_at: at,
         previous_live_ids: superseded.clone(),
     };

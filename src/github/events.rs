@@ -461,7 +461,7 @@ mod wire {
                 id: self.id,
                 repository,
                 owner,
-                environment: self.environment.into_string(),
+                environment: self.environment.into(),
                 sha: self.sha,
                 git_ref: self.git_ref.map(Name::into_string),
                 task: self.task.map(Name::into_string),

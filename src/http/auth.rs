@@ -31,7 +31,7 @@ use crate::connections::{self, Connection, NoConnection};
 use crate::credentials::Credential;
 use crate::error::{ApiError, FieldError};
 use crate::github::signature;
-use crate::types::RepoName;
+use crate::types::{ConnectionId, RepoName, Scope};
 
 /// Who is calling.
 ///
@@ -47,11 +47,8 @@ pub enum Principal {
     Deployer(Credential),
     /// An agent's signed verdict: `connection` when it was signed with that connection's own
     /// `agent_secret`, `None` for the server's `SHIPLOG_AGENT_SECRET`.
-    Agent { connection: Option<i64> },
+    Agent { connection: Option<ConnectionId> },
 }
-
-/// No connection has this id (row ids start at 1): the scope of a caller that may see none.
-const NO_CONNECTION: i64 = 0;
 
 /// How the admin proved it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,20 +62,20 @@ impl Principal {
         matches!(self, Self::Admin { .. })
     }
 
-    /// The only connection this caller may see, if it is limited to one. An agent only posts
-    /// verdicts; were it to list anything, it would see its own connection's, and the server's
-    /// agent nothing ([`NO_CONNECTION`]).
-    pub fn connection_scope(&self) -> Option<i64> {
+    /// The connections this caller may see. An agent only posts verdicts; were it to list
+    /// anything, it would see its own connection's, and the server's agent nothing.
+    pub fn scope(&self) -> Scope {
         match self {
-            Self::Admin { .. } => None,
-            Self::Deployer(credential) => Some(credential.connection_id),
-            Self::Agent { connection } => Some(connection.unwrap_or(NO_CONNECTION)),
+            Self::Admin { .. } => Scope::All,
+            Self::Deployer(credential) => Scope::Connection(credential.connection_id),
+            Self::Agent { connection: Some(id) } => Scope::Connection(*id),
+            Self::Agent { connection: None } => Scope::Nothing,
         }
     }
 
     /// Whether this caller may see a resource of `connection` (to others it does not exist).
-    pub fn may_see(&self, connection: i64) -> bool {
-        self.connection_scope().is_none_or(|scope| scope == connection)
+    pub fn may_see(&self, connection: ConnectionId) -> bool {
+        self.scope().includes(connection)
     }
 
     /// The connection this caller may act on for `repository` ([`connections::connection_for`]):
@@ -90,7 +87,7 @@ impl Principal {
         repository: &RepoName,
         named_in: NamedIn,
     ) -> Result<Connection, ApiError> {
-        match connections::connection_for(store, self.connection_scope(), repository).await? {
+        match connections::connection_for(store, self.scope(), repository).await? {
             Ok(connection) => Ok(connection),
             Err(NoConnection::ScopeGone) => Err(ApiError::not_found("no such connection")),
             Err(NoConnection::NotInScope { connection }) => Err(ApiError::Forbidden {
@@ -272,7 +269,7 @@ pub async fn identify_signed(req: &HttpRequest, body: &[u8], signer: BodySigner<
                 key.filter(|k| signature::verify(std::slice::from_ref(&k.agent.secret), sig, body).is_ok())
             {
                 return Ok(Principal::Agent {
-                    connection: key.connection,
+                    connection: key.connection.map(ConnectionId),
                 });
             }
             // A request that also carries a bearer token is the admin's, if the token is right.

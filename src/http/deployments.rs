@@ -16,7 +16,7 @@ use crate::deploys::{self, cursor, DeployFilter, DeployStatus};
 use crate::error::{ApiError, FieldError};
 use crate::idempotency;
 use crate::limits::Name;
-use crate::types::{CommitSha, RepoName};
+use crate::types::{CommitSha, RepoName, Scope};
 
 const DEFAULT_LIMIT: u64 = 50;
 const MAX_LIMIT: u64 = 200;
@@ -39,11 +39,20 @@ pub async fn list_deployments(
     query: web::Query<DeploymentsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (mut filter, limit) = parse_query(query.into_inner())?;
-    if let Some(scope) = caller.connection_scope() {
-        if filter.connection_id.is_some_and(|asked| asked != scope) {
-            return Err(forbidden_connection());
+    match caller.scope() {
+        Scope::All => {}
+        Scope::Connection(scope) => {
+            if filter.connection_id.is_some_and(|asked| asked != scope.0) {
+                return Err(forbidden_connection());
+            }
+            filter.connection_id = Some(scope.0);
         }
-        filter.connection_id = Some(scope);
+        Scope::Nothing => {
+            if filter.connection_id.is_some() {
+                return Err(forbidden_connection());
+            }
+            return Ok(HttpResponse::Ok().json(json!({ "deployments": [], "next_cursor": null })));
+        }
     }
     let page = cursor::page(&state.store, &filter, limit).await?;
     Ok(HttpResponse::Ok().json(json!({ "deployments": page.deploys, "next_cursor": page.next_cursor })))
@@ -90,7 +99,7 @@ pub fn parse_query(query: DeploymentsQuery) -> Result<(DeployFilter, u64), ApiEr
     if let Some(raw) = query.environment.filter(|e| !e.is_empty()) {
         // The same rule as the environments stored: a NUL never reaches the database.
         match Name::parse(&raw) {
-            Ok(environment) => filter.environment = Some(environment.into_string()),
+            Ok(environment) => filter.environment = Some(environment.into()),
             Err(message) => errors.push(FieldError::new("environment", message)),
         }
     }

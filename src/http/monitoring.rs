@@ -12,6 +12,7 @@ use crate::error::{ApiError, FieldError};
 use crate::limits::Text;
 use crate::monitoring::plans::{self, Plan};
 use crate::monitoring::request::{self, PlanRequest};
+use crate::types::ConnectionId;
 
 pub async fn create_plan(
     caller: Caller,
@@ -48,7 +49,7 @@ pub async fn create_plan(
 }
 
 pub async fn list_plans(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let list = plans::list(&state.store, caller.connection_scope()).await?;
+    let list = plans::list(&state.store, caller.scope()).await?;
     Ok(HttpResponse::Ok().json(json!({ "monitoring_plans": list })))
 }
 
@@ -86,7 +87,7 @@ type Visible = (Plan, Vec<plans::LiveEnvironment>, Vec<plans::Check>);
 async fn visible(caller: &Caller, state: &AppState, id: i64) -> Result<Visible, ApiError> {
     let not_found = || ApiError::not_found(format!("no monitoring plan with id {id}"));
     let found = plans::get(&state.store, id).await?.ok_or_else(not_found)?;
-    if !caller.may_see(found.0.connection_id) {
+    if !caller.may_see(ConnectionId(found.0.connection_id)) {
         return Err(not_found());
     }
     Ok(found)

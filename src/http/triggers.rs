@@ -14,6 +14,7 @@ use crate::error::{ApiError, FieldError};
 use crate::github::client::InstallationClient;
 use crate::github::error::CallError;
 use crate::triggers::{self, NewTrigger, Trigger};
+use crate::types::ConnectionId;
 
 #[tracing::instrument(skip_all)]
 pub async fn create_trigger(
@@ -75,7 +76,7 @@ pub async fn create_trigger(
 }
 
 pub async fn list_triggers(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let list = triggers::list(&state.store, caller.connection_scope()).await?;
+    let list = triggers::list(&state.store, caller.scope()).await?;
     Ok(HttpResponse::Ok().json(json!({ "triggers": list })))
 }
 
@@ -117,7 +118,7 @@ async fn visible(
 ) -> Result<(Trigger, Vec<triggers::AttemptRecord>), ApiError> {
     let not_found = || ApiError::not_found(format!("no trigger with id {id}"));
     let (trigger, attempts) = triggers::get(&state.store, id).await?.ok_or_else(not_found)?;
-    if !caller.may_see(trigger.connection_id) {
+    if !caller.may_see(ConnectionId(trigger.connection_id)) {
         return Err(not_found());
     }
     Ok((trigger, attempts))

@@ -20,7 +20,7 @@ use crate::jobs::{self, BackgroundJob};
 use crate::outbound::{delivery_id, Outbound};
 use crate::store::monitoring::{self as rows, NewPlan};
 use crate::store::{deployments, pull_requests, Store, StoreError, StoreResult, Writer};
-use crate::types::RepoName;
+use crate::types::{RepoName, Scope};
 
 /// The job that sends one scheduled check to the agent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,12 +132,42 @@ pub struct Check {
     pub deployment_id: i64,
     pub offset_seconds: i64,
     pub due_at: DateTime<Utc>,
-    /// `pending`, `sent`, `failed`, `cancelled` or `skipped` (overdue when the deploy became
-    /// known; `summary` says why).
-    pub status: String,
+    pub status: CheckStatus,
     pub sent_at: Option<DateTime<Utc>>,
     pub verdict: Option<String>,
     pub summary: Option<String>,
+}
+
+/// Where a check is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    /// Due, not sent yet.
+    Pending,
+    Sent,
+    Failed,
+    /// Its plan was cancelled or a rollback took the deploy away before it was due.
+    Cancelled,
+    /// Overdue when the deploy became known; `summary` says why.
+    Skipped,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Pending, Self::Sent, Self::Failed, Self::Cancelled, Self::Skipped]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
 }
 
 /// A plan after an opt-in, and whether the opt-in made it.
@@ -250,8 +280,12 @@ pub async fn brought_by(store: &Store, deployment_id: i64) -> StoreResult<Vec<(P
         .collect())
 }
 
-pub async fn list(store: &Store, connection_id: Option<i64>) -> StoreResult<Vec<Plan>> {
-    rows::list_plans(store.conn(), connection_id).await
+pub async fn list(store: &Store, scope: Scope) -> StoreResult<Vec<Plan>> {
+    match scope {
+        Scope::All => rows::list_plans(store.conn(), None).await,
+        Scope::Connection(id) => rows::list_plans(store.conn(), Some(id.0)).await,
+        Scope::Nothing => Ok(Vec::new()),
+    }
 }
 
 /// Cancels a plan that has not ended; returns whether it did.
@@ -502,7 +536,7 @@ impl MonitoringAgent {
         let Some(plan) = rows::find_plan(self.store.conn(), check.plan_id).await? else {
             return Ok(());
         };
-        if check.status != "pending" || plan.status != PlanStatus::Active {
+        if check.status != CheckStatus::Pending || plan.status != PlanStatus::Active {
             return Ok(());
         }
         let connection = crate::connections::get(&self.store, plan.connection_id).await?;
@@ -521,7 +555,7 @@ impl MonitoringAgent {
         let live: Vec<serde_json::Value> = environments
             .iter()
             .map(|environment| {
-                let deployment = found.iter().find(|d| d.id == environment.deployment_id);
+                let deployment = found.iter().find(|d| d.id.0 == environment.deployment_id);
                 json!({"environment": environment.environment, "deployed_at": environment.deployed_at, "deployment": deployment})
             })
             .collect();
@@ -541,11 +575,11 @@ impl MonitoringAgent {
             .await;
         if result.succeeded() {
             let tx = self.store.begin().await?;
-            rows::finish_check(&tx, check.id, "sent", Some(now)).await?;
+            rows::finish_check(&tx, check.id, CheckStatus::Sent, Some(now)).await?;
             let remaining = rows::checks(&tx, plan.id)
                 .await?
                 .iter()
-                .filter(|c| c.status == "pending")
+                .filter(|c| c.status == CheckStatus::Pending)
                 .count();
             let still_active = rows::lock_plan(&tx, plan.id)
                 .await?
@@ -561,7 +595,7 @@ impl MonitoringAgent {
             .unwrap_or_else(|| "the agent did not accept the check".into());
         if attempt >= MAX_ATTEMPTS {
             let tx = self.store.begin().await?;
-            rows::finish_check(&tx, check.id, "failed", None).await?;
+            rows::finish_check(&tx, check.id, CheckStatus::Failed, None).await?;
             tx.commit().await?;
             return Err(JobError::Permanent(error));
         }

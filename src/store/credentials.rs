@@ -6,6 +6,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, Q
 
 use super::{Conn, StoreResult, Writer};
 use crate::credentials::Credential;
+use crate::types::ConnectionId;
 
 pub struct NewCredential<'a> {
     pub connection_id: i64,
@@ -93,7 +94,7 @@ pub async fn touch(db: &impl Writer, id: i64, now: DateTime<Utc>, stale_before: 
 fn into_credential(m: Model) -> Credential {
     Credential {
         id: m.id,
-        connection_id: m.connection_id,
+        connection_id: ConnectionId(m.connection_id),
         name: m.name,
         username: m.username,
         created_at: m.created_at,

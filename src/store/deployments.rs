@@ -10,7 +10,9 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 
 use super::{Conn, StoreError, StoreResult, Writer};
-use crate::deploys::{Deploy, DeployFilter, DeployStatus, NewDeploy, StatusEntry};
+use crate::deploys::{Deploy, DeployFilter, DeploySource, DeployStatus, NewDeploy, StatusEntry};
+use crate::limits::Name;
+use crate::types::{CommitSha, ConnectionId, DeployId, Environment, RepoName};
 
 pub async fn find(db: &impl Conn, id: i64) -> StoreResult<Option<Deploy>> {
     deployment::Entity::find_by_id(id)
@@ -63,13 +65,13 @@ pub async fn find_by_external_id(
 pub async fn insert(db: &impl Writer, new: &NewDeploy, now: DateTime<Utc>) -> StoreResult<Deploy> {
     let model = deployment::ActiveModel {
         id: NotSet,
-        connection_id: Set(new.connection_id),
+        connection_id: Set(new.connection_id.0),
         repository: Set(new.repository.as_str().to_owned()),
         repository_key: Set(new.repository.key().to_owned()),
-        environment: Set(new.environment.clone()),
+        environment: Set(new.environment.as_str().to_owned()),
         sha: Set(new.sha.as_str().to_owned()),
         git_ref: Set(new.git_ref.clone()),
-        source: Set(new.source.to_owned()),
+        source: Set(new.source.as_str().to_owned()),
         github_deployment_id: Set(new.github_deployment_id),
         external_id: Set(new.external_id.clone()),
         version: Set(new.version.clone()),
@@ -94,9 +96,14 @@ pub async fn insert(db: &impl Writer, new: &NewDeploy, now: DateTime<Utc>) -> St
 }
 
 /// Refreshes what a later copy of the same GitHub deployment says about it (never its status).
-pub async fn refresh_description(db: &impl Writer, id: i64, new: &NewDeploy, now: DateTime<Utc>) -> StoreResult<()> {
+pub async fn refresh_description(
+    db: &impl Writer,
+    id: DeployId,
+    new: &NewDeploy,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     let model = deployment::ActiveModel {
-        id: Set(id),
+        id: Set(id.0),
         git_ref: Set(new.git_ref.clone()),
         creator: Set(new.creator.clone()),
         description: Set(new.description.clone()),
@@ -135,7 +142,7 @@ pub enum Guard {
 /// Applies `change` if the row still matches `guard`; `false` when it did not (nothing changed).
 pub async fn set_status(
     db: &impl Writer,
-    id: i64,
+    id: DeployId,
     change: &StatusChange,
     guard: Guard,
     now: DateTime<Utc>,
@@ -166,7 +173,7 @@ pub async fn set_status(
         Guard::StatusIs(status) => Condition::all().add(deployment::Column::Status.eq(status.as_str())),
     };
     let result = update
-        .filter(deployment::Column::Id.eq(id))
+        .filter(deployment::Column::Id.eq(id.0))
         .filter(condition)
         .exec(db)
         .await?;
@@ -204,9 +211,9 @@ pub async fn lock_environment(
 pub async fn previous_live_in_repository(db: &impl Conn, deploy: &Deploy) -> StoreResult<Option<Deploy>> {
     let live_at = deploy.completed_at.unwrap_or(deploy.status_at);
     deployment::Entity::find()
-        .filter(deployment::Column::ConnectionId.eq(deploy.connection_id))
-        .filter(deployment::Column::RepositoryKey.eq(deploy.repository_key.as_str()))
-        .filter(deployment::Column::Id.ne(deploy.id))
+        .filter(deployment::Column::ConnectionId.eq(deploy.connection_id.0))
+        .filter(deployment::Column::RepositoryKey.eq(deploy.repository.key()))
+        .filter(deployment::Column::Id.ne(deploy.id.0))
         .filter(deployment::Column::Status.is_in([
             DeployStatus::Live.as_str(),
             DeployStatus::Superseded.as_str(),
@@ -224,8 +231,8 @@ pub async fn previous_live_in_repository(db: &impl Conn, deploy: &Deploy) -> Sto
 /// Marks a superseded deploy `rolled_back` by `target`; `false` if it is no longer superseded.
 pub async fn set_rolled_back(
     db: &impl Writer,
-    id: i64,
-    target: i64,
+    id: DeployId,
+    target: DeployId,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
@@ -236,9 +243,9 @@ pub async fn set_rolled_back(
         )
         .col_expr(deployment::Column::StatusAt, Expr::value(at))
         .col_expr(deployment::Column::StatusGithubId, Expr::value(0i64))
-        .col_expr(deployment::Column::RollbackTargetId, Expr::value(Some(target)))
+        .col_expr(deployment::Column::RollbackTargetId, Expr::value(Some(target.0)))
         .col_expr(deployment::Column::UpdatedAt, Expr::value(now))
-        .filter(deployment::Column::Id.eq(id))
+        .filter(deployment::Column::Id.eq(id.0))
         .filter(deployment::Column::Status.eq(DeployStatus::Superseded.as_str()))
         .exec(db)
         .await?;
@@ -318,13 +325,13 @@ pub async fn has_github_status(db: &impl Conn, github_status_id: i64) -> StoreRe
 
 pub async fn insert_status(
     db: &impl Writer,
-    deployment_id: i64,
+    deployment_id: DeployId,
     entry: &StatusEntry,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     deployment_status::ActiveModel {
         id: NotSet,
-        deployment_id: Set(deployment_id),
+        deployment_id: Set(deployment_id.0),
         github_status_id: Set(entry.github_status_id),
         state: Set(entry.state.clone()),
         status: Set(entry.status.map(|s| s.as_str().to_owned())),
@@ -369,17 +376,23 @@ fn parse_status(raw: &str) -> StoreResult<DeployStatus> {
     DeployStatus::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("unknown deploy status {raw:?}")))
 }
 
+/// The one place a deploy row's strings become the validated values the rest of the code holds.
 fn into_deploy(row: deployment::Model) -> StoreResult<Deploy> {
+    let corrupt = |what: &str, raw: &str, why: String| {
+        StoreError::Corrupt(format!("deployment {}: {what} {raw:?} {why}", row.id))
+    };
     Ok(Deploy {
         status: parse_status(&row.status)?,
-        id: row.id,
-        connection_id: row.connection_id,
-        repository: row.repository,
-        repository_key: row.repository_key,
-        environment: row.environment,
-        sha: row.sha,
+        id: DeployId(row.id),
+        connection_id: ConnectionId(row.connection_id),
+        repository: RepoName::parse(&row.repository).map_err(|m| corrupt("repository", &row.repository, m))?,
+        environment: Name::parse(&row.environment)
+            .map(Environment::from)
+            .map_err(|m| corrupt("environment", &row.environment, m))?,
+        sha: CommitSha::parse(&row.sha).map_err(|m| corrupt("sha", &row.sha, m))?,
         git_ref: row.git_ref,
-        source: row.source,
+        source: DeploySource::parse(&row.source)
+            .ok_or_else(|| corrupt("source", &row.source, "is not github or api".to_owned()))?,
         github_deployment_id: row.github_deployment_id,
         external_id: row.external_id,
         version: row.version,
@@ -406,11 +419,11 @@ fn into_deploy(row: deployment::Model) -> StoreResult<Deploy> {
 pub async fn sha_was_live_before(db: &impl Conn, deploy: &Deploy) -> StoreResult<bool> {
     let live_at = deploy.completed_at.unwrap_or(deploy.status_at);
     let earlier = deployment::Entity::find()
-        .filter(deployment::Column::ConnectionId.eq(deploy.connection_id))
-        .filter(deployment::Column::RepositoryKey.eq(deploy.repository_key.as_str()))
+        .filter(deployment::Column::ConnectionId.eq(deploy.connection_id.0))
+        .filter(deployment::Column::RepositoryKey.eq(deploy.repository.key()))
         .filter(deployment::Column::Environment.eq(deploy.environment.as_str()))
         .filter(deployment::Column::Sha.eq(deploy.sha.as_str()))
-        .filter(deployment::Column::Id.ne(deploy.id))
+        .filter(deployment::Column::Id.ne(deploy.id.0))
         .filter(deployment::Column::Status.is_in([
             DeployStatus::Live.as_str(),
             DeployStatus::Superseded.as_str(),

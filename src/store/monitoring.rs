@@ -6,7 +6,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Conn, StoreError, StoreResult, Writer};
-use crate::monitoring::plans::{Check, LiveEnvironment, Plan, PlanStatus};
+use crate::monitoring::plans::{Check, CheckStatus, LiveEnvironment, Plan, PlanStatus};
 use crate::types::RepoName;
 
 pub struct NewPlan<'a> {
@@ -262,7 +262,7 @@ pub async fn insert_check(
         deployment_id: Set(deployment_id),
         offset_seconds: Set(offset_seconds),
         due_at: Set(due_at),
-        status: Set("pending".to_owned()),
+        status: Set(CheckStatus::Pending.as_str().to_owned()),
         sent_at: Set(None),
         verdict: Set(None),
         summary: Set(None),
@@ -274,9 +274,9 @@ pub async fn insert_check(
 /// Cancels a plan's checks that have not been sent.
 pub async fn cancel_pending_checks(db: &impl Writer, plan_id: i64) -> StoreResult<u64> {
     let result = check::Entity::update_many()
-        .col_expr(check::Column::Status, Expr::value("cancelled"))
+        .col_expr(check::Column::Status, Expr::value(CheckStatus::Cancelled.as_str()))
         .filter(check::Column::PlanId.eq(plan_id))
-        .filter(check::Column::Status.eq("pending"))
+        .filter(check::Column::Status.eq(CheckStatus::Pending.as_str()))
         .exec(db)
         .await?;
     Ok(result.rows_affected)
@@ -285,17 +285,17 @@ pub async fn cancel_pending_checks(db: &impl Writer, plan_id: i64) -> StoreResul
 /// `pending → skipped`, with the reason as its summary.
 pub async fn skip_check(db: &impl Writer, id: i64, reason: &str) -> StoreResult<()> {
     check::Entity::update_many()
-        .col_expr(check::Column::Status, Expr::value("skipped"))
+        .col_expr(check::Column::Status, Expr::value(CheckStatus::Skipped.as_str()))
         .col_expr(check::Column::Summary, Expr::value(Some(reason.to_owned())))
         .filter(check::Column::Id.eq(id))
-        .filter(check::Column::Status.eq("pending"))
+        .filter(check::Column::Status.eq(CheckStatus::Pending.as_str()))
         .exec(db)
         .await?;
     Ok(())
 }
 
 pub async fn find_check(db: &impl Conn, id: i64) -> StoreResult<Option<Check>> {
-    Ok(check::Entity::find_by_id(id).one(db).await?.map(into_check))
+    check::Entity::find_by_id(id).one(db).await?.map(into_check).transpose()
 }
 
 pub async fn checks(db: &impl Conn, plan_id: i64) -> StoreResult<Vec<Check>> {
@@ -307,25 +307,30 @@ pub async fn checks_of_plans(db: &impl Conn, plan_ids: &[i64]) -> StoreResult<Ve
     if plan_ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(check::Entity::find()
+    check::Entity::find()
         .filter(check::Column::PlanId.is_in(plan_ids.iter().copied()))
         .order_by_asc(check::Column::Id)
         .all(db)
         .await?
         .into_iter()
         .map(into_check)
-        .collect())
+        .collect()
 }
 
 /// `pending → to`; false when the check was not pending.
-pub async fn finish_check(db: &impl Writer, id: i64, to: &str, sent_at: Option<DateTime<Utc>>) -> StoreResult<bool> {
-    let mut update = check::Entity::update_many().col_expr(check::Column::Status, Expr::value(to));
+pub async fn finish_check(
+    db: &impl Writer,
+    id: i64,
+    to: CheckStatus,
+    sent_at: Option<DateTime<Utc>>,
+) -> StoreResult<bool> {
+    let mut update = check::Entity::update_many().col_expr(check::Column::Status, Expr::value(to.as_str()));
     if let Some(at) = sent_at {
         update = update.col_expr(check::Column::SentAt, Expr::value(at));
     }
     let result = update
         .filter(check::Column::Id.eq(id))
-        .filter(check::Column::Status.eq("pending"))
+        .filter(check::Column::Status.eq(CheckStatus::Pending.as_str()))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
@@ -361,18 +366,19 @@ fn into_plan(m: plan::Model) -> StoreResult<Plan> {
     })
 }
 
-fn into_check(m: check::Model) -> Check {
-    Check {
+fn into_check(m: check::Model) -> StoreResult<Check> {
+    Ok(Check {
+        status: CheckStatus::parse(&m.status)
+            .ok_or_else(|| StoreError::Corrupt(format!("check status {:?}", m.status)))?,
         id: m.id,
         plan_id: m.plan_id,
         deployment_id: m.deployment_id,
         offset_seconds: m.offset_seconds,
         due_at: m.due_at,
-        status: m.status,
         sent_at: m.sent_at,
         verdict: m.verdict,
         summary: m.summary,
-    }
+    })
 }
 
 /// Plans whose PR a deploy brought to an environment.

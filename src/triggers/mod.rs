@@ -23,7 +23,7 @@ use crate::limits;
 use crate::outbound::{delivery_id, AllowList, Outbound, TargetError};
 use crate::store::triggers as rows;
 use crate::store::{deployments, Store, StoreResult};
-use crate::types::RepoName;
+use crate::types::{RepoName, Scope};
 use crate::validation::{string as text, Invalid};
 
 /// The job that calls the agent for a trigger matched by a deploy.
@@ -285,8 +285,12 @@ pub async fn get(store: &Store, id: i64) -> StoreResult<Option<(Trigger, Vec<Att
     Ok(Some((trigger, attempts)))
 }
 
-pub async fn list(store: &Store, connection_id: Option<i64>) -> StoreResult<Vec<Trigger>> {
-    rows::list(store.conn(), connection_id, 500).await
+pub async fn list(store: &Store, scope: Scope) -> StoreResult<Vec<Trigger>> {
+    match scope {
+        Scope::All => rows::list(store.conn(), None, 500).await,
+        Scope::Connection(id) => rows::list(store.conn(), Some(id.0), 500).await,
+        Scope::Nothing => Ok(Vec::new()),
+    }
 }
 
 /// Cancels a trigger that has not fired; returns whether it did.

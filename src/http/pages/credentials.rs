@@ -68,7 +68,7 @@ async fn create_page(state: &AppState, csrf: String, issued: Option<(i64, Issued
     for connection in connections::list(&state.store).await? {
         let (credentials, others): (Vec<_>, Vec<_>) = all_credentials
             .into_iter()
-            .partition(|c| c.connection_id == connection.id);
+            .partition(|c| c.connection_id.0 == connection.id);
         all_credentials = others;
         let example_repository = first_repositories.get(&connection.id).map(|r| r.to_string());
         let (example_username, example_password) = match &issued {

@@ -25,9 +25,9 @@ struct Successor {
 
 /// The deploy `id` among `linked` (the deploys a page links to, read in one query).
 fn successor(linked: &[Deploy], id: Option<i64>) -> Option<Successor> {
-    let d = linked.iter().find(|d| Some(d.id) == id)?;
+    let d = linked.iter().find(|d| Some(d.id.0) == id)?;
     Some(Successor {
-        id: d.id,
+        id: d.id.0,
         short_sha: d.short_sha().to_owned(),
         live_since: exact(d.completed_at.unwrap_or(d.status_at)),
     })
@@ -101,8 +101,8 @@ pub async fn show_deployment(
             checks: checks
                 .iter()
                 .map(|c| match &c.verdict {
-                    Some(verdict) => format!("+{}s: {} ({verdict})", c.offset_seconds, c.status),
-                    None => format!("+{}s: {}", c.offset_seconds, c.status),
+                    Some(verdict) => format!("+{}s: {} ({verdict})", c.offset_seconds, c.status.as_str()),
+                    None => format!("+{}s: {}", c.offset_seconds, c.status.as_str()),
                 })
                 .collect(),
         })
@@ -115,18 +115,18 @@ fn deployment_page(state: &AppState, csrf: String, d: &Deploy, history: &[Status
     DeploymentPage {
         tab: "history",
         csrf,
-        repository: d.repository.clone(),
-        environment: d.environment.clone(),
+        repository: d.repository.to_string(),
+        environment: d.environment.to_string(),
         status: d.status.as_str(),
         status_label: status_label(d.status),
-        sha: d.sha.clone(),
-        commit_url: commit_url(state, &d.repository, &d.sha),
+        sha: d.sha.to_string(),
+        commit_url: commit_url(state, d.repository.as_str(), d.sha.as_str()),
         git_ref: d.git_ref.clone(),
         deploy_time: exact(d.deploy_time),
         deploy_time_relative: relative_time(now, d.deploy_time),
         completed_at: d.completed_at.map(exact),
         duration: d.duration_seconds.map(human_duration),
-        source: d.source.clone(),
+        source: d.source.as_str().to_owned(),
         github_deployment_id: d.github_deployment_id,
         external_id: d.external_id.clone(),
         version: d.version.clone(),

@@ -119,15 +119,15 @@ async fn render_deployments(
     let rows = page
         .iter()
         .map(|d| Row {
-            id: d.id,
-            repository: d.repository.clone(),
-            environment: d.environment.clone(),
-            sha: d.sha.clone(),
-            short_sha: d.sha.chars().take(7).collect(),
-            commit_url: commit_url(state, &d.repository, &d.sha),
+            id: d.id.0,
+            repository: d.repository.to_string(),
+            environment: d.environment.to_string(),
+            sha: d.sha.to_string(),
+            short_sha: d.short_sha().to_owned(),
+            commit_url: commit_url(state, d.repository.as_str(), d.sha.as_str()),
             status: d.status.as_str(),
             status_label: status_label(d.status),
-            source: d.source.clone(),
+            source: d.source.as_str().to_owned(),
             relative: relative_time(now, d.deploy_time),
             exact: exact(d.deploy_time),
             finished: finished(now, d),
