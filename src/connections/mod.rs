@@ -154,6 +154,8 @@ pub enum NoConnection {
     ScopeGone,
     /// The caller is limited to `connection`, which does not have the repository.
     NotInScope { connection: Box<Connection> },
+    /// The caller is limited to a connection whose installation was deleted: it accepts no change.
+    Deleted,
     /// No live connection has the repository.
     Unknown,
 }
@@ -174,6 +176,9 @@ pub async fn connection_for(
     let Some(connection) = get(store, id.0).await? else {
         return Ok(Err(NoConnection::ScopeGone));
     };
+    if connection.deleted_at.is_some() {
+        return Ok(Err(NoConnection::Deleted));
+    }
     if owns(store, &connection, repository).await? {
         Ok(Ok(connection))
     } else {

@@ -90,6 +90,12 @@ impl Principal {
         match connections::connection_for(store, self.scope(), repository).await? {
             Ok(connection) => Ok(connection),
             Err(NoConnection::ScopeGone) => Err(ApiError::not_found("no such connection")),
+            Err(NoConnection::Deleted) => Err(ApiError::Forbidden {
+                kind: "connection-deleted",
+                detail:
+                    "the GitHub App installation of this credential's connection was deleted; it accepts no changes"
+                        .to_owned(),
+            }),
             Err(NoConnection::NotInScope { connection }) => Err(ApiError::Forbidden {
                 kind: "wrong-connection",
                 detail: format!(
@@ -264,6 +270,8 @@ pub async fn identify_signed(req: &HttpRequest, body: &[u8], signer: BodySigner<
             .map_err(|error| credential_failure(req, &state, error))
         }
         BodySigner::Agent(key) => {
+            // Right or wrong, a throttled client is answered 429 (as for every other credential).
+            check_throttle(req, &state)?;
             let sig = agent_signature(req);
             if let Some(key) =
                 key.filter(|k| signature::verify(std::slice::from_ref(&k.agent.secret), sig, body).is_ok())
@@ -276,7 +284,6 @@ pub async fn identify_signed(req: &HttpRequest, body: &[u8], signer: BodySigner<
             if bearer_token(req).is_some() {
                 return authorize_admin(req, &state).map(|()| Principal::Admin { via: AdminVia::Token });
             }
-            check_throttle(req, &state)?;
             record_failure(req, &state);
             Err(ApiError::Unauthorized {
                 kind: "invalid-signature",

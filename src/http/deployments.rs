@@ -185,12 +185,6 @@ pub async fn create_deployment(
     let connection = principal
         .connection_for(&state.store, &request.repository, NamedIn::Body)
         .await?;
-    if connection.deleted_at.is_some() {
-        return Err(ApiError::Forbidden {
-            kind: "connection-deleted",
-            detail: "the GitHub App installation of this credential was deleted; it accepts no deployments".to_owned(),
-        });
-    }
 
     let key = match req.headers().get("idempotency-key") {
         None => None,

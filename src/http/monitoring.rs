@@ -128,9 +128,18 @@ pub async fn record_check_result(
     if let Some(Err(message)) = summary.map(Text::parse) {
         return Err(ApiError::unprocessable(vec![FieldError::new("summary", message)]));
     }
-    let check = plans::record_verdict(&state.store, id, verdict, summary, state.clock.now())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no check with id {id}")))?;
+    let check = match plans::record_verdict(&state.store, id, verdict, summary, state.clock.now()).await? {
+        plans::Verdict::Recorded(check) => check,
+        plans::Verdict::UnknownCheck => return Err(ApiError::not_found(format!("no check with id {id}"))),
+        plans::Verdict::NeverSent(status) => {
+            return Err(ApiError::Conflict {
+                detail: format!(
+                    "check {id} was never sent ({}): there is nothing to judge",
+                    status.as_str()
+                ),
+            })
+        }
+    };
     // A regression's PR comment is queued: send it now, not at the worker's next idle poll.
     state.jobs_wake.notify_one();
     Ok(HttpResponse::Ok().json(check))

@@ -684,11 +684,16 @@ pub async fn record_verdict(
     verdict: &str,
     summary: Option<&str>,
     now: DateTime<Utc>,
-) -> StoreResult<Option<Check>> {
+) -> StoreResult<Verdict> {
     let tx = store.begin().await?;
     let Some(check) = rows::find_check(&tx, check_id).await? else {
-        return Ok(None);
+        return Ok(Verdict::UnknownCheck);
     };
+    // A pending check may be in flight (an agent can answer before its response arrives); a
+    // cancelled or skipped one was never sent, so there is nothing to judge.
+    if matches!(check.status, CheckStatus::Cancelled | CheckStatus::Skipped) {
+        return Ok(Verdict::NeverSent(check.status));
+    }
     rows::set_verdict(&tx, check_id, verdict, summary).await?;
     if verdict == "regressed" {
         if let Some(plan) = rows::find_plan(&tx, check.plan_id).await? {
@@ -712,7 +717,16 @@ pub async fn record_verdict(
     }
     let recorded = rows::find_check(&tx, check_id).await?;
     tx.commit().await?;
-    Ok(recorded)
+    Ok(recorded.map_or(Verdict::UnknownCheck, Verdict::Recorded))
+}
+
+/// What became of an agent's verdict.
+#[derive(Debug)]
+pub enum Verdict {
+    Recorded(Check),
+    UnknownCheck,
+    /// The check was never sent (cancelled with its plan, or skipped as overdue).
+    NeverSent(CheckStatus),
 }
 
 /// `600` → `10m`, `7200` → `2h`, `259200` → `72h`.

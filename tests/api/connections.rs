@@ -487,6 +487,52 @@ async fn more_than_100_ignored_patterns_are_refused_naming_the_field() {
 }
 
 #[tokio::test]
+async fn a_credential_of_a_deleted_installation_changes_nothing() {
+    let app = spawn_app().await;
+    app.deliver("installation", &fixture("installation.created")).await;
+    let credential = crate::explicit_api::create_credential(&app, 1).await;
+    let mut deleted = fixture("installation.created");
+    set(&mut deleted, "/action", json!("deleted"));
+    assert_eq!(app.deliver("installation", &deleted).await.0, 200);
+    let sha = "a".repeat(40);
+    let writes = [
+        (
+            "/deployments",
+            json!({"repository": "acme-corp/web-app", "environment": "production", "sha": sha}),
+        ),
+        (
+            "/api/triggers",
+            json!({"repository": "acme-corp/web-app", "environment": "production", "sha": sha,
+                   "target_url": "https://agent.example/hook"}),
+        ),
+        (
+            "/api/monitoring-plans",
+            json!({"repository": "acme-corp/web-app", "pull_number": 7}),
+        ),
+    ];
+
+    for (path, body) in writes {
+        let response = app
+            .client
+            .post(app.url(path))
+            .basic_auth(&credential.username, Some(&credential.password))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, problem) = status_and_json(response).await;
+        assert_eq!(
+            (status, problem["type"].as_str()),
+            (403, Some("urn:shiplog:problem:connection-deleted")),
+            "{path}: {problem}"
+        );
+    }
+    for table in ["deployment", "trigger", "monitoring_plan"] {
+        assert_eq!(app.count_rows(table).await, 0, "{table}");
+    }
+}
+
+#[tokio::test]
 async fn settings_with_control_characters_are_refused_together_and_nothing_is_written() {
     let app = spawn_app().await;
     app.deliver("installation", &fixture("installation.created")).await;

@@ -259,6 +259,38 @@ async fn a_plan_expires_after_its_first_deploy_and_a_delete_cancels_another() {
     );
     assert_eq!(offsets(&expired, "cancelled").len(), 3);
     assert_eq!(agent.received().len(), 3);
+
+    // A check that was never sent takes no verdict, and a "regression" comments on nothing.
+    let never_sent = expired["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["status"] == "cancelled")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let body = serde_json::to_vec(&json!({"verdict": "regressed"})).unwrap();
+    let verdict = app
+        .client
+        .post(app.url(&format!("/api/checks/{never_sent}/result")))
+        .header(
+            "X-Shiplog-Signature-256",
+            shiplog::github::signature::sign(AGENT_SECRET, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verdict.status(), 409);
+    let (_, writes) = app.admin_get("/api/jobs?state=queued").await;
+    assert!(
+        !writes["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["kind"] == "github.write"),
+        "{writes}"
+    );
     // Later checks and the expiry are still to come.
     app.allow_jobs(&["monitoring.check", "monitoring.expire"]);
 }

@@ -221,6 +221,41 @@ async fn guessing_at_the_sign_in_form_or_with_deploy_credentials_is_throttled_to
 }
 
 #[tokio::test]
+async fn guessing_an_agent_signature_is_throttled_and_then_a_right_one_is_429_too() {
+    const AGENT_SECRET: &str = "an-agent-secret-of-this-server";
+    let app = spawn_app_with(|config| {
+        config.agent = Some(shiplog::config::AgentConfig {
+            url: "https://agent.example/hook".to_owned(),
+            secret: Secret::new(AGENT_SECRET.to_owned()),
+        });
+    })
+    .await;
+    let body = serde_json::to_vec(&json!({"verdict": "healthy"})).unwrap();
+    let verdict = |secret: &'static str| {
+        app.client
+            .post(app.url("/api/checks/999/result"))
+            .header(
+                "X-Shiplog-Signature-256",
+                shiplog::github::signature::sign(secret, &body),
+            )
+            .body(body.clone())
+            .send()
+    };
+
+    let right_before = verdict(AGENT_SECRET).await.unwrap().status().as_u16();
+    let mut wrong = Vec::new();
+    for _ in 0..21 {
+        wrong.push(verdict("a-guess").await.unwrap().status().as_u16());
+    }
+    let right_while_blocked = verdict(AGENT_SECRET).await.unwrap().status().as_u16();
+
+    assert_eq!(right_before, 404, "signed right, for a check that does not exist");
+    assert_eq!(wrong[..20], [401; 20]);
+    assert_eq!(wrong[20], 429);
+    assert_eq!(right_while_blocked, 429);
+}
+
+#[tokio::test]
 async fn after_sign_in_only_a_path_on_this_site_is_followed() {
     let app = spawn_app().await;
     let client = no_redirects();
