@@ -8,8 +8,7 @@ use serde_json::{json, Value};
 use super::auth::{identify_signed, signed_over_body, AgentKey, BodySigner, Caller, NamedIn};
 use super::body::read_limited;
 use super::AppState;
-use crate::error::{ApiError, FieldError};
-use crate::limits::Text;
+use crate::error::ApiError;
 use crate::monitoring::plans::{self, Plan};
 use crate::monitoring::request::{self, PlanRequest};
 use crate::types::ConnectionId;
@@ -114,21 +113,16 @@ pub async fn record_check_result(
     identify_signed(&req, &body, BodySigner::Agent(key.as_ref())).await?;
     let json: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid_field("body", format!("not valid JSON: {e}")))?;
-    let verdict = json
-        .get("verdict")
-        .and_then(Value::as_str)
-        .filter(|v| ["healthy", "regressed", "inconclusive"].contains(v));
-    let Some(verdict) = verdict else {
-        return Err(ApiError::unprocessable(vec![FieldError::new(
-            "verdict",
-            "must be healthy, regressed or inconclusive",
-        )]));
-    };
-    let summary = json.get("summary").and_then(Value::as_str);
-    if let Some(Err(message)) = summary.map(Text::parse) {
-        return Err(ApiError::unprocessable(vec![FieldError::new("summary", message)]));
-    }
-    let check = match plans::record_verdict(&state.store, id, verdict, summary, state.clock.now()).await? {
+    let request = crate::monitoring::request::validate_verdict(&json)?;
+    let check = match plans::record_verdict(
+        &state.store,
+        id,
+        request.verdict,
+        request.summary.as_deref(),
+        state.clock.now(),
+    )
+    .await?
+    {
         plans::Verdict::Recorded(check) => check,
         plans::Verdict::UnknownCheck => return Err(ApiError::not_found(format!("no check with id {id}"))),
         plans::Verdict::NeverSent(status) => {
