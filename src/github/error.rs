@@ -46,7 +46,6 @@ pub(crate) fn classify(error: octocrab::Error, what: &str, now: DateTime<Utc>) -
         404 | 422 => CallError::UnknownCommit(what.to_owned()),
         401 => CallError::Unauthorized,
         403 | 429 => {
-            let latest = now + MAX_RATE_LIMIT_WAIT;
             if let Some(seconds) = header("retry-after").and_then(|v| v.trim().parse::<i64>().ok()) {
                 let wait = seconds.clamp(0, MAX_RATE_LIMIT_WAIT.num_seconds());
                 return CallError::RateLimited {
@@ -54,11 +53,17 @@ pub(crate) fn classify(error: octocrab::Error, what: &str, now: DateTime<Utc>) -
                 };
             }
             if header("x-ratelimit-remaining").as_deref() == Some("0") {
-                let reset = header("x-ratelimit-reset")
+                // The reset is a time on GitHub's clock: the wait is measured against GitHub's
+                // `Date` when it sent one, so a skewed clock here neither waits too long nor
+                // retries at once.
+                let github_now = header("date")
+                    .and_then(|d| DateTime::parse_from_rfc2822(d.trim()).ok())
+                    .map_or(now, |d| d.with_timezone(&Utc));
+                let retry_at = header("x-ratelimit-reset")
                     .and_then(|v| v.trim().parse::<i64>().ok())
                     .and_then(|s| DateTime::from_timestamp(s, 0))
-                    .map(|reset| reset.min(latest));
-                return CallError::RateLimited { retry_at: reset };
+                    .map(|reset| now + (reset - github_now).clamp(Duration::zero(), MAX_RATE_LIMIT_WAIT));
+                return CallError::RateLimited { retry_at };
             }
             if status == 429 || source.message.to_ascii_lowercase().contains("rate limit") {
                 return CallError::RateLimited { retry_at: None };

@@ -54,7 +54,7 @@ pub struct FakeState {
     repo_ids: Mutex<HashMap<u64, String>>,
     /// API calls allowed per rate-limit window, when limited; the calls used in this window; when
     /// it resets (Unix seconds, as `x-ratelimit-reset` says).
-    window: Mutex<Option<(usize, usize, i64)>>,
+    window: Mutex<Option<(usize, usize, i64, i64)>>,
     /// Calls answered 200, as `METHOD /path?query`.
     served: Mutex<Vec<String>>,
     tokens: Mutex<HashMap<String, u64>>,
@@ -166,16 +166,17 @@ impl FakeGitHub {
 
     /// From now on, only `calls` API requests (not token minting) are answered per rate-limit
     /// window; the others get a primary rate limit (403, `x-ratelimit-remaining: 0`,
-    /// `x-ratelimit-reset: reset`) until [`FakeGitHub::next_window`]. The test's clock decides
-    /// when a window ends, so `reset` is given by the test.
-    pub fn limit_per_window(&self, calls: usize, reset: chrono::DateTime<Utc>) {
-        *self.state.window.lock().unwrap() = Some((calls, 0, reset.timestamp()));
+    /// `x-ratelimit-reset: reset`, `Date: now`) until [`FakeGitHub::next_window`]. The test's
+    /// clock is GitHub's clock here, so `now` and `reset` are given by the test.
+    pub fn limit_per_window(&self, calls: usize, now: chrono::DateTime<Utc>, reset: chrono::DateTime<Utc>) {
+        *self.state.window.lock().unwrap() = Some((calls, 0, now.timestamp(), reset.timestamp()));
     }
 
-    /// The rate-limit window resets; the next one resets at `reset`.
-    pub fn next_window(&self, reset: chrono::DateTime<Utc>) {
-        if let Some((_, used, at)) = self.state.window.lock().unwrap().as_mut() {
+    /// The rate-limit window resets at `now`; the next one resets at `reset`.
+    pub fn next_window(&self, now: chrono::DateTime<Utc>, reset: chrono::DateTime<Utc>) {
+        if let Some((_, used, started, at)) = self.state.window.lock().unwrap().as_mut() {
             *used = 0;
+            *started = now.timestamp();
             *at = reset.timestamp();
         }
     }
@@ -304,11 +305,14 @@ fn gate(state: &FakeState, req: &HttpRequest) -> Option<HttpResponse> {
     let known = token.is_some_and(|t| state.tokens.lock().unwrap().contains_key(t));
     let fault = state.faults.lock().unwrap().pop_front();
     let docs = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api";
-    if let Some((allowed, used, reset)) = state.window.lock().unwrap().as_mut() {
+    if let Some((allowed, used, started, reset)) = state.window.lock().unwrap().as_mut() {
         if fault.is_none() && known {
             if *used >= *allowed {
                 let mut builder = HttpResponse::Forbidden();
                 rate_headers(&mut builder, 0, *reset);
+                if let Some(date) = chrono::DateTime::from_timestamp(*started, 0) {
+                    builder.insert_header(("date", date.to_rfc2822()));
+                }
                 return Some(builder.json(
                     json!({"message": "API rate limit exceeded for installation ID 41000001.", "documentation_url": docs}),
                 ));
