@@ -10,7 +10,11 @@ use shiplog::config::{GitHubAppCredentials, Secret};
 const REPO: &str = "acme-corp/web-app";
 
 async fn app_with_github(fake: &FakeGitHub) -> TestApp {
-    let url = fake.url.clone();
+    app_with_github_at(fake.url.clone()).await
+}
+
+/// An installed app whose GitHub API is at `url`.
+async fn app_with_github_at(url: String) -> TestApp {
     let app = spawn_app_with(move |config| {
         config.github_api_url = url;
         config.github_app = Some(GitHubAppCredentials {
@@ -250,15 +254,7 @@ async fn a_github_that_cannot_be_reached_is_a_503_without_the_client_s_internals
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let app = spawn_app_with(move |config| {
-        config.github_api_url = closed;
-        config.github_app = Some(GitHubAppCredentials {
-            app_id: APP_ID,
-            private_key_pem: Secret::new(private_key_pem()),
-        });
-    })
-    .await;
-    app.deliver("installation", &fixture("installation.created")).await;
+    let app = app_with_github_at(closed).await;
 
     let (status, problem) = ask(
         &app,
