@@ -234,6 +234,7 @@ async fn a_person_signs_in_filters_the_history_and_opens_a_deploy() {
 /// Saves what the browser shows when `SHIPLOG_SCREENSHOTS` names a folder, for people to look at.
 async fn screenshot(client: &Client, name: &str) {
     if let Ok(dir) = std::env::var("SHIPLOG_SCREENSHOTS") {
+        std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(format!("{dir}/{name}.png"), client.screenshot().await.unwrap()).unwrap();
     }
 }
