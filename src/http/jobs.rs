@@ -7,15 +7,13 @@ use serde_json::json;
 use super::auth::Admin;
 use super::AppState;
 use crate::error::ApiError;
-use crate::jobs;
+use crate::jobs::{self, JobState};
 
 #[derive(Debug, Deserialize)]
 pub struct JobsQuery {
     state: Option<String>,
     limit: Option<u64>,
 }
-
-const STATES: [&str; 5] = ["queued", "running", "done", "skipped", "dead"];
 
 #[tracing::instrument(skip_all)]
 pub async fn list_jobs(
@@ -24,15 +22,14 @@ pub async fn list_jobs(
     query: web::Query<JobsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    if let Some(s) = query.state.as_deref() {
-        if !STATES.contains(&s) {
-            return Err(ApiError::invalid_field(
-                "state",
-                format!("must be one of {}", STATES.join(", ")),
-            ));
-        }
-    }
+    let job_state = match query.state.as_deref() {
+        None => None,
+        Some(raw) => Some(JobState::parse(raw).ok_or_else(|| {
+            let states: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::invalid_field("state", format!("must be one of {}", states.join(", ")))
+        })?),
+    };
     let limit = query.limit.unwrap_or(100).clamp(1, 500);
-    let list = jobs::list(&state.store, query.state.as_deref(), limit).await?;
+    let list = jobs::list(&state.store, job_state, limit).await?;
     Ok(HttpResponse::Ok().json(json!({ "jobs": list })))
 }

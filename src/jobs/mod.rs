@@ -26,13 +26,46 @@ pub trait BackgroundJob: Serialize + DeserializeOwned + Send + Sync + 'static {
     const JOB_NAME: &'static str;
 }
 
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for its `run_at`, or for a retry.
+    Queued,
+    /// Claimed by a worker under a lease.
+    Running,
+    Done,
+    /// The work cannot be done as things are configured; not retried.
+    Skipped,
+    /// Given up: undecodable, or out of attempts.
+    Dead,
+}
+
+impl JobState {
+    pub const ALL: [Self; 5] = [Self::Queued, Self::Running, Self::Done, Self::Skipped, Self::Dead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Skipped => "skipped",
+            Self::Dead => "dead",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == raw)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
     pub id: i64,
     pub kind: String,
     pub payload: Value,
     pub dedupe_key: Option<String>,
-    pub state: String,
+    pub state: JobState,
     pub run_at: DateTime<Utc>,
     pub attempts: i32,
     pub last_error: Option<String>,
@@ -60,6 +93,21 @@ pub async fn enqueue<J: BackgroundJob>(
     store::jobs::enqueue(db, &row, now).await
 }
 
-pub async fn list(store: &Store, state: Option<&str>, limit: u64) -> StoreResult<Vec<Job>> {
+pub async fn list(store: &Store, state: Option<JobState>, limit: u64) -> StoreResult<Vec<Job>> {
     store::jobs::list(store.conn(), state, limit).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobState;
+
+    #[test]
+    fn a_state_reads_back_as_itself_and_nothing_else_is_a_state() {
+        for state in JobState::ALL {
+            assert_eq!(JobState::parse(state.as_str()), Some(state));
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+        assert_eq!(JobState::parse("Queued"), None);
+        assert_eq!(JobState::parse("retry"), None);
+    }
 }

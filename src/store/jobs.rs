@@ -5,8 +5,8 @@ use entity::job;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use super::{Conn, StoreResult, Writer};
-use crate::jobs::Job;
+use super::{Conn, StoreError, StoreResult, Writer};
+use crate::jobs::{Job, JobState};
 
 /// A job row to insert: `jobs::enqueue` makes it from a typed job.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub async fn enqueue(db: &impl Writer, new: &NewJob, now: DateTime<Utc>) -> Stor
         kind: Set(new.kind.to_owned()),
         payload: Set(new.payload.clone()),
         dedupe_key: Set(new.dedupe_key.clone()),
-        state: Set("queued".to_owned()),
+        state: Set(JobState::Queued.as_str().to_owned()),
         run_at: Set(new.run_at),
         attempts: Set(0),
         locked_until: Set(None),
@@ -44,25 +44,28 @@ pub async fn enqueue(db: &impl Writer, new: &NewJob, now: DateTime<Utc>) -> Stor
 }
 
 /// Jobs, newest first, optionally of one state.
-pub async fn list(db: &impl Conn, state: Option<&str>, limit: u64) -> StoreResult<Vec<Job>> {
+pub async fn list(db: &impl Conn, state: Option<JobState>, limit: u64) -> StoreResult<Vec<Job>> {
     let mut query = job::Entity::find();
     if let Some(state) = state {
-        query = query.filter(job::Column::State.eq(state));
+        query = query.filter(job::Column::State.eq(state.as_str()));
     }
     let rows = query.order_by_desc(job::Column::Id).limit(limit).all(db).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| Job {
-            id: row.id,
-            kind: row.kind,
-            payload: serde_json::from_str(&row.payload).unwrap_or(serde_json::Value::String(row.payload)),
-            dedupe_key: row.dedupe_key,
-            state: row.state,
-            run_at: row.run_at,
-            attempts: row.attempts,
-            last_error: row.last_error,
-            created_at: row.created_at,
-            finished_at: row.finished_at,
+    rows.into_iter()
+        .map(|row| {
+            let state = JobState::parse(&row.state)
+                .ok_or_else(|| StoreError::Corrupt(format!("job {}: unknown state {:?}", row.id, row.state)))?;
+            Ok(Job {
+                id: row.id,
+                kind: row.kind,
+                payload: serde_json::from_str(&row.payload).unwrap_or(serde_json::Value::String(row.payload)),
+                dedupe_key: row.dedupe_key,
+                state,
+                run_at: row.run_at,
+                attempts: row.attempts,
+                last_error: row.last_error,
+                created_at: row.created_at,
+                finished_at: row.finished_at,
+            })
         })
-        .collect())
+        .collect()
 }

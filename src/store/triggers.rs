@@ -6,7 +6,7 @@ use entity::{trigger, trigger_attempt};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use super::{Conn, StoreResult, Writer};
+use super::{Conn, StoreError, StoreResult, Writer};
 use crate::triggers::{AttemptRecord, NewTrigger, Trigger, TriggerState};
 
 pub async fn insert(db: &impl Writer, new: &NewTrigger, now: DateTime<Utc>) -> StoreResult<Trigger> {
@@ -27,11 +27,15 @@ pub async fn insert(db: &impl Writer, new: &NewTrigger, now: DateTime<Utc>) -> S
         created_at: Set(now),
         updated_at: Set(now),
     };
-    Ok(into_trigger(model.insert(db).await?))
+    into_trigger(model.insert(db).await?)
 }
 
 pub async fn find(db: &impl Conn, id: i64) -> StoreResult<Option<Trigger>> {
-    Ok(trigger::Entity::find_by_id(id).one(db).await?.map(into_trigger))
+    trigger::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(into_trigger)
+        .transpose()
 }
 
 pub async fn list(db: &impl Conn, connection_id: Option<i64>, limit: u64) -> StoreResult<Vec<Trigger>> {
@@ -39,14 +43,14 @@ pub async fn list(db: &impl Conn, connection_id: Option<i64>, limit: u64) -> Sto
     if let Some(id) = connection_id {
         query = query.filter(trigger::Column::ConnectionId.eq(id));
     }
-    Ok(query
+    query
         .order_by_desc(trigger::Column::Id)
         .limit(limit)
         .all(db)
         .await?
         .into_iter()
         .map(into_trigger)
-        .collect())
+        .collect()
 }
 
 /// SHAs watched in a repository of a connection.
@@ -82,7 +86,7 @@ pub async fn matching(
         .filter(trigger::Column::CreatedAt.lte(recorded_at))
         .all(db)
         .await?;
-    Ok(rows.into_iter().map(into_trigger).collect())
+    rows.into_iter().map(into_trigger).collect()
 }
 
 /// `watching → scheduled`; false when another worker got there first.
@@ -174,9 +178,13 @@ pub async fn attempts(db: &impl Conn, trigger_id: i64) -> StoreResult<Vec<Attemp
         .collect())
 }
 
-fn into_trigger(m: trigger::Model) -> Trigger {
-    Trigger {
-        state: TriggerState::parse(&m.state).unwrap_or(TriggerState::Failed),
+/// A trigger row as a `Trigger`; a state this version does not know is a corrupt row, never a
+/// guess.
+fn into_trigger(m: trigger::Model) -> StoreResult<Trigger> {
+    let state = TriggerState::parse(&m.state)
+        .ok_or_else(|| StoreError::Corrupt(format!("trigger {}: unknown state {:?}", m.id, m.state)))?;
+    Ok(Trigger {
+        state,
         id: m.id,
         connection_id: m.connection_id,
         repository: m.repository,
@@ -191,5 +199,5 @@ fn into_trigger(m: trigger::Model) -> Trigger {
         fired_at: m.fired_at,
         created_at: m.created_at,
         updated_at: m.updated_at,
-    }
+    })
 }
