@@ -30,6 +30,16 @@ async fn app_with_github_at(url: String) -> TestApp {
     app
 }
 
+/// Asks about two full SHAs GitHub would have to be reached for.
+async fn ask_about_two_shas(app: &TestApp) -> (u16, Value) {
+    ask(
+        app,
+        "4c1f0f0a9d6e3b2a8f7e6d5c4b3a29181716151a",
+        "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291817",
+    )
+    .await
+}
+
 async fn ask(app: &TestApp, ancestor: &str, descendant: &str) -> (u16, Value) {
     app.admin_get(&format!(
         "/api/ancestry?repository={REPO}&ancestor={ancestor}&descendant={descendant}"
@@ -208,12 +218,7 @@ async fn without_the_github_app_configured_the_answer_is_a_clear_503() {
     let app = spawn_app_with(|_| {}).await;
     app.deliver("installation", &fixture("installation.created")).await;
 
-    let (status, problem) = ask(
-        &app,
-        "4c1f0f0a9d6e3b2a8f7e6d5c4b3a29181716151a",
-        "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291817",
-    )
-    .await;
+    let (status, problem) = ask_about_two_shas(&app).await;
 
     assert_eq!(status, 503, "{problem}");
     assert!(
@@ -256,12 +261,7 @@ async fn a_github_that_cannot_be_reached_is_a_503_without_the_client_s_internals
     drop(listener);
     let app = app_with_github_at(closed).await;
 
-    let (status, problem) = ask(
-        &app,
-        "4c1f0f0a9d6e3b2a8f7e6d5c4b3a29181716151a",
-        "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291817",
-    )
-    .await;
+    let (status, problem) = ask_about_two_shas(&app).await;
 
     assert_eq!(status, 503, "{problem}");
     let detail = problem["detail"].as_str().unwrap();
