@@ -206,7 +206,9 @@ async fn run_handler(runner: &Runner, job: &ClaimedJob, now: DateTime<Utc>) -> R
         .by_kind
         .get(job.kind.as_str())
         .ok_or_else(|| JobError::Permanent(format!("no handler for job kind {:?}", job.kind)))?;
-    match AssertUnwindSafe(handler.run(&job.payload, now, job.attempts))
+    // The call itself goes inside the guarded future: a handler that panics before it returns
+    // its future is caught too.
+    match AssertUnwindSafe(async { handler.run(&job.payload, now, job.attempts).await })
         .catch_unwind()
         .await
     {
