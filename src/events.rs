@@ -21,6 +21,8 @@ pub enum WebhookEvent {
     InstallationRepositories(RepositoriesChanged),
     Deployment(GitHubDeployment),
     DeploymentStatus(GitHubDeploymentStatus),
+    /// A GitHub Actions workflow run was requested, started or completed.
+    WorkflowRun(WorkflowRun),
     /// A pull request was closed, merged or not.
     PullRequestClosed(GitHubPullRequest),
     /// A label was added to a pull request.
@@ -89,6 +91,9 @@ pub struct GitHubDeployment {
     pub transient_environment: bool,
     pub production_environment: bool,
     pub created_at: DateTime<Utc>,
+    /// The Actions run that created it (GitHub sets `workflow_run` on deployments a job with an
+    /// `environment:` makes): the same deploy as that run's, never a second one.
+    pub workflow_run_id: Option<i64>,
 }
 
 /// One `deployment_status`, with its (embedded) deployment.
@@ -129,4 +134,37 @@ pub struct PullRef {
     pub number: i64,
     pub repository: RepoRef,
     pub owner: Account,
+}
+
+/// A GitHub Actions workflow run, as a `workflow_run` delivery or the runs list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowRun {
+    pub id: i64,
+    /// 1, then 2, 3, … for each re-run of the same run.
+    pub run_attempt: i64,
+    pub run_number: i64,
+    pub repository: RepoRef,
+    pub owner: Account,
+    /// The repository's default branch, when the source says it (webhooks and the installation's
+    /// repository list do).
+    pub default_branch: Option<String>,
+    /// The workflow's name (`Deploy`), else its file path.
+    pub workflow_name: String,
+    /// The workflow file, `.github/workflows/deploy.yml`.
+    pub workflow_path: String,
+    pub head_branch: Option<String>,
+    pub head_sha: CommitSha,
+    /// `requested`, `queued`, `waiting`, `in_progress`, `completed`, or a status GitHub adds later.
+    pub status: String,
+    /// Set once `completed`: `success`, `failure`, `cancelled`, … .
+    pub conclusion: Option<String>,
+    /// The run's page; only an absolute `http(s)` URL.
+    pub html_url: Option<String>,
+    pub display_title: Option<String>,
+    /// `triggering_actor`, else `actor`.
+    pub triggered_by: Option<String>,
+    pub run_started_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// Orders the run's reports: statuses apply in this order, not in arrival order.
+    pub updated_at: DateTime<Utc>,
 }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::events::{
     GitHubDeployment, GitHubDeploymentStatus, GitHubPullRequest, InstallationChange, InstallationEvent,
-    InstallationSnapshot, ParsedDelivery, PullRef, RepositoriesChanged, WebhookEvent,
+    InstallationSnapshot, ParsedDelivery, PullRef, RepositoriesChanged, WebhookEvent, WorkflowRun,
 };
 use crate::limits::{self, HttpUrl};
 use crate::types::{Account, CommitSha, InstallationId, RepoName, RepoRef};
@@ -58,7 +58,16 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
         }
         ("deployment", Some("created")) => {
             let payload: wire::DeploymentPayload = from_slice(body)?;
-            WebhookEvent::Deployment(payload.deployment.into_domain(payload.repository))
+            let run = payload.workflow_run.map(|r| r.id);
+            WebhookEvent::Deployment(payload.deployment.into_domain(payload.repository, run))
+        }
+        ("workflow_run", Some("requested" | "in_progress" | "completed")) => {
+            let payload: wire::WorkflowRunPayload = from_slice(body)?;
+            let workflow_name = payload.workflow.and_then(|w| w.name);
+            let default_branch = payload.repository.default_branch.map(limits::Name::into_string);
+            let mut run = payload.workflow_run.into_domain(workflow_name);
+            run.default_branch = default_branch;
+            WebhookEvent::WorkflowRun(run)
         }
         ("pull_request", Some("closed")) => {
             let payload: wire::PullRequestPayload = from_slice(body)?;
@@ -117,8 +126,9 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
                 .into_iter()
                 .chain(unlinked)
                 .reduce(|text, note| format!("{text}\n{note}"));
+            let run = payload.workflow_run.map(|r| r.id);
             WebhookEvent::DeploymentStatus(GitHubDeploymentStatus {
-                deployment: payload.deployment.into_domain(payload.repository),
+                deployment: payload.deployment.into_domain(payload.repository, run),
                 id: status.id,
                 state: status.state.into_string(),
                 description,
@@ -135,6 +145,18 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
         installation_id,
         event: parsed,
     })
+}
+
+/// The runs of `GET /repos/{owner}/{repo}/actions/runs` (`{"total_count", "workflow_runs"}`),
+/// checked against the same limits as a `workflow_run` delivery. A run that does not fit fails
+/// the page, naming its field.
+pub fn workflow_runs_page(body: &[u8]) -> Result<Vec<WorkflowRun>, PayloadError> {
+    let page: wire::RunsPage = from_slice(body)?;
+    Ok(page
+        .workflow_runs
+        .into_iter()
+        .map(|run| run.into_domain(None))
+        .collect())
 }
 
 fn installation_change(action: &str) -> Option<InstallationChange> {
@@ -425,6 +447,8 @@ mod wire {
     pub struct DeploymentPayload {
         pub deployment: Deployment,
         pub repository: RepositoryWithOwner,
+        #[serde(default)]
+        pub workflow_run: Option<RunRef>,
     }
 
     #[derive(Deserialize)]
@@ -432,6 +456,103 @@ mod wire {
         pub deployment_status: DeploymentStatus,
         pub deployment: Deployment,
         pub repository: RepositoryWithOwner,
+        #[serde(default)]
+        pub workflow_run: Option<RunRef>,
+    }
+
+    /// The `workflow_run` GitHub embeds in a deployment it made for an Actions job.
+    #[derive(Deserialize)]
+    pub struct RunRef {
+        pub id: i64,
+    }
+
+    #[derive(Deserialize)]
+    pub struct WorkflowRunPayload {
+        pub workflow_run: Run,
+        #[serde(default)]
+        pub workflow: Option<Workflow>,
+        pub repository: RepositoryWithDefaultBranch,
+    }
+
+    #[derive(Deserialize)]
+    pub struct RepositoryWithDefaultBranch {
+        #[serde(default)]
+        pub default_branch: Option<Name>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Workflow {
+        #[serde(default, deserialize_with = "optional::name")]
+        pub name: Option<Name>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct RunsPage {
+        pub workflow_runs: Vec<Run>,
+    }
+
+    /// A workflow run object: the same shape in a `workflow_run` delivery and in
+    /// `GET /repos/{owner}/{repo}/actions/runs`.
+    #[derive(Deserialize)]
+    pub struct Run {
+        pub id: i64,
+        #[serde(default)]
+        pub run_attempt: Option<i64>,
+        pub run_number: i64,
+        #[serde(default, deserialize_with = "optional::name")]
+        pub name: Option<Name>,
+        pub path: Name,
+        #[serde(default, deserialize_with = "optional::name")]
+        pub head_branch: Option<Name>,
+        pub head_sha: CommitSha,
+        pub status: Name,
+        #[serde(default, deserialize_with = "optional::name")]
+        pub conclusion: Option<Name>,
+        #[serde(default, deserialize_with = "optional::url")]
+        pub html_url: Option<String>,
+        #[serde(default, deserialize_with = "optional::text")]
+        pub display_title: Option<Text>,
+        #[serde(default)]
+        pub actor: Option<User>,
+        #[serde(default)]
+        pub triggering_actor: Option<User>,
+        #[serde(default)]
+        pub run_started_at: Option<DateTime<Utc>>,
+        pub created_at: DateTime<Utc>,
+        pub updated_at: DateTime<Utc>,
+        pub repository: RepositoryWithOwner,
+    }
+
+    impl Run {
+        /// The run in shiplog's words; `workflow_name` is the delivery's `workflow.name`, used
+        /// when the run's own `name` is empty.
+        pub fn into_domain(self, workflow_name: Option<Name>) -> WorkflowRun {
+            let (repository, owner) = self.repository.split();
+            let path = self.path.into_string();
+            WorkflowRun {
+                id: self.id,
+                run_attempt: self.run_attempt.unwrap_or(1).max(1),
+                run_number: self.run_number,
+                repository,
+                owner,
+                default_branch: None,
+                workflow_name: self
+                    .name
+                    .or(workflow_name)
+                    .map_or_else(|| path.clone(), Name::into_string),
+                workflow_path: path,
+                head_branch: self.head_branch.map(Name::into_string),
+                head_sha: self.head_sha,
+                status: self.status.into_string(),
+                conclusion: self.conclusion.map(Name::into_string),
+                html_url: self.html_url.filter(|url| HttpUrl::parse(url).is_ok()),
+                display_title: self.display_title.map(Text::into_string),
+                triggered_by: self.triggering_actor.or(self.actor).map(|u| u.login.into_string()),
+                run_started_at: self.run_started_at,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+            }
+        }
     }
 
     #[derive(Deserialize)]
@@ -455,7 +576,7 @@ mod wire {
     }
 
     impl Deployment {
-        pub fn into_domain(self, repository: RepositoryWithOwner) -> GitHubDeployment {
+        pub fn into_domain(self, repository: RepositoryWithOwner, workflow_run_id: Option<i64>) -> GitHubDeployment {
             let (repository, owner) = repository.split();
             GitHubDeployment {
                 id: self.id,
@@ -470,6 +591,7 @@ mod wire {
                 transient_environment: self.transient_environment.unwrap_or(false),
                 production_environment: self.production_environment.unwrap_or(false),
                 created_at: self.created_at,
+                workflow_run_id,
             }
         }
     }

@@ -169,7 +169,7 @@ async fn apply(db: &impl Writer, delivery: &Delivery, now: DateTime<Utc>) -> Sto
             Some(installation) => applied(monitoring::record_closed_pull_request(db, installation, pr, now).await?),
             None => not_from_an_app(),
         },
-        WebhookEvent::Unhandled => {
+        WebhookEvent::WorkflowRun(_) | WebhookEvent::Unhandled => {
             let connection_id = match delivery.parsed.installation_id {
                 Some(installation) => connections::id_for_installation(db, installation).await?,
                 None => None,
