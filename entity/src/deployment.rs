@@ -15,7 +15,7 @@ pub struct Model {
     pub environment: String,
     pub sha: String,
     pub git_ref: Option<String>,
-    /// `github` or `api`.
+    /// `github`, `api` or `actions`.
     pub source: String,
     pub github_deployment_id: Option<i64>,
     pub external_id: Option<String>,
@@ -39,6 +39,12 @@ pub struct Model {
     pub duration_seconds: Option<i64>,
     pub superseded_by_id: Option<i64>,
     pub rollback_target_id: Option<i64>,
+    /// The Actions run that made it, for deploys from runs and GitHub deployments made by one.
+    pub github_run_id: Option<i64>,
+    /// The run's attempt behind the current status (a re-run moves the same deploy).
+    pub run_attempt: Option<i64>,
+    /// Imported from GitHub's history by a backfill: builds the lifecycle, fires nothing.
+    pub backfilled: bool,
     pub recorded_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

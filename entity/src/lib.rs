@@ -2,6 +2,9 @@
 
 pub mod admin_session;
 pub mod ancestry_fact;
+pub mod backfill;
+pub mod backfill_item;
+pub mod backfill_repository;
 pub mod compare_range;
 pub mod connection;
 pub mod connection_repository;

@@ -21,6 +21,7 @@ mod m20261130_000012_compare_ranges;
 mod m20261130_000013_typed_jobs;
 mod m20261130_000014_foreign_key_indexes;
 mod m20261130_000015_session_principal;
+mod m20261130_000016_actions_runs_and_backfill;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000013_typed_jobs::Migration),
             Box::new(m20261130_000014_foreign_key_indexes::Migration),
             Box::new(m20261130_000015_session_principal::Migration),
+            Box::new(m20261130_000016_actions_runs_and_backfill::Migration),
         ]
     }
 }

@@ -20,9 +20,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 mod patterns;
+pub mod rules;
 mod settings;
 
 pub use patterns::EnvironmentPattern;
+pub use rules::WorkflowRule;
 pub use settings::ConnectionSettings;
 
 use crate::events::{InstallationChange, InstallationEvent, InstallationSnapshot, RepositoriesChanged};

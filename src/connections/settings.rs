@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::patterns::EnvironmentPattern;
+use super::rules::{self, WorkflowRule};
 use crate::validation::Invalid;
 
 /// Stored as JSON; a key added in a later version gets its default.
@@ -21,6 +22,8 @@ pub struct ConnectionSettings {
     /// absolute http(s) URL; like every outbound target, called only at a public address or one
     /// in `SHIPLOG_OUTBOUND_ALLOW`.
     pub agent_url: Option<String>,
+    /// Which GitHub Actions runs are deploys (`rules.rs`); none by default.
+    pub workflow_rules: Vec<WorkflowRule>,
 }
 
 impl Default for ConnectionSettings {
@@ -30,6 +33,7 @@ impl Default for ConnectionSettings {
             ignore_transient_environments: false,
             ignored_environments: Vec::new(),
             agent_url: None,
+            workflow_rules: Vec::new(),
         }
     }
 }
@@ -39,12 +43,13 @@ impl Default for ConnectionSettings {
 pub const MAX_IGNORED_ENVIRONMENTS: usize = 100;
 
 /// The keys a patch may carry.
-pub const KEYS: [&str; 5] = [
+pub const KEYS: [&str; 6] = [
     "auto_create_deployments",
     "ignore_transient_environments",
     "ignored_environments",
     "agent_url",
     "agent_secret",
+    "workflow_rules",
 ];
 
 impl ConnectionSettings {
@@ -103,6 +108,11 @@ impl ConnectionSettings {
                     }
                     _ => errors.push(key, "must be an http(s) URL, or null"),
                 },
+                "workflow_rules" => {
+                    if let Some(parsed) = rules::parse_rules(value, &mut errors) {
+                        next.workflow_rules = parsed;
+                    }
+                }
                 // A secret, kept apart from the settings: the caller stores it.
                 "agent_secret" => {
                     if let Err(message) = agent_secret(value) {
@@ -125,7 +135,8 @@ impl ConnectionSettings {
         patch.get("agent_secret").and_then(|value| agent_secret(value).ok())
     }
 
-    /// Why a GitHub deployment event to `environment` is not turned into a deploy row, if it is not.
+    /// Why a deploy to `environment` that GitHub announced (a deployment event, or an Actions
+    /// run a rule matched) is not turned into a deploy row, if it is not.
     pub fn skip_reason(&self, environment: &str, transient: bool) -> Option<String> {
         if !self.auto_create_deployments {
             return Some("auto_create_deployments is off for this connection".to_owned());

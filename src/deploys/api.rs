@@ -289,6 +289,9 @@ async fn record(
         transient_environment: false,
         production_environment: false,
         deploy_time: request.deploy_time,
+        github_run_id: None,
+        run_attempt: None,
+        backfilled: false,
     };
     let deploy = rows::insert(db, &new, now).await?;
     report(db, &deploy, request, request.deploy_time, now).await?;

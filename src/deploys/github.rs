@@ -140,12 +140,24 @@ async fn upsert(
         transient_environment: deployment.transient_environment,
         production_environment: deployment.production_environment,
         deploy_time: clamp_to_received(deployment.created_at, now),
+        github_run_id: deployment.workflow_run_id,
+        run_attempt: None,
+        backfilled: false,
     };
-    match rows::find_by_github_id(db, connection.id, deployment.id).await? {
-        Some(existing) => {
-            rows::refresh_description(db, existing.id, &new, now).await?;
-            Ok(existing)
-        }
-        None => rows::insert(db, &new, now).await,
+    if let Some(existing) = rows::find_by_github_id(db, connection.id, deployment.id).await? {
+        rows::refresh_description(db, existing.id, &new, now).await?;
+        return Ok(existing);
     }
+    // A deployment an Actions job made: the run may have made its deploy already (a workflow
+    // rule matched it). One deploy for the run and environment; this deployment enriches it.
+    if let Some(run_id) = deployment.workflow_run_id {
+        let key = deployment.repository.name.key();
+        if let Some(existing) =
+            rows::find_by_run(db, connection.id, key, run_id, deployment.environment.as_str()).await?
+        {
+            rows::attach_github_deployment(db, existing.id, deployment.id, now).await?;
+            return Ok(existing);
+        }
+    }
+    rows::insert(db, &new, now).await
 }

@@ -29,7 +29,7 @@ use crate::jobs::runner::{JobError, JobHandler};
 use crate::jobs::BackgroundJob;
 use crate::store::ancestry::{self as facts, BatchOutcome};
 use crate::store::deployments as rows;
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreResult, Writer};
 
 /// The job: a deploy went live at `live_at`, replacing `previous_live_ids` in its environment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,9 +210,25 @@ async fn mark_rolled_back(
         replaced.environment.as_str(),
     )
     .await?;
-    if !rows::set_rolled_back(&tx, replaced.id, target.id, at, now).await? {
-        // No longer superseded (a concurrent change got there first): nothing to mark.
-        return Ok(());
+    if record_rollback(&tx, replaced, target, at, now).await? {
+        tx.commit().await?;
+        tracing::info!(rolled_back = replaced.id.0, rollback = target.id.0, "rollback detected");
+    }
+    Ok(())
+}
+
+/// Marks `replaced` (superseded) rolled back by `target` at `at`, with the event in its history,
+/// in the caller's transaction, which holds the environment's lock. `false` when `replaced` is
+/// no longer superseded (a concurrent change got there first): nothing to mark.
+pub(super) async fn record_rollback(
+    db: &impl Writer,
+    replaced: &Deploy,
+    target: &Deploy,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    if !rows::set_rolled_back(db, replaced.id, target.id, at, now).await? {
+        return Ok(false);
     }
     let entry = StatusEntry {
         github_status_id: None,
@@ -228,8 +244,6 @@ async fn mark_rolled_back(
         creator: None,
         occurred_at: at,
     };
-    rows::insert_status(&tx, replaced.id, &entry, now).await?;
-    tx.commit().await?;
-    tracing::info!(rolled_back = replaced.id.0, rollback = target.id.0, "rollback detected");
-    Ok(())
+    rows::insert_status(db, replaced.id, &entry, now).await?;
+    Ok(true)
 }

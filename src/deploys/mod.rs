@@ -8,6 +8,7 @@
 //! handler is `live.rs`. The history is read a page at a time (`cursor.rs`). This module does not
 //! know HTTP or webhook JSON (`github.rs` takes the events `github/events.rs` parsed).
 
+pub mod actions;
 pub mod api;
 pub mod cursor;
 pub mod github;
@@ -56,6 +57,14 @@ pub struct Deploy {
     pub duration_seconds: Option<i64>,
     pub superseded_by_id: Option<i64>,
     pub rollback_target_id: Option<i64>,
+    /// The GitHub Actions run that made it (a deploy from a run, or a GitHub deployment a run's
+    /// job made).
+    pub github_run_id: Option<i64>,
+    /// The run's attempt behind the current status: a re-run moves the same deploy.
+    pub run_attempt: Option<i64>,
+    /// Imported from GitHub's history by a backfill: it builds the lifecycle but fires no check,
+    /// trigger, comment or agent call.
+    pub backfilled: bool,
     /// When shiplog first stored it.
     pub recorded_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -91,6 +100,8 @@ pub enum DeploySource {
     Github,
     /// `POST /deployments`.
     Api,
+    /// A GitHub Actions run that matched one of the connection's rules.
+    Actions,
 }
 
 impl DeploySource {
@@ -98,11 +109,14 @@ impl DeploySource {
         match self {
             Self::Github => "github",
             Self::Api => "api",
+            Self::Actions => "actions",
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Github, Self::Api].into_iter().find(|s| s.as_str() == raw)
+        [Self::Github, Self::Api, Self::Actions]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
     }
 }
 
@@ -125,6 +139,9 @@ pub struct NewDeploy {
     pub transient_environment: bool,
     pub production_environment: bool,
     pub deploy_time: DateTime<Utc>,
+    pub github_run_id: Option<i64>,
+    pub run_attempt: Option<i64>,
+    pub backfilled: bool,
 }
 
 /// One entry of a deploy's status history.
@@ -257,6 +274,11 @@ pub async fn apply_report(
     if report.order <= deploy.report_order() {
         return Ok(Transition::Outdated);
     }
+    // Live already (a run and the deployment it made both say so): it went live once, and what
+    // follows a live deploy happened then.
+    if report.status == DeployStatus::Live && deploy.status == DeployStatus::Live {
+        return Ok(Transition::Outdated);
+    }
     if report.status == DeployStatus::Live {
         return go_live(db, deploy, report, now).await;
     }
@@ -335,6 +357,16 @@ async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTi
             "deployment {} changed while it was going live",
             deploy.id
         )));
+    }
+    if deploy.backfilled {
+        // History, not news: no job, so no check, trigger, comment or agent call. A rollback
+        // that needs no GitHub call (an earlier sha deployed again) is still recorded.
+        if let Some(replaced) = others.iter().find(|o| superseded.contains(&o.id.0)) {
+            if replaced.sha != deploy.sha && rows::sha_was_live_before(db, deploy).await? {
+                live::record_rollback(db, replaced, deploy, at, now).await?;
+            }
+        }
+        return Ok(Transition::WentLive { superseded });
     }
     let job = live::DeployWentLive {
         deployment_id: deploy.id.0,

@@ -169,7 +169,11 @@ async fn apply(db: &impl Writer, delivery: &Delivery, now: DateTime<Utc>) -> Sto
             Some(installation) => applied(monitoring::record_closed_pull_request(db, installation, pr, now).await?),
             None => not_from_an_app(),
         },
-        WebhookEvent::WorkflowRun(_) | WebhookEvent::Unhandled => {
+        WebhookEvent::WorkflowRun(run) => match delivery.parsed.installation_id {
+            Some(installation) => applied(deploys::actions::record_run(db, installation, run, now).await?),
+            None => not_from_an_app(),
+        },
+        WebhookEvent::Unhandled => {
             let connection_id = match delivery.parsed.installation_id {
                 Some(installation) => connections::id_for_installation(db, installation).await?,
                 None => None,

@@ -46,6 +46,75 @@ pub async fn find_by_github_id(db: &impl Conn, connection_id: i64, github_id: i6
         .transpose()
 }
 
+/// The deploy a GitHub Actions run made in `environment` of a connection's repository.
+pub async fn find_by_run(
+    db: &impl Conn,
+    connection_id: i64,
+    repository_key: &str,
+    run_id: i64,
+    environment: &str,
+) -> StoreResult<Option<Deploy>> {
+    deployment::Entity::find()
+        .filter(deployment::Column::ConnectionId.eq(connection_id))
+        .filter(deployment::Column::RepositoryKey.eq(repository_key))
+        .filter(deployment::Column::GithubRunId.eq(run_id))
+        .filter(deployment::Column::Environment.eq(environment))
+        .order_by_asc(deployment::Column::Id)
+        .one(db)
+        .await?
+        .map(into_deploy)
+        .transpose()
+}
+
+/// Links a deploy to the Actions run that made it (the first link stays) and records the run's
+/// latest attempt seen.
+pub async fn attach_run(
+    db: &impl Writer,
+    id: DeployId,
+    run_id: i64,
+    attempt: i64,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    deployment::Entity::update_many()
+        .col_expr(deployment::Column::GithubRunId, Expr::value(run_id))
+        .col_expr(deployment::Column::UpdatedAt, Expr::value(now))
+        .filter(deployment::Column::Id.eq(id.0))
+        .filter(deployment::Column::GithubRunId.is_null())
+        .exec(db)
+        .await?;
+    deployment::Entity::update_many()
+        .col_expr(deployment::Column::RunAttempt, Expr::value(attempt))
+        .filter(deployment::Column::Id.eq(id.0))
+        .filter(
+            Condition::any()
+                .add(deployment::Column::RunAttempt.is_null())
+                .add(deployment::Column::RunAttempt.lt(attempt)),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Links a deploy a run made to the GitHub deployment the same run made (the first link stays).
+pub async fn attach_github_deployment(
+    db: &impl Writer,
+    id: DeployId,
+    github_deployment_id: i64,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    deployment::Entity::update_many()
+        .col_expr(
+            deployment::Column::GithubDeploymentId,
+            Expr::value(github_deployment_id),
+        )
+        .col_expr(deployment::Column::UpdatedAt, Expr::value(now))
+        .filter(deployment::Column::Id.eq(id.0))
+        .filter(deployment::Column::GithubDeploymentId.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn find_by_external_id(
     db: &impl Conn,
     connection_id: i64,
@@ -89,6 +158,9 @@ pub async fn insert(db: &impl Writer, new: &NewDeploy, now: DateTime<Utc>) -> St
         duration_seconds: Set(None),
         superseded_by_id: Set(None),
         rollback_target_id: Set(None),
+        github_run_id: Set(new.github_run_id),
+        run_attempt: Set(new.run_attempt),
+        backfilled: Set(new.backfilled),
         recorded_at: Set(now),
         updated_at: Set(now),
     };
@@ -392,7 +464,7 @@ fn into_deploy(row: deployment::Model) -> StoreResult<Deploy> {
         sha: CommitSha::parse(&row.sha).map_err(|m| corrupt("sha", &row.sha, m))?,
         git_ref: row.git_ref,
         source: DeploySource::parse(&row.source)
-            .ok_or_else(|| corrupt("source", &row.source, "is not github or api".to_owned()))?,
+            .ok_or_else(|| corrupt("source", &row.source, "is not github, api or actions".to_owned()))?,
         github_deployment_id: row.github_deployment_id,
         external_id: row.external_id,
         version: row.version,
@@ -409,6 +481,9 @@ fn into_deploy(row: deployment::Model) -> StoreResult<Deploy> {
         duration_seconds: row.duration_seconds,
         superseded_by_id: row.superseded_by_id,
         rollback_target_id: row.rollback_target_id,
+        github_run_id: row.github_run_id,
+        run_attempt: row.run_attempt,
+        backfilled: row.backfilled,
         recorded_at: row.recorded_at,
         updated_at: row.updated_at,
     })
