@@ -62,6 +62,7 @@ impl From<CallError> for AncestryError {
     fn from(error: CallError) -> Self {
         match error {
             CallError::UnknownCommit(what) => Self::UnknownCommit(what),
+            CallError::NotFound(what) => Self::Refused(format!("GitHub has no {what}")),
             CallError::RateLimited { retry_at } => Self::RateLimited { retry_at },
             CallError::Retryable(message) => Self::Unavailable(message),
             CallError::Unauthorized => Self::Refused("GitHub refused the installation token".to_owned()),

@@ -122,7 +122,7 @@ pub async fn compare(
 
 /// The `rel="next"` URL of a `Link` header (`<url>; rel="next", <url>; rel="last"`), if it has
 /// a query made of URL-safe characters.
-fn next_link(header: &str) -> Option<String> {
+pub(crate) fn next_link(header: &str) -> Option<String> {
     header.split(',').find_map(|part| {
         let (url, params) = part.trim().split_once(';')?;
         let is_next = params
@@ -130,11 +130,16 @@ fn next_link(header: &str) -> Option<String> {
             .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
         let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;
         let (_, query) = url.split_once('?')?;
-        let safe = query
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"=&-_.~%+".contains(&b));
-        (is_next && safe).then(|| url.to_owned())
+        (is_next && is_page_query(query)).then(|| url.to_owned())
     })
+}
+
+/// A query made only of URL-safe characters (`per_page=100&page=2`): safe to put back in a URI.
+pub(crate) fn is_page_query(query: &str) -> bool {
+    !query.is_empty()
+        && query
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"=&-_.~%+".contains(&b))
 }
 
 /// The full SHA of a commit named by a short SHA, a branch or a tag.

@@ -1,6 +1,6 @@
 //! GitHub's answers classified: the two kinds of 404, rate limits (with when to try again), a
 //! refused installation token, and faults worth retrying. Every GitHub call (`compare.rs`,
-//! `issues.rs`, token minting in `client.rs`) reports through [`CallError`].
+//! `history.rs`, `issues.rs`, token minting in `client.rs`) reports through [`CallError`].
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -14,6 +14,10 @@ const MAX_MESSAGE_CHARS: usize = 200;
 pub enum CallError {
     #[error("GitHub does not know {0}")]
     UnknownCommit(String),
+    /// A repository (or another thing that is not a commit) GitHub does not have, or that the
+    /// installation cannot see: GitHub answers both the same way.
+    #[error("GitHub has no {0}, or the installation cannot see it")]
+    NotFound(String),
     #[error("the commits have no common ancestor")]
     NoCommonAncestor,
     #[error("GitHub's rate limit{}", try_again_after(*.retry_at))]
@@ -56,13 +60,7 @@ pub(crate) fn classify(error: octocrab::Error, what: &str, now: DateTime<Utc>) -
                 // The reset is a time on GitHub's clock: the wait is measured against GitHub's
                 // `Date` when it sent one, so a skewed clock here neither waits too long nor
                 // retries at once.
-                let github_now = header("date")
-                    .and_then(|d| DateTime::parse_from_rfc2822(d.trim()).ok())
-                    .map_or(now, |d| d.with_timezone(&Utc));
-                let retry_at = header("x-ratelimit-reset")
-                    .and_then(|v| v.trim().parse::<i64>().ok())
-                    .and_then(|s| DateTime::from_timestamp(s, 0))
-                    .map(|reset| now + (reset - github_now).clamp(Duration::zero(), MAX_RATE_LIMIT_WAIT));
+                let retry_at = retry_at_reset(header("x-ratelimit-reset"), header("date"), now);
                 return CallError::RateLimited { retry_at };
             }
             if status == 429 || source.message.to_ascii_lowercase().contains("rate limit") {
@@ -73,6 +71,18 @@ pub(crate) fn classify(error: octocrab::Error, what: &str, now: DateTime<Utc>) -
         500..=599 => CallError::Retryable(brief(&source.message)),
         _ => CallError::Refused(brief(&source.message)),
     }
+}
+
+/// When to try again after a primary rate limit: at `x-ratelimit-reset` (Unix seconds on
+/// GitHub's clock), measured against GitHub's `Date` when it sent one, at most an hour away.
+pub(crate) fn retry_at_reset(reset: Option<String>, date: Option<String>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let github_now = date
+        .and_then(|d| DateTime::parse_from_rfc2822(d.trim()).ok())
+        .map_or(now, |d| d.with_timezone(&Utc));
+    reset
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .and_then(|s| DateTime::from_timestamp(s, 0))
+        .map(|reset| now + (reset - github_now).clamp(Duration::zero(), MAX_RATE_LIMIT_WAIT))
 }
 
 /// "; try again after <time>", or nothing when GitHub did not say when.
@@ -86,7 +96,7 @@ pub fn try_again_after(retry_at: Option<DateTime<Utc>>) -> String {
 }
 
 /// GitHub's own message, cut to [`MAX_MESSAGE_CHARS`].
-fn brief(message: &str) -> String {
+pub(crate) fn brief(message: &str) -> String {
     message.chars().take(MAX_MESSAGE_CHARS).collect()
 }
 

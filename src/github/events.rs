@@ -159,6 +159,15 @@ pub fn workflow_runs_page(body: &[u8]) -> Result<Vec<WorkflowRun>, PayloadError>
         .collect())
 }
 
+/// One run object of that list on its own, so a run over the limits fails only itself.
+pub fn workflow_run_object(run: &serde_json::Value) -> Result<WorkflowRun, PayloadError> {
+    let run: wire::Run = serde_path_to_error::deserialize(run).map_err(|error| PayloadError {
+        field: error.path().to_string(),
+        message: error.inner().to_string(),
+    })?;
+    Ok(run.into_domain(None))
+}
+
 fn installation_change(action: &str) -> Option<InstallationChange> {
     Some(match action {
         "created" => InstallationChange::Created,
@@ -180,7 +189,7 @@ fn pull_ref(number: i64, repository: wire::RepositoryWithOwner) -> PullRef {
 }
 
 /// An `http(s)` URL stays a URL; anything else becomes a line of text for the description.
-fn link_or_text(field: &str, url: String, unlinked: &mut Vec<String>) -> Option<String> {
+pub(crate) fn link_or_text(field: &str, url: String, unlinked: &mut Vec<String>) -> Option<String> {
     match HttpUrl::parse(&url) {
         Ok(link) => Some(link.into_string()),
         Err(_) => {

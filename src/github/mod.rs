@@ -1,4 +1,5 @@
-//! Everything that knows GitHub's formats: webhook signatures, webhook payloads, App auth.
+//! Everything that knows GitHub's formats: webhook signatures, webhook payloads, App auth, the
+//! history read for the backfill (`history.rs`).
 //!
 //! Only `events.rs` knows the webhook JSON; the rest of shiplog sees the events it converts
 //! them to (`crate::events`).
@@ -8,6 +9,7 @@ pub mod client;
 pub mod compare;
 pub mod error;
 pub mod events;
+pub mod history;
 #[cfg(test)]
 mod hostile_input;
 pub mod issues;
