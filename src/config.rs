@@ -13,7 +13,9 @@ use crate::outbound::AllowList;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://shiplog.db?mode=rwc";
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_MONITOR_SCHEDULE: &str = "10m,30m,1h,2h,24h,72h";
-pub const DEFAULT_MONITOR_EXPIRY: &str = "14d";
+const DEFAULT_MONITOR_EXPIRY: &str = "14d";
+/// A new installation imports this many days of its history by itself.
+pub const DEFAULT_BACKFILL_ON_INSTALL_DAYS: u32 = 30;
 pub const DEFAULT_HEADER_TIMEOUT: &str = "5s";
 pub const DEFAULT_BODY_TIMEOUT: &str = "15s";
 pub const DEFAULT_BODY_MEMORY_MB: usize = 64;
@@ -272,6 +274,10 @@ pub struct ServeArgs {
     /// A monitoring plan ends this long after its first deploy, e.g. `14d`.
     #[arg(long, env = "SHIPLOG_MONITOR_EXPIRY", default_value = DEFAULT_MONITOR_EXPIRY)]
     pub monitor_expiry: String,
+    /// Days of history a new installation backfills by itself; 0 turns it off.
+    #[arg(long, env = "SHIPLOG_BACKFILL_ON_INSTALL_DAYS", default_value_t = DEFAULT_BACKFILL_ON_INSTALL_DAYS,
+          value_parser = clap::value_parser!(u32).range(0..=366))]
+    pub backfill_on_install_days: u32,
     /// How long a client may take to send a request's line and headers, e.g. `5s`.
     #[arg(long, env = "SHIPLOG_HEADER_TIMEOUT", default_value = DEFAULT_HEADER_TIMEOUT)]
     pub header_timeout: String,
@@ -386,6 +392,8 @@ pub struct Config {
     pub outbound_allow: AllowList,
     pub monitor_schedule: Vec<Duration>,
     pub monitor_expiry: Duration,
+    /// `SHIPLOG_BACKFILL_ON_INSTALL_DAYS`: a new installation's backfill; 0 is none.
+    pub backfill_on_install_days: u32,
     pub log_format: LogFormat,
     /// HTTP worker threads; `None` means one per core. Tests use one.
     pub http_workers: Option<usize>,
@@ -495,6 +503,7 @@ impl Config {
             outbound_allow,
             monitor_schedule,
             monitor_expiry,
+            backfill_on_install_days: args.backfill_on_install_days,
             log_format: args.database.log_format,
             http_workers: None,
             run_jobs: true,

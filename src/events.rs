@@ -136,8 +136,9 @@ pub struct PullRef {
     pub owner: Account,
 }
 
-/// A GitHub Actions workflow run, as a `workflow_run` delivery or the runs list shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A GitHub Actions workflow run, as a `workflow_run` delivery or the runs list shows it. A
+/// backfill stages it as JSON (every field deserializes through its validating type again).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WorkflowRun {
     pub id: i64,
     /// 1, then 2, 3, … for each re-run of the same run.

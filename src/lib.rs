@@ -4,6 +4,7 @@
 //! `github`. See `docs/design.md` for the webhook → transaction → job → agent flow.
 
 pub mod ancestry;
+pub mod backfill;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -14,6 +14,7 @@ use tracing_actix_web::TracingLogger;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::task::{JoinError, JoinHandle};
 
+use crate::backfill::{BackfillStep, Backfiller};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::deploys::live::{DeployWentLive, WentLive};
@@ -140,6 +141,10 @@ impl Application {
             .register::<TellRollback, _>(agent)
             .register::<ExpirePlan, _>(Arc::new(PlanExpiry { store: store.clone() }))
             .register::<GitHubWrite, _>(Arc::new(GitHubWriter {
+                store: store.clone(),
+                github: github.clone(),
+            }))
+            .register::<BackfillStep, _>(Arc::new(Backfiller {
                 store: store.clone(),
                 github: github.clone(),
             }));

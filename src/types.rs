@@ -156,7 +156,7 @@ impl fmt::Display for DeliveryId {
 }
 
 /// The GitHub account an installation belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub login: String,
     /// `Organization`, `User` or `Enterprise`.
@@ -166,7 +166,7 @@ pub struct Account {
 }
 
 /// A repository as GitHub names it in installation events.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoRef {
     pub github_id: i64,
     pub name: RepoName,

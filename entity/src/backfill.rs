@@ -10,6 +10,9 @@ pub struct Model {
     pub connection_id: i64,
     /// `queued`, `running`, `waiting` (for GitHub's rate limit), `done` or `failed`.
     pub state: String,
+    /// The step the next `backfill.step` job must carry: a step commits only if it still
+    /// matches, so two workers running one backfill never both import a page.
+    pub step: i64,
     pub since: DateTimeUtc,
     /// The repositories asked for (a JSON list of names); `None` for all of the installation's.
     #[sea_orm(column_type = "Text", nullable)]

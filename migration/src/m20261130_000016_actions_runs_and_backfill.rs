@@ -37,6 +37,7 @@ enum Backfill {
     Id,
     ConnectionId,
     State,
+    Step,
     Since,
     Repositories,
     RepositoriesListed,
@@ -128,6 +129,7 @@ impl MigrationTrait for Migration {
                     )
                     .col(ColumnDef::new(Backfill::ConnectionId).big_integer().not_null())
                     .col(ColumnDef::new(Backfill::State).string_len(16).not_null())
+                    .col(counter(Backfill::Step))
                     .col(timestamp(Backfill::Since))
                     .col(ColumnDef::new(Backfill::Repositories).text().null())
                     .col(

@@ -12,6 +12,7 @@ pub mod actions;
 pub mod api;
 pub mod cursor;
 pub mod github;
+pub mod history;
 mod lifecycle;
 pub mod live;
 pub mod watch;

@@ -64,7 +64,7 @@ pub struct InstallationRepository {
 }
 
 /// A deployment as GitHub kept it, with its statuses.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HistoricDeployment {
     /// GraphQL's `databaseId`: the REST and webhook id.
     pub id: i64,
@@ -80,7 +80,7 @@ pub struct HistoricDeployment {
 }
 
 /// A deployment status as GitHub kept it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HistoricStatus {
     /// The REST and webhook word (`success`, `in_progress`): GraphQL's enum lower-cased.
     pub state: String,

@@ -3,6 +3,7 @@
 
 pub mod ancestry;
 pub mod auth;
+pub mod backfills;
 pub mod body;
 pub mod budget;
 pub mod connections;
@@ -80,6 +81,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/api/connections/{id}/repositories")
                 .route(web::get().to(connections::list_connection_repositories).wrap(admin())),
         )
+        .service(
+            web::resource("/api/connections/{id}/backfill")
+                .route(web::post().to(backfills::start_backfill).wrap(admin())),
+        )
+        .service(
+            web::resource("/api/connections/{id}/backfills")
+                .route(web::get().to(backfills::list_backfills).wrap(admin())),
+        )
+        .service(web::resource("/api/backfills/{id}").route(web::get().to(backfills::get_backfill).wrap(admin())))
         .service(web::resource("/api/ancestry").route(web::get().to(ancestry::check_ancestry).wrap(viewer())))
         .service(
             web::resource("/api/triggers")

@@ -59,6 +59,12 @@ pub async fn receive_github_webhook(
         event: event.to_owned(),
         parsed,
         app_slug: state.config.github_app_slug.clone(),
+        // Without the App's credentials a backfill could only fail.
+        backfill_on_install_days: if state.config.github_app.is_some() {
+            state.config.backfill_on_install_days
+        } else {
+            0
+        },
     };
     let receipt = state.intake.receive(delivery, state.clock.now()).await?;
 

@@ -10,9 +10,10 @@ mod group_commit;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::backfill;
 use crate::connections::{self, Applied};
 use crate::deploys;
-use crate::events::{ParsedDelivery, WebhookEvent};
+use crate::events::{InstallationChange, ParsedDelivery, WebhookEvent};
 use crate::monitoring;
 use crate::store::{deliveries, Store, StoreError, StoreResult, Writer};
 use crate::types::DeliveryId;
@@ -60,6 +61,9 @@ pub struct Delivery {
     pub parsed: ParsedDelivery,
     /// `GITHUB_APP_SLUG`: the `@mention` that opts a pull request into deploy monitoring.
     pub app_slug: String,
+    /// `SHIPLOG_BACKFILL_ON_INSTALL_DAYS` (0 when off or without the App): the history a new
+    /// installation imports by itself.
+    pub backfill_on_install_days: u32,
 }
 
 /// How often a transaction that lost a race on another uniqueness rule (two deliveries creating
@@ -140,7 +144,13 @@ async fn apply(db: &impl Writer, delivery: &Delivery, now: DateTime<Utc>) -> Sto
 
     let (outcome, reason, connection_id) = match &delivery.parsed.event {
         WebhookEvent::Ping => (Outcome::Processed, None, None),
-        WebhookEvent::Installation(event) => applied(connections::apply_installation_event(db, event, now).await?),
+        WebhookEvent::Installation(event) => {
+            let result = connections::apply_installation_event(db, event, now).await?;
+            if let (InstallationChange::Created, Applied::Changed { connection_id }) = (event.change, &result) {
+                backfill::start_on_install(db, *connection_id, delivery.backfill_on_install_days, now).await?;
+            }
+            applied(result)
+        }
         WebhookEvent::InstallationRepositories(event) => {
             applied(connections::apply_repositories_changed(db, event, now).await?)
         }

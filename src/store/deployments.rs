@@ -66,6 +66,38 @@ pub async fn find_by_run(
         .transpose()
 }
 
+/// A deploy an Actions run made of `sha` in `environment` that has no GitHub deployment yet and
+/// was running at `at` (started by then, not completed a minute before): the deploy a GitHub
+/// deployment made at `at` by the same run belongs to, when GitHub's history does not say the run.
+pub async fn find_run_deploy_around(
+    db: &impl Conn,
+    connection_id: i64,
+    repository_key: &str,
+    environment: &str,
+    sha: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<Option<Deploy>> {
+    let margin = chrono::Duration::minutes(1);
+    deployment::Entity::find()
+        .filter(deployment::Column::ConnectionId.eq(connection_id))
+        .filter(deployment::Column::RepositoryKey.eq(repository_key))
+        .filter(deployment::Column::Environment.eq(environment))
+        .filter(deployment::Column::Sha.eq(sha))
+        .filter(deployment::Column::GithubRunId.is_not_null())
+        .filter(deployment::Column::GithubDeploymentId.is_null())
+        .filter(deployment::Column::DeployTime.lte(at + margin))
+        .filter(
+            Condition::any()
+                .add(deployment::Column::CompletedAt.is_null())
+                .add(deployment::Column::CompletedAt.gte(at - margin)),
+        )
+        .order_by_desc(deployment::Column::DeployTime)
+        .one(db)
+        .await?
+        .map(into_deploy)
+        .transpose()
+}
+
 /// Links a deploy to the Actions run that made it (the first link stays) and records the run's
 /// latest attempt seen.
 pub async fn attach_run(

@@ -8,6 +8,7 @@
 //! something else went wrong.
 
 pub mod ancestry;
+pub mod backfills;
 pub mod connections;
 pub mod credentials;
 pub mod deliveries;

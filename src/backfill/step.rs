@@ -1,0 +1,441 @@
+//! The `backfill.step` job: one unit of a backfill (a page of GitHub's history read and staged,
+//! or a batch of staged items applied), committed with the backfill's progress and the next
+//! step's job, so a backfill is always exactly one queued step away from going on.
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use super::apply::{self, Item};
+use super::{Backfill, BackfillState, RateLimitSeen};
+use crate::connections::{self, rules, Connection};
+use crate::github::app::GitHubApp;
+use crate::github::client::InstallationClient;
+use crate::github::error::CallError;
+use crate::github::history::{self, Page, RateLimit};
+use crate::jobs::runner::{JobError, JobHandler};
+use crate::jobs::{self, BackgroundJob};
+use crate::store::backfills::{self as rows, Progress, RepositoryCursor};
+use crate::store::{Store, StoreResult, Writer};
+
+/// Staged items applied per step (one transaction).
+const APPLY_BATCH: u64 = 100;
+
+/// The job: run step `step` of backfill `backfill_id`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillStep {
+    pub backfill_id: i64,
+    pub step: i64,
+}
+
+impl BackgroundJob for BackfillStep {
+    const JOB_NAME: &'static str = "backfill.step";
+}
+
+/// Queues step `step` of a backfill at `at`, in the caller's transaction.
+pub(super) async fn enqueue_next(db: &impl Writer, backfill_id: i64, step: i64, at: DateTime<Utc>) -> StoreResult<()> {
+    let job = BackfillStep { backfill_id, step };
+    let key = format!("{}:{backfill_id}:{step}", BackfillStep::JOB_NAME);
+    jobs::enqueue(db, &job, Some(key), at, at).await?;
+    Ok(())
+}
+
+/// What a step did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stepped {
+    /// The next step is queued now.
+    Continued,
+    /// The next step is queued for when GitHub's rate limit resets.
+    Waiting(DateTime<Utc>),
+    Finished(BackfillState),
+    /// Another worker ran this step already (or the backfill finished): nothing was done.
+    Stale,
+}
+
+/// Runs backfill steps; the job worker calls it, and so does `shiplog backfill` in the
+/// foreground (the step number keeps the two from doing a step twice).
+pub struct Backfiller {
+    pub store: Store,
+    pub github: Option<GitHubApp>,
+}
+
+impl JobHandler<BackfillStep> for Backfiller {
+    fn run(&self, job: BackfillStep, now: DateTime<Utc>, _attempt: i32) -> BoxFuture<'_, Result<(), JobError>> {
+        Box::pin(async move { self.step(job.backfill_id, job.step, now).await.map(|_| ()) })
+    }
+}
+
+/// Why the backfill cannot run without the App.
+const NO_APP: &str = "the GitHub App is not configured (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_PATH)";
+
+/// One GitHub read's result for the step to commit.
+enum Read<T> {
+    Page(Page<T>),
+    /// GitHub's rate limit: try again at the time given.
+    Limited(DateTime<Utc>),
+    /// The repository is gone or not visible to the installation.
+    Missing(String),
+}
+
+impl Backfiller {
+    /// Runs step `step` of backfill `id` if it is the backfill's next step.
+    pub async fn step(&self, id: i64, step: i64, now: DateTime<Utc>) -> Result<Stepped, JobError> {
+        let Some(backfill) = rows::find(self.store.conn(), id).await? else {
+            return Err(JobError::Permanent(format!("backfill {id} does not exist")));
+        };
+        if backfill.step != step || backfill.state.finished() {
+            return Ok(Stepped::Stale);
+        }
+        let connection = connections::get(&self.store, backfill.connection_id).await?;
+        let Some(connection) = connection.filter(|c| c.deleted_at.is_none()) else {
+            return self
+                .finish(
+                    &backfill,
+                    BackfillState::Failed,
+                    Some("the connection's installation was deleted"),
+                    now,
+                )
+                .await;
+        };
+        let Some(app) = &self.github else {
+            self.finish(&backfill, BackfillState::Failed, Some(NO_APP), now).await?;
+            return Err(JobError::Skipped(NO_APP.to_owned()));
+        };
+        if let Some(rate) = backfill.rate.as_ref().filter(|rate| !rate.allows_a_call(now)) {
+            return self.wait(&backfill, rate.reset, Progress::default(), now).await;
+        }
+        let client = InstallationClient {
+            app,
+            installation: connection.installation_id,
+        };
+        if !backfill.repositories_listed {
+            return self.list_repositories(&backfill, &client, now).await;
+        }
+        match rows::next_repository(self.store.conn(), backfill.id).await? {
+            None => self.finish(&backfill, BackfillState::Done, None, now).await,
+            Some(repository) => match repository.phase.as_str() {
+                "deployments" => {
+                    self.read_deployments(&backfill, &connection, &repository, &client, now)
+                        .await
+                }
+                "runs" => self.read_runs(&backfill, &connection, &repository, &client, now).await,
+                _ => self.apply(&backfill, &connection, &repository, now).await,
+            },
+        }
+    }
+
+    async fn list_repositories(
+        &self,
+        backfill: &Backfill,
+        client: &InstallationClient<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Stepped, JobError> {
+        let cursor = backfill.repositories_cursor.clone();
+        let page = match read(client, now, |octo| {
+            let cursor = cursor.clone();
+            async move { history::installation_repositories(&octo, cursor.as_deref(), now).await }
+        })
+        .await?
+        {
+            Read::Page(page) => page,
+            Read::Limited(until) => return self.wait(backfill, until, called(None), now).await,
+            Read::Missing(what) => {
+                let note = format!("GitHub does not show the installation's repositories: {what}");
+                return self.finish(backfill, BackfillState::Failed, Some(&note), now).await;
+            }
+        };
+        let wanted: Vec<_> = page
+            .items
+            .iter()
+            .filter(|r| {
+                backfill
+                    .repositories
+                    .as_ref()
+                    .is_none_or(|names| names.iter().any(|n| n.key() == r.name.key()))
+            })
+            .map(|r| (r.name.clone(), r.default_branch.clone()))
+            .collect();
+        let listed = page.next.is_none();
+        let tx = self.store.begin().await?;
+        rows::add_repositories(&tx, backfill.id, &wanted).await?;
+        let counted = rows::count_repositories(&tx, backfill.id).await?;
+        let mut progress = called(page.rate.as_ref());
+        progress.repositories_listed = Some(listed);
+        progress.repositories_cursor = Some(page.next.clone());
+        progress.repositories_total = Some(match (listed, backfill.repositories.is_none(), page.total) {
+            (false, true, Some(total)) => i64::try_from(total).unwrap_or(i64::MAX),
+            _ => counted,
+        });
+        if listed {
+            progress.note = Some(self.missing_note(backfill, &tx).await?);
+        }
+        self.advance(tx, backfill, progress, now).await
+    }
+
+    /// The repositories asked for that the installation does not have, as a note.
+    async fn missing_note(&self, backfill: &Backfill, tx: &crate::store::Tx) -> StoreResult<Option<String>> {
+        let Some(names) = &backfill.repositories else {
+            return Ok(None);
+        };
+        let mut missing = Vec::new();
+        for name in names {
+            if !rows::has_repository(tx, backfill.id, name.key()).await? {
+                missing.push(name.as_str());
+            }
+        }
+        Ok((!missing.is_empty()).then(|| format!("not in the installation: {}", missing.join(", "))))
+    }
+
+    async fn read_deployments(
+        &self,
+        backfill: &Backfill,
+        connection: &Connection,
+        repository: &RepositoryCursor,
+        client: &InstallationClient<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Stepped, JobError> {
+        let (name, cursor) = (repository.repository.clone(), repository.cursor.clone());
+        let page = match read(client, now, |octo| {
+            let (name, cursor) = (name.clone(), cursor.clone());
+            async move { history::deployments(&octo, &name, cursor.as_deref(), now).await }
+        })
+        .await?
+        {
+            Read::Page(page) => page,
+            Read::Limited(until) => return self.wait(backfill, until, called(None), now).await,
+            Read::Missing(what) => return self.skip_repository(backfill, repository, &what, now).await,
+        };
+        let reached_since = page.items.iter().any(|d| d.created_at < backfill.since);
+        let staged: Vec<_> = page
+            .items
+            .into_iter()
+            .filter(|d| d.created_at >= backfill.since)
+            .map(|deployment| {
+                let item = Item::Deployment {
+                    repository: repository.repository.clone(),
+                    deployment,
+                };
+                (item.occurred_at(), item)
+            })
+            .collect();
+        let next_phase = if connection.settings.workflow_rules.is_empty() {
+            "apply"
+        } else {
+            "runs"
+        };
+        let (phase, cursor) = match page.next {
+            Some(next) if !reached_since => ("deployments", Some(next)),
+            _ => (next_phase, None),
+        };
+        self.stage(backfill, repository, &staged, phase, cursor, page.rate.as_ref(), now)
+            .await
+    }
+
+    async fn read_runs(
+        &self,
+        backfill: &Backfill,
+        connection: &Connection,
+        repository: &RepositoryCursor,
+        client: &InstallationClient<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Stepped, JobError> {
+        let (name, cursor) = (repository.repository.clone(), repository.cursor.clone());
+        let page = match read(client, now, |octo| {
+            let (name, cursor) = (name.clone(), cursor.clone());
+            async move { history::workflow_runs(&octo, &name, cursor.as_deref(), now).await }
+        })
+        .await?
+        {
+            Read::Page(page) => page,
+            Read::Limited(until) => return self.wait(backfill, until, called(None), now).await,
+            Read::Missing(what) => return self.skip_repository(backfill, repository, &what, now).await,
+        };
+        let reached_since = page.items.iter().any(|r| r.created_at < backfill.since);
+        let staged: Vec<_> = page
+            .items
+            .into_iter()
+            .filter(|r| r.created_at >= backfill.since)
+            .map(|mut run| {
+                run.default_branch.clone_from(&repository.default_branch);
+                run
+            })
+            .filter(|run| !rules::environments_for(&connection.settings.workflow_rules, run).is_empty())
+            .map(|run| {
+                let item = Item::Run { run };
+                (item.occurred_at(), item)
+            })
+            .collect();
+        let (phase, cursor) = match page.next {
+            Some(next) if !reached_since => ("runs", Some(next)),
+            _ => ("apply", None),
+        };
+        self.stage(backfill, repository, &staged, phase, cursor, page.rate.as_ref(), now)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn stage(
+        &self,
+        backfill: &Backfill,
+        repository: &RepositoryCursor,
+        items: &[(DateTime<Utc>, Item)],
+        phase: &str,
+        cursor: Option<String>,
+        rate: Option<&RateLimit>,
+        now: DateTime<Utc>,
+    ) -> Result<Stepped, JobError> {
+        let encoded: Vec<_> = items
+            .iter()
+            .filter_map(|(at, item)| serde_json::to_string(item).ok().map(|json| (*at, json)))
+            .collect();
+        let tx = self.store.begin().await?;
+        rows::stage(&tx, backfill.id, repository.repository.key(), &encoded).await?;
+        rows::set_repository(&tx, repository.id, phase, cursor.as_deref(), 0).await?;
+        self.advance(tx, backfill, called(rate), now).await
+    }
+
+    async fn apply(
+        &self,
+        backfill: &Backfill,
+        connection: &Connection,
+        repository: &RepositoryCursor,
+        now: DateTime<Utc>,
+    ) -> Result<Stepped, JobError> {
+        let key = repository.repository.key();
+        let tx = self.store.begin().await?;
+        let staged = rows::staged(&tx, backfill.id, key, APPLY_BATCH).await?;
+        let mut imported = 0;
+        let mut ids = Vec::with_capacity(staged.len());
+        for (id, payload) in &staged {
+            ids.push(*id);
+            match serde_json::from_str::<Item>(payload) {
+                Ok(item) => imported += apply::apply(&tx, connection, &item, now).await?,
+                Err(error) => {
+                    tracing::warn!(backfill = backfill.id, item = id, %error, "a staged item does not decode; skipped")
+                }
+            }
+        }
+        rows::unstage(&tx, &ids).await?;
+        let done = (staged.len() as u64) < APPLY_BATCH;
+        rows::set_repository(&tx, repository.id, if done { "done" } else { "apply" }, None, imported).await?;
+        let progress = Progress {
+            deploys_imported: imported,
+            repositories_done: i64::from(done),
+            started: true,
+            state: Some(BackfillState::Running),
+            ..Progress::default()
+        };
+        self.advance(tx, backfill, progress, now).await
+    }
+
+    async fn skip_repository(
+        &self,
+        backfill: &Backfill,
+        repository: &RepositoryCursor,
+        what: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Stepped, JobError> {
+        tracing::warn!(backfill = backfill.id, repository = %repository.repository, "GitHub does not show {what}; skipped");
+        let tx = self.store.begin().await?;
+        // What was staged before stays and is applied; the repository reads no further.
+        rows::set_repository(&tx, repository.id, "apply", None, 0).await?;
+        let mut progress = called(None);
+        progress.note = Some(Some(format!("GitHub does not show {what}; its history was not read")));
+        self.advance(tx, backfill, progress, now).await
+    }
+
+    /// Commits the step (if it is still the backfill's) with the next step's job.
+    async fn advance(
+        &self,
+        tx: crate::store::Tx,
+        backfill: &Backfill,
+        mut progress: Progress,
+        now: DateTime<Utc>,
+    ) -> Result<Stepped, JobError> {
+        progress.started = true;
+        progress.state.get_or_insert(BackfillState::Running);
+        if !rows::advance(&tx, backfill.id, backfill.step, &progress, now).await? {
+            tx.rollback().await?;
+            return Ok(Stepped::Stale);
+        }
+        enqueue_next(&tx, backfill.id, backfill.step + 1, now).await?;
+        tx.commit().await?;
+        Ok(Stepped::Continued)
+    }
+
+    async fn wait(
+        &self,
+        backfill: &Backfill,
+        until: DateTime<Utc>,
+        mut progress: Progress,
+        now: DateTime<Utc>,
+    ) -> Result<Stepped, JobError> {
+        progress.state = Some(BackfillState::Waiting);
+        progress.note = Some(Some(format!(
+            "waiting for GitHub's rate limit to reset at {} (a backfill leaves the last {}% for live work)",
+            until.format("%Y-%m-%d %H:%M:%S UTC"),
+            super::RESERVE_PERCENT
+        )));
+        let tx = self.store.begin().await?;
+        if !rows::advance(&tx, backfill.id, backfill.step, &progress, now).await? {
+            tx.rollback().await?;
+            return Ok(Stepped::Stale);
+        }
+        enqueue_next(&tx, backfill.id, backfill.step + 1, until.max(now)).await?;
+        tx.commit().await?;
+        Ok(Stepped::Waiting(until))
+    }
+
+    async fn finish(
+        &self,
+        backfill: &Backfill,
+        state: BackfillState,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Stepped, JobError> {
+        let progress = Progress {
+            state: Some(state),
+            note: note.map(|n| Some(n.to_owned())),
+            finished: true,
+            ..Progress::default()
+        };
+        let tx = self.store.begin().await?;
+        if !rows::advance(&tx, backfill.id, backfill.step, &progress, now).await? {
+            tx.rollback().await?;
+            return Ok(Stepped::Stale);
+        }
+        tx.commit().await?;
+        tracing::info!(backfill = backfill.id, state = state.as_str(), "backfill finished");
+        Ok(Stepped::Finished(state))
+    }
+}
+
+/// The progress of a step that made one GitHub call, with the rate limit it reported.
+fn called(rate: Option<&RateLimit>) -> Progress {
+    Progress {
+        github_calls: 1,
+        rate: rate.map(|r| RateLimitSeen {
+            limit: i64::from(r.limit),
+            remaining: i64::from(r.remaining),
+            reset: r.reset,
+        }),
+        ..Progress::default()
+    }
+}
+
+/// Makes one read as the installation; rate limits and missing repositories are results, other
+/// failures retry the step (the job's backoff).
+async fn read<T, F, Fut>(client: &InstallationClient<'_>, now: DateTime<Utc>, call: F) -> Result<Read<T>, JobError>
+where
+    F: Fn(octocrab::Octocrab) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, CallError>>,
+{
+    match client.call(now, call).await {
+        Ok(page) => Ok(Read::Page(page)),
+        Err(CallError::RateLimited { retry_at }) => {
+            Ok(Read::Limited(retry_at.unwrap_or(now + chrono::Duration::minutes(1))))
+        }
+        Err(CallError::NotFound(what)) => Ok(Read::Missing(what)),
+        Err(error) => Err(JobError::retry(error.to_string())),
+    }
+}

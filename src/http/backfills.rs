@@ -1,0 +1,74 @@
+//! `POST /api/connections/{id}/backfill` (start one: 202 with its id and a `Location`),
+//! `GET /api/connections/{id}/backfills` (the connection's, newest first) and
+//! `GET /api/backfills/{id}` (one, with its progress). Admin only.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::auth::Admin;
+use super::AppState;
+use crate::backfill::{self, BackfillRequest, StartError};
+use crate::connections;
+use crate::error::ApiError;
+
+/// How many of a connection's backfills the list shows.
+const LISTED: u64 = 20;
+
+#[tracing::instrument(skip_all, fields(connection = %path))]
+pub async fn start_backfill(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let request = BackfillRequest::from_json(&body, now)?;
+    let connection = connections::get(&state.store, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connection with id {id}")))?;
+    let started = backfill::start(&state.store, &connection, &request, now)
+        .await
+        .map_err(|error| match error {
+            StartError::Unfinished(_) | StartError::Deleted => ApiError::Conflict {
+                detail: error.to_string(),
+            },
+            StartError::Store(error) => error.into(),
+        })?;
+    tracing::info!(backfill = started.id, since = %started.since, "backfill started");
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/api/backfills/{}", started.id)))
+        .json(started.view(now)))
+}
+
+#[tracing::instrument(skip_all, fields(backfill = %path))]
+pub async fn get_backfill(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let found = backfill::get(&state.store, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no backfill with id {id}")))?;
+    Ok(HttpResponse::Ok().json(found.view(state.clock.now())))
+}
+
+#[tracing::instrument(skip_all, fields(connection = %path))]
+pub async fn list_backfills(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    connections::get(&state.store, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connection with id {id}")))?;
+    let now = state.clock.now();
+    let views: Vec<_> = backfill::for_connection(&state.store, id, LISTED)
+        .await?
+        .iter()
+        .map(|b| b.view(now))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "backfills": views })))
+}
