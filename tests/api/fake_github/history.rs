@@ -327,7 +327,7 @@ async fn graphql(state: web::Data<FakeState>, req: HttpRequest, body: web::Json<
         );
     }
     let deployments = all.entry(full_name).or_default();
-    deployments.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    deployments.sort_by_key(|d| std::cmp::Reverse((d.created_at, d.id)));
     let start = match variables["after"].as_str() {
         None => 0,
         Some(after) => {
