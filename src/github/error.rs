@@ -1,5 +1,5 @@
-//! GitHub's answers classified: the two kinds of 404, rate limits (with when to try again), a
-//! refused installation token, and faults worth retrying. Every GitHub call (`compare.rs`,
+//! GitHub's answers classified: the kinds of 404 (commit, common ancestor, repository), rate
+//! limits (with when to try again), a refused installation token, and faults worth retrying. Every GitHub call (`compare.rs`,
 //! `history.rs`, `issues.rs`, token minting in `client.rs`) reports through [`CallError`].
 
 use chrono::{DateTime, Duration, Utc};

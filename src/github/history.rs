@@ -98,7 +98,7 @@ pub async fn installation_repositories(
     next: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Page<InstallationRepository>, CallError> {
-    let what = "the installation's repositories";
+    let what = "list of the installation's repositories";
     let uri = format!("/installation/repositories?{}", page_query(next)?);
     let answer = send(client, Request::Get(uri), what, now).await?;
     let page: wire::RepositoriesPage = parse_body(&answer.body, what)?;

@@ -2,6 +2,13 @@
 //! `exp`) before an installation token is minted; compare and commit lookups answer from real
 //! git repositories, with pagination, `Link` headers, rate-limit headers and GitHub's two kinds
 //! of 404. Every request is counted, and faults can be queued (502, rate limits, 401).
+//!
+//! `history.rs` serves what the backfill reads: the installation's repositories, deployments by
+//! GraphQL and Actions runs, from what a test registers.
+
+mod history;
+
+pub use history::{workflow_run, FakeDeployment};
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -63,6 +70,25 @@ pub struct FakeState {
     posted: Mutex<Vec<(String, Value)>>,
     /// Installations whose token mints wait until the test releases them.
     held_mints: Mutex<HashMap<u64, Arc<MintHold>>>,
+    /// Calls answered per rate-limit resource, for `x-ratelimit-remaining` outside a window.
+    used: Mutex<HashMap<Resource, u32>>,
+    history: history::HistoryState,
+}
+
+/// GitHub's rate-limit buckets, as `x-ratelimit-resource` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Resource {
+    Core,
+    GraphQl,
+}
+
+impl Resource {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Core => "core",
+            Self::GraphQl => "graphql",
+        }
+    }
 }
 
 /// Token mints for one installation, held at the fake: `arrived` is notified when a mint
@@ -101,6 +127,7 @@ impl FakeGitHub {
                     web::post().to(write),
                 )
                 .route("/repos/{owner}/{repo}/issues/{number}/comments", web::post().to(write))
+                .configure(history::routes)
                 .default_service(web::to(not_found))
         })
         .workers(1)
@@ -296,6 +323,12 @@ async fn mint_token(state: web::Data<FakeState>, req: HttpRequest, path: web::Pa
 
 /// Checks the installation token, records the call and hands out a queued fault.
 fn gate(state: &FakeState, req: &HttpRequest) -> Option<HttpResponse> {
+    gate_as(state, req, Resource::Core)
+}
+
+/// [`gate`] for a call counted against `resource`; GraphQL's rate limits are answered as GitHub
+/// answers them there: 200 with a `RATE_LIMITED` error.
+fn gate_as(state: &FakeState, req: &HttpRequest, resource: Resource) -> Option<HttpResponse> {
     record(state, req);
     let token = req
         .headers()
@@ -308,14 +341,16 @@ fn gate(state: &FakeState, req: &HttpRequest) -> Option<HttpResponse> {
     if let Some((allowed, used, started, reset)) = state.window.lock().unwrap().as_mut() {
         if fault.is_none() && known {
             if *used >= *allowed {
-                let mut builder = HttpResponse::Forbidden();
-                rate_headers(&mut builder, 0, *reset);
+                let mut builder = if resource == Resource::GraphQl {
+                    HttpResponse::Ok()
+                } else {
+                    HttpResponse::Forbidden()
+                };
+                rate_headers_for(&mut builder, *allowed, 0, *reset, resource);
                 if let Some(date) = chrono::DateTime::from_timestamp(*started, 0) {
                     builder.insert_header(("date", date.to_rfc2822()));
                 }
-                return Some(builder.json(
-                    json!({"message": "API rate limit exceeded for installation ID 41000001.", "documentation_url": docs}),
-                ));
+                return Some(builder.json(rate_limited_body(resource)));
             }
             *used += 1;
         }
@@ -338,6 +373,11 @@ fn gate(state: &FakeState, req: &HttpRequest) -> Option<HttpResponse> {
             builder.insert_header(("retry-after", retry_after.to_string()));
             return Some(builder.json(json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", "documentation_url": docs})));
         }
+        Some(Fault::PrimaryRateLimit { reset_in }) if resource == Resource::GraphQl => {
+            let mut builder = HttpResponse::Ok();
+            rate_headers_for(&mut builder, 5000, 0, Utc::now().timestamp() + reset_in, resource);
+            return Some(builder.json(rate_limited_body(resource)));
+        }
         Some(Fault::PrimaryRateLimit { reset_in }) => {
             let mut builder = HttpResponse::Forbidden();
             rate_headers(&mut builder, 0, Utc::now().timestamp() + reset_in);
@@ -350,7 +390,46 @@ fn gate(state: &FakeState, req: &HttpRequest) -> Option<HttpResponse> {
     if !known {
         return Some(github_error(401, "Bad credentials", "https://docs.github.com/rest"));
     }
+    *state.used.lock().unwrap().entry(resource).or_default() += 1;
     None
+}
+
+/// A primary rate limit's body: REST's message, or GraphQL's error.
+fn rate_limited_body(resource: Resource) -> Value {
+    let message = "API rate limit exceeded for installation ID 41000001.";
+    match resource {
+        Resource::Core => json!({"message": message,
+            "documentation_url": "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"}),
+        Resource::GraphQl => {
+            json!({"errors": [{"type": "RATE_LIMITED", "code": "graphql_rate_limit", "message": message}]})
+        }
+    }
+}
+
+/// The rate limit as it stands after this call: the test's window when it set one, else 5000 an
+/// hour less the calls answered so far.
+fn rate_now(state: &FakeState, resource: Resource) -> (usize, usize, i64) {
+    if let Some((allowed, used, _, reset)) = *state.window.lock().unwrap() {
+        return (allowed, allowed.saturating_sub(used), reset);
+    }
+    let used = state.used.lock().unwrap().get(&resource).copied().unwrap_or(0) as usize;
+    (5000, 5000usize.saturating_sub(used), Utc::now().timestamp() + 3600)
+}
+
+fn rate_headers_for(
+    builder: &mut actix_web::HttpResponseBuilder,
+    limit: usize,
+    remaining: usize,
+    reset: i64,
+    resource: Resource,
+) {
+    builder
+        .insert_header(("x-ratelimit-limit", limit.to_string()))
+        .insert_header(("x-ratelimit-remaining", remaining.to_string()))
+        .insert_header(("x-ratelimit-used", limit.saturating_sub(remaining).to_string()))
+        .insert_header(("x-ratelimit-reset", reset.to_string()))
+        .insert_header(("x-ratelimit-resource", resource.as_str()))
+        .insert_header(("x-github-api-version-selected", "2022-11-28"));
 }
 
 fn repo_dir(state: &FakeState, owner: &str, repo: &str) -> Option<PathBuf> {
