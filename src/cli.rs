@@ -1,6 +1,8 @@
 //! The `shiplog` subcommands. Admin subcommands work on the database directly, so an operator on
 //! the host needs no token.
 
+mod backfill;
+
 use anyhow::Context;
 
 use crate::config::{Cli, Command, Config, ConnectionsCommand, CredentialsCommand, DatabaseArgs};
@@ -93,6 +95,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Backfill {
+            connection,
+            since,
+            repositories,
+            detach,
+            database,
+            github,
+        } => {
+            let store = open(&database).await?;
+            store.migrate().await.context("cannot apply migrations")?;
+            backfill::run(&store, connection, &since, &repositories, detach, &github).await
+        }
         Command::Connections { command } => {
             let store = open(command.database()).await?;
             store.migrate().await.context("cannot apply migrations")?;
@@ -123,10 +137,10 @@ async fn list_connections(store: &Store, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&views)?);
         return Ok(());
     }
-    println!("ID     INSTALLATION   ACCOUNT                  TYPE          STATUS     REPOS  AUTO-CREATE");
+    println!("ID     INSTALLATION   ACCOUNT                  TYPE          STATUS     REPOS  AUTO-CREATE  RULES");
     for (c, sample) in list.iter().zip(&samples) {
         println!(
-            "{:<6} {:<14} {:<24} {:<13} {:<10} {:>5}  {}",
+            "{:<6} {:<14} {:<24} {:<13} {:<10} {:>5}  {:<11}  {}",
             c.id,
             c.installation_id.0,
             c.account.login,
@@ -137,11 +151,27 @@ async fn list_connections(store: &Store, json: bool) -> anyhow::Result<()> {
             } else {
                 sample.count.to_string()
             },
-            c.settings.auto_create_deployments
+            c.settings.auto_create_deployments,
+            c.settings.workflow_rules.len()
         );
     }
     if list.is_empty() {
         println!("(no connections yet: install the GitHub App on an account)");
+    }
+    for c in list.iter().filter(|c| !c.settings.workflow_rules.is_empty()) {
+        println!(
+            "\nconnection {} workflow rules (an Actions run that matches one is a deploy):",
+            c.id
+        );
+        for rule in &c.settings.workflow_rules {
+            println!(
+                "  {} · workflow {} · branch {} → {}",
+                rule.repository.as_str(),
+                rule.workflow.as_str(),
+                rule.branch.as_ref().map_or("(default branch)", |b| b.as_str()),
+                rule.environment
+            );
+        }
     }
     Ok(())
 }

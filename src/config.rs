@@ -94,6 +94,29 @@ pub enum Command {
         #[command(flatten)]
         github: GitHubArgs,
     },
+    /// Import a connection's deploys from GitHub's history: its deployments with their statuses
+    /// and the Actions runs its workflow rules match. Resumes the connection's unfinished
+    /// backfill if there is one. Runs here with a progress bar, or with `--detach` is left to
+    /// the server's job worker.
+    Backfill {
+        /// The connection's id (`shiplog connections list`).
+        #[arg(long)]
+        connection: i64,
+        /// How far back: `90d`, `12h`, `2w` or an RFC 3339 time (at most 366 days).
+        #[arg(long, default_value = "90d")]
+        since: String,
+        /// Only this repository (`owner/repo`); repeat for several. Default: all of the
+        /// installation's.
+        #[arg(long = "repository")]
+        repositories: Vec<String>,
+        /// Queue the backfill for the server and exit.
+        #[arg(long)]
+        detach: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        github: GitHubArgs,
+    },
     /// Inspect connections (GitHub App installations), directly on the database.
     Connections {
         #[command(subcommand)]
