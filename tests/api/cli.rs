@@ -3,6 +3,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::fake_github::{FakeDeployment, FakeGitHub, APP_ID};
 use crate::helpers::{fixture, spawn_app, TestDatabase};
 
 fn shiplog(args: &[&str], envs: &[(&str, &str)]) -> Command {
@@ -179,4 +180,58 @@ async fn serve_stops_cleanly_on_sigterm() {
         "{}",
         output.1
     );
+}
+
+#[tokio::test]
+async fn backfill_imports_the_history_in_the_foreground_with_its_progress_and_a_second_run_imports_nothing() {
+    let app = spawn_app().await;
+    app.deliver("installation", &fixture("installation.created")).await;
+    let github = FakeGitHub::start().await;
+    github.add_history_repo("acme-corp/web-app", "main");
+    let now = chrono::Utc::now();
+    for n in 0..150_i64 {
+        let at = now - chrono::Duration::hours(150 - n);
+        let sha = format!("{:040x}", n + 1);
+        github.add_deployment(
+            "acme-corp/web-app",
+            FakeDeployment::new(9000 + n, &sha, "production", at).status("success", at + chrono::Duration::minutes(2)),
+        );
+    }
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/github/test-app-key.pem");
+    let app_id = APP_ID.to_string();
+    let envs = [
+        ("DATABASE_URL", app.database.url.as_str()),
+        ("GITHUB_APP_ID", app_id.as_str()),
+        ("GITHUB_APP_PRIVATE_KEY_PATH", key),
+        ("GITHUB_API_URL", github.url.as_str()),
+    ];
+
+    let first = run(shiplog(&["backfill", "--connection", "1", "--since", "30d"], &envs)).await;
+    let second = run(shiplog(&["backfill", "--connection", "1", "--since", "30d"], &envs)).await;
+    // The steps the command ran are stale for the server's worker: it finishes them doing nothing.
+    app.clock.set(chrono::Utc::now() + chrono::Duration::minutes(1));
+    let stale = app.run_jobs().await;
+    assert_eq!(stale.len(), 12, "{stale:?}");
+    assert_eq!(app.count_rows("deployment").await, 150);
+
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1/1 repositories") && stderr.contains("150 deploys"),
+        "{stderr}"
+    );
+    let done: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(done["state"], "done");
+    assert_eq!(done["progress"]["deploys_imported"], 150);
+    // One page of repositories, two of deployments.
+    assert_eq!(done["progress"]["github_calls"], 3, "{done}");
+    let again: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(again["progress"]["deploys_imported"], 0, "{again}");
+    assert_eq!(app.count_rows("deployment").await, 150);
+    let (code, live) = app.admin_get("/deployments?status=live").await;
+    assert_eq!(code, 200, "{live}");
+    let live = live["deployments"].as_array().unwrap();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(live[0]["sha"], format!("{:040x}", 150));
+    assert_eq!(live[0]["backfilled"], true);
 }
