@@ -142,12 +142,6 @@ pub async fn advance(
     if let Some(note) = &progress.note {
         update = update.col_expr(backfill::Column::Note, Expr::value(note.clone()));
     }
-    if progress.started {
-        update = update.col_expr(
-            backfill::Column::StartedAt,
-            Expr::cust_with_values("COALESCE(started_at, ?)", [now]),
-        );
-    }
     if progress.finished {
         update = update.col_expr(backfill::Column::FinishedAt, Expr::value(Some(now)));
     }
@@ -156,7 +150,18 @@ pub async fn advance(
         .filter(backfill::Column::Step.eq(step))
         .exec(db)
         .await?;
-    Ok(result.rows_affected == 1)
+    if result.rows_affected != 1 {
+        return Ok(false);
+    }
+    if progress.started {
+        backfill::Entity::update_many()
+            .col_expr(backfill::Column::StartedAt, Expr::value(Some(now)))
+            .filter(backfill::Column::Id.eq(id))
+            .filter(backfill::Column::StartedAt.is_null())
+            .exec(db)
+            .await?;
+    }
+    Ok(true)
 }
 
 /// A repository a backfill reads.

@@ -211,7 +211,7 @@ async fn backfill_imports_the_history_in_the_foreground_with_its_progress_and_a_
     // The steps the command ran are stale for the server's worker: it finishes them doing nothing.
     app.clock.set(chrono::Utc::now() + chrono::Duration::minutes(1));
     let stale = app.run_jobs().await;
-    assert_eq!(stale.len(), 12, "{stale:?}");
+    assert_eq!(stale.len(), 12, "{stale:?} {}", String::from_utf8_lossy(&second.stderr));
     assert_eq!(app.count_rows("deployment").await, 150);
 
     let stderr = String::from_utf8_lossy(&first.stderr);
