@@ -287,7 +287,10 @@ pub async fn set_status(
 /// Serialises every status change of one repository's environment until the transaction ends,
 /// so deciding which deploy is live reads rows no other writer is changing. On PostgreSQL a
 /// transaction-scoped advisory lock keyed by the environment; SQLite has one writer at a time
-/// already. A transaction takes at most one such lock, so locks cannot be taken in two orders.
+/// already. Most transactions take one such lock. Two take several: a run that rules send to
+/// several environments (in rule order) and a backfill's batch (in time order); two of those
+/// can wait on each other, and PostgreSQL then ends one as a deadlock, which is retried (the
+/// intake retries contention, a backfill step is retried by its job).
 pub async fn lock_environment(
     db: &impl Writer,
     connection_id: i64,
