@@ -128,6 +128,7 @@ pub async fn apply_run(
                 }
                 external_id = format!("{}/{}", run.id, environment);
             }
+            let deploy_time = clamp_to_received(run.run_started_at.unwrap_or(run.created_at), now);
             let new = NewDeploy {
                 connection_id,
                 repository: run.repository.name.clone(),
@@ -148,12 +149,15 @@ pub async fn apply_run(
                 environment_url: None,
                 transient_environment: false,
                 production_environment: false,
-                deploy_time: clamp_to_received(run.run_started_at.unwrap_or(run.created_at), now),
+                deploy_time,
                 github_run_id: Some(run.id),
                 run_attempt: Some(run.run_attempt),
                 backfilled,
             };
-            rows::insert(db, &new, now).await?
+            // GitHub may date a report before `run_started_at` (its `in_progress` example does):
+            // the status the row starts with must not outrank the run's first report.
+            let first_report = clamp_to_received(run.updated_at, now);
+            rows::insert_initiated_at(db, &new, deploy_time.min(first_report), now).await?
         }
     };
     rows::attach_run(db, deploy.id, run.id, run.run_attempt, now).await?;

@@ -132,6 +132,17 @@ pub async fn find_by_external_id(
 }
 
 pub async fn insert(db: &impl Writer, new: &NewDeploy, now: DateTime<Utc>) -> StoreResult<Deploy> {
+    insert_initiated_at(db, new, new.deploy_time, now).await
+}
+
+/// Like [`insert`], with the `initiated` status taking effect at `status_at` instead of the
+/// deploy time: a report is applied only when it is later than that.
+pub async fn insert_initiated_at(
+    db: &impl Writer,
+    new: &NewDeploy,
+    status_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<Deploy> {
     let model = deployment::ActiveModel {
         id: NotSet,
         connection_id: Set(new.connection_id.0),
@@ -151,7 +162,7 @@ pub async fn insert(db: &impl Writer, new: &NewDeploy, now: DateTime<Utc>) -> St
         transient_environment: Set(new.transient_environment),
         production_environment: Set(new.production_environment),
         status: Set(DeployStatus::Initiated.as_str().to_owned()),
-        status_at: Set(new.deploy_time),
+        status_at: Set(status_at),
         status_github_id: Set(0),
         deploy_time: Set(new.deploy_time),
         completed_at: Set(None),
