@@ -19,7 +19,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{apply_report, DeploySource, DeployStatus, NewDeploy, Report, ReportOrder, StatusEntry};
+use super::{apply_report, DeploySource, DeployStatus, NewDeploy, Report, ReportOrder, StatusEntry, Transition};
 use crate::connections::{self, rules, Applied, Connection};
 use crate::events::WorkflowRun;
 use crate::limits::clamp_to_received;
@@ -210,6 +210,10 @@ async fn apply_run_report(
         log_url: run.html_url.clone(),
         environment_url: None,
     };
-    apply_report(db, deploy, &report, now).await?;
+    let transition = apply_report(db, deploy, &report, now).await?;
+    if matches!(transition, Transition::Changed(status) if !status.completes()) && deploy.completed_at.is_some() {
+        // A re-run of a failed run: the rollout is under way again, so it has not completed.
+        rows::clear_completion(db, deploy.id, now).await?;
+    }
     Ok(())
 }

@@ -95,6 +95,21 @@ pub async fn attach_run(
     Ok(())
 }
 
+/// Forgets when a deploy completed: a re-run of a failed run is rolling it out again.
+pub async fn clear_completion(db: &impl Writer, id: DeployId, now: DateTime<Utc>) -> StoreResult<()> {
+    deployment::Entity::update_many()
+        .col_expr(
+            deployment::Column::CompletedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(deployment::Column::DurationSeconds, Expr::value(Option::<i64>::None))
+        .col_expr(deployment::Column::UpdatedAt, Expr::value(now))
+        .filter(deployment::Column::Id.eq(id.0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Links a deploy a run made to the GitHub deployment the same run made (the first link stays).
 pub async fn attach_github_deployment(
     db: &impl Writer,
