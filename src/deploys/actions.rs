@@ -190,6 +190,16 @@ async fn apply_run_report(
         creator: run.triggered_by.clone(),
         occurred_at: at,
     };
+    // A run's reports carry no id: the same one again (a second delivery of the event, or a
+    // backfill reading a run the webhooks told already) is known by what it says, and changes
+    // nothing, not even the history.
+    let history = rows::statuses(db, deploy.id.0).await?;
+    if history
+        .iter()
+        .any(|e| e.state == entry.state && e.occurred_at == entry.occurred_at && e.description == entry.description)
+    {
+        return Ok(());
+    }
     rows::insert_status(db, deploy.id, &entry, now).await?;
     let Some(status) = status else {
         return Ok(());

@@ -616,7 +616,8 @@ async fn a_redelivered_run_event_is_a_duplicate_and_changes_nothing() {
         .send_webhook(WebhookRequest::signed("workflow_run", &payload).with_delivery(&delivery))
         .await;
     let (again_status, again) = status_and_json(again).await;
-    // The same event under a new delivery id (GitHub sent it twice): the history grows, nothing else.
+    // The same event under a new delivery id (sent twice, or read again from the run's history):
+    // nothing new.
     deliver_processed(&app, "workflow_run", &payload).await;
 
     assert_eq!((first_status, again_status), (200, 200));
@@ -624,6 +625,7 @@ async fn a_redelivered_run_event_is_a_duplicate_and_changes_nothing() {
     assert_eq!(again["outcome"], "duplicate", "{again}");
     let d = only_deploy(&app).await;
     assert_eq!(d["status"], "live");
+    assert_eq!(states(&d), ["success"], "the report once in the history");
     assert_eq!(went_live_jobs(&app).await, 1);
     app.run_jobs().await;
 }
