@@ -19,7 +19,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{apply_report, DeploySource, DeployStatus, NewDeploy, Report, ReportOrder, StatusEntry, Transition};
+use super::{
+    apply_report, Deploy, DeploySource, DeployStatus, NewDeploy, Report, ReportOrder, StatusEntry, Transition,
+};
 use crate::connections::{self, rules, Applied, Connection};
 use crate::events::WorkflowRun;
 use crate::limits::clamp_to_received;
@@ -164,12 +166,7 @@ pub async fn apply_run(
     apply_run_report(db, &deploy, run, now).await
 }
 
-async fn apply_run_report(
-    db: &impl Writer,
-    deploy: &super::Deploy,
-    run: &WorkflowRun,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
+async fn apply_run_report(db: &impl Writer, deploy: &Deploy, run: &WorkflowRun, now: DateTime<Utc>) -> StoreResult<()> {
     let (state, status, phase) = run_state(run);
     let at = clamp_to_received(run.updated_at, now);
     let attempt = if run.run_attempt > 1 {
@@ -204,13 +201,6 @@ async fn apply_run_report(
     let Some(status) = status else {
         return Ok(());
     };
-    let has_been_live = matches!(
-        deploy.status,
-        DeployStatus::Live | DeployStatus::Superseded | DeployStatus::RolledBack
-    );
-    if has_been_live && status != DeployStatus::Live {
-        return Ok(());
-    }
     let report = Report {
         status,
         order: ReportOrder {
@@ -220,9 +210,29 @@ async fn apply_run_report(
         log_url: run.html_url.clone(),
         environment_url: None,
     };
-    let transition = apply_report(db, deploy, &report, now).await?;
+    apply_to_run_deploy(db, deploy, &report, now).await
+}
+
+/// Applies `report` to the deploy of a run, whoever reports it: the run, or a GitHub deployment
+/// one of its attempts made (`github.rs`; a re-run makes a new deployment for the same deploy).
+/// A deploy that has been live takes nothing but `live` (the code it shipped is still there,
+/// whatever a later attempt, or GitHub marking the first attempt's deployment inactive, says);
+/// one that failed and starts again has not completed.
+pub(super) async fn apply_to_run_deploy(
+    db: &impl Writer,
+    deploy: &Deploy,
+    report: &Report,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let has_been_live = matches!(
+        deploy.status,
+        DeployStatus::Live | DeployStatus::Superseded | DeployStatus::RolledBack
+    );
+    if has_been_live && report.status != DeployStatus::Live {
+        return Ok(());
+    }
+    let transition = apply_report(db, deploy, report, now).await?;
     if matches!(transition, Transition::Changed(status) if !status.completes()) && deploy.completed_at.is_some() {
-        // A re-run of a failed run: the rollout is under way again, so it has not completed.
         rows::clear_completion(db, deploy.id, now).await?;
     }
     Ok(())

@@ -84,7 +84,12 @@ pub async fn record_status(
             log_url: event.log_url.clone(),
             environment_url: event.environment_url.clone(),
         };
-        apply_report(db, &deploy, &report, now).await?;
+        if deploy.github_run_id.is_some() {
+            // One deploy for all of a run's attempts and the deployments they make.
+            super::actions::apply_to_run_deploy(db, &deploy, &report, now).await?;
+        } else {
+            apply_report(db, &deploy, &report, now).await?;
+        }
     }
     Ok(Applied::Changed {
         connection_id: connection.id,

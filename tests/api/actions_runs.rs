@@ -795,6 +795,134 @@ async fn the_deployment_a_run_made_then_the_run_is_one_deploy_gone_live_once() {
     app.run_jobs().await;
 }
 
+/// The deployment attempt 2 of the run makes: a new GitHub deployment, the same run.
+fn rerun_deployment(run_id: i64, environment: &str, created_at: &str) -> Value {
+    let mut payload = run_deployment(run_id, environment);
+    set(&mut payload, "/deployment/id", json!(1900000002_i64));
+    set(&mut payload, "/deployment/created_at", json!(created_at));
+    set(&mut payload, "/deployment/updated_at", json!(created_at));
+    set(&mut payload, "/workflow_run/run_attempt", json!(2));
+    payload
+}
+
+#[tokio::test]
+async fn a_failed_rerun_reported_through_its_new_deployment_leaves_the_deploy_live() {
+    let app = app_with_rule().await;
+    let first = run_deployment(RUN, "production");
+    let second = rerun_deployment(RUN, "production", "2026-11-02T08:58:10Z");
+    let second_start = "2026-11-02T08:58:00Z";
+
+    deliver_processed(&app, "workflow_run", &in_progress(RUN, "2026-11-02T08:51:00Z")).await;
+    deliver_processed(&app, "deployment", &first).await;
+    deliver_processed(
+        &app,
+        "deployment_status",
+        &run_deployment_status(11, "success", "2026-11-02T08:54:00Z", &first),
+    )
+    .await;
+    deliver_processed(&app, "workflow_run", &completed(RUN, "success", "2026-11-02T08:55:00Z")).await;
+    // Attempt 2: the run again, and a new deployment that starts and fails.
+    deliver_processed(
+        &app,
+        "workflow_run",
+        &attempt(in_progress(RUN, "2026-11-02T08:58:05Z"), 2, second_start),
+    )
+    .await;
+    deliver_processed(&app, "deployment", &second).await;
+    deliver_processed(
+        &app,
+        "deployment_status",
+        &run_deployment_status(21, "in_progress", "2026-11-02T08:58:20Z", &second),
+    )
+    .await;
+    let during = only_deploy(&app).await;
+    deliver_processed(
+        &app,
+        "deployment_status",
+        &run_deployment_status(22, "failure", "2026-11-02T08:59:00Z", &second),
+    )
+    .await;
+    deliver_processed(
+        &app,
+        "workflow_run",
+        &attempt(completed(RUN, "failure", "2026-11-02T08:59:10Z"), 2, second_start),
+    )
+    .await;
+
+    let d = only_deploy(&app).await;
+    assert_eq!(
+        during["status"], "live",
+        "a re-run that is under way: the code is still there"
+    );
+    assert_eq!(d["status"], "live");
+    assert_eq!(d["completed_at"], "2026-11-02T08:54:00Z");
+    assert_eq!(d["github_deployment_id"], 1900000001_i64, "the first link stays");
+    assert_eq!(
+        states(&d),
+        [
+            "in_progress",
+            "success",
+            "success",
+            "in_progress",
+            "in_progress",
+            "failure",
+            "failure"
+        ]
+    );
+    assert_eq!(went_live_jobs(&app).await, 1);
+    app.run_jobs().await;
+}
+
+#[tokio::test]
+async fn a_rerun_that_succeeds_again_keeps_one_live_deploy_when_github_marks_the_first_deployment_inactive() {
+    let app = installed_app().await;
+    set_rules(
+        &app,
+        json!([{"repository": REPO, "workflow": "deploy.yml", "environment": "staging"}]),
+    )
+    .await;
+    let first = run_deployment(RUN, "staging");
+    let second = rerun_deployment(RUN, "staging", "2026-11-02T08:58:10Z");
+    let second_start = "2026-11-02T08:58:00Z";
+
+    deliver_processed(&app, "workflow_run", &completed(RUN, "success", "2026-11-02T08:55:00Z")).await;
+    deliver_processed(&app, "deployment", &first).await;
+    deliver_processed(
+        &app,
+        "deployment_status",
+        &run_deployment_status(11, "success", "2026-11-02T08:54:00Z", &first),
+    )
+    .await;
+    deliver_processed(&app, "deployment", &second).await;
+    deliver_processed(
+        &app,
+        "deployment_status",
+        &run_deployment_status(21, "success", "2026-11-02T08:59:00Z", &second),
+    )
+    .await;
+    // GitHub's auto_inactive: the earlier deployment of a non-production environment.
+    deliver_processed(
+        &app,
+        "deployment_status",
+        &run_deployment_status(12, "inactive", "2026-11-02T08:59:00Z", &first),
+    )
+    .await;
+    deliver_processed(
+        &app,
+        "workflow_run",
+        &attempt(completed(RUN, "success", "2026-11-02T08:59:10Z"), 2, second_start),
+    )
+    .await;
+
+    let d = only_deploy(&app).await;
+    assert_eq!(d["status"], "live", "{d}");
+    assert_eq!(d["superseded_by_id"], Value::Null);
+    assert_eq!(states(&d).last().map(String::as_str), Some("success"));
+    assert!(states(&d).contains(&"inactive".to_owned()));
+    assert_eq!(went_live_jobs(&app).await, 1);
+    app.run_jobs().await;
+}
+
 #[tokio::test]
 async fn a_deployment_of_the_run_to_another_environment_is_its_own_deploy() {
     let app = app_with_rule().await;
