@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{apply_report, from_github_state, DeploySource, NewDeploy, Report, ReportOrder, StatusEntry};
+use super::{apply_report, from_github_state, DeploySource, DeployStatus, NewDeploy, Report, ReportOrder, StatusEntry};
 use crate::connections::{self, Applied, Connection};
 use crate::events::{GitHubDeployment, GitHubDeploymentStatus};
 use crate::limits::clamp_to_received;
@@ -77,6 +77,10 @@ pub async fn record_status(
         occurred_at: at,
     };
     rows::insert_status(db, deploy.id, &entry, now).await?;
+    // GitHub marks a deployment `inactive` when a later one succeeds (auto_inactive); shiplog
+    // superseded this deploy then already and named its successor, which the report would erase.
+    let stepped_down = matches!(deploy.status, DeployStatus::Superseded | DeployStatus::RolledBack);
+    let status = status.filter(|s| !(*s == DeployStatus::Superseded && stepped_down));
     if let Some(status) = status {
         let report = Report {
             status,
