@@ -1122,3 +1122,32 @@ async fn a_post_deploy_trigger_fires_for_a_run_that_goes_live() {
     let fired = app.admin_get(&format!("/api/triggers/{}", trigger["id"])).await.1;
     assert_eq!(fired["state"], "fired");
 }
+
+#[tokio::test]
+async fn a_ci_step_reporting_the_run_id_after_the_run_moves_the_runs_deploy() {
+    let app = app_with_rule().await;
+    let cred = crate::explicit_api::create_credential(&app, 1).await;
+    deliver_processed(&app, "workflow_run", &in_progress(RUN, "2026-11-02T08:51:00Z")).await;
+
+    let response = app
+        .client
+        .post(app.url("/deployments"))
+        .basic_auth(&cred.username, Some(&cred.password))
+        .json(&json!({
+            "repository": REPO, "environment": "production", "sha": SHA_A,
+            "external_id": RUN.to_string(), "status": "live"
+        }))
+        .send()
+        .await
+        .unwrap();
+    let (status, reported) = status_and_json(response).await;
+    deliver_processed(&app, "workflow_run", &completed(RUN, "success", "2026-11-02T08:55:00Z")).await;
+
+    assert!(status == 200 || status == 201, "{status}: {reported}");
+    let d = only_deploy(&app).await;
+    assert_eq!(reported["id"], d["id"]);
+    assert_eq!(d["source"], "actions");
+    assert_eq!(d["status"], "live");
+    assert_eq!(went_live_jobs(&app).await, 1);
+    app.run_jobs().await;
+}
