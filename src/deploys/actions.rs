@@ -84,6 +84,11 @@ fn no_rule(connection: &Connection, run: &WorkflowRun) -> String {
     let branch = run.head_branch.as_deref().unwrap_or("no branch");
     if rules == 0 {
         "the connection has no workflow_rules, so Actions runs are not deploys".to_owned()
+    } else if run.head_branch.is_none() {
+        format!(
+            "workflow {:?} ran on no branch of {} (a fork's pull request, or no branch at all): not a deploy",
+            run.workflow_name, run.repository.name
+        )
     } else {
         format!(
             "none of the connection's {rules} workflow_rules matches workflow {:?} ({}) on {branch:?}",

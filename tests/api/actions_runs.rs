@@ -39,7 +39,11 @@ fn run_event(id: i64, action: &str, status: &str, conclusion: Option<&str>, upda
     };
     let mut payload = fixture(name);
     payload["installation"] = json!({"id": 41000001, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDEwMDAwMDE="});
-    for repository in ["/repository", "/workflow_run/repository"] {
+    for repository in [
+        "/repository",
+        "/workflow_run/repository",
+        "/workflow_run/head_repository",
+    ] {
         set(&mut payload, &format!("{repository}/id"), json!(700000001));
         set(&mut payload, &format!("{repository}/name"), json!("web-app"));
         set(&mut payload, &format!("{repository}/full_name"), json!(REPO));
@@ -347,6 +351,45 @@ async fn rules_match_by_path_file_name_branch_default_branch_and_repository() {
 }
 
 #[tokio::test]
+async fn a_run_of_a_forks_branch_is_not_a_deploy_even_when_the_branch_has_the_default_name() {
+    let app = app_with_rule().await;
+    // A pull request from a fork's `master`: anyone can open one, and the run's head is theirs.
+    let mut payload = completed(RUN, "success", "2026-11-02T08:55:00Z");
+    set(&mut payload, "/workflow_run/event", json!("pull_request"));
+    set(&mut payload, "/workflow_run/head_sha", json!(SHA_B));
+    set(&mut payload, "/workflow_run/head_repository/id", json!(800000001));
+    set(
+        &mut payload,
+        "/workflow_run/head_repository/full_name",
+        json!("mallory/web-app"),
+    );
+    set(
+        &mut payload,
+        "/workflow_run/head_repository/owner/login",
+        json!("mallory"),
+    );
+    let mut by_branch = payload.clone();
+    set(&mut by_branch, "/workflow_run/id", json!(RUN + 1));
+
+    let (outcome, reason) = deliver(&app, "workflow_run", &payload).await;
+    set_rules(
+        &app,
+        json!([{"repository": REPO, "workflow": "deploy.yml", "branch": "*", "environment": "production"}]),
+    )
+    .await;
+    let (by_branch_outcome, _) = deliver(&app, "workflow_run", &by_branch).await;
+
+    assert_eq!(outcome, "skipped", "{reason}");
+    assert!(reason.as_str().unwrap().contains("fork"), "{reason}");
+    assert_eq!(
+        by_branch_outcome, "skipped",
+        "a branch pattern does not match a fork's branch"
+    );
+    assert_eq!(app.count_rows("deployment").await, 0);
+    assert_eq!(app.count_rows("job").await, 0);
+}
+
+#[tokio::test]
 async fn two_rules_to_two_environments_make_a_deploy_in_each() {
     let app = installed_app().await;
     set_rules(
@@ -497,6 +540,7 @@ async fn a_requested_run_that_waits_for_approval_is_recorded_without_a_status() 
     payload["workflow"] = moved["workflow"].clone();
     for field in [
         "repository",
+        "head_repository",
         "path",
         "id",
         "html_url",
