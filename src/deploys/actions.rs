@@ -49,15 +49,6 @@ pub async fn record_run(
             reason: no_rule(&connection, run),
         });
     }
-    if environments.len() > 1 {
-        // Several environments, several locks: taken in one order (by name) before any is used,
-        // so two deliveries never each hold one the other waits for. Taking one again is free.
-        let mut by_name: Vec<&Environment> = environments.iter().collect();
-        by_name.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        for environment in by_name {
-            super::lock_environment(db, connection.id, &run.repository.name, environment).await?;
-        }
-    }
     let mut skipped = Vec::new();
     let mut recorded = 0;
     for environment in &environments {

@@ -281,9 +281,7 @@ pub async fn set_status(
 /// Serialises every status change of one repository's environment until the transaction ends,
 /// so deciding which deploy is live reads rows no other writer is changing. On PostgreSQL a
 /// transaction-scoped advisory lock keyed by the environment; SQLite has one writer at a time
-/// already. A transaction takes one such lock, or several in the order of their environments'
-/// names (an Actions run deploying to several, `deploys::actions`), so locks cannot be taken in
-/// two orders. Taking a lock the transaction holds already returns at once.
+/// already. A transaction takes at most one such lock, so locks cannot be taken in two orders.
 pub async fn lock_environment(
     db: &impl Writer,
     connection_id: i64,
