@@ -95,6 +95,11 @@ pub async fn record_status(
             apply_report(db, &deploy, &report, now).await?;
         }
     }
+    // The run that made the deploy does not know where it can be seen; its deployment does, even
+    // when its report changes nothing (the run said live first).
+    if let (Some(_), Some(url)) = (deploy.github_run_id, event.environment_url.as_deref()) {
+        rows::fill_environment_url(db, deploy.id, url, now).await?;
+    }
     Ok(Applied::Changed {
         connection_id: connection.id,
     })

@@ -110,6 +110,18 @@ pub async fn clear_completion(db: &impl Writer, id: DeployId, now: DateTime<Utc>
     Ok(())
 }
 
+/// Sets where a deploy can be seen, unless it is known already (the first URL stays).
+pub async fn fill_environment_url(db: &impl Writer, id: DeployId, url: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    deployment::Entity::update_many()
+        .col_expr(deployment::Column::EnvironmentUrl, Expr::value(Some(url.to_owned())))
+        .col_expr(deployment::Column::UpdatedAt, Expr::value(now))
+        .filter(deployment::Column::Id.eq(id.0))
+        .filter(deployment::Column::EnvironmentUrl.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Links a deploy a run made to the GitHub deployment the same run made (the first link stays).
 pub async fn attach_github_deployment(
     db: &impl Writer,

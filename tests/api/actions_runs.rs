@@ -779,18 +779,21 @@ async fn a_run_then_the_deployment_it_made_is_one_deploy_gone_live_once() {
         &run_deployment_status(11, "in_progress", "2026-11-02T08:52:00Z", &deployment),
     )
     .await;
-    // The deployment's success arrives after the run's, and says so later.
-    deliver_processed(
-        &app,
-        "deployment_status",
-        &run_deployment_status(12, "success", "2026-11-02T08:55:30Z", &deployment),
-    )
-    .await;
+    // The deployment's success arrives after the run's, and says so later; it knows where the
+    // deploy can be seen, which the run does not.
+    let mut success = run_deployment_status(12, "success", "2026-11-02T08:55:30Z", &deployment);
+    set(
+        &mut success,
+        "/deployment_status/environment_url",
+        json!("https://web-app.example"),
+    );
+    deliver_processed(&app, "deployment_status", &success).await;
 
     let d = only_deploy(&app).await;
     assert_eq!(d["status"], "live");
     assert_eq!(d["github_run_id"], RUN);
     assert_eq!(d["github_deployment_id"], 1900000001_i64);
+    assert_eq!(d["environment_url"], "https://web-app.example");
     assert_eq!(d["source"], "actions");
     assert_eq!(d["completed_at"], "2026-11-02T08:55:00Z");
     // The history is in time order: both sources' reports, each once.
