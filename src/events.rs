@@ -153,6 +153,8 @@ pub struct WorkflowRun {
     pub workflow_name: String,
     /// The workflow file, `.github/workflows/deploy.yml`.
     pub workflow_path: String,
+    /// `None` when the run is of no branch of this repository: a fork's (a pull request from a
+    /// fork), or none at all.
     pub head_branch: Option<String>,
     pub head_sha: CommitSha,
     /// `requested`, `queued`, `waiting`, `in_progress`, `completed`, or a status GitHub adds later.

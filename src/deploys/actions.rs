@@ -19,7 +19,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{apply_report, DeploySource, DeployStatus, NewDeploy, Report, ReportOrder, StatusEntry};
+use super::{
+    apply_report, Deploy, DeploySource, DeployStatus, NewDeploy, Report, ReportOrder, StatusEntry, Transition,
+};
 use crate::connections::{self, rules, Applied, Connection};
 use crate::events::WorkflowRun;
 use crate::limits::clamp_to_received;
@@ -73,6 +75,11 @@ fn no_rule(connection: &Connection, run: &WorkflowRun) -> String {
     let branch = run.head_branch.as_deref().unwrap_or("no branch");
     if rules == 0 {
         "the connection has no workflow_rules, so Actions runs are not deploys".to_owned()
+    } else if run.head_branch.is_none() {
+        format!(
+            "workflow {:?} ran on no branch of {} (a fork's pull request, or no branch at all): not a deploy",
+            run.workflow_name, run.repository.name
+        )
     } else {
         format!(
             "none of the connection's {rules} workflow_rules matches workflow {:?} ({}) on {branch:?}",
@@ -128,6 +135,7 @@ pub async fn apply_run(
                 }
                 external_id = format!("{}/{}", run.id, environment);
             }
+            let deploy_time = clamp_to_received(run.run_started_at.unwrap_or(run.created_at), now);
             let new = NewDeploy {
                 connection_id,
                 repository: run.repository.name.clone(),
@@ -148,24 +156,22 @@ pub async fn apply_run(
                 environment_url: None,
                 transient_environment: false,
                 production_environment: false,
-                deploy_time: clamp_to_received(run.run_started_at.unwrap_or(run.created_at), now),
+                deploy_time,
                 github_run_id: Some(run.id),
                 run_attempt: Some(run.run_attempt),
                 backfilled,
             };
-            rows::insert(db, &new, now).await?
+            // GitHub may date a report before `run_started_at` (its `in_progress` example does):
+            // the status the row starts with must not outrank the run's first report.
+            let first_report = clamp_to_received(run.updated_at, now);
+            rows::insert_initiated_at(db, &new, deploy_time.min(first_report), now).await?
         }
     };
     rows::attach_run(db, deploy.id, run.id, run.run_attempt, now).await?;
     apply_run_report(db, &deploy, run, now).await
 }
 
-async fn apply_run_report(
-    db: &impl Writer,
-    deploy: &super::Deploy,
-    run: &WorkflowRun,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
+async fn apply_run_report(db: &impl Writer, deploy: &Deploy, run: &WorkflowRun, now: DateTime<Utc>) -> StoreResult<()> {
     let (state, status, phase) = run_state(run);
     let at = clamp_to_received(run.updated_at, now);
     let attempt = if run.run_attempt > 1 {
@@ -186,17 +192,20 @@ async fn apply_run_report(
         creator: run.triggered_by.clone(),
         occurred_at: at,
     };
+    // A run's reports carry no id: the same one again (a second delivery of the event, or a
+    // backfill reading a run the webhooks told already) is known by what it says, and changes
+    // nothing, not even the history.
+    let history = rows::statuses(db, deploy.id.0).await?;
+    if history
+        .iter()
+        .any(|e| e.state == entry.state && e.occurred_at == entry.occurred_at && e.description == entry.description)
+    {
+        return Ok(());
+    }
     rows::insert_status(db, deploy.id, &entry, now).await?;
     let Some(status) = status else {
         return Ok(());
     };
-    let has_been_live = matches!(
-        deploy.status,
-        DeployStatus::Live | DeployStatus::Superseded | DeployStatus::RolledBack
-    );
-    if has_been_live && status != DeployStatus::Live {
-        return Ok(());
-    }
     let report = Report {
         status,
         order: ReportOrder {
@@ -206,6 +215,30 @@ async fn apply_run_report(
         log_url: run.html_url.clone(),
         environment_url: None,
     };
-    apply_report(db, deploy, &report, now).await?;
+    apply_to_run_deploy(db, deploy, &report, now).await
+}
+
+/// Applies `report` to the deploy of a run, whoever reports it: the run, or a GitHub deployment
+/// one of its attempts made (`github.rs`; a re-run makes a new deployment for the same deploy).
+/// A deploy that has been live takes nothing but `live` (the code it shipped is still there,
+/// whatever a later attempt, or GitHub marking the first attempt's deployment inactive, says);
+/// one that failed and starts again has not completed.
+pub(super) async fn apply_to_run_deploy(
+    db: &impl Writer,
+    deploy: &Deploy,
+    report: &Report,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let has_been_live = matches!(
+        deploy.status,
+        DeployStatus::Live | DeployStatus::Superseded | DeployStatus::RolledBack
+    );
+    if has_been_live && report.status != DeployStatus::Live {
+        return Ok(());
+    }
+    let transition = apply_report(db, deploy, report, now).await?;
+    if matches!(transition, Transition::Changed(status) if !status.completes()) && deploy.completed_at.is_some() {
+        rows::clear_completion(db, deploy.id, now).await?;
+    }
     Ok(())
 }

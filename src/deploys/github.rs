@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{apply_report, from_github_state, DeploySource, NewDeploy, Report, ReportOrder, StatusEntry};
+use super::{apply_report, from_github_state, DeploySource, DeployStatus, NewDeploy, Report, ReportOrder, StatusEntry};
 use crate::connections::{self, Applied, Connection};
 use crate::events::{GitHubDeployment, GitHubDeploymentStatus};
 use crate::limits::clamp_to_received;
@@ -77,6 +77,10 @@ pub async fn record_status(
         occurred_at: at,
     };
     rows::insert_status(db, deploy.id, &entry, now).await?;
+    // GitHub marks a deployment `inactive` when a later one succeeds (auto_inactive); shiplog
+    // superseded this deploy then already and named its successor, which the report would erase.
+    let stepped_down = matches!(deploy.status, DeployStatus::Superseded | DeployStatus::RolledBack);
+    let status = status.filter(|s| !(*s == DeployStatus::Superseded && stepped_down));
     if let Some(status) = status {
         let report = Report {
             status,
@@ -84,7 +88,17 @@ pub async fn record_status(
             log_url: event.log_url.clone(),
             environment_url: event.environment_url.clone(),
         };
-        apply_report(db, &deploy, &report, now).await?;
+        if deploy.github_run_id.is_some() {
+            // One deploy for all of a run's attempts and the deployments they make.
+            super::actions::apply_to_run_deploy(db, &deploy, &report, now).await?;
+        } else {
+            apply_report(db, &deploy, &report, now).await?;
+        }
+    }
+    // The run that made the deploy does not know where it can be seen; its deployment does, even
+    // when its report changes nothing (the run said live first).
+    if let (Some(_), Some(url)) = (deploy.github_run_id, event.environment_url.as_deref()) {
+        rows::fill_environment_url(db, deploy.id, url, now).await?;
     }
     Ok(Applied::Changed {
         connection_id: connection.id,

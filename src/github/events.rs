@@ -530,12 +530,23 @@ mod wire {
         pub created_at: DateTime<Utc>,
         pub updated_at: DateTime<Utc>,
         pub repository: RepositoryWithOwner,
+        /// The repository the head branch is in: a fork's, for a pull request from a fork.
+        #[serde(default)]
+        pub head_repository: Option<RepoId>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct RepoId {
+        pub id: i64,
     }
 
     impl Run {
         /// The run in shiplog's words; `workflow_name` is the delivery's `workflow.name`, used
         /// when the run's own `name` is empty.
         pub fn into_domain(self, workflow_name: Option<Name>) -> WorkflowRun {
+            // A fork's branch is no branch of this repository, whatever its name: anyone can
+            // open a pull request from their `main`.
+            let from_fork = self.head_repository.is_some_and(|head| head.id != self.repository.id);
             let (repository, owner) = self.repository.split();
             let path = self.path.into_string();
             WorkflowRun {
@@ -550,7 +561,7 @@ mod wire {
                     .or(workflow_name)
                     .map_or_else(|| path.clone(), Name::into_string),
                 workflow_path: path,
-                head_branch: self.head_branch.map(Name::into_string),
+                head_branch: self.head_branch.filter(|_| !from_fork).map(Name::into_string),
                 head_sha: self.head_sha,
                 status: self.status.into_string(),
                 conclusion: self.conclusion.map(Name::into_string),

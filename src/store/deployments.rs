@@ -127,6 +127,33 @@ pub async fn attach_run(
     Ok(())
 }
 
+/// Forgets when a deploy completed: a re-run of a failed run is rolling it out again.
+pub async fn clear_completion(db: &impl Writer, id: DeployId, now: DateTime<Utc>) -> StoreResult<()> {
+    deployment::Entity::update_many()
+        .col_expr(
+            deployment::Column::CompletedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(deployment::Column::DurationSeconds, Expr::value(Option::<i64>::None))
+        .col_expr(deployment::Column::UpdatedAt, Expr::value(now))
+        .filter(deployment::Column::Id.eq(id.0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets where a deploy can be seen, unless it is known already (the first URL stays).
+pub async fn fill_environment_url(db: &impl Writer, id: DeployId, url: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    deployment::Entity::update_many()
+        .col_expr(deployment::Column::EnvironmentUrl, Expr::value(Some(url.to_owned())))
+        .col_expr(deployment::Column::UpdatedAt, Expr::value(now))
+        .filter(deployment::Column::Id.eq(id.0))
+        .filter(deployment::Column::EnvironmentUrl.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Links a deploy a run made to the GitHub deployment the same run made (the first link stays).
 pub async fn attach_github_deployment(
     db: &impl Writer,
@@ -164,6 +191,17 @@ pub async fn find_by_external_id(
 }
 
 pub async fn insert(db: &impl Writer, new: &NewDeploy, now: DateTime<Utc>) -> StoreResult<Deploy> {
+    insert_initiated_at(db, new, new.deploy_time, now).await
+}
+
+/// Like [`insert`], with the `initiated` status taking effect at `status_at` instead of the
+/// deploy time: a report is applied only when it is later than that.
+pub async fn insert_initiated_at(
+    db: &impl Writer,
+    new: &NewDeploy,
+    status_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<Deploy> {
     let model = deployment::ActiveModel {
         id: NotSet,
         connection_id: Set(new.connection_id.0),
@@ -183,7 +221,7 @@ pub async fn insert(db: &impl Writer, new: &NewDeploy, now: DateTime<Utc>) -> St
         transient_environment: Set(new.transient_environment),
         production_environment: Set(new.production_environment),
         status: Set(DeployStatus::Initiated.as_str().to_owned()),
-        status_at: Set(new.deploy_time),
+        status_at: Set(status_at),
         status_github_id: Set(0),
         deploy_time: Set(new.deploy_time),
         completed_at: Set(None),

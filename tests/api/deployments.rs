@@ -275,6 +275,44 @@ async fn a_new_live_deploy_supersedes_the_previous_one_of_the_same_repository_an
 }
 
 #[tokio::test]
+async fn githubs_inactive_status_on_a_superseded_deploy_keeps_its_successor() {
+    let app = installed_app().await;
+    let a = deployment(101, SHA_A, "staging", "2026-11-02T10:00:00Z");
+    let b = deployment(102, SHA_B, "staging", "2026-11-02T11:00:00Z");
+    deliver_ok(
+        &app,
+        "deployment_status",
+        &status(1001, "success", "2026-11-02T10:05:00Z", &a),
+    )
+    .await;
+    deliver_ok(
+        &app,
+        "deployment_status",
+        &status(1002, "success", "2026-11-02T11:05:00Z", &b),
+    )
+    .await;
+
+    // GitHub's auto_inactive marks the earlier deployment when the later one succeeds.
+    deliver_ok(
+        &app,
+        "deployment_status",
+        &status(1003, "inactive", "2026-11-02T11:05:00Z", &a),
+    )
+    .await;
+
+    let first = deploy(&app, 1).await;
+    assert_eq!(
+        (first["status"].as_str(), first["superseded_by_id"].as_i64()),
+        (Some("superseded"), Some(2))
+    );
+    assert_eq!(
+        first["statuses"].as_array().unwrap().last().unwrap()["state"],
+        "inactive"
+    );
+    app.run_jobs().await;
+}
+
+#[tokio::test]
 async fn a_late_success_of_an_older_deploy_arrives_superseded_and_queues_nothing() {
     let app = installed_app().await;
     let older = deployment(201, SHA_A, "production", "2026-11-02T10:00:00Z");

@@ -1,6 +1,7 @@
 //! Black-box tests: the real server over real HTTP, one binary so the suite links once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod actions_runs;
 mod ancestry;
 mod auth_matrix;
 mod browser;
