@@ -147,19 +147,8 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
     })
 }
 
-/// The runs of `GET /repos/{owner}/{repo}/actions/runs` (`{"total_count", "workflow_runs"}`),
-/// checked against the same limits as a `workflow_run` delivery. A run that does not fit fails
-/// the page, naming its field.
-pub fn workflow_runs_page(body: &[u8]) -> Result<Vec<WorkflowRun>, PayloadError> {
-    let page: wire::RunsPage = from_slice(body)?;
-    Ok(page
-        .workflow_runs
-        .into_iter()
-        .map(|run| run.into_domain(None))
-        .collect())
-}
-
-/// One run object of that list on its own, so a run over the limits fails only itself.
+/// One run object of `GET /repos/{owner}/{repo}/actions/runs`, checked against the same limits
+/// as a `workflow_run` delivery, on its own, so a run over the limits fails only itself.
 pub fn workflow_run_object(run: &serde_json::Value) -> Result<WorkflowRun, PayloadError> {
     let run: wire::Run = serde_path_to_error::deserialize(run).map_err(|error| PayloadError {
         field: error.path().to_string(),
@@ -493,11 +482,6 @@ mod wire {
     pub struct Workflow {
         #[serde(default, deserialize_with = "optional::name")]
         pub name: Option<Name>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct RunsPage {
-        pub workflow_runs: Vec<Run>,
     }
 
     /// A workflow run object: the same shape in a `workflow_run` delivery and in
