@@ -5,6 +5,7 @@ mod ancestry;
 mod auth_matrix;
 mod browser;
 mod cli;
+mod connection_pages;
 mod concurrency;
 mod connections;
 mod deployments;
