@@ -304,6 +304,15 @@ async fn the_deploy_page_with_hostile_values_runs_no_script_and_keeps_its_layout
     app.run_jobs().await;
 }
 
+async fn scroll_to(c: &Client, id: &str) {
+    c.execute(
+        "document.getElementById(arguments[0]).scrollIntoView();",
+        vec![json!(id)],
+    )
+    .await
+    .unwrap();
+}
+
 /// Facts about the page in the browser: [page width, window width, header display, elements
 /// from stored data, link protocols].
 async fn layout_facts(c: &Client) -> serde_json::Value {
@@ -365,9 +374,11 @@ async fn a_person_reads_a_connection_with_its_rules_and_backfills() {
     let facts = layout_facts(c).await;
     assert!(facts[0].as_i64().unwrap() <= facts[1].as_i64().unwrap(), "overflows: {facts}");
     screenshot(c, "connection").await;
+    scroll_to(c, "backfills").await;
+    screenshot(c, "connection-backfills").await;
     c.goto(&app.url("/deployments")).await.unwrap();
     c.wait().for_element(Locator::Id("deployments")).await.unwrap();
-    assert_eq!(texts(c, "tr.deployment td.source").await, vec!["actions attempt 2 imported"]);
+    assert_eq!(texts(c, "tr.deployment td.source").await, vec!["actions run attempt 2 imported"]);
     screenshot(c, "deployments-imported").await;
 
     sign_in(c, &hostile).await;
@@ -376,6 +387,8 @@ async fn a_person_reads_a_connection_with_its_rules_and_backfills() {
     assert!(c.get_alert_text().await.is_err(), "a script ran and opened an alert");
     let facts = layout_facts(c).await;
     screenshot(c, "connection-hostile").await;
+    scroll_to(c, "backfills").await;
+    screenshot(c, "connection-hostile-backfills").await;
     assert_eq!(facts[2], "flex", "the stylesheet applies under the CSP");
     assert_eq!(facts[3], 0, "elements from stored data: {facts}");
     assert!(facts[0].as_i64().unwrap() <= facts[1].as_i64().unwrap(), "overflows: {facts}");

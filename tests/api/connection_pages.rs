@@ -384,7 +384,7 @@ async fn an_imported_actions_deploy_is_marked_and_links_its_run() {
     let (_, list) = page(&app, "/deployments").await;
     let (_, one) = page(&app, &format!("/deployments/{id}")).await;
 
-    assert!(list.contains(&format!("<a href=\"{run}\" rel=\"noopener noreferrer\" class=\"run\">actions</a>")), "{list}");
+    assert!(list.contains(&format!("<a href=\"{run}\" rel=\"noopener noreferrer\" class=\"run\">run</a>")), "{list}");
     assert!(list.contains("attempt 2") && list.contains(">imported</span>"), "{list}");
     assert!(one.contains(&format!("href=\"{run}\" rel=\"noopener noreferrer\" id=\"run-url\">run 7300000001</a>")), "{one}");
     assert!(one.contains("id=\"run-attempt\">attempt 2<") && one.contains("id=\"imported\""), "{one}");

@@ -78,6 +78,8 @@ struct BackfillRow {
     id: i64,
     state: &'static str,
     since: String,
+    since_day: String,
+    since_time: String,
     /// The repositories asked for, when not all of the installation's.
     repositories: Option<String>,
     repositories_done: i64,
@@ -93,7 +95,8 @@ struct BackfillRow {
 struct RateRow {
     remaining: i64,
     limit: i64,
-    reset_relative: String,
+    /// Only while the window has not reset: a past reset says nothing.
+    reset_relative: Option<String>,
     reset_exact: String,
 }
 
@@ -149,6 +152,8 @@ fn backfill_row(backfill: &Backfill, now: chrono::DateTime<chrono::Utc>) -> Back
         id: backfill.id,
         state: backfill.state.as_str(),
         since: exact(backfill.since),
+        since_day: backfill.since.format("%Y-%m-%d").to_string(),
+        since_time: backfill.since.format("%H:%M UTC").to_string(),
         repositories: view.repositories.map(|names| {
             names
                 .iter()
@@ -163,7 +168,7 @@ fn backfill_row(backfill: &Backfill, now: chrono::DateTime<chrono::Utc>) -> Back
         rate: progress.rate_limit.map(|rate| RateRow {
             remaining: rate.remaining,
             limit: rate.limit,
-            reset_relative: relative_time(now, rate.reset),
+            reset_relative: (rate.reset > now).then(|| relative_time(now, rate.reset)),
             reset_exact: exact(rate.reset),
         }),
         time_left,
