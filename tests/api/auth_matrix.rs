@@ -162,7 +162,12 @@ async fn world() -> World {
         .expect("the live deploy scheduled a check");
     let trigger = fresh_trigger(&app, &merged).await;
     // The world is the callers' data; its scheduled checks and the matrix's deploys stay queued.
-    app.allow_jobs(&["monitoring.check", "monitoring.expire", "deploy.went_live", "backfill.step"]);
+    app.allow_jobs(&[
+        "monitoring.check",
+        "monitoring.expire",
+        "deploy.went_live",
+        "backfill.step",
+    ]);
 
     World {
         app,
@@ -393,8 +398,16 @@ impl World {
                 "401 401 ok 401 401 401 401 401 401 ok",
             ),
             get("/api/jobs", json, "401 401 ok ok ok 401 401 401 401 401"),
-            get("/connections", html, "login login ok ok ok login login login login login"),
-            get("/connections/1", html, "login login ok ok ok login login login login login"),
+            get(
+                "/connections",
+                html,
+                "login login ok ok ok login login login login login",
+            ),
+            get(
+                "/connections/1",
+                html,
+                "login login ok ok ok login login login login login",
+            ),
             // Connection 2's, so the one caller it lets start a backfill does not meet the one
             // the JSON row below starts for connection 1 (a second would be 409).
             row(

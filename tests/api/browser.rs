@@ -332,9 +332,7 @@ async fn layout_facts(c: &Client) -> serde_json::Value {
 /// runs, nothing overflows sideways.
 #[tokio::test]
 async fn a_person_reads_a_connection_with_its_rules_and_backfills() {
-    use crate::connection_pages::{
-        connection_with_rules, imported_actions_deploy, three_backfills, three_rules,
-    };
+    use crate::connection_pages::{connection_with_rules, imported_actions_deploy, three_backfills, three_rules};
     use crate::hostile_pages::{hostile_text, HOSTILE_NAMES};
 
     let app = crate::helpers::spawn_app().await;
@@ -364,21 +362,43 @@ async fn a_person_reads_a_connection_with_its_rules_and_backfills() {
     let c = &browser.client;
 
     sign_in(c, &app).await;
-    c.find(Locator::LinkText("Connections")).await.unwrap().click().await.unwrap();
+    c.find(Locator::LinkText("Connections"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     c.wait().for_element(Locator::Id("connections")).await.unwrap();
     screenshot(c, "connections").await;
-    c.find(Locator::Css("tr.connection-row a.open")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("tr.connection-row a.open"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     c.wait().for_element(Locator::Id("rules")).await.unwrap();
-    assert_eq!(texts(c, "#rules tr.rule td.environment").await, vec!["production", "staging", "production-eu"]);
-    assert_eq!(texts(c, "#backfill-list .badge").await, vec!["running", "failed", "done"]);
+    assert_eq!(
+        texts(c, "#rules tr.rule td.environment").await,
+        vec!["production", "staging", "production-eu"]
+    );
+    assert_eq!(
+        texts(c, "#backfill-list .badge").await,
+        vec!["running", "failed", "done"]
+    );
     let facts = layout_facts(c).await;
-    assert!(facts[0].as_i64().unwrap() <= facts[1].as_i64().unwrap(), "overflows: {facts}");
+    assert!(
+        facts[0].as_i64().unwrap() <= facts[1].as_i64().unwrap(),
+        "overflows: {facts}"
+    );
     screenshot(c, "connection").await;
     scroll_to(c, "backfills").await;
     screenshot(c, "connection-backfills").await;
     c.goto(&app.url("/deployments")).await.unwrap();
     c.wait().for_element(Locator::Id("deployments")).await.unwrap();
-    assert_eq!(texts(c, "tr.deployment td.source").await, vec!["actions run attempt 2 imported"]);
+    assert_eq!(
+        texts(c, "tr.deployment td.source").await,
+        vec!["actions run attempt 2 imported"]
+    );
     screenshot(c, "deployments-imported").await;
 
     sign_in(c, &hostile).await;
@@ -391,6 +411,9 @@ async fn a_person_reads_a_connection_with_its_rules_and_backfills() {
     screenshot(c, "connection-hostile-backfills").await;
     assert_eq!(facts[2], "flex", "the stylesheet applies under the CSP");
     assert_eq!(facts[3], 0, "elements from stored data: {facts}");
-    assert!(facts[0].as_i64().unwrap() <= facts[1].as_i64().unwrap(), "overflows: {facts}");
+    assert!(
+        facts[0].as_i64().unwrap() <= facts[1].as_i64().unwrap(),
+        "overflows: {facts}"
+    );
     browser.client.clone().close().await.unwrap();
 }

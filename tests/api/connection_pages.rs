@@ -170,7 +170,10 @@ async fn the_connections_list_links_each_connection_and_the_nav_links_the_list()
 
     assert_eq!(status, 200);
     assert!(list.contains("<a href=\"/connections/1\" class=\"open\">"), "{list}");
-    assert!(list.contains("acme-corp") && list.contains("41000001") && list.contains("active"), "{list}");
+    assert!(
+        list.contains("acme-corp") && list.contains("41000001") && list.contains("active"),
+        "{list}"
+    );
     assert!(history.contains("<a href=\"/connections\""), "the nav links the list");
 }
 
@@ -188,7 +191,11 @@ async fn the_connection_page_shows_its_settings_rules_and_backfills_and_follows_
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    three_backfills(&app, "GitHub answered 403 for acme-corp/api: Resource not accessible by integration").await;
+    three_backfills(
+        &app,
+        "GitHub answered 403 for acme-corp/api: Resource not accessible by integration",
+    )
+    .await;
 
     let (status, body) = page(&app, "/connections/1").await;
 
@@ -211,9 +218,15 @@ async fn the_connection_page_shows_its_settings_rules_and_backfills_and_follows_
     assert!(!body.contains(secret), "the agent secret is never shown");
     assert_eq!(body.matches("<tr class=\"backfill ").count(), 3, "{body}");
     assert!(body.contains("14 / 40"), "running: repositories done / total");
-    assert!(body.contains("3100 / 5000") && body.contains("resets in 19 minutes"), "{body}");
+    assert!(
+        body.contains("3100 / 5000") && body.contains("resets in 19 minutes"),
+        "{body}"
+    );
     assert!(body.contains("about 11 min 8 s"), "the estimate from the pace so far");
-    assert!(body.contains("Resource not accessible by integration"), "the failed one's note");
+    assert!(
+        body.contains("Resource not accessible by integration"),
+        "the failed one's note"
+    );
     assert!(body.contains("12 / 12") && body.contains(">340<"), "the finished one");
     assert!(
         body.contains("<meta http-equiv=\"refresh\" content=\"5; url=/connections/1#backfills\">"),
@@ -332,7 +345,10 @@ async fn the_form_shows_why_no_backfill_started_on_the_page() {
     assert_eq!(again_status, 409);
     assert!(again.contains("id=\"backfill-problem\""), "{again}");
     assert!(again.contains("has not finished"), "{again}");
-    assert!(again.contains("<option value=\"90d\" selected>"), "the form keeps what was chosen");
+    assert!(
+        again.contains("<option value=\"90d\" selected>"),
+        "the form keeps what was chosen"
+    );
     assert_eq!(bad_status, 422);
     assert!(bad.contains("Since must be a span back from now"), "{bad}");
     assert!(bad.contains("Repository "), "{bad}");
@@ -384,10 +400,26 @@ async fn an_imported_actions_deploy_is_marked_and_links_its_run() {
     let (_, list) = page(&app, "/deployments").await;
     let (_, one) = page(&app, &format!("/deployments/{id}")).await;
 
-    assert!(list.contains(&format!("<a href=\"{run}\" rel=\"noopener noreferrer\" class=\"run\">run</a>")), "{list}");
-    assert!(list.contains("attempt 2") && list.contains(">imported</span>"), "{list}");
-    assert!(one.contains(&format!("href=\"{run}\" rel=\"noopener noreferrer\" id=\"run-url\">run 7300000001</a>")), "{one}");
-    assert!(one.contains("id=\"run-attempt\">attempt 2<") && one.contains("id=\"imported\""), "{one}");
+    assert!(
+        list.contains(&format!(
+            "<a href=\"{run}\" rel=\"noopener noreferrer\" class=\"run\">run</a>"
+        )),
+        "{list}"
+    );
+    assert!(
+        list.contains("attempt 2") && list.contains(">imported</span>"),
+        "{list}"
+    );
+    assert!(
+        one.contains(&format!(
+            "href=\"{run}\" rel=\"noopener noreferrer\" id=\"run-url\">run 7300000001</a>"
+        )),
+        "{one}"
+    );
+    assert!(
+        one.contains("id=\"run-attempt\">attempt 2<") && one.contains("id=\"imported\""),
+        "{one}"
+    );
 }
 
 #[tokio::test]

@@ -311,7 +311,15 @@ pub async fn start_backfill_form(
                     })
                     .collect(),
             };
-            return problem_page(&req, &state, &connection, &form, StatusCode::UNPROCESSABLE_ENTITY, problem).await;
+            return problem_page(
+                &req,
+                &state,
+                &connection,
+                &form,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                problem,
+            )
+            .await;
         }
     };
     match backfill::start(&state.store, &connection, &request, now).await {
