@@ -266,10 +266,14 @@ async fn the_deploy_page_with_hostile_values_runs_no_script_and_keeps_its_layout
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
 
-    for (n, path) in ["/deployments".to_owned()]
-        .into_iter()
-        .chain(ids.iter().map(|id| format!("/deployments/{id}")))
-        .enumerate()
+    for (n, path) in [
+        "/deployments".to_owned(),
+        "/connections".to_owned(),
+        "/connections/2".to_owned(),
+    ]
+    .into_iter()
+    .chain(ids.iter().map(|id| format!("/deployments/{id}")))
+    .enumerate()
     {
         c.goto(&app.url(&path)).await.unwrap();
         c.wait().for_element(Locator::Css("main h1")).await.unwrap();
