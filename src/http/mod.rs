@@ -143,6 +143,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .wrap(require(Access::Deployer)),
                 ),
         )
+        .service(web::resource("/connections").route(web::get().to(pages::show_connections).wrap(page())))
+        .service(web::resource("/connections/{id}").route(web::get().to(pages::show_connection).wrap(page())))
+        .service(
+            web::resource("/connections/{id}/backfill").route(web::post().to(pages::start_backfill_form).wrap(page())),
+        )
         .service(web::resource("/deployments/new").route(web::get().to(pages::show_create_page).wrap(page())))
         .service(
             web::resource("/deployments/new/credentials")

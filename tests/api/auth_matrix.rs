@@ -162,7 +162,12 @@ async fn world() -> World {
         .expect("the live deploy scheduled a check");
     let trigger = fresh_trigger(&app, &merged).await;
     // The world is the callers' data; its scheduled checks and the matrix's deploys stay queued.
-    app.allow_jobs(&["monitoring.check", "monitoring.expire", "deploy.went_live"]);
+    app.allow_jobs(&[
+        "monitoring.check",
+        "monitoring.expire",
+        "deploy.went_live",
+        "backfill.step",
+    ]);
 
     World {
         app,
@@ -393,6 +398,40 @@ impl World {
                 "401 401 ok 401 401 401 401 401 401 ok",
             ),
             get("/api/jobs", json, "401 401 ok ok ok 401 401 401 401 401"),
+            get(
+                "/connections",
+                html,
+                "login login ok ok ok login login login login login",
+            ),
+            get(
+                "/connections/1",
+                html,
+                "login login ok ok ok login login login login login",
+            ),
+            // Connection 2's, so the one caller it lets start a backfill does not meet the one
+            // the JSON row below starts for connection 1 (a second would be 409).
+            row(
+                "POST",
+                "/connections/2/backfill".into(),
+                html,
+                Body::Form(vec![("since", "7d".into())]),
+                Fresh::Nothing,
+                "login login 403 403 ok login login login login login",
+            ),
+            row(
+                "POST",
+                "/api/connections/1/backfill".into(),
+                json,
+                Body::Json(json!({"since": "7d"})),
+                Fresh::Nothing,
+                "401 401 ok 401 401 401 401 401 401 401",
+            ),
+            get(
+                "/api/connections/1/backfills",
+                json,
+                "401 401 ok ok ok 401 401 401 401 401",
+            ),
+            get("/api/backfills/1", json, "401 401 ok ok ok 401 401 401 401 401"),
         ]
     }
 

@@ -266,10 +266,14 @@ async fn the_deploy_page_with_hostile_values_runs_no_script_and_keeps_its_layout
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
 
-    for (n, path) in ["/deployments".to_owned()]
-        .into_iter()
-        .chain(ids.iter().map(|id| format!("/deployments/{id}")))
-        .enumerate()
+    for (n, path) in [
+        "/deployments".to_owned(),
+        "/connections".to_owned(),
+        "/connections/2".to_owned(),
+    ]
+    .into_iter()
+    .chain(ids.iter().map(|id| format!("/deployments/{id}")))
+    .enumerate()
     {
         c.goto(&app.url(&path)).await.unwrap();
         c.wait().for_element(Locator::Css("main h1")).await.unwrap();
@@ -302,4 +306,118 @@ async fn the_deploy_page_with_hostile_values_runs_no_script_and_keeps_its_layout
     }
     browser.client.clone().close().await.unwrap();
     app.run_jobs().await;
+}
+
+async fn scroll_to(c: &Client, id: &str) {
+    c.execute(
+        "document.getElementById(arguments[0]).scrollIntoView();",
+        vec![json!(id)],
+    )
+    .await
+    .unwrap();
+}
+
+/// Facts about the page in the browser: [page width, window width, header display, elements
+/// from stored data, link protocols].
+async fn layout_facts(c: &Client) -> serde_json::Value {
+    c.execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth,
+                     getComputedStyle(document.querySelector('header')).display,
+                     document.querySelectorAll('main script, main iframe, main img, main svg, [onerror], [onload]').length,
+                     Array.from(document.querySelectorAll('a[href]')).map(a => a.protocol)];",
+            vec![],
+        )
+        .await
+        .unwrap()
+}
+
+/// A connection as a person sees it: three rules, a finished, a failed and a running backfill,
+/// an imported Actions deploy in the history; then the same with hostile rules and note. Nothing
+/// runs, nothing overflows sideways.
+#[tokio::test]
+async fn a_person_reads_a_connection_with_its_rules_and_backfills() {
+    use crate::connection_pages::{connection_with_rules, imported_actions_deploy, three_backfills, three_rules};
+    use crate::hostile_pages::{hostile_text, HOSTILE_NAMES};
+
+    let app = crate::helpers::spawn_app().await;
+    connection_with_rules(&app, three_rules()).await;
+    three_backfills(
+        &app,
+        "GitHub answered 403 for acme-corp/api: Resource not accessible by integration (the App lacks Actions: read)",
+    )
+    .await;
+    imported_actions_deploy(
+        &app,
+        "https://github.com/acme-corp/web-app/actions/runs/7300000001/attempts/2",
+    )
+    .await;
+    let hostile = crate::helpers::spawn_app().await;
+    connection_with_rules(
+        &hostile,
+        json!([
+            {"repository": HOSTILE_NAMES[0], "workflow": HOSTILE_NAMES[1], "branch": HOSTILE_NAMES[2], "environment": HOSTILE_NAMES[0]},
+            {"repository": format!("acme-corp/{}", "w".repeat(240)), "workflow": format!("{}.yml", "d".repeat(200)), "environment": "e".repeat(200)},
+            {"repository": "acme-corp/*", "workflow": HOSTILE_NAMES[5], "environment": HOSTILE_NAMES[1]},
+        ]),
+    )
+    .await;
+    three_backfills(&hostile, &hostile_text()).await;
+    let browser = open_browser().await;
+    let c = &browser.client;
+
+    sign_in(c, &app).await;
+    c.find(Locator::LinkText("Connections"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("connections")).await.unwrap();
+    screenshot(c, "connections").await;
+    c.find(Locator::Css("tr.connection-row a.open"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("rules")).await.unwrap();
+    assert_eq!(
+        texts(c, "#rules tr.rule td.environment").await,
+        vec!["production", "staging", "production-eu"]
+    );
+    assert_eq!(
+        texts(c, "#backfill-list .badge").await,
+        vec!["running", "failed", "done"]
+    );
+    let facts = layout_facts(c).await;
+    assert!(
+        facts[0].as_i64().unwrap() <= facts[1].as_i64().unwrap(),
+        "overflows: {facts}"
+    );
+    screenshot(c, "connection").await;
+    scroll_to(c, "backfills").await;
+    screenshot(c, "connection-backfills").await;
+    c.goto(&app.url("/deployments")).await.unwrap();
+    c.wait().for_element(Locator::Id("deployments")).await.unwrap();
+    assert_eq!(
+        texts(c, "tr.deployment td.source").await,
+        vec!["actions run attempt 2 imported"]
+    );
+    screenshot(c, "deployments-imported").await;
+
+    sign_in(c, &hostile).await;
+    c.goto(&hostile.url("/connections/1")).await.unwrap();
+    c.wait().for_element(Locator::Id("rules")).await.unwrap();
+    assert!(c.get_alert_text().await.is_err(), "a script ran and opened an alert");
+    let facts = layout_facts(c).await;
+    screenshot(c, "connection-hostile").await;
+    scroll_to(c, "backfills").await;
+    screenshot(c, "connection-hostile-backfills").await;
+    assert_eq!(facts[2], "flex", "the stylesheet applies under the CSP");
+    assert_eq!(facts[3], 0, "elements from stored data: {facts}");
+    assert!(
+        facts[0].as_i64().unwrap() <= facts[1].as_i64().unwrap(),
+        "overflows: {facts}"
+    );
+    browser.client.clone().close().await.unwrap();
 }

@@ -213,8 +213,8 @@ fn tags(html: &str) -> Vec<Tag> {
 /// Every tag the pages write themselves.
 const PAGE_TAGS: &[&str] = &[
     "!doctype", "html", "head", "meta", "title", "link", "body", "header", "main", "nav", "section", "div", "span",
-    "a", "form", "input", "button", "label", "select", "option", "datalist", "h1", "h2", "p", "dl", "dt", "dd", "ol",
-    "ul", "li", "bdi", "br", "strong", "time", "code", "pre", "table", "thead", "tbody", "tr", "th", "td",
+    "a", "form", "input", "button", "label", "select", "option", "datalist", "h1", "h2", "h3", "p", "dl", "dt", "dd",
+    "ol", "ul", "li", "bdi", "br", "strong", "time", "code", "pre", "table", "thead", "tbody", "tr", "th", "td",
 ];
 
 /// No markup from stored data: only the pages' own tags, no event handler or inline style, and
@@ -286,6 +286,8 @@ async fn every_page_shows_hostile_stored_values_as_inert_text_with_the_security_
     let mut paths = vec![
         "/deployments".to_owned(),
         "/deployments/new".to_owned(),
+        "/connections".to_owned(),
+        "/connections/2".to_owned(),
         "/login".to_owned(),
         format!("/login?next={}", encoded("/\"><script>alert(1)</script>")),
         format!("/deployments?environment={}", encoded(HOSTILE_NAMES[1])),

@@ -7,6 +7,7 @@ mod auth_matrix;
 mod browser;
 mod cli;
 mod concurrency;
+mod connection_pages;
 mod connections;
 mod deployments;
 mod dos;

@@ -5,9 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{commit_url, csrf, exact, html, human_duration, relative_time, status_label};
+use super::{commit_url, csrf, exact, html, http_link, human_duration, relative_time, status_label};
 use crate::connections;
-use crate::deploys::{cursor, Deploy, DeployFilter, DeployStatus};
+use crate::deploys::{cursor, Deploy, DeployFilter, DeploySource, DeployStatus};
 use crate::error::ApiError;
 use crate::http::deployments::{parse_query, DeploymentsQuery};
 use crate::http::session::urlencode;
@@ -23,6 +23,12 @@ struct Row {
     status: &'static str,
     status_label: &'static str,
     source: String,
+    /// An Actions deploy's run (its `log_url`), when it is an http(s) URL.
+    run_url: Option<String>,
+    /// Shown only when the run was re-run (attempt 2 and later).
+    run_attempt: Option<i64>,
+    /// Imported by a backfill: history, not news.
+    backfilled: bool,
     relative: String,
     exact: String,
     finished: Option<Finished>,
@@ -50,6 +56,13 @@ fn finished(now: chrono::DateTime<chrono::Utc>, d: &Deploy) -> Option<Finished> 
         exact: exact(at),
         took: d.duration_seconds.map(human_duration),
     })
+}
+
+/// The run an Actions deploy came from: its `log_url` is the run's page.
+pub(super) fn run_url(d: &Deploy) -> Option<String> {
+    (d.source == DeploySource::Actions)
+        .then(|| http_link(d.log_url.as_deref()))
+        .flatten()
 }
 
 struct StatusOption {
@@ -128,6 +141,9 @@ async fn render_deployments(
             status: d.status.as_str(),
             status_label: status_label(d.status),
             source: d.source.as_str().to_owned(),
+            run_url: run_url(d),
+            run_attempt: d.run_attempt.filter(|a| *a > 1),
+            backfilled: d.backfilled,
             relative: relative_time(now, d.deploy_time),
             exact: exact(d.deploy_time),
             finished: finished(now, d),

@@ -7,14 +7,17 @@
 //! against the browser's CSRF cookie ([`check_csrf`]).
 //!
 //! `sign_in.rs` signs the admin in and out, `history.rs` shows the list of deployments,
-//! `deployment.rs` one deployment, `credentials.rs` the "Create a deployment" tab. This file holds
+//! `deployment.rs` one deployment, `credentials.rs` the "Create a deployment" tab,
+//! `connections.rs` the connections with their workflow rules and backfills. This file holds
 //! what they share: which requests are for a page, the HTML response, CSRF and time formatting.
 
+mod connections;
 mod credentials;
 mod deployment;
 mod history;
 mod sign_in;
 
+pub use connections::{show_connection, show_connections, start_backfill_form};
 pub use credentials::{confirm_revoke_page, create_credential_form, revoke_credential_form, show_create_page};
 pub use deployment::show_deployment;
 pub use history::show_deployments;
@@ -134,6 +137,12 @@ fn status_label(status: DeployStatus) -> &'static str {
         DeployStatus::RolledBack => "rolled back",
         other => other.as_str(),
     }
+}
+
+/// `url` when it can be a link: stored URLs are http(s) only, and a page still links nothing else.
+fn http_link(url: Option<&str>) -> Option<String> {
+    url.filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        .map(str::to_owned)
 }
 
 fn commit_url(state: &AppState, repository: &str, sha: &str) -> String {
