@@ -3,6 +3,7 @@
 
 mod ancestry;
 mod auth_matrix;
+mod backfill;
 mod browser;
 mod cli;
 mod concurrency;
