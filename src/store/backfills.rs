@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::{backfill, backfill_item, backfill_repository};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
@@ -145,7 +145,8 @@ pub async fn advance(
     if progress.started {
         update = update.col_expr(
             backfill::Column::StartedAt,
-            Expr::cust_with_values("COALESCE(started_at, ?)", [now]),
+            // Built, not written out: a `?` in custom SQL is no placeholder on PostgreSQL.
+            Func::coalesce([Expr::col(backfill::Column::StartedAt).into(), Expr::value(now)]).into(),
         );
     }
     if progress.finished {
