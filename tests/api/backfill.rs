@@ -558,6 +558,10 @@ async fn a_backfill_leaves_the_last_fifth_of_the_rate_limit_and_waits_for_the_re
     assert!(waiting["note"].as_str().unwrap().contains("rate limit"), "{waiting}");
     assert_eq!(calls_in_window, 8, "no call once 20 % were left: {:?}", fake.calls());
     assert_eq!(waiting["progress"]["rate_limit"]["remaining"], 2);
+    assert_eq!(
+        waiting["progress"]["deploys_imported"], 21,
+        "what the 7 repositories read brought is applied while it waits"
+    );
     let next_step = app
         .first_row("SELECT run_at FROM job WHERE kind = 'backfill.step' AND state = 'queued'")
         .await
@@ -773,23 +777,27 @@ async fn a_backfill_killed_mid_way_resumes_after_a_restart_without_duplicates() 
 #[tokio::test]
 async fn a_repository_github_does_not_show_is_skipped_with_a_note_and_the_others_finish() {
     let fake = FakeGitHub::start().await;
-    let repos = fake.add_history_repos(OWNER, 3);
+    let repos = fake.add_history_repos(OWNER, 4);
     let now = clock_start();
     for (n, repo) in repos.iter().enumerate() {
         make_history(&fake, repo, 10_000 * (n as i64 + 1), 10, now, false);
     }
     fake.lose_history_repo(&repos[1]);
+    fake.lose_history_repo(&repos[2]);
     let app = installed_app(&fake).await;
 
     let id = start_backfill(&app, json!({"since": "30d"})).await;
     let view = run_backfill(&app, id).await;
 
     assert_eq!(view["state"], "done", "{view}");
-    assert_eq!(view["progress"]["repositories_done"], 3);
+    assert_eq!(view["progress"]["repositories_done"], 4);
     assert_eq!(view["progress"]["deploys_imported"], 20);
     let note = view["note"].as_str().unwrap_or_default();
-    assert!(note.contains("repo-02"), "the note names the repository: {view}");
+    assert!(
+        note.contains("repo-02") && note.contains("repo-03"),
+        "the note names both repositories: {view}"
+    );
     let deploys = stored(app.store.conn()).await;
-    assert!(deploys.iter().all(|d| d.repository != repos[1]));
+    assert!(deploys.iter().all(|d| d.repository != repos[1] && d.repository != repos[2]));
     assert_eq!(deploys.len(), 20);
 }
