@@ -493,6 +493,9 @@ mod tests {
             without_wait(&format!("{waiting}; GitHub does not show a/b")).as_deref(),
             Some("GitHub does not show a/b")
         );
-        assert_eq!(without_wait("not in the installation: a/b").as_deref(), Some("not in the installation: a/b"));
+        assert_eq!(
+            without_wait("not in the installation: a/b").as_deref(),
+            Some("not in the installation: a/b")
+        );
     }
 }

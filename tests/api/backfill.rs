@@ -103,7 +103,9 @@ impl TestApp {
         let now = self.clock.now();
         let backend = self.store.conn().get_database_backend();
         let sql = match backend {
-            sea_orm::DatabaseBackend::Postgres => "SELECT COUNT(*) AS n FROM job WHERE state = 'queued' AND run_at <= $1",
+            sea_orm::DatabaseBackend::Postgres => {
+                "SELECT COUNT(*) AS n FROM job WHERE state = 'queued' AND run_at <= $1"
+            }
             _ => "SELECT COUNT(*) AS n FROM job WHERE state = 'queued' AND run_at <= ?",
         };
         let row = self
@@ -179,7 +181,14 @@ fn sha_of(id: i64) -> String {
 /// `count` deployments of `repo`, newest 1 h before `now` and then one every 4 hours back,
 /// alternating production and staging; every 7th fails, every 11th is still in progress. With
 /// `rollback`, the newest production deploy re-deploys the sha of the 9th newest.
-fn make_history(fake: &FakeGitHub, repo: &str, base_id: i64, count: i64, now: DateTime<Utc>, rollback: bool) -> Vec<Made> {
+fn make_history(
+    fake: &FakeGitHub,
+    repo: &str,
+    base_id: i64,
+    count: i64,
+    now: DateTime<Utc>,
+    rollback: bool,
+) -> Vec<Made> {
     let mut made = Vec::new();
     for k in 1..=count {
         let id = base_id + k;
@@ -197,8 +206,8 @@ fn make_history(fake: &FakeGitHub, repo: &str, base_id: i64, count: i64, now: Da
         } else {
             "success"
         };
-        let mut deployment =
-            FakeDeployment::new(id, &sha, environment, created_at).status("in_progress", created_at + Duration::minutes(1));
+        let mut deployment = FakeDeployment::new(id, &sha, environment, created_at)
+            .status("in_progress", created_at + Duration::minutes(1));
         if outcome != "in_progress" {
             deployment = deployment.status(outcome, created_at + Duration::minutes(5));
         }
@@ -241,8 +250,7 @@ fn expected(made: &[Made]) -> BTreeMap<i64, (String, Option<i64>, Option<i64>)> 
                 out.insert(m.id, ("live".to_owned(), None, None));
                 continue;
             };
-            let earlier_sha_again =
-                next.sha != m.sha && successes[..i].iter().any(|earlier| earlier.sha == next.sha);
+            let earlier_sha_again = next.sha != m.sha && successes[..i].iter().any(|earlier| earlier.sha == next.sha);
             if earlier_sha_again {
                 out.insert(m.id, ("rolled_back".to_owned(), Some(next.id), Some(next.id)));
             } else {
@@ -343,7 +351,10 @@ async fn the_api_starts_one_backfill_at_a_time_and_shows_its_progress() {
     assert_eq!(view["progress"]["repositories_done"], 2);
     assert_eq!(view["progress"]["repositories_total"], 2);
     assert_eq!(view["progress"]["deploys_imported"], 5);
-    assert_eq!(view["progress"]["github_calls"], 3, "1 listing + 1 GraphQL page per repository");
+    assert_eq!(
+        view["progress"]["github_calls"], 3,
+        "1 listing + 1 GraphQL page per repository"
+    );
     assert_eq!(view["progress"]["rate_limit"]["limit"], 5000);
     assert!(view["progress"]["rate_limit"]["remaining"].as_i64().unwrap() < 5000);
     assert_eq!(view["progress"]["estimated_seconds_left"], 0);
@@ -363,8 +374,12 @@ async fn a_bad_backfill_request_is_refused_with_its_fields_named() {
     let fake = FakeGitHub::start().await;
     let app = installed_app(&fake).await;
 
-    let (status, _, problem) =
-        post_backfill(&app, 1, &json!({"since": "forever", "repositories": ["no-slash"], "colour": "red"})).await;
+    let (status, _, problem) = post_backfill(
+        &app,
+        1,
+        &json!({"since": "forever", "repositories": ["no-slash"], "colour": "red"}),
+    )
+    .await;
     let malformed = app
         .client
         .post(app.url("/api/connections/1/backfill"))
@@ -579,7 +594,11 @@ async fn a_backfill_leaves_the_last_fifth_of_the_rate_limit_and_waits_for_the_re
     assert_eq!(done["progress"]["repositories_done"], 12);
     assert_eq!(done["progress"]["deploys_imported"], 36);
     assert_eq!(done["note"], Value::Null);
-    assert_eq!(api_calls(&fake), 13, "one listing and one page a repository, none refused");
+    assert_eq!(
+        api_calls(&fake),
+        13,
+        "one listing and one page a repository, none refused"
+    );
 }
 
 // 6. History, not news.
@@ -754,7 +773,10 @@ async fn a_backfill_killed_mid_way_resumes_after_a_restart_without_duplicates() 
     .await
     .unwrap();
     let server = ServerProcess::start_with(&database.url, &env).await;
-    let done = poll_server(&client, &server.url, id, |v| v["state"] == "done" || v["state"] == "failed").await;
+    let done = poll_server(&client, &server.url, id, |v| {
+        v["state"] == "done" || v["state"] == "failed"
+    })
+    .await;
 
     assert_eq!(done["state"], "done", "{done}");
     let imported = within(&made, since);
@@ -769,7 +791,10 @@ async fn a_backfill_killed_mid_way_resumes_after_a_restart_without_duplicates() 
     assert_eq!(deploys.len(), imported.len());
     assert_eq!(actual(&deploys), expected(&imported));
     assert_one_live_per_environment(&deploys);
-    assert_eq!(done["progress"]["deploys_imported"].as_i64(), Some(imported.len() as i64));
+    assert_eq!(
+        done["progress"]["deploys_imported"].as_i64(),
+        Some(imported.len() as i64)
+    );
 }
 
 // 9. A repository GitHub does not show.
@@ -798,6 +823,89 @@ async fn a_repository_github_does_not_show_is_skipped_with_a_note_and_the_others
         "the note names both repositories: {view}"
     );
     let deploys = stored(app.store.conn()).await;
-    assert!(deploys.iter().all(|d| d.repository != repos[1] && d.repository != repos[2]));
+    assert!(deploys
+        .iter()
+        .all(|d| d.repository != repos[1] && d.repository != repos[2]));
     assert_eq!(deploys.len(), 20);
+}
+
+// The repositories asked for, and GitHub's own rate limit.
+
+#[tokio::test]
+async fn a_backfill_of_named_repositories_reads_only_those_and_notes_the_ones_not_installed() {
+    let fake = FakeGitHub::start().await;
+    let repos = fake.add_history_repos(OWNER, 3);
+    let now = clock_start();
+    for (n, repo) in repos.iter().enumerate() {
+        make_history(&fake, repo, 10_000 * (n as i64 + 1), 4, now, false);
+    }
+    let app = installed_app(&fake).await;
+
+    let id = start_backfill(
+        &app,
+        json!({"since": "30d", "repositories": ["ACME-CORP/repo-02", "acme-corp/elsewhere"]}),
+    )
+    .await;
+    let view = run_backfill(&app, id).await;
+
+    assert_eq!(view["state"], "done", "{view}");
+    assert_eq!(
+        view["repositories"],
+        json!(["ACME-CORP/repo-02", "acme-corp/elsewhere"])
+    );
+    assert_eq!(view["progress"]["repositories_total"], 1);
+    assert_eq!(view["progress"]["deploys_imported"], 4);
+    assert!(
+        view["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("acme-corp/elsewhere"),
+        "{view}"
+    );
+    assert_eq!(fake.count("/graphql"), 1, "{:?}", fake.calls());
+    let deploys = stored(app.store.conn()).await;
+    assert!(deploys.iter().all(|d| d.repository == repos[1]), "{deploys:#?}");
+}
+
+#[tokio::test]
+async fn a_rate_limit_github_answers_makes_the_backfill_wait_and_go_on_with_nothing_lost() {
+    let fake = FakeGitHub::start().await;
+    let repos = fake.add_history_repos(OWNER, 2);
+    let now = clock_start();
+    for (n, repo) in repos.iter().enumerate() {
+        make_history(&fake, repo, 10_000 * (n as i64 + 1), 150, now, false);
+    }
+    let app = installed_app(&fake).await;
+    let id = start_backfill(&app, json!({"since": "60d"})).await;
+    // The listing and the first page of repo-01; then GitHub refuses the second page.
+    for _ in 0..2 {
+        shiplog::jobs::runner::run_once(&app.runner, "test-worker")
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    fake.fail_next(crate::fake_github::Fault::PrimaryRateLimit { reset_in: 600 });
+
+    let waiting = run_backfill(&app, id).await;
+    let run_at = app
+        .first_row("SELECT run_at FROM job WHERE kind = 'backfill.step' AND state = 'queued'")
+        .await
+        .try_get::<DateTime<Utc>>("", "run_at")
+        .unwrap();
+    app.clock.set(run_at + Duration::seconds(1));
+    let done = run_backfill(&app, id).await;
+
+    assert_eq!(waiting["state"], "waiting", "{waiting}");
+    assert!(run_at > now, "it waits for the reset: {run_at}");
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["note"], Value::Null);
+    assert_eq!(done["progress"]["repositories_done"], 2);
+    assert_eq!(done["progress"]["deploys_imported"], 300);
+    assert_eq!(
+        fake.count("/graphql"),
+        5,
+        "2 pages a repository and the refused one: {:?}",
+        fake.calls()
+    );
+    assert_eq!(stored(app.store.conn()).await.len(), 300);
 }
