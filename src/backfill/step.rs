@@ -101,26 +101,35 @@ impl Backfiller {
             self.finish(&backfill, BackfillState::Failed, Some(NO_APP), now).await?;
             return Err(JobError::Skipped(NO_APP.to_owned()));
         };
-        if let Some(rate) = backfill.rate.as_ref().filter(|rate| !rate.allows_a_call(now)) {
+        let repository = if backfill.repositories_listed {
+            match rows::next_repository(self.store.conn(), backfill.id).await? {
+                None => return self.finish(&backfill, BackfillState::Done, None, now).await,
+                found => found,
+            }
+        } else {
+            None
+        };
+        // Only a read spends the rate limit: what was read is applied while the backfill waits.
+        let reads = repository
+            .as_ref()
+            .is_none_or(|r| r.phase == "deployments" || r.phase == "runs");
+        if let Some(rate) = backfill.rate.as_ref().filter(|rate| reads && !rate.allows_a_call(now)) {
             return self.wait(&backfill, rate.reset, Progress::default(), now).await;
         }
         let client = InstallationClient {
             app,
             installation: connection.installation_id,
         };
-        if !backfill.repositories_listed {
+        let Some(repository) = repository else {
             return self.list_repositories(&backfill, &client, now).await;
-        }
-        match rows::next_repository(self.store.conn(), backfill.id).await? {
-            None => self.finish(&backfill, BackfillState::Done, None, now).await,
-            Some(repository) => match repository.phase.as_str() {
-                "deployments" => {
-                    self.read_deployments(&backfill, &connection, &repository, &client, now)
-                        .await
-                }
-                "runs" => self.read_runs(&backfill, &connection, &repository, &client, now).await,
-                _ => self.apply(&backfill, &connection, &repository, now).await,
-            },
+        };
+        match repository.phase.as_str() {
+            "deployments" => {
+                self.read_deployments(&backfill, &connection, &repository, &client, now)
+                    .await
+            }
+            "runs" => self.read_runs(&backfill, &connection, &repository, &client, now).await,
+            _ => self.apply(&backfill, &connection, &repository, now).await,
         }
     }
 
@@ -340,7 +349,12 @@ impl Backfiller {
         // What was staged before stays and is applied; the repository reads no further.
         rows::set_repository(&tx, repository.id, "apply", None, 0).await?;
         let mut progress = called(None);
-        progress.note = Some(Some(format!("GitHub does not show {what}; its history was not read")));
+        // Added to what the note said before, so every repository skipped stays named.
+        let skipped = format!("GitHub does not show {what}; its history was not read");
+        progress.note = Some(Some(match backfill.note.as_deref().and_then(without_wait) {
+            Some(earlier) => format!("{earlier}; {skipped}"),
+            None => skipped,
+        }));
         self.advance(tx, backfill, progress, now).await
     }
 
@@ -354,6 +368,10 @@ impl Backfiller {
     ) -> Result<Stepped, JobError> {
         progress.started = true;
         progress.state.get_or_insert(BackfillState::Running);
+        if backfill.state == BackfillState::Waiting && progress.note.is_none() {
+            // Going on after the reset: the note no longer says it waits.
+            progress.note = Some(backfill.note.as_deref().and_then(without_wait));
+        }
         if !rows::advance(&tx, backfill.id, backfill.step, &progress, now).await? {
             tx.rollback().await?;
             return Ok(Stepped::Stale);
@@ -371,11 +389,16 @@ impl Backfiller {
         now: DateTime<Utc>,
     ) -> Result<Stepped, JobError> {
         progress.state = Some(BackfillState::Waiting);
-        progress.note = Some(Some(format!(
-            "waiting for GitHub's rate limit to reset at {} (a backfill leaves the last {}% for live work)",
+        let waiting = format!(
+            "{WAITING} {} (a backfill leaves the last {}% for live work)",
             until.format("%Y-%m-%d %H:%M:%S UTC"),
             super::RESERVE_PERCENT
-        )));
+        );
+        // What the note said before (a repository skipped) is kept after the waiting part.
+        progress.note = Some(Some(match backfill.note.as_deref().and_then(without_wait) {
+            Some(earlier) => format!("{waiting}; {earlier}"),
+            None => waiting,
+        }));
         let tx = self.store.begin().await?;
         if !rows::advance(&tx, backfill.id, backfill.step, &progress, now).await? {
             tx.rollback().await?;
@@ -393,9 +416,14 @@ impl Backfiller {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Stepped, JobError> {
+        let note = match note {
+            Some(note) => Some(Some(note.to_owned())),
+            None if backfill.state == BackfillState::Waiting => Some(backfill.note.as_deref().and_then(without_wait)),
+            None => None,
+        };
         let progress = Progress {
             state: Some(state),
-            note: note.map(|n| Some(n.to_owned())),
+            note,
             finished: true,
             ..Progress::default()
         };
@@ -408,6 +436,19 @@ impl Backfiller {
         tracing::info!(backfill = backfill.id, state = state.as_str(), "backfill finished");
         Ok(Stepped::Finished(state))
     }
+}
+
+/// How a note saying the backfill waits for the rate limit begins.
+const WAITING: &str = "waiting for GitHub's rate limit to reset at";
+
+/// `note` without its waiting part (see [`Backfiller::wait`]); `None` when nothing else is left.
+fn without_wait(note: &str) -> Option<String> {
+    let rest = match note.strip_prefix(WAITING) {
+        None => note,
+        Some(waiting) => waiting.split_once("for live work)").map_or("", |(_, rest)| rest),
+    };
+    let rest = rest.trim_start_matches("; ").trim();
+    (!rest.is_empty()).then(|| rest.to_owned())
 }
 
 /// The progress of a step that made one GitHub call, with the rate limit it reported.
@@ -437,5 +478,24 @@ where
         }
         Err(CallError::NotFound(what)) => Ok(Read::Missing(what)),
         Err(error) => Err(JobError::retry(error.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_waiting_part_of_a_note_goes_and_the_rest_stays() {
+        let waiting = format!("{WAITING} 2026-11-02 09:30:00 UTC (a backfill leaves the last 20% for live work)");
+        assert_eq!(without_wait(&waiting), None);
+        assert_eq!(
+            without_wait(&format!("{waiting}; GitHub does not show a/b")).as_deref(),
+            Some("GitHub does not show a/b")
+        );
+        assert_eq!(
+            without_wait("not in the installation: a/b").as_deref(),
+            Some("not in the installation: a/b")
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::{backfill, backfill_item, backfill_repository};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
@@ -142,6 +142,13 @@ pub async fn advance(
     if let Some(note) = &progress.note {
         update = update.col_expr(backfill::Column::Note, Expr::value(note.clone()));
     }
+    if progress.started {
+        update = update.col_expr(
+            backfill::Column::StartedAt,
+            // Built, not written out: a `?` in custom SQL is no placeholder on PostgreSQL.
+            Func::coalesce([Expr::col(backfill::Column::StartedAt).into(), Expr::value(now)]).into(),
+        );
+    }
     if progress.finished {
         update = update.col_expr(backfill::Column::FinishedAt, Expr::value(Some(now)));
     }
@@ -150,18 +157,7 @@ pub async fn advance(
         .filter(backfill::Column::Step.eq(step))
         .exec(db)
         .await?;
-    if result.rows_affected != 1 {
-        return Ok(false);
-    }
-    if progress.started {
-        backfill::Entity::update_many()
-            .col_expr(backfill::Column::StartedAt, Expr::value(Some(now)))
-            .filter(backfill::Column::Id.eq(id))
-            .filter(backfill::Column::StartedAt.is_null())
-            .exec(db)
-            .await?;
-    }
-    Ok(true)
+    Ok(result.rows_affected == 1)
 }
 
 /// A repository a backfill reads.

@@ -4,6 +4,7 @@
 mod actions_runs;
 mod ancestry;
 mod auth_matrix;
+mod backfill;
 mod browser;
 mod cli;
 mod concurrency;

@@ -116,6 +116,14 @@ impl FakeGitHub {
             .collect()
     }
 
+    /// `repo` stays in the installation's listing but is gone for every other call: GraphQL
+    /// answers `NOT_FOUND`, REST 404 (a repository deleted or renamed while a backfill reads).
+    pub fn lose_history_repo(&self, repo: &str) {
+        let key = repo.to_ascii_lowercase();
+        self.state.repo_ids.lock().unwrap().retain(|_, name| *name != key);
+        self.state.history.deployments.lock().unwrap().remove(&key);
+    }
+
     pub fn add_deployment(&self, repo: &str, deployment: FakeDeployment) {
         self.state
             .history
