@@ -140,7 +140,7 @@ impl Backfiller {
         now: DateTime<Utc>,
     ) -> Result<Stepped, JobError> {
         let cursor = backfill.repositories_cursor.clone();
-        let page = match read(client, now, |octo| {
+        let page = match read(client, now, false, |octo| {
             let cursor = cursor.clone();
             async move { history::installation_repositories(&octo, cursor.as_deref(), now).await }
         })
@@ -204,7 +204,7 @@ impl Backfiller {
         now: DateTime<Utc>,
     ) -> Result<Stepped, JobError> {
         let (name, cursor) = (repository.repository.clone(), repository.cursor.clone());
-        let page = match read(client, now, |octo| {
+        let page = match read(client, now, true, |octo| {
             let (name, cursor) = (name.clone(), cursor.clone());
             async move { history::deployments(&octo, &name, cursor.as_deref(), now).await }
         })
@@ -249,7 +249,7 @@ impl Backfiller {
         now: DateTime<Utc>,
     ) -> Result<Stepped, JobError> {
         let (name, cursor) = (repository.repository.clone(), repository.cursor.clone());
-        let page = match read(client, now, |octo| {
+        let page = match read(client, now, false, |octo| {
             let (name, cursor) = (name.clone(), cursor.clone());
             async move { history::workflow_runs(&octo, &name, cursor.as_deref(), now).await }
         })
@@ -466,12 +466,22 @@ fn called(rate: Option<&RateLimit>) -> Progress {
 
 /// Makes one read as the installation; rate limits and missing repositories are results, other
 /// failures retry the step (the job's backoff).
-async fn read<T, F, Fut>(client: &InstallationClient<'_>, now: DateTime<Utc>, call: F) -> Result<Read<T>, JobError>
+async fn read<T, F, Fut>(
+    client: &InstallationClient<'_>,
+    now: DateTime<Utc>,
+    graphql: bool,
+    call: F,
+) -> Result<Read<T>, JobError>
 where
     F: Fn(octocrab::Octocrab) -> Fut,
     Fut: std::future::Future<Output = Result<Page<T>, CallError>>,
 {
-    match client.call(now, call).await {
+    let answer = if graphql {
+        client.call_graphql(now, call).await
+    } else {
+        client.call(now, call).await
+    };
+    match answer {
         Ok(page) => Ok(Read::Page(page)),
         Err(CallError::RateLimited { retry_at }) => {
             Ok(Read::Limited(retry_at.unwrap_or(now + chrono::Duration::minutes(1))))

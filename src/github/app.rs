@@ -31,6 +31,9 @@ pub enum GitHubAppError {
 pub struct GitHubApp {
     app_id: u64,
     client: Octocrab,
+    /// The same App at GitHub's GraphQL root, which on GitHub Enterprise Server is not under the
+    /// REST root (`https://HOST/api/graphql` beside `https://HOST/api/v3`).
+    graphql: Octocrab,
     tokens: Arc<TokenCache>,
 }
 
@@ -45,19 +48,22 @@ impl std::fmt::Debug for GitHubApp {
 impl GitHubApp {
     /// Builds the client; fails at start-up on a bad key or base URL rather than at first use.
     pub fn new(credentials: &GitHubAppCredentials, api_url: &str) -> Result<Self, GitHubAppError> {
-        let key = octocrab::EncodingKey::from_rsa_pem(credentials.private_key_pem.expose().as_bytes())
-            .map_err(|_| GitHubAppError::InvalidKey)?;
-        let client = Octocrab::builder()
-            .base_uri(api_url)
-            .map_err(|_| GitHubAppError::InvalidBaseUrl(api_url.to_owned()))?
-            .app(AppId(credentials.app_id), key)
-            .set_connect_timeout(Some(std::time::Duration::from_secs(10)))
-            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-            .build()
-            .map_err(|e| GitHubAppError::Client(e.to_string()))?;
+        let build = |base: &str| {
+            let key = octocrab::EncodingKey::from_rsa_pem(credentials.private_key_pem.expose().as_bytes())
+                .map_err(|_| GitHubAppError::InvalidKey)?;
+            Octocrab::builder()
+                .base_uri(base)
+                .map_err(|_| GitHubAppError::InvalidBaseUrl(api_url.to_owned()))?
+                .app(AppId(credentials.app_id), key)
+                .set_connect_timeout(Some(std::time::Duration::from_secs(10)))
+                .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .build()
+                .map_err(|e| GitHubAppError::Client(e.to_string()))
+        };
         Ok(Self {
             app_id: credentials.app_id,
-            client,
+            client: build(api_url)?,
+            graphql: build(&graphql_root(api_url))?,
             tokens: Arc::new(TokenCache::default()),
         })
     }
@@ -93,10 +99,30 @@ impl GitHubApp {
         })
     }
 
-    /// A client that authenticates with an installation token.
-    pub(crate) fn as_installation(&self, token: &str) -> Result<Octocrab, CallError> {
-        self.client
-            .user_access_token(token.to_owned())
+    /// A client that authenticates with an installation token, at the REST root or (`graphql`)
+    /// at the GraphQL root, where `POST /graphql` is GitHub's GraphQL endpoint.
+    pub(crate) fn as_installation(&self, token: &str, graphql: bool) -> Result<Octocrab, CallError> {
+        let base = if graphql { &self.graphql } else { &self.client };
+        base.user_access_token(token.to_owned())
             .map_err(|e| CallError::Retryable(format!("building the installation client failed: {e}")))
+    }
+}
+
+/// Where `/graphql` lives for a REST root: beside `/api/v3` on GitHub Enterprise Server
+/// (`https://HOST/api/graphql`), at the root on github.com (`https://api.github.com/graphql`).
+fn graphql_root(api_url: &str) -> String {
+    let trimmed = api_url.trim_end_matches('/');
+    trimmed.strip_suffix("/v3").unwrap_or(trimmed).to_owned()
+}
+
+#[cfg(test)]
+mod graphql_tests {
+    use super::graphql_root;
+
+    #[test]
+    fn graphql_lives_beside_the_rest_root_on_enterprise_server() {
+        assert_eq!(graphql_root("https://api.github.com"), "https://api.github.com");
+        assert_eq!(graphql_root("https://ghe.example.com/api/v3/"), "https://ghe.example.com/api");
+        assert_eq!(graphql_root("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
     }
 }

@@ -92,12 +92,30 @@ impl InstallationClient<'_> {
         F: Fn(Octocrab) -> Fut,
         Fut: Future<Output = Result<T, CallError>>,
     {
+        self.call_at(now, false, call).await
+    }
+
+    /// [`InstallationClient::call`] for GraphQL: the client's root is GitHub's GraphQL root, so
+    /// `POST /graphql` reaches it on GitHub Enterprise Server too.
+    pub async fn call_graphql<T, F, Fut>(&self, now: DateTime<Utc>, call: F) -> Result<T, CallError>
+    where
+        F: Fn(Octocrab) -> Fut,
+        Fut: Future<Output = Result<T, CallError>>,
+    {
+        self.call_at(now, true, call).await
+    }
+
+    async fn call_at<T, F, Fut>(&self, now: DateTime<Utc>, graphql: bool, call: F) -> Result<T, CallError>
+    where
+        F: Fn(Octocrab) -> Fut,
+        Fut: Future<Output = Result<T, CallError>>,
+    {
         let token = self.token(now).await?;
-        match call(self.app.as_installation(&token)?).await {
+        match call(self.app.as_installation(&token, graphql)?).await {
             Err(CallError::Unauthorized) => {
                 self.app.tokens().forget(self.installation, &token).await;
                 let token = self.token(now).await?;
-                call(self.app.as_installation(&token)?).await
+                call(self.app.as_installation(&token, graphql)?).await
             }
             other => other,
         }

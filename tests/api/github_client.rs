@@ -153,7 +153,7 @@ impl History {
     async fn deployments(&self, repo: &RepoName, after: Option<&str>) -> Result<Page<HistoricDeployment>, CallError> {
         let now = Utc::now();
         self.client()
-            .call(now, |octo| async move {
+            .call_graphql(now, |octo| async move {
                 history::deployments(&octo, repo, after, now).await
             })
             .await
