@@ -44,10 +44,16 @@ pub async fn run(binary: &Path, database: &BenchDatabase, log: &Path, format: Fo
         .field("deploys", deploys)
         .field("repositories", fake_github::REPOSITORIES)
         .field("wall_s", report::round2(measured.wall.as_secs_f64()))
-        .field("per_second", (deploys as f64 / measured.wall.as_secs_f64().max(f64::EPSILON)).round())
+        .field(
+            "per_second",
+            (deploys as f64 / measured.wall.as_secs_f64().max(f64::EPSILON)).round(),
+        )
         .field("github_calls", calls)
         .field("calls_per_100_deploys", report::round2(per_100))
-        .field("graphql_calls", github.calls.graphql.load(std::sync::atomic::Ordering::Relaxed))
+        .field(
+            "graphql_calls",
+            github.calls.graphql.load(std::sync::atomic::Ordering::Relaxed),
+        )
         .field("server_counted_calls", measured.server_calls)
         .field("imported", measured.imported)
         .field("stored", measured.stored)

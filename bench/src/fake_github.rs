@@ -150,7 +150,15 @@ fn paging(query: &HashMap<String, String>) -> (u64, u64) {
 }
 
 /// A REST listing's page with `Link` (`next`, `last`) when more pages follow.
-fn listing(state: &State, req: &HttpRequest, path: &str, per_page: u64, page: u64, total: u64, body: Value) -> HttpResponse {
+fn listing(
+    state: &State,
+    req: &HttpRequest,
+    path: &str,
+    per_page: u64,
+    page: u64,
+    total: u64,
+    body: Value,
+) -> HttpResponse {
     let mut builder = HttpResponse::Ok();
     rate_headers(&mut builder, state, "core");
     let pages = total.div_ceil(per_page).max(1);
@@ -185,7 +193,15 @@ async fn installation_repositories(
         .map(repository)
         .collect();
     let body = json!({"total_count": REPOSITORIES, "repository_selection": "all", "repositories": items});
-    listing(&state, &req, "/installation/repositories", per_page, page, REPOSITORIES, body)
+    listing(
+        &state,
+        &req,
+        "/installation/repositories",
+        per_page,
+        page,
+        REPOSITORIES,
+        body,
+    )
 }
 
 /// A repository as the installation listing has it (the fields shiplog reads and a few more).
@@ -240,13 +256,17 @@ async fn graphql(state: web::Data<State>, body: web::Json<Value>) -> HttpRespons
         Some(cursor) => match decode_cursor(cursor) {
             Some(offset) => offset,
             None => {
-                return answer(json!({"data": {"repository": null}, "errors": [{"type": "INVALID_CURSOR_ARGUMENTS",
-                    "path": ["repository", "deployments"], "message": format!("`{cursor}` does not appear to be a valid cursor.")}]}))
+                return answer(
+                    json!({"data": {"repository": null}, "errors": [{"type": "INVALID_CURSOR_ARGUMENTS",
+                    "path": ["repository", "deployments"], "message": format!("`{cursor}` does not appear to be a valid cursor.")}]}),
+                )
             }
         },
     };
     let end = (start + PAGE).min(DEPLOYMENTS_PER_REPOSITORY);
-    let nodes: Vec<Value> = (start..end).map(|i| deployment_node(state.now, repository, i)).collect();
+    let nodes: Vec<Value> = (start..end)
+        .map(|i| deployment_node(state.now, repository, i))
+        .collect();
     let has_next = end < DEPLOYMENTS_PER_REPOSITORY;
     answer(json!({"data": {"repository": {"deployments": {
         "pageInfo": {"hasNextPage": has_next, "endCursor": (end > start).then(|| encode_cursor(end))},
