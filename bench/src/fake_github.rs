@@ -293,7 +293,7 @@ fn deployment_node(now: u64, repository: u64, i: u64) -> Value {
             "createdAt": rfc3339(at), "creator": {"login": "github-actions[bot]"}})
     };
     let mut statuses = vec![status(last, created + 60)];
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         statuses.push(status("IN_PROGRESS", created + 5));
     }
     json!({
