@@ -44,6 +44,7 @@ pub async fn run(binary: &Path, database: &BenchDatabase, log: &Path, format: Fo
         .field("deploys", deploys)
         .field("repositories", fake_github::REPOSITORIES)
         .field("wall_s", report::round2(measured.wall.as_secs_f64()))
+        .field("queued_s", report::round2(measured.first_step.as_secs_f64()))
         .field(
             "per_second",
             (deploys as f64 / measured.wall.as_secs_f64().max(f64::EPSILON)).round(),
@@ -68,6 +69,8 @@ pub async fn run(binary: &Path, database: &BenchDatabase, log: &Path, format: Fo
 
 struct Measured {
     wall: Duration,
+    /// From the request to the backfill's first step (it leaving `queued`).
+    first_step: Duration,
     state: String,
     imported: i64,
     server_calls: i64,
@@ -97,6 +100,7 @@ async fn measure(server: &Server, github: &FakeGitHub, database: &BenchDatabase)
         bail!("POST /api/connections/{connection}/backfill answered {status}: {body}");
     };
     let url = format!("{}/api/backfills/{backfill}", server.base_url);
+    let mut first_step = None;
     let view = loop {
         let view: Value = client
             .get(&url)
@@ -106,6 +110,9 @@ async fn measure(server: &Server, github: &FakeGitHub, database: &BenchDatabase)
             .error_for_status()?
             .json()
             .await?;
+        if first_step.is_none() && view["state"].as_str() != Some("queued") {
+            first_step = Some(started.elapsed());
+        }
         if matches!(view["state"].as_str(), Some("done" | "failed")) {
             break view;
         }
@@ -124,6 +131,7 @@ async fn measure(server: &Server, github: &FakeGitHub, database: &BenchDatabase)
     }
     Ok(Measured {
         wall,
+        first_step: first_step.unwrap_or(wall),
         state,
         imported: view["progress"]["deploys_imported"].as_i64().unwrap_or(-1),
         server_calls: view["progress"]["github_calls"].as_i64().unwrap_or(-1),
