@@ -4,10 +4,13 @@
 //! Per backend it prints: start-up to ready on an empty database; idle memory; signed-delivery
 //! throughput and latency at each concurrency (and checks every 2xx'd delivery is stored); peak
 //! memory under that load; then, after adding a history of deploys, start-up to ready and
-//! `GET /deployments` latency (first page, filtered page) on that database.
+//! `GET /deployments` latency (first page, filtered page) on that database; then, on a database
+//! of its own, a backfill of 10,000 deploys from a fake GitHub (`backfill.rs`).
 
 #![recursion_limit = "256"]
 
+mod backfill;
+mod fake_github;
 mod load;
 mod payload;
 mod report;
@@ -31,6 +34,10 @@ use server::{Server, ADMIN_TOKEN, WEBHOOK_SECRET};
     about = "Benchmarks a real shiplog server over loopback HTTP"
 )]
 struct Args {
+    /// Figures to measure: `ingest` (start-up, memory, deliveries), `history` (start-up and
+    /// listing on a large database), `backfill` (10,000 deploys from a fake GitHub).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "ingest,history,backfill")]
+    only: Vec<Figure>,
     /// Backends to measure.
     #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
     backends: Vec<Backend>,
@@ -67,6 +74,13 @@ struct Args {
     format: Format,
 }
 
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Figure {
+    Ingest,
+    History,
+    Backfill,
+}
+
 /// Targets from the issue, printed beside each figure.
 const TARGET_PER_SECOND: f64 = 5_000.0;
 const TARGET_P99_MS: f64 = 25.0;
@@ -82,21 +96,54 @@ async fn main() -> anyhow::Result<()> {
         None => server::default_binary()?,
     };
     for backend in &args.backends {
-        let database = BenchDatabase::create(*backend, &args.postgres).await?;
-        let result = bench_backend(&args, &binary, &database).await;
-        database.drop_database().await?;
-        result.with_context(|| format!("benchmark on {}", backend.as_str()))?;
+        let temporary = tempfile::tempdir()?;
+        let logs = args.log_dir.as_deref().unwrap_or(temporary.path());
+        std::fs::create_dir_all(logs)?;
+        if args.only.contains(&Figure::Ingest) || (args.only.contains(&Figure::History) && args.history > 0) {
+            let database = BenchDatabase::create(*backend, &args.postgres, "main").await?;
+            let result = bench_backend(&args, &binary, &database, logs).await;
+            database.drop_database().await?;
+            result.with_context(|| format!("benchmark on {}", backend.as_str()))?;
+        }
+        if args.only.contains(&Figure::Backfill) {
+            // A database of its own: the ingest figures check the delivery count of theirs.
+            let database = BenchDatabase::create(*backend, &args.postgres, "backfill").await?;
+            let log = logs.join(format!("{}-backfill.log", backend.as_str()));
+            let result = backfill::run(&binary, &database, &log, args.format).await;
+            database.drop_database().await?;
+            result.with_context(|| format!("backfill benchmark on {}", backend.as_str()))?;
+        }
     }
     Ok(())
 }
 
-async fn bench_backend(args: &Args, binary: &std::path::Path, database: &BenchDatabase) -> anyhow::Result<()> {
-    let backend = database.backend.as_str();
-    let temporary = tempfile::tempdir()?;
-    let logs = args.log_dir.as_deref().unwrap_or(temporary.path());
-    std::fs::create_dir_all(logs)?;
+async fn bench_backend(
+    args: &Args,
+    binary: &std::path::Path,
+    database: &BenchDatabase,
+    logs: &std::path::Path,
+) -> anyhow::Result<()> {
     let format = args.format;
+    let db = database.connect().await?;
+    if args.only.contains(&Figure::Ingest) {
+        bench_ingest(args, binary, database, logs, &db).await?;
+    }
+    if args.history == 0 || !args.only.contains(&Figure::History) {
+        return Ok(());
+    }
+    bench_history(args, binary, database, logs, db, format).await
+}
 
+/// Start-up and memory on an empty database, then the ingest runs.
+async fn bench_ingest(
+    args: &Args,
+    binary: &std::path::Path,
+    database: &BenchDatabase,
+    logs: &std::path::Path,
+    db: &sea_orm::DatabaseConnection,
+) -> anyhow::Result<()> {
+    let backend = database.backend.as_str();
+    let format = args.format;
     let server = Server::start(binary, &database.url, &logs.join(format!("{backend}-empty.log"))).await?;
     Line::new("startup")
         .field("backend", backend)
@@ -111,7 +158,6 @@ async fn bench_backend(args: &Args, binary: &std::path::Path, database: &BenchDa
         .target(format!("<= {TARGET_IDLE_MIB} MiB"), idle.rss_mib <= TARGET_IDLE_MIB)
         .print(format);
 
-    let db = database.connect().await?;
     let mut stored = 0;
     for (run, &concurrency) in (1..).zip(&args.concurrency) {
         let deliveries: Vec<_> = (0..args.deliveries)
@@ -130,7 +176,7 @@ async fn bench_backend(args: &Args, binary: &std::path::Path, database: &BenchDa
             result.latencies.max(),
         );
         stored += result.ok as i64;
-        let in_database = seed::count(&db, "webhook_delivery").await?;
+        let in_database = seed::count(db, "webhook_delivery").await?;
         let mut line = Line::new("ingest")
             .field("backend", backend)
             .field("concurrency", concurrency)
@@ -161,11 +207,19 @@ async fn bench_backend(args: &Args, binary: &std::path::Path, database: &BenchDa
         .field("peak_mib", report::round2(loaded.peak_mib))
         .target(format!("<= {TARGET_LOAD_MIB} MiB"), loaded.peak_mib <= TARGET_LOAD_MIB)
         .print(format);
-    server.stop().await?;
+    server.stop().await
+}
 
-    if args.history == 0 {
-        return Ok(());
-    }
+/// A history of `--history` deploys, then start-up and `GET /deployments` on it.
+async fn bench_history(
+    args: &Args,
+    binary: &std::path::Path,
+    database: &BenchDatabase,
+    logs: &std::path::Path,
+    db: sea_orm::DatabaseConnection,
+    format: Format,
+) -> anyhow::Result<()> {
+    let backend = database.backend.as_str();
     let started = std::time::Instant::now();
     seed::add_deploy_history(&db, args.history).await?;
     let deploys = seed::count(&db, "deployment").await?;

@@ -68,7 +68,8 @@ fn environment(deploy: u64) -> &'static str {
     ENVIRONMENTS[(deploy / REPOSITORIES) as usize % ENVIRONMENTS.len()]
 }
 
-fn sha(deploy: u64) -> String {
+/// A 40-hex commit sha, the same for the same number.
+pub fn sha(deploy: u64) -> String {
     let mut sha = format!(
         "{:040x}",
         deploy.wrapping_mul(0x9e37_79b9_7f4a_7c15) as u128 * 0x1_0000_0001

@@ -31,7 +31,8 @@ pub struct BenchDatabase {
 }
 
 impl BenchDatabase {
-    pub async fn create(backend: Backend, postgres_server: &str) -> anyhow::Result<Self> {
+    /// A fresh database; `purpose` tells apart the ones of one run (`main`, `backfill`).
+    pub async fn create(backend: Backend, postgres_server: &str, purpose: &str) -> anyhow::Result<Self> {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir()?;
@@ -44,7 +45,7 @@ impl BenchDatabase {
                 })
             }
             Backend::Postgres => {
-                let name = format!("shiplog_bench_{}", std::process::id());
+                let name = format!("shiplog_bench_{}_{purpose}", std::process::id());
                 let admin = Database::connect(format!("{postgres_server}/postgres"))
                     .await
                     .with_context(|| format!("connecting to PostgreSQL at {postgres_server}"))?;

@@ -8,7 +8,9 @@ use anyhow::{bail, Context};
 use tokio::process::{Child, Command};
 
 pub const WEBHOOK_SECRET: &str = "bench-webhook-secret";
-pub const ADMIN_TOKEN: &str = "bench-admin-token";
+/// Random-looking, as the server refuses an admin token that is easy to guess (a fixed one is
+/// fine here: the server only listens on loopback for the run).
+pub const ADMIN_TOKEN: &str = "5f0c2a9e8b41d7736ce1f49a02b8d5c7e3a6f19042db7c85e1a9346b0fd2c781";
 
 pub struct Server {
     child: Child,
@@ -21,6 +23,16 @@ pub struct Server {
 impl Server {
     /// Starts `shiplog serve` on a free loopback port and waits until `/readyz` answers 200.
     pub async fn start(binary: &Path, database_url: &str, log: &Path) -> anyhow::Result<Self> {
+        Self::start_with(binary, database_url, log, &[]).await
+    }
+
+    /// [`Server::start`] with more settings in its environment (the GitHub App's, for the backfill).
+    pub async fn start_with(
+        binary: &Path,
+        database_url: &str,
+        log: &Path,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let base_url = format!("http://127.0.0.1:{port}");
         let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
@@ -35,6 +47,7 @@ impl Server {
             .env("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
             .env("SHIPLOG_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("SHIPLOG_LOG_FORMAT", "json")
+            .envs(env.iter().map(|(key, value)| (*key, value.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log_file.try_clone()?))
             .stderr(Stdio::from(log_file))
