@@ -35,6 +35,8 @@ pub async fn start_backfill(
             },
             StartError::Store(error) => error.into(),
         })?;
+    // The worker may be idle for half a minute: the first step runs now.
+    state.jobs_wake.notify_one();
     tracing::info!(backfill = started.id, since = %started.since, "backfill started");
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/api/backfills/{}", started.id)))

@@ -324,6 +324,7 @@ pub async fn start_backfill_form(
     };
     match backfill::start(&state.store, &connection, &request, now).await {
         Ok(backfill) => {
+            state.jobs_wake.notify_one();
             tracing::info!(backfill = backfill.id, since = %backfill.since, "backfill started from the page");
             Ok(redirect(&format!(
                 "/connections/{}?started={}#backfills",
