@@ -204,15 +204,13 @@ impl Backfiller {
         now: DateTime<Utc>,
     ) -> Result<Stepped, JobError> {
         let (name, cursor) = (repository.repository.clone(), repository.cursor.clone());
-        let page = match read(client, now, true, |octo| {
+        let read = read(client, now, true, |octo| {
             let (name, cursor) = (name.clone(), cursor.clone());
             async move { history::deployments(&octo, &name, cursor.as_deref(), now).await }
-        })
-        .await?
-        {
-            Read::Page(page) => page,
-            Read::Limited(until) => return self.wait(backfill, until, called(None), now).await,
-            Read::Missing(what) => return self.skip_repository(backfill, repository, &what, now).await,
+        });
+        let page = match self.page_or_end(backfill, repository, read.await?, now).await? {
+            Ok(page) => page,
+            Err(ended) => return Ok(ended),
         };
         let reached_since = page.items.iter().any(|d| d.created_at < backfill.since);
         let staged: Vec<_> = page
@@ -249,15 +247,13 @@ impl Backfiller {
         now: DateTime<Utc>,
     ) -> Result<Stepped, JobError> {
         let (name, cursor) = (repository.repository.clone(), repository.cursor.clone());
-        let page = match read(client, now, false, |octo| {
+        let read = read(client, now, false, |octo| {
             let (name, cursor) = (name.clone(), cursor.clone());
             async move { history::workflow_runs(&octo, &name, cursor.as_deref(), now).await }
-        })
-        .await?
-        {
-            Read::Page(page) => page,
-            Read::Limited(until) => return self.wait(backfill, until, called(None), now).await,
-            Read::Missing(what) => return self.skip_repository(backfill, repository, &what, now).await,
+        });
+        let page = match self.page_or_end(backfill, repository, read.await?, now).await? {
+            Ok(page) => page,
+            Err(ended) => return Ok(ended),
         };
         let reached_since = page.items.iter().any(|r| r.created_at < backfill.since);
         let staged: Vec<_> = page
@@ -280,6 +276,22 @@ impl Backfiller {
         };
         self.stage(backfill, repository, &staged, phase, cursor, page.rate.as_ref(), now)
             .await
+    }
+
+    /// The page a repository's read brought, or how the step ended without one: waiting for
+    /// GitHub's rate limit, or the repository skipped because GitHub does not show it.
+    async fn page_or_end<T>(
+        &self,
+        backfill: &Backfill,
+        repository: &RepositoryCursor,
+        read: Read<T>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Page<T>, Stepped>, JobError> {
+        match read {
+            Read::Page(page) => Ok(Ok(page)),
+            Read::Limited(until) => self.wait(backfill, until, called(None), now).await.map(Err),
+            Read::Missing(what) => self.skip_repository(backfill, repository, &what, now).await.map(Err),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

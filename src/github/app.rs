@@ -122,7 +122,10 @@ mod graphql_tests {
     #[test]
     fn graphql_lives_beside_the_rest_root_on_enterprise_server() {
         assert_eq!(graphql_root("https://api.github.com"), "https://api.github.com");
-        assert_eq!(graphql_root("https://ghe.example.com/api/v3/"), "https://ghe.example.com/api");
+        assert_eq!(
+            graphql_root("https://ghe.example.com/api/v3/"),
+            "https://ghe.example.com/api"
+        );
         assert_eq!(graphql_root("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
     }
 }
