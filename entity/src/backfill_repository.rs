@@ -16,6 +16,8 @@ pub struct Model {
     /// The next page of the phase being read (a GraphQL cursor or a REST next-page query).
     #[sea_orm(column_type = "Text", nullable)]
     pub cursor: Option<String>,
+    /// Pages read so far, both phases: a repository stops at `backfill::MAX_PAGES_PER_REPOSITORY`.
+    pub pages: i64,
     pub imported: i64,
 }
 

@@ -66,6 +66,7 @@ enum BackfillRepository {
     DefaultBranch,
     Phase,
     Cursor,
+    Pages,
     Imported,
 }
 
@@ -187,6 +188,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(BackfillRepository::DefaultBranch).string().null())
                     .col(ColumnDef::new(BackfillRepository::Phase).string_len(16).not_null())
                     .col(ColumnDef::new(BackfillRepository::Cursor).text().null())
+                    .col(counter(BackfillRepository::Pages))
                     .col(counter(BackfillRepository::Imported))
                     .foreign_key(
                         ForeignKey::create()

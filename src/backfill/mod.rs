@@ -35,6 +35,10 @@ pub use step::{BackfillStep, Backfiller};
 pub const RESERVE_PERCENT: i64 = 20;
 /// The longest history a backfill reads.
 pub const MAX_SINCE_DAYS: i64 = 366;
+/// A repository's reading stops after this many pages (100 deployments or runs each), whatever
+/// GitHub's `Link` or `hasNextPage` says, so a GitHub that never ends its pages cannot keep a
+/// backfill going for ever.
+pub const MAX_PAGES_PER_REPOSITORY: i64 = 2_000;
 /// At most this many repositories named in one request.
 pub const MAX_REPOSITORIES: usize = 100;
 

@@ -164,19 +164,28 @@ impl Backfiller {
             })
             .map(|r| (r.name.clone(), r.default_branch.clone()))
             .collect();
-        let listed = page.next.is_none();
+        // A cursor GitHub repeats, or a listing longer than any installation, ends the listing.
+        let looped = page.next.is_some() && page.next == backfill.repositories_cursor;
+        let too_long = backfill.step + 1 >= MAX_LISTING_PAGES;
+        let next = page.next.filter(|_| !looped && !too_long);
+        let listed = next.is_none();
         let tx = self.store.begin().await?;
         rows::add_repositories(&tx, backfill.id, &wanted).await?;
         let counted = rows::count_repositories(&tx, backfill.id).await?;
         let mut progress = called(page.rate.as_ref());
         progress.repositories_listed = Some(listed);
-        progress.repositories_cursor = Some(page.next.clone());
+        progress.repositories_cursor = Some(next.clone());
         progress.repositories_total = Some(match (listed, backfill.repositories.is_none(), page.total) {
             (false, true, Some(total)) => i64::try_from(total).unwrap_or(i64::MAX),
             _ => counted,
         });
         if listed {
-            progress.note = Some(self.missing_note(backfill, &tx).await?);
+            let stopped = (looped || too_long).then(|| {
+                format!("the installation's repositories were listed up to {counted}: GitHub's pages did not end")
+            });
+            let missing = self.missing_note(backfill, &tx).await?;
+            let note = [stopped, missing].into_iter().flatten().collect::<Vec<_>>().join("; ");
+            progress.note = Some((!note.is_empty()).then_some(note));
         }
         self.advance(tx, backfill, progress, now).await
     }
@@ -230,11 +239,8 @@ impl Backfiller {
         } else {
             "runs"
         };
-        let (phase, cursor) = match page.next {
-            Some(next) if !reached_since => ("deployments", Some(next)),
-            _ => (next_phase, None),
-        };
-        self.stage(backfill, repository, &staged, phase, cursor, page.rate.as_ref(), now)
+        let next = following(repository, page.next, reached_since, ("deployments", next_phase));
+        self.stage(backfill, repository, &staged, next, page.rate.as_ref(), now)
             .await
     }
 
@@ -270,11 +276,8 @@ impl Backfiller {
                 (item.occurred_at(), item)
             })
             .collect();
-        let (phase, cursor) = match page.next {
-            Some(next) if !reached_since => ("runs", Some(next)),
-            _ => ("apply", None),
-        };
-        self.stage(backfill, repository, &staged, phase, cursor, page.rate.as_ref(), now)
+        let next = following(repository, page.next, reached_since, ("runs", "apply"));
+        self.stage(backfill, repository, &staged, next, page.rate.as_ref(), now)
             .await
     }
 
@@ -294,14 +297,12 @@ impl Backfiller {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn stage(
         &self,
         backfill: &Backfill,
         repository: &RepositoryCursor,
         items: &[(DateTime<Utc>, Item)],
-        phase: &str,
-        cursor: Option<String>,
+        (phase, cursor, stopped): (&str, Option<String>, Option<String>),
         rate: Option<&RateLimit>,
         now: DateTime<Utc>,
     ) -> Result<Stepped, JobError> {
@@ -311,8 +312,13 @@ impl Backfiller {
             .collect();
         let tx = self.store.begin().await?;
         rows::stage(&tx, backfill.id, repository.repository.key(), &encoded).await?;
-        rows::set_repository(&tx, repository.id, phase, cursor.as_deref(), 0).await?;
-        self.advance(tx, backfill, called(rate), now).await
+        rows::set_repository(&tx, repository.id, phase, cursor.as_deref(), 0, 1).await?;
+        let mut progress = called(rate);
+        if let Some(stopped) = stopped {
+            tracing::warn!(backfill = backfill.id, repository = %repository.repository, %stopped, "a repository's reading stopped");
+            progress.note = Some(Some(with_note(backfill, &stopped)));
+        }
+        self.advance(tx, backfill, progress, now).await
     }
 
     async fn apply(
@@ -338,7 +344,15 @@ impl Backfiller {
         }
         rows::unstage(&tx, &ids).await?;
         let done = (staged.len() as u64) < APPLY_BATCH;
-        rows::set_repository(&tx, repository.id, if done { "done" } else { "apply" }, None, imported).await?;
+        rows::set_repository(
+            &tx,
+            repository.id,
+            if done { "done" } else { "apply" },
+            None,
+            imported,
+            0,
+        )
+        .await?;
         let progress = Progress {
             deploys_imported: imported,
             repositories_done: i64::from(done),
@@ -359,14 +373,13 @@ impl Backfiller {
         tracing::warn!(backfill = backfill.id, repository = %repository.repository, "GitHub does not show {what}; skipped");
         let tx = self.store.begin().await?;
         // What was staged before stays and is applied; the repository reads no further.
-        rows::set_repository(&tx, repository.id, "apply", None, 0).await?;
+        rows::set_repository(&tx, repository.id, "apply", None, 0, 0).await?;
         let mut progress = called(None);
         // Added to what the note said before, so every repository skipped stays named.
-        let skipped = format!("GitHub does not show {what}; its history was not read");
-        progress.note = Some(Some(match backfill.note.as_deref().and_then(without_wait) {
-            Some(earlier) => format!("{earlier}; {skipped}"),
-            None => skipped,
-        }));
+        progress.note = Some(Some(with_note(
+            backfill,
+            &format!("GitHub does not show {what}; its history was not read"),
+        )));
         self.advance(tx, backfill, progress, now).await
     }
 
@@ -450,6 +463,54 @@ impl Backfiller {
     }
 }
 
+/// Where a repository's reading goes after a page: on to `next` in `reading`, or (no next page,
+/// `since` reached, a cursor GitHub repeats, or [`super::MAX_PAGES_PER_REPOSITORY`] pages read)
+/// to `after` with no cursor, and then why it stopped early, for the note.
+fn following(
+    repository: &RepositoryCursor,
+    next: Option<String>,
+    reached_since: bool,
+    (reading, after): (&'static str, &'static str),
+) -> (&'static str, Option<String>, Option<String>) {
+    let stopped = match &next {
+        None => None,
+        Some(_) if reached_since => None,
+        Some(next) if repository.cursor.as_deref() == Some(next.as_str()) => Some(format!(
+            "GitHub answered {} with the same page again; its reading stopped there",
+            repository.repository
+        )),
+        Some(_) if repository.pages + 1 >= super::MAX_PAGES_PER_REPOSITORY => Some(format!(
+            "{} has more than {} pages of history since the start date; its reading stopped there",
+            repository.repository,
+            super::MAX_PAGES_PER_REPOSITORY
+        )),
+        Some(next) => return (reading, Some(next.clone()), None),
+    };
+    (after, None, stopped)
+}
+
+/// A listing of the installation's repositories stops after this many pages (100,000
+/// repositories, GitHub's own largest installations), whatever GitHub's `Link` says.
+const MAX_LISTING_PAGES: i64 = 1_000;
+
+/// The longest note kept, in characters: every skipped repository is named until then.
+const MAX_NOTE_CHARS: usize = 2_000;
+
+/// `backfill`'s note (without its waiting part) with `added` after it, cut at
+/// [`MAX_NOTE_CHARS`].
+fn with_note(backfill: &Backfill, added: &str) -> String {
+    let note = match backfill.note.as_deref().and_then(without_wait) {
+        Some(earlier) => format!("{earlier}; {added}"),
+        None => added.to_owned(),
+    };
+    if note.chars().count() <= MAX_NOTE_CHARS {
+        return note;
+    }
+    let mut cut: String = note.chars().take(MAX_NOTE_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
 /// How a note saying the backfill waits for the rate limit begins.
 const WAITING: &str = "waiting for GitHub's rate limit to reset at";
 
@@ -506,6 +567,49 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::RepoName;
+
+    fn at(cursor: Option<&str>, pages: i64) -> RepositoryCursor {
+        RepositoryCursor {
+            id: 1,
+            repository: RepoName::parse("acme/web").unwrap(),
+            default_branch: None,
+            phase: "deployments".to_owned(),
+            cursor: cursor.map(str::to_owned),
+            pages,
+            imported: 0,
+        }
+    }
+
+    #[test]
+    fn a_repository_stops_reading_when_github_repeats_a_page_or_never_ends() {
+        let phases = ("deployments", "apply");
+        let next = || Some("c2".to_owned());
+        assert_eq!(
+            following(&at(Some("c1"), 1), next(), false, phases),
+            ("deployments", next(), None)
+        );
+        assert_eq!(
+            following(&at(Some("c1"), 1), None, false, phases),
+            ("apply", None, None)
+        );
+        assert_eq!(
+            following(&at(Some("c1"), 1), next(), true, phases),
+            ("apply", None, None)
+        );
+        // The same cursor again, and a history with more pages than any repository has.
+        let (phase, cursor, stopped) = following(&at(Some("c2"), 1), next(), false, phases);
+        assert_eq!((phase, cursor), ("apply", None));
+        assert!(stopped.unwrap().contains("same page again"));
+        let (phase, _, stopped) = following(
+            &at(Some("c1"), super::super::MAX_PAGES_PER_REPOSITORY - 1),
+            next(),
+            false,
+            phases,
+        );
+        assert_eq!(phase, "apply");
+        assert!(stopped.unwrap().contains("more than 2000 pages"));
+    }
 
     #[test]
     fn the_waiting_part_of_a_note_goes_and_the_rest_stays() {

@@ -168,6 +168,7 @@ pub struct RepositoryCursor {
     pub default_branch: Option<String>,
     pub phase: String,
     pub cursor: Option<String>,
+    pub pages: i64,
     pub imported: i64,
 }
 
@@ -195,6 +196,7 @@ pub async fn add_repositories(
             default_branch: Set(default_branch.clone()),
             phase: Set("deployments".to_owned()),
             cursor: Set(None),
+            pages: Set(0),
             imported: Set(0),
         }
         .insert(db)
@@ -220,6 +222,7 @@ pub async fn next_repository(db: &impl Conn, backfill_id: i64) -> StoreResult<Op
                 default_branch: row.default_branch,
                 phase: row.phase,
                 cursor: row.cursor,
+                pages: row.pages,
                 imported: row.imported,
             })
         })
@@ -234,15 +237,20 @@ pub async fn count_repositories(db: &impl Conn, backfill_id: i64) -> StoreResult
     Ok(i64::try_from(count).unwrap_or(i64::MAX))
 }
 
-/// Moves a repository to `phase` at `cursor`, adding `imported` deploys.
+/// Moves a repository to `phase` at `cursor`, adding `imported` deploys and `pages` read.
 pub async fn set_repository(
     db: &impl Writer,
     id: i64,
     phase: &str,
     cursor: Option<&str>,
     imported: i64,
+    pages: i64,
 ) -> StoreResult<()> {
     backfill_repository::Entity::update_many()
+        .col_expr(
+            backfill_repository::Column::Pages,
+            Expr::col(backfill_repository::Column::Pages).add(pages),
+        )
         .col_expr(backfill_repository::Column::Phase, Expr::value(phase))
         .col_expr(
             backfill_repository::Column::Cursor,
