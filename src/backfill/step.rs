@@ -413,6 +413,9 @@ impl Backfiller {
         mut progress: Progress,
         now: DateTime<Utc>,
     ) -> Result<Stepped, JobError> {
+        // GitHub's limits reset within the hour: a later reset (a broken or hostile server) is
+        // read as an hour, as for every GitHub call.
+        let until = until.min(now + crate::github::error::MAX_RATE_LIMIT_WAIT);
         progress.state = Some(BackfillState::Waiting);
         let waiting = format!(
             "{WAITING} {} (a backfill leaves the last {}% for live work)",

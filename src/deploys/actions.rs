@@ -130,6 +130,11 @@ pub async fn apply_run(
                 if same.environment == *environment && same.github_run_id.is_none() {
                     // A CI step reported this run through `POST /deployments` with the run id as
                     // its external_id: the same deploy.
+                    let same = if backfilled {
+                        same
+                    } else {
+                        rows::announce(db, same, now).await?
+                    };
                     rows::attach_run(db, same.id, run.id, run.run_attempt, now).await?;
                     return apply_run_report(db, &same, run, now).await;
                 }
@@ -166,6 +171,11 @@ pub async fn apply_run(
             let first_report = clamp_to_received(run.updated_at, now);
             rows::insert_initiated_at(db, &new, deploy_time.min(first_report), now).await?
         }
+    };
+    let deploy = if backfilled {
+        deploy
+    } else {
+        rows::announce(db, deploy, now).await?
     };
     rows::attach_run(db, deploy.id, run.id, run.run_attempt, now).await?;
     apply_run_report(db, &deploy, run, now).await

@@ -266,9 +266,17 @@ async fn record(
 ) -> Result<(bool, i64), RegisterError> {
     super::lock_environment(db, connection_id, &request.repository, &request.environment).await?;
     if let Some(external_id) = &request.external_id {
-        if let Some(existing) =
-            rows::find_by_external_id(db, connection_id, request.repository.key(), external_id).await?
-        {
+        let key = request.repository.key();
+        let mut existing = rows::find_by_external_id(db, connection_id, key, external_id).await?;
+        if existing.is_none() {
+            // A run id: the deploy the run (or the deployment it made) reported already, in this
+            // environment, is the same deploy.
+            if let Ok(run_id) = external_id.parse::<i64>() {
+                existing = rows::find_by_run(db, connection_id, key, run_id, request.environment.as_str()).await?;
+            }
+        }
+        if let Some(existing) = existing {
+            let existing = rows::announce(db, existing, now).await?;
             return advance(db, &existing, request, now).await.map(|id| (false, id));
         }
     }

@@ -160,16 +160,26 @@ async fn upsert(
     };
     if let Some(existing) = rows::find_by_github_id(db, connection.id, deployment.id).await? {
         rows::refresh_description(db, existing.id, &new, now).await?;
-        return Ok(existing);
+        return rows::announce(db, existing, now).await;
     }
     // A deployment an Actions job made: the run may have made its deploy already (a workflow
     // rule matched it). One deploy for the run and environment; this deployment enriches it.
     if let Some(run_id) = deployment.workflow_run_id {
         let key = deployment.repository.name.key();
-        if let Some(existing) =
-            rows::find_by_run(db, connection.id, key, run_id, deployment.environment.as_str()).await?
-        {
+        let environment = deployment.environment.as_str();
+        let same_run = match rows::find_by_run(db, connection.id, key, run_id, environment).await? {
+            Some(found) => Some(found),
+            // A CI step that reported the run through `POST /deployments` with the run id as its
+            // external_id: the same deploy.
+            None => rows::find_by_external_id(db, connection.id, key, &run_id.to_string())
+                .await?
+                .filter(|d| d.environment == deployment.environment && d.github_deployment_id.is_none()),
+        };
+        if let Some(existing) = same_run {
             rows::attach_github_deployment(db, existing.id, deployment.id, now).await?;
+            rows::attach_run(db, existing.id, run_id, existing.run_attempt.unwrap_or(1), now).await?;
+            let mut existing = rows::announce(db, existing, now).await?;
+            existing.github_run_id = Some(run_id);
             return Ok(existing);
         }
     }

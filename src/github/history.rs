@@ -130,6 +130,10 @@ const DEPLOYMENTS_QUERY: &str = "query($owner: String!, $name: String!, $after: 
     ref { name } creator { login } \
     statuses(first: 100) { nodes { state description logUrl environmentUrl createdAt creator { login } } } } } } }";
 
+/// The nodes a GraphQL page is asked for (deployments, and statuses of each): more in an answer
+/// are not read.
+const PAGE_NODES: usize = 100;
+
 /// One page (100) of `repo`'s deployments, newest first, each with its statuses, in one GraphQL
 /// call; `after` is the previous page's `next`.
 ///
@@ -339,6 +343,7 @@ fn deployments_page(
     let items = connection
         .nodes
         .iter()
+        .take(PAGE_NODES)
         .filter_map(|node| {
             let id = node.get("databaseId").and_then(Value::as_i64);
             from_node::<wire::DeploymentNode>(node)
@@ -522,6 +527,8 @@ mod wire {
                 .map(|s| s.nodes)
                 .unwrap_or_default()
                 .iter()
+                // What was asked for (`first: 100`), whatever a server answers.
+                .take(PAGE_NODES)
                 .filter_map(|node| {
                     from_node::<StatusNode>(node)
                         .and_then(StatusNode::into_status)

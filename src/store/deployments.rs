@@ -154,6 +154,21 @@ pub async fn fill_environment_url(db: &impl Writer, id: DeployId, url: &str, now
     Ok(())
 }
 
+/// A deploy a backfill imported is now being reported live (a webhook, the API): it is news from
+/// here on, so going live follows up like any deploy. Returns the deploy as it is now.
+pub async fn announce(db: &impl Writer, mut deploy: Deploy, now: DateTime<Utc>) -> StoreResult<Deploy> {
+    if deploy.backfilled {
+        deployment::Entity::update_many()
+            .col_expr(deployment::Column::Backfilled, Expr::value(false))
+            .col_expr(deployment::Column::UpdatedAt, Expr::value(now))
+            .filter(deployment::Column::Id.eq(deploy.id.0))
+            .exec(db)
+            .await?;
+        deploy.backfilled = false;
+    }
+    Ok(deploy)
+}
+
 /// Links a deploy a run made to the GitHub deployment the same run made (the first link stays).
 pub async fn attach_github_deployment(
     db: &impl Writer,

@@ -1109,6 +1109,53 @@ async fn a_deployment_reported_through_the_api_with_the_run_id_is_the_runs_deplo
     app.run_jobs().await;
 }
 
+/// The outside attack's duplicate: one run reported by a CI step (`POST /deployments` with the
+/// run id) and by the GitHub deployment the run made, in both orders, is one deploy gone live once.
+#[tokio::test]
+async fn the_api_and_the_deployment_a_run_made_report_one_deploy_in_either_order() {
+    for api_first in [true, false] {
+        let app = app_with_rule().await;
+        let cred = crate::explicit_api::create_credential(&app, 1).await;
+        let post = || async {
+            let response = app
+                .client
+                .post(app.url("/deployments"))
+                .basic_auth(&cred.username, Some(&cred.password))
+                .json(&json!({
+                    "repository": REPO, "environment": "production", "sha": SHA_A,
+                    "external_id": RUN.to_string(), "status": "live", "deploy_time": "2026-11-02T08:50:20Z"
+                }))
+                .send()
+                .await
+                .unwrap();
+            let (status, body) = status_and_json(response).await;
+            assert!(status == 200 || status == 201, "{status} {body}");
+        };
+        let deployment = run_deployment(RUN, "production");
+        if api_first {
+            post().await;
+        }
+        deliver_processed(&app, "deployment", &deployment).await;
+        deliver_processed(
+            &app,
+            "deployment_status",
+            &run_deployment_status(21, "success", "2026-11-02T08:56:00Z", &deployment),
+        )
+        .await;
+        if !api_first {
+            post().await;
+        }
+        deliver_processed(&app, "workflow_run", &completed(RUN, "success", "2026-11-02T08:57:00Z")).await;
+
+        let d = only_deploy(&app).await;
+        assert_eq!(d["status"], "live", "api first: {api_first}: {d}");
+        assert_eq!(d["github_run_id"], RUN);
+        assert!(d["github_deployment_id"].is_i64(), "{d}");
+        assert_eq!(went_live_jobs(&app).await, 1, "api first: {api_first}");
+        app.run_jobs().await;
+    }
+}
+
 #[tokio::test]
 async fn a_post_deploy_trigger_fires_for_a_run_that_goes_live() {
     let repo = GitRepo::new();
