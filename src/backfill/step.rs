@@ -80,6 +80,32 @@ enum Read<T> {
 impl Backfiller {
     /// Runs step `step` of backfill `id` if it is the backfill's next step.
     pub async fn step(&self, id: i64, step: i64, now: DateTime<Utc>) -> Result<Stepped, JobError> {
+        let result = self.try_step(id, step, now).await;
+        if let Err(JobError::Retry { message, .. }) = &result {
+            // Shown on the backfill while its step is retried (the job's backoff), so a backfill
+            // that GitHub keeps failing does not look like one that runs.
+            if let Err(error) = self.note_retry(id, step, message, now).await {
+                tracing::warn!(backfill = id, %error, "the backfill's retry note could not be written");
+            }
+        }
+        result
+    }
+
+    async fn note_retry(&self, id: i64, step: i64, message: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let tx = self.store.begin().await?;
+        let earlier = rows::find(&tx, id)
+            .await?
+            .and_then(|b| b.note.as_deref().and_then(without_retry));
+        let failed: String = message.chars().take(300).collect();
+        let note = match earlier {
+            Some(earlier) => format!("{RETRYING} {failed}\n{earlier}"),
+            None => format!("{RETRYING} {failed}"),
+        };
+        rows::set_note(&tx, id, step, &note, now).await?;
+        tx.commit().await
+    }
+
+    async fn try_step(&self, id: i64, step: i64, now: DateTime<Utc>) -> Result<Stepped, JobError> {
         let Some(backfill) = rows::find(self.store.conn(), id).await? else {
             return Err(JobError::Permanent(format!("backfill {id} does not exist")));
         };
@@ -397,6 +423,10 @@ impl Backfiller {
             // Going on after the reset: the note no longer says it waits.
             progress.note = Some(backfill.note.as_deref().and_then(without_wait));
         }
+        if progress.note.is_none() && backfill.note.as_deref().is_some_and(|n| n.starts_with(RETRYING)) {
+            // The step that failed went through: the note says what it said before.
+            progress.note = Some(backfill.note.as_deref().and_then(without_retry));
+        }
         if !rows::advance(&tx, backfill.id, backfill.step, &progress, now).await? {
             tx.rollback().await?;
             return Ok(Stepped::Stale);
@@ -423,7 +453,8 @@ impl Backfiller {
             super::RESERVE_PERCENT
         );
         // What the note said before (a repository skipped) is kept after the waiting part.
-        progress.note = Some(Some(match backfill.note.as_deref().and_then(without_wait) {
+        let earlier = backfill.note.as_deref().and_then(without_retry);
+        progress.note = Some(Some(match earlier.as_deref().and_then(without_wait) {
             Some(earlier) => format!("{waiting}; {earlier}"),
             None => waiting,
         }));
@@ -446,8 +477,15 @@ impl Backfiller {
     ) -> Result<Stepped, JobError> {
         let note = match note {
             Some(note) => Some(Some(note.to_owned())),
-            None if backfill.state == BackfillState::Waiting => Some(backfill.note.as_deref().and_then(without_wait)),
-            None => None,
+            // What the note said for good stays; waiting and retrying are over.
+            None => Some(
+                backfill
+                    .note
+                    .as_deref()
+                    .and_then(without_retry)
+                    .as_deref()
+                    .and_then(without_wait),
+            ),
         };
         let progress = Progress {
             state: Some(state),
@@ -502,7 +540,13 @@ const MAX_NOTE_CHARS: usize = 2_000;
 /// `backfill`'s note (without its waiting part) with `added` after it, cut at
 /// [`MAX_NOTE_CHARS`].
 fn with_note(backfill: &Backfill, added: &str) -> String {
-    let note = match backfill.note.as_deref().and_then(without_wait) {
+    let note = match backfill
+        .note
+        .as_deref()
+        .and_then(without_retry)
+        .as_deref()
+        .and_then(without_wait)
+    {
         Some(earlier) => format!("{earlier}; {added}"),
         None => added.to_owned(),
     };
@@ -512,6 +556,20 @@ fn with_note(backfill: &Backfill, added: &str) -> String {
     let mut cut: String = note.chars().take(MAX_NOTE_CHARS - 1).collect();
     cut.push('…');
     cut
+}
+
+/// How a note saying the last step failed and is retried begins; the next step that commits
+/// replaces it.
+const RETRYING: &str = "the last step failed and is retried:";
+
+/// `note` without its retry line (see [`Backfiller::step`]); `None` when nothing else is left.
+fn without_retry(note: &str) -> Option<String> {
+    let rest = if note.starts_with(RETRYING) {
+        note.split_once('\n').map_or("", |(_, rest)| rest)
+    } else {
+        note
+    };
+    (!rest.trim().is_empty()).then(|| rest.to_owned())
 }
 
 /// How a note saying the backfill waits for the rate limit begins.
@@ -612,6 +670,22 @@ mod tests {
         );
         assert_eq!(phase, "apply");
         assert!(stopped.unwrap().contains("more than 2000 pages"));
+    }
+
+    #[test]
+    fn the_retry_line_of_a_note_goes_and_the_rest_stays() {
+        assert_eq!(
+            without_retry(&format!("{RETRYING} GitHub could not answer now: 502")),
+            None
+        );
+        assert_eq!(
+            without_retry(&format!("{RETRYING} 502\nGitHub does not show a/b")).as_deref(),
+            Some("GitHub does not show a/b")
+        );
+        assert_eq!(
+            without_retry("GitHub does not show a/b").as_deref(),
+            Some("GitHub does not show a/b")
+        );
     }
 
     #[test]

@@ -64,9 +64,17 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
         ("workflow_run", Some("requested" | "in_progress" | "completed")) => {
             let payload: wire::WorkflowRunPayload = from_slice(body)?;
             let workflow_name = payload.workflow.and_then(|w| w.name);
-            let default_branch = payload.repository.default_branch.map(limits::Name::into_string);
+            let top = payload.repository;
             let mut run = payload.workflow_run.into_domain(workflow_name);
-            run.default_branch = default_branch;
+            check_run_numbers(&run)?;
+            // The default branch is the run's repository's only when the payload names the same one.
+            if top
+                .full_name
+                .as_ref()
+                .is_some_and(|name| name.key() == run.repository.name.key())
+            {
+                run.default_branch = top.default_branch.map(limits::Name::into_string);
+            }
             WebhookEvent::WorkflowRun(run)
         }
         ("pull_request", Some("closed")) => {
@@ -154,7 +162,25 @@ pub fn workflow_run_object(run: &serde_json::Value) -> Result<WorkflowRun, Paylo
         field: error.path().to_string(),
         message: error.inner().to_string(),
     })?;
-    Ok(run.into_domain(None))
+    let run = run.into_domain(None);
+    check_run_numbers(&run)?;
+    Ok(run)
+}
+
+/// A run's id and attempt as GitHub makes them: a positive id, attempts from 1 to 10,000 (their
+/// order decides which report of a re-run wins, so it must not saturate).
+fn check_run_numbers(run: &WorkflowRun) -> Result<(), PayloadError> {
+    let problem = |field: &str, message: &str| PayloadError {
+        field: format!("workflow_run.{field}"),
+        message: message.to_owned(),
+    };
+    if run.id <= 0 {
+        return Err(problem("id", "must be a positive run id"));
+    }
+    if run.run_attempt > 10_000 {
+        return Err(problem("run_attempt", "must be from 1 to 10000"));
+    }
+    Ok(())
 }
 
 fn installation_change(action: &str) -> Option<InstallationChange> {
@@ -475,6 +501,8 @@ mod wire {
     #[derive(Deserialize)]
     pub struct RepositoryWithDefaultBranch {
         #[serde(default)]
+        pub full_name: Option<RepoName>,
+        #[serde(default)]
         pub default_branch: Option<Name>,
     }
 
@@ -677,6 +705,34 @@ mod tests {
             panic!("{parsed:?}")
         };
         assert_eq!(body, "@shiplog watch \u{FFFD}[31mred\u{FFFD}");
+    }
+
+    #[test]
+    fn a_run_with_a_negative_id_or_an_absurd_attempt_is_refused_and_another_repositorys_default_branch_is_not_used() {
+        let base: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/github/workflow_run.completed.json")).unwrap();
+        let with = |pointer: &str, value: serde_json::Value| {
+            let mut body = base.clone();
+            *body.pointer_mut(pointer).unwrap() = value;
+            parse("workflow_run", body.to_string().as_bytes())
+        };
+        assert_eq!(
+            with("/workflow_run/id", (-5).into()).unwrap_err().field,
+            "workflow_run.id"
+        );
+        assert_eq!(
+            with("/workflow_run/run_attempt", i64::MAX.into()).unwrap_err().field,
+            "workflow_run.run_attempt"
+        );
+        let parsed = with("/repository/full_name", "someone/else".into()).unwrap();
+        let WebhookEvent::WorkflowRun(run) = parsed.event else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(run.default_branch, None);
+        let WebhookEvent::WorkflowRun(run) = parse("workflow_run", base.to_string().as_bytes()).unwrap().event else {
+            panic!()
+        };
+        assert!(run.default_branch.is_some());
     }
 
     #[test]

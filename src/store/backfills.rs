@@ -375,3 +375,15 @@ pub async fn has_repository(db: &impl Conn, backfill_id: i64, repository_key: &s
         .await?;
     Ok(count > 0)
 }
+
+/// Sets the note of a backfill still at `step`, without moving it on.
+pub async fn set_note(db: &impl Writer, id: i64, step: i64, note: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    backfill::Entity::update_many()
+        .col_expr(backfill::Column::Note, Expr::value(Some(note.to_owned())))
+        .col_expr(backfill::Column::UpdatedAt, Expr::value(now))
+        .filter(backfill::Column::Id.eq(id))
+        .filter(backfill::Column::Step.eq(step))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -523,6 +523,82 @@ async fn rule_matching_runs_are_imported_and_a_deployment_made_by_a_run_is_the_s
     assert_eq!(fake.count("/actions/runs"), 1);
 }
 
+/// The outside attack's finding: a run in progress when the backfill imports it is still news
+/// when its webhook says it succeeded: it goes live with its follow-up, not as history.
+#[tokio::test]
+async fn a_run_imported_while_it_ran_goes_live_as_news_when_its_webhook_says_it_succeeded() {
+    let fake = FakeGitHub::start().await;
+    let repo = fake.add_history_repos(OWNER, 1).remove(0);
+    let started = clock_start() - Duration::minutes(10);
+    let mut running = workflow_run(&repo, 701, &sha_of(0xd4), started);
+    running["status"] = json!("in_progress");
+    running["conclusion"] = json!(null);
+    fake.add_run(&repo, running.clone());
+    let app = installed_app(&fake).await;
+    patch_connection(
+        &app,
+        json!({"workflow_rules": [{"repository": "acme-corp/*", "workflow": "deploy.yml", "environment": "production"}]}),
+    )
+    .await;
+    let id = start_backfill(&app, json!({"since": "1d"})).await;
+    assert_eq!(run_backfill(&app, id).await["state"], "done");
+    let imported = stored(app.store.conn()).await;
+    assert_eq!((imported.len(), imported[0].backfilled), (1, true), "{imported:#?}");
+
+    let mut completed = running;
+    completed["status"] = json!("completed");
+    completed["conclusion"] = json!("success");
+    completed["updated_at"] = json!((started + Duration::minutes(8)).to_rfc3339());
+    let repository = completed["repository"].clone();
+    let (code, answer) = app
+        .deliver(
+            "workflow_run",
+            &json!({"action": "completed", "workflow_run": completed, "repository": repository,
+                    "installation": {"id": 41000001}}),
+        )
+        .await;
+    assert_eq!((code, answer["outcome"].as_str()), (200, Some("processed")), "{answer}");
+
+    let live = stored(app.store.conn()).await;
+    assert_eq!(live[0].status, "live");
+    assert!(!live[0].backfilled, "reported live by its webhook: news, not history");
+    assert_eq!(jobs_of_kind(&app, "deploy.went_live").await, 1);
+    app.run_jobs().await;
+}
+
+/// A step GitHub fails is retried by its job, and the backfill says so meanwhile instead of
+/// looking as if it ran; once the step goes through, the note is gone.
+#[tokio::test]
+async fn a_step_github_fails_is_shown_on_the_backfill_until_it_goes_through() {
+    let fake = FakeGitHub::start().await;
+    let repo = fake.add_history_repos(OWNER, 1).remove(0);
+    let at = clock_start() - Duration::hours(2);
+    fake.add_deployment(
+        &repo,
+        FakeDeployment::new(9101, &sha_of(0xe5), "production", at).status("success", at),
+    );
+    let app = installed_app(&fake).await;
+    let id = start_backfill(&app, json!({"since": "1d"})).await;
+    fake.fail_next(crate::fake_github::Fault::BadGateway);
+
+    app.run_jobs().await;
+    let failing = backfill(&app, id).await;
+    app.clock.advance(Duration::hours(1));
+    let done = run_backfill(&app, id).await;
+
+    assert_eq!(failing["state"], "queued", "{failing}");
+    assert!(
+        failing["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("the last step failed and is retried"),
+        "{failing}"
+    );
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["note"], Value::Null, "{done}");
+    assert_eq!(done["progress"]["deploys_imported"], 1);
+}
+
 // 4. Twice.
 
 #[tokio::test]
