@@ -56,7 +56,15 @@ pub async fn record_run(
             skipped.push(reason);
             continue;
         }
-        apply_run(db, ConnectionId(connection.id), run, environment, false, now).await?;
+        apply_run(
+            db,
+            ConnectionId(connection.id),
+            run,
+            environment,
+            RunSource::Webhook,
+            now,
+        )
+        .await?;
         recorded += 1;
     }
     if recorded == 0 {
@@ -109,20 +117,31 @@ fn run_state(run: &WorkflowRun) -> (String, Option<DeployStatus>, i64) {
     }
 }
 
+/// Who tells shiplog about a run.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RunSource {
+    /// A `workflow_run` delivery: news.
+    Webhook,
+    /// A backfill reading GitHub's history: a run already known is left as it is, a new one is
+    /// recorded `backfilled`.
+    History,
+}
+
 /// Records `run` as the deploy to `environment` (made now if the run has none there yet), keeps
-/// its status in the history and applies it in the run's order. `backfilled` marks a deploy
-/// imported from history.
+/// its status in the history and applies it in the run's order. Whether it made a deploy.
 pub async fn apply_run(
     db: &impl Writer,
     connection_id: ConnectionId,
     run: &WorkflowRun,
     environment: &Environment,
-    backfilled: bool,
+    source: RunSource,
     now: DateTime<Utc>,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
+    let backfilled = source == RunSource::History;
     super::lock_environment(db, connection_id.0, &run.repository.name, environment).await?;
     let key = run.repository.name.key();
     let deploy = match rows::find_by_run(db, connection_id.0, key, run.id, environment.as_str()).await? {
+        Some(_) if backfilled => return Ok(false),
         Some(existing) => existing,
         None => {
             let mut external_id = run.id.to_string();
@@ -136,7 +155,8 @@ pub async fn apply_run(
                         rows::announce(db, same, now).await?
                     };
                     rows::attach_run(db, same.id, run.id, run.run_attempt, now).await?;
-                    return apply_run_report(db, &same, run, now).await;
+                    apply_run_report(db, &same, run, now).await?;
+                    return Ok(false);
                 }
                 external_id = format!("{}/{}", run.id, environment);
             }
@@ -169,16 +189,17 @@ pub async fn apply_run(
             // GitHub may date a report before `run_started_at` (its `in_progress` example does):
             // the status the row starts with must not outrank the run's first report.
             let first_report = clamp_to_received(run.updated_at, now);
-            rows::insert_initiated_at(db, &new, deploy_time.min(first_report), now).await?
+            let made = rows::insert_initiated_at(db, &new, deploy_time.min(first_report), now).await?;
+            rows::attach_run(db, made.id, run.id, run.run_attempt, now).await?;
+            apply_run_report(db, &made, run, now).await?;
+            return Ok(true);
         }
     };
-    let deploy = if backfilled {
-        deploy
-    } else {
-        rows::announce(db, deploy, now).await?
-    };
+    // Known already and reported now: news, even if a backfill imported it.
+    let deploy = rows::announce(db, deploy, now).await?;
     rows::attach_run(db, deploy.id, run.id, run.run_attempt, now).await?;
-    apply_run_report(db, &deploy, run, now).await
+    apply_run_report(db, &deploy, run, now).await?;
+    Ok(false)
 }
 
 async fn apply_run_report(db: &impl Writer, deploy: &Deploy, run: &WorkflowRun, now: DateTime<Utc>) -> StoreResult<()> {

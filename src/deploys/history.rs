@@ -124,16 +124,10 @@ pub async fn record_run(
         if connection.settings.skip_reason(environment.as_str(), false).is_some() {
             continue;
         }
-        super::lock_environment(db, connection.id, &run.repository.name, &environment).await?;
-        let key = run.repository.name.key();
-        if rows::find_by_run(db, connection.id, key, run.id, environment.as_str())
-            .await?
-            .is_some()
-        {
-            continue;
+        let source = super::actions::RunSource::History;
+        if super::actions::apply_run(db, ConnectionId(connection.id), run, &environment, source, now).await? {
+            made += 1;
         }
-        super::actions::apply_run(db, ConnectionId(connection.id), run, &environment, true, now).await?;
-        made += 1;
     }
     Ok(made)
 }
