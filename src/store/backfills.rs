@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::{backfill, backfill_item, backfill_repository};
-use sea_orm::sea_query::{Expr, Func};
+use sea_orm::sea_query::{Expr, Func, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
@@ -178,17 +178,12 @@ pub async fn add_repositories(
     backfill_id: i64,
     repositories: &[(RepoName, Option<String>)],
 ) -> StoreResult<()> {
-    for (name, default_branch) in repositories {
-        let exists = backfill_repository::Entity::find()
-            .filter(backfill_repository::Column::BackfillId.eq(backfill_id))
-            .filter(backfill_repository::Column::RepositoryKey.eq(name.key()))
-            .count(db)
-            .await?
-            > 0;
-        if exists {
-            continue;
-        }
-        backfill_repository::ActiveModel {
+    if repositories.is_empty() {
+        return Ok(());
+    }
+    let rows = repositories
+        .iter()
+        .map(|(name, default_branch)| backfill_repository::ActiveModel {
             id: NotSet,
             backfill_id: Set(backfill_id),
             repository: Set(name.as_str().to_owned()),
@@ -198,10 +193,19 @@ pub async fn add_repositories(
             cursor: Set(None),
             pages: Set(0),
             imported: Set(0),
-        }
-        .insert(db)
+        });
+    // One statement a page; `uq_backfill_repository` keeps a repository listed twice once.
+    backfill_repository::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([
+                backfill_repository::Column::BackfillId,
+                backfill_repository::Column::RepositoryKey,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
         .await?;
-    }
     Ok(())
 }
 
