@@ -175,7 +175,9 @@ impl Application {
             ));
             stop = Some(sender);
         }
-        let (intake, writer) = crate::intake::Intake::start(store.clone(), &tasks);
+        let (intake, writer) = crate::intake::Intake::start(store.clone(), &tasks)
+            .await
+            .map_err(StartupError::Database)?;
         handles.extend(writer);
 
         let state = web::Data::new(AppState {

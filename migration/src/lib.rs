@@ -22,6 +22,7 @@ mod m20261130_000013_typed_jobs;
 mod m20261130_000014_foreign_key_indexes;
 mod m20261130_000015_session_principal;
 mod m20261130_000016_actions_runs_and_backfill;
+mod m20261201_000017_connection_cache_version;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000014_foreign_key_indexes::Migration),
             Box::new(m20261130_000015_session_principal::Migration),
             Box::new(m20261130_000016_actions_runs_and_backfill::Migration),
+            Box::new(m20261201_000017_connection_cache_version::Migration),
         ]
     }
 }

@@ -19,6 +19,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub mod cache;
 mod patterns;
 pub mod rules;
 mod settings;

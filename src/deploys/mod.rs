@@ -11,6 +11,7 @@
 pub mod actions;
 pub mod api;
 pub mod cursor;
+pub mod fast;
 pub mod github;
 pub mod history;
 mod lifecycle;
@@ -172,14 +173,17 @@ pub struct Report {
 
 /// The history entry of a deploy that stopped being live because `by` went live at `at`.
 fn stepped_down(by: &Deploy, at: DateTime<Utc>, what: &str) -> StatusEntry {
+    stepped_down_entry(by.id.0, by.short_sha(), at, what)
+}
+
+/// The same entry from the successor's id and short sha (what the hot path has of it).
+fn stepped_down_entry(by_id: i64, by_short_sha: &str, at: DateTime<Utc>, what: &str) -> StatusEntry {
     StatusEntry {
         github_status_id: None,
         state: DeployStatus::Superseded.as_str().to_owned(),
         status: Some(DeployStatus::Superseded),
         description: Some(format!(
-            "superseded by deployment {} ({}), which {what} at {}",
-            by.id,
-            by.short_sha(),
+            "superseded by deployment {by_id} ({by_short_sha}), which {what} at {}",
             at.format("%Y-%m-%d %H:%M:%S UTC")
         )),
         log_url: None,
@@ -187,6 +191,15 @@ fn stepped_down(by: &Deploy, at: DateTime<Utc>, what: &str) -> StatusEntry {
         creator: None,
         occurred_at: at,
     }
+}
+
+/// One `deploy.went_live` job per deploy and time it went live.
+fn went_live_dedupe_key(deployment_id: i64, at: DateTime<Utc>) -> String {
+    format!(
+        "{}:{deployment_id}:{}",
+        live::DeployWentLive::JOB_NAME,
+        at.timestamp_micros()
+    )
 }
 
 impl Report {
@@ -378,12 +391,7 @@ async fn go_live(db: &impl Writer, deploy: &Deploy, report: &Report, now: DateTi
         live_at: at,
         previous_live_ids: superseded.clone(),
     };
-    let dedupe_key = format!(
-        "{}:{}:{}",
-        live::DeployWentLive::JOB_NAME,
-        deploy.id,
-        at.timestamp_micros()
-    );
+    let dedupe_key = went_live_dedupe_key(deploy.id.0, at);
     jobs::enqueue(db, &job, Some(dedupe_key), now, now).await?;
     Ok(Transition::WentLive { superseded })
 }

@@ -32,6 +32,9 @@ pub struct PayloadError {
 
 /// Parses a delivery's body for the event named in `X-GitHub-Event`.
 pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
+    if let Some(parsed) = parse_deployment_event(event, body) {
+        return Ok(parsed);
+    }
     let envelope: wire::Envelope = from_slice(body)?;
     let action = envelope.action.map(limits::Name::into_string);
     let installation_id = envelope.installation.map(|i| InstallationId(i.id));
@@ -58,8 +61,7 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
         }
         ("deployment", Some("created")) => {
             let payload: wire::DeploymentPayload = from_slice(body)?;
-            let run = payload.workflow_run.map(|r| r.id);
-            WebhookEvent::Deployment(payload.deployment.into_domain(payload.repository, run))
+            deployment_event(payload)
         }
         ("workflow_run", Some("requested" | "in_progress" | "completed")) => {
             let payload: wire::WorkflowRunPayload = from_slice(body)?;
@@ -118,33 +120,7 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
         }
         ("deployment_status", Some("created")) => {
             let payload: wire::DeploymentStatusPayload = from_slice(body)?;
-            let status = payload.deployment_status;
-            let mut unlinked = Vec::new();
-            let log_url = match (status.log_url, status.target_url) {
-                (Some(url), _) => link_or_text("log_url", url, &mut unlinked),
-                (None, Some(url)) => link_or_text("target_url", url, &mut unlinked),
-                (None, None) => None,
-            };
-            let environment_url = status
-                .environment_url
-                .and_then(|url| link_or_text("environment_url", url, &mut unlinked));
-            let description = status
-                .description
-                .map(limits::Text::into_string)
-                .into_iter()
-                .chain(unlinked)
-                .reduce(|text, note| format!("{text}\n{note}"));
-            let run = payload.workflow_run.map(|r| r.id);
-            WebhookEvent::DeploymentStatus(GitHubDeploymentStatus {
-                deployment: payload.deployment.into_domain(payload.repository, run),
-                id: status.id,
-                state: status.state.into_string(),
-                description,
-                log_url,
-                environment_url,
-                creator: status.creator.map(|c| c.login.into_string()),
-                created_at: status.created_at,
-            })
+            deployment_status_event(payload)
         }
         _ => WebhookEvent::Unhandled,
     };
@@ -152,6 +128,79 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
         action,
         installation_id,
         event: parsed,
+    })
+}
+
+/// The two events the intake's hot path takes, read in one pass: the payload with its `action`
+/// and `installation`. `None` when the body is not such a payload (the general way then reads
+/// it again and names what is wrong).
+fn parse_deployment_event(event: &str, body: &[u8]) -> Option<ParsedDelivery> {
+    let (action, installation, parsed) = match event {
+        "deployment" => {
+            let payload: wire::DeploymentPayload = serde_json::from_slice(body).ok()?;
+            (
+                created(&payload.action)?,
+                payload.installation.clone(),
+                deployment_event(payload),
+            )
+        }
+        "deployment_status" => {
+            let payload: wire::DeploymentStatusPayload = serde_json::from_slice(body).ok()?;
+            (
+                created(&payload.action)?,
+                payload.installation.clone(),
+                deployment_status_event(payload),
+            )
+        }
+        _ => return None,
+    };
+    Some(ParsedDelivery {
+        action: Some(action),
+        installation_id: installation.map(|i| InstallationId(i.id)),
+        event: parsed,
+    })
+}
+
+/// `created`, when that is the action (the only one GitHub sends for these two events).
+fn created(action: &Option<limits::Name>) -> Option<String> {
+    action
+        .as_ref()
+        .map(|a| a.clone().into_string())
+        .filter(|a| a == "created")
+}
+
+fn deployment_event(payload: wire::DeploymentPayload) -> WebhookEvent {
+    let run = payload.workflow_run.map(|r| r.id);
+    WebhookEvent::Deployment(payload.deployment.into_domain(payload.repository, run))
+}
+
+fn deployment_status_event(payload: wire::DeploymentStatusPayload) -> WebhookEvent {
+    let status = payload.deployment_status;
+    let mut unlinked = Vec::new();
+    let log_url = match (status.log_url, status.target_url) {
+        (Some(url), _) => link_or_text("log_url", url, &mut unlinked),
+        (None, Some(url)) => link_or_text("target_url", url, &mut unlinked),
+        (None, None) => None,
+    };
+    let environment_url = status
+        .environment_url
+        .and_then(|url| link_or_text("environment_url", url, &mut unlinked));
+    let description = status
+        .description
+        .map(limits::Text::into_string)
+        .into_iter()
+        .chain(unlinked)
+        .reduce(|text, note| format!("{text}\n{note}"));
+    let run = payload.workflow_run.map(|r| r.id);
+    WebhookEvent::DeploymentStatus(GitHubDeploymentStatus {
+        deployment: payload.deployment.into_domain(payload.repository, run),
+        id: status.id,
+        state: status.state.into_string(),
+        description,
+        log_url,
+        environment_url,
+        creator: status.creator.map(|c| c.login.into_string()),
+        created_at: status.created_at,
     })
 }
 
@@ -279,6 +328,10 @@ fn into_repo_refs(repos: Vec<wire::Repository>) -> Vec<RepoRef> {
 }
 
 fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, PayloadError> {
+    // The quick way first: only a payload that fails is read again to name the field.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -308,7 +361,7 @@ mod wire {
         pub installation: Option<InstallationRef>,
     }
 
-    #[derive(Deserialize)]
+    #[derive(Deserialize, Clone)]
     pub struct InstallationRef {
         pub id: i64,
     }
@@ -469,6 +522,10 @@ mod wire {
 
     #[derive(Deserialize)]
     pub struct DeploymentPayload {
+        #[serde(default)]
+        pub action: Option<Name>,
+        #[serde(default)]
+        pub installation: Option<InstallationRef>,
         pub deployment: Deployment,
         pub repository: RepositoryWithOwner,
         #[serde(default)]
@@ -477,6 +534,10 @@ mod wire {
 
     #[derive(Deserialize)]
     pub struct DeploymentStatusPayload {
+        #[serde(default)]
+        pub action: Option<Name>,
+        #[serde(default)]
+        pub installation: Option<InstallationRef>,
         pub deployment_status: DeploymentStatus,
         pub deployment: Deployment,
         pub repository: RepositoryWithOwner,

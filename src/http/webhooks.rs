@@ -69,7 +69,9 @@ pub async fn receive_github_webhook(
     let receipt = state.intake.receive(delivery, state.clock.now()).await?;
 
     span.record("outcome", receipt.outcome.as_str());
-    state.jobs_wake.notify_one();
+    if receipt.wake_jobs {
+        state.jobs_wake.notify_one();
+    }
     tracing::info!(reason = receipt.reason.as_deref(), "webhook delivery handled");
     Ok(HttpResponse::Ok().json(receipt))
 }

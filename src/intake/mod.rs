@@ -6,19 +6,23 @@
 //! `github::events` do) and calls no external service: GitHub gives up after 10 seconds.
 
 mod group_commit;
+mod hot;
+mod writer;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::backfill;
+use crate::connections::cache::{self, ConnectionCache};
 use crate::connections::{self, Applied};
 use crate::deploys;
 use crate::events::{InstallationChange, ParsedDelivery, WebhookEvent};
 use crate::monitoring;
+use crate::store::hot::sea::{self as sea_rows, SeaRows};
 use crate::store::{deliveries, Store, StoreError, StoreResult, Writer};
 use crate::types::DeliveryId;
 
-pub use group_commit::Intake;
+pub use writer::Intake;
 
 /// How a delivery was handled.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -51,6 +55,10 @@ pub struct Receipt {
     pub delivery: String,
     pub outcome: Outcome,
     pub reason: Option<String>,
+    /// A job may be waiting for the worker because of this delivery (always, after the general
+    /// path, which does not say): the handler wakes the worker only then.
+    #[serde(skip)]
+    pub wake_jobs: bool,
 }
 
 /// What the intake needs to know of a delivery besides its parsed body.
@@ -72,12 +80,23 @@ const ATTEMPTS: usize = 3;
 /// How often a transaction that PostgreSQL ended to break a deadlock is tried.
 const CONTENTION_ATTEMPTS: usize = 5;
 
-/// Records the delivery and applies it, in one transaction of its own.
-pub async fn receive(store: &Store, delivery: &Delivery, now: DateTime<Utc>) -> StoreResult<Receipt> {
+/// Records the delivery and applies it, in one transaction of its own: through the hot path
+/// when it takes the delivery, else the general path.
+async fn receive(
+    store: &Store,
+    cache: &ConnectionCache,
+    delivery: &Delivery,
+    now: DateTime<Utc>,
+) -> StoreResult<Receipt> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match receive_once(store, delivery, now).await {
+        let result = match receive_hot(store, cache, delivery, now).await {
+            Ok(Some(receipt)) => Ok(receipt),
+            Ok(None) => receive_once(store, delivery, now).await,
+            Err(error) => Err(error),
+        };
+        match result {
             Err(StoreError::Conflict(message)) if attempt < ATTEMPTS => {
                 tracing::info!(%message, attempt, "delivery lost a race on a uniqueness rule; trying again");
             }
@@ -87,6 +106,38 @@ pub async fn receive(store: &Store, delivery: &Delivery, now: DateTime<Utc>) -> 
             }
             other => return other,
         }
+    }
+}
+
+/// The hot path in a transaction of its own (PostgreSQL): `None` when it does not take the
+/// delivery (nothing of it is kept).
+async fn receive_hot(
+    store: &Store,
+    cache: &ConnectionCache,
+    delivery: &Delivery,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Receipt>> {
+    let Some((installation, deployment)) = deploys::fast::candidate(&delivery.parsed) else {
+        return Ok(None);
+    };
+    let tx = store.begin().await?;
+    let version = sea_rows::cache_version(&tx).await?;
+    cache.observe(version);
+    let key = deployment.repository.name.key();
+    let Some(connection) = cache::accepting(cache, &tx, version, installation, key).await? else {
+        return Ok(None);
+    };
+    match hot::apply(&mut SeaRows::new(&tx), &connection, delivery, now).await {
+        Ok(hot::Hot::Done(receipt)) => {
+            tx.commit().await?;
+            Ok(Some(receipt))
+        }
+        Ok(hot::Hot::Duplicate) => {
+            drop(tx);
+            Ok(already_received(store, delivery).await?)
+        }
+        Ok(hot::Hot::Elsewhere) | Err(StoreError::Conflict(_)) => Ok(None),
+        Err(error) => Err(error),
     }
 }
 
@@ -205,6 +256,7 @@ async fn apply(db: &impl Writer, delivery: &Delivery, now: DateTime<Utc>) -> Sto
         delivery: id.to_owned(),
         outcome,
         reason,
+        wake_jobs: true,
     }))
 }
 
@@ -229,5 +281,6 @@ fn duplicate(id: &str, received_at: DateTime<Utc>) -> Receipt {
         delivery: id.to_owned(),
         outcome: Outcome::Duplicate,
         reason: Some(format!("delivery already received at {}", received_at.to_rfc3339())),
+        wake_jobs: false,
     }
 }

@@ -13,6 +13,7 @@ pub mod connections;
 pub mod credentials;
 pub mod deliveries;
 pub mod deployments;
+pub mod hot;
 pub mod idempotency;
 pub mod job_queue;
 pub mod jobs;
@@ -343,6 +344,32 @@ impl Store {
             statements: AtomicU64::new(0),
             rows: AtomicU64::new(0),
         })
+    }
+
+    /// SQLite: the write gate every write transaction of this process passes ([`Store::begin`]);
+    /// the intake writer holds it around its own connection's transactions too.
+    pub fn write_gate(&self) -> Option<Arc<Mutex<()>>> {
+        self.write_gate.clone()
+    }
+
+    /// SQLite: the database file, for a second connection to the same database (the intake
+    /// writer's); `None` on PostgreSQL and for a database that lives only in memory.
+    pub async fn sqlite_file(&self) -> StoreResult<Option<std::path::PathBuf>> {
+        if !self.is_sqlite() {
+            return Ok(None);
+        }
+        let row = self
+            .db
+            .query_one(Statement::from_string(
+                DatabaseBackend::Sqlite,
+                "SELECT file FROM pragma_database_list WHERE name = 'main'",
+            ))
+            .await?;
+        let file: Option<String> = match row {
+            Some(row) => row.try_get_by_index(0)?,
+            None => None,
+        };
+        Ok(file.filter(|f| !f.is_empty()).map(std::path::PathBuf::from))
     }
 
     /// The read handle (the pool). Store functions that write do not accept it.
