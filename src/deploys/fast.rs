@@ -367,7 +367,9 @@ mod tests {
 
     #[test]
     fn a_deployment_is_one_upsert() {
-        let WebhookEvent::DeploymentStatus(status) = status_event() else { unreachable!() };
+        let WebhookEvent::DeploymentStatus(status) = status_event() else {
+            unreachable!()
+        };
         let event = WebhookEvent::Deployment(status.deployment);
         let mut rows = Recorded::default();
         let fast = run(&mut rows, &event, ConnectionSettings::default());
@@ -418,7 +420,14 @@ mod tests {
         assert_eq!(enqueued(&fast), Some(false));
         assert_eq!(
             rows.calls,
-            ["lock", "upsert", "status 10 success", "live_in", "set 10 superseded", "status 10 superseded"]
+            [
+                "lock",
+                "upsert",
+                "status 10 success",
+                "live_in",
+                "set 10 superseded",
+                "status 10 superseded"
+            ]
         );
         assert_eq!(rows.set_changes, [(10, DeployStatus::Superseded, Some(3))]);
     }
