@@ -301,6 +301,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SHIPLOG_BACKFILL_ON_INSTALL_DAYS", default_value_t = DEFAULT_BACKFILL_ON_INSTALL_DAYS,
           value_parser = clap::value_parser!(u32).range(0..=366))]
     pub backfill_on_install_days: u32,
+    /// The webhook intake's hot path for deployment reports (README, "Benchmarks"); `false`
+    /// applies every delivery through the general path, as before it existed.
+    #[arg(long, env = "SHIPLOG_INTAKE_HOT_PATH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub intake_hot_path: bool,
     /// How long a client may take to send a request's line and headers, e.g. `5s`.
     #[arg(long, env = "SHIPLOG_HEADER_TIMEOUT", default_value = DEFAULT_HEADER_TIMEOUT)]
     pub header_timeout: String,
@@ -417,6 +421,9 @@ pub struct Config {
     pub monitor_expiry: Duration,
     /// `SHIPLOG_BACKFILL_ON_INSTALL_DAYS`: a new installation's backfill; 0 is none.
     pub backfill_on_install_days: u32,
+    /// `SHIPLOG_INTAKE_HOT_PATH`: deployment reports in a few statements (default), or all
+    /// deliveries through the general path.
+    pub intake_hot_path: bool,
     pub log_format: LogFormat,
     /// HTTP worker threads; `None` means one per core. Tests use one.
     pub http_workers: Option<usize>,
@@ -527,6 +534,7 @@ impl Config {
             monitor_schedule,
             monitor_expiry,
             backfill_on_install_days: args.backfill_on_install_days,
+            intake_hot_path: args.intake_hot_path,
             log_format: args.database.log_format,
             http_workers: None,
             run_jobs: true,

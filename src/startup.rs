@@ -149,14 +149,21 @@ impl Application {
                 github: github.clone(),
             }));
         handlers.extend(extra);
+        let jobs_wake = Arc::new(tokio::sync::Notify::new());
+        let tasks = Tasks::default();
+        let mut handles = Vec::new();
+        // The intake first: on SQLite its writer also writes the job workers' claims.
+        let (intake, writer) = crate::intake::Intake::start(store.clone(), &tasks, config.intake_hot_path)
+            .await
+            .map_err(StartupError::Database)?;
+        handles.extend(writer);
         let runner = Runner {
             store: store.clone(),
             clock: clock.clone(),
             handlers: Arc::new(handlers),
+            queue: intake.job_queue(),
         };
-        let jobs_wake = Arc::new(tokio::sync::Notify::new());
-        let tasks = Tasks::default();
-        let mut handles = Vec::new();
+
         let mut stop = None;
         if config.run_jobs {
             let (sender, stopped) = tokio::sync::watch::channel(false);
@@ -175,11 +182,6 @@ impl Application {
             ));
             stop = Some(sender);
         }
-        let (intake, writer) = crate::intake::Intake::start(store.clone(), &tasks)
-            .await
-            .map_err(StartupError::Database)?;
-        handles.extend(writer);
-
         let state = web::Data::new(AppState {
             store: store.clone(),
             intake,

@@ -84,14 +84,18 @@ const CONTENTION_ATTEMPTS: usize = 5;
 /// when it takes the delivery, else the general path.
 async fn receive(
     store: &Store,
-    cache: &ConnectionCache,
+    cache: Option<&ConnectionCache>,
     delivery: &Delivery,
     now: DateTime<Utc>,
 ) -> StoreResult<Receipt> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let result = match receive_hot(store, cache, delivery, now).await {
+        let hot = match cache {
+            Some(cache) => receive_hot(store, cache, delivery, now).await,
+            None => Ok(None),
+        };
+        let result = match hot {
             Ok(Some(receipt)) => Ok(receipt),
             Ok(None) => receive_once(store, delivery, now).await,
             Err(error) => Err(error),

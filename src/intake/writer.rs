@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use sea_orm::DbErr;
@@ -39,7 +40,9 @@ use super::{duplicate, Delivery, Receipt};
 use crate::connections::cache::{self, ConnectionCache};
 use crate::deploys::fast;
 use crate::events::WebhookEvent;
+use crate::jobs::runner::{QueueWrites, StoreQueue};
 use crate::store::hot::sqlite::{self as sqlite_rows, store_error, SqliteRows};
+use crate::store::job_queue::{ClaimedJob, Settle};
 use crate::store::{Store, StoreError, StoreResult};
 use crate::supervise::{self, Tasks};
 
@@ -53,6 +56,8 @@ const STATEMENT_CACHE: usize = 32;
 pub(super) struct Pending {
     pub delivery: Delivery,
     pub now: DateTime<Utc>,
+    /// The hot path may take it.
+    hot: bool,
     reply: oneshot::Sender<StoreResult<Receipt>>,
 }
 
@@ -63,19 +68,106 @@ impl Pending {
     }
 }
 
+/// A job worker's claim or the end of its attempt, written in the writer's next batch.
+enum JobWork {
+    Claim {
+        worker: String,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        reply: oneshot::Sender<StoreResult<Option<ClaimedJob>>>,
+    },
+    Settle {
+        id: i64,
+        worker: String,
+        outcome: Settle,
+        now: DateTime<Utc>,
+        reply: oneshot::Sender<StoreResult<bool>>,
+    },
+}
+
+impl JobWork {
+    /// Writes it on the writer's connection; the answer waits for the commit.
+    fn apply(self, connection: &Connection) -> JobAnswer {
+        match self {
+            Self::Claim {
+                worker,
+                now,
+                lease_until,
+                reply,
+            } => JobAnswer::Claim(reply, sqlite_rows::claim_job(connection, &worker, now, lease_until)),
+            Self::Settle {
+                id,
+                worker,
+                outcome,
+                now,
+                reply,
+            } => JobAnswer::Settle(reply, sqlite_rows::settle_job(connection, id, &worker, &outcome, now)),
+        }
+    }
+
+    fn fail(self, error: &StoreError) {
+        match self {
+            Self::Claim { reply, .. } => drop(reply.send(Err(shared(error)))),
+            Self::Settle { reply, .. } => drop(reply.send(Err(shared(error)))),
+        }
+    }
+}
+
+/// A job write done, its answer held until the commit.
+enum JobAnswer {
+    Claim(
+        oneshot::Sender<StoreResult<Option<ClaimedJob>>>,
+        StoreResult<Option<ClaimedJob>>,
+    ),
+    Settle(oneshot::Sender<StoreResult<bool>>, StoreResult<bool>),
+}
+
+impl JobAnswer {
+    fn send(self) {
+        match self {
+            Self::Claim(reply, result) => drop(reply.send(result)),
+            Self::Settle(reply, result) => drop(reply.send(result)),
+        }
+    }
+
+    fn fail(self, error: &StoreError) {
+        match self {
+            Self::Claim(reply, _) => drop(reply.send(Err(shared(error)))),
+            Self::Settle(reply, _) => drop(reply.send(Err(shared(error)))),
+        }
+    }
+}
+
+/// What the writer's queue carries. Deliveries are nearly all of it: they travel unboxed (an
+/// allocation each) and job work pays the size.
+#[allow(clippy::large_enum_variant)]
+enum Work {
+    Delivery(Pending),
+    Job(JobWork),
+}
+
 /// How the HTTP layer hands a verified, parsed delivery to intake.
 #[derive(Clone, Debug)]
 pub struct Intake {
     store: Store,
     cache: Arc<ConnectionCache>,
     /// The SQLite writer's queue; `None` on PostgreSQL.
-    queue: Option<mpsc::Sender<Pending>>,
+    queue: Option<mpsc::Sender<Work>>,
+    /// The writer has a connection of its own, so job workers' queue writes go through it.
+    writes_jobs: bool,
+    /// The hot path is on (`SHIPLOG_INTAKE_HOT_PATH`).
+    hot: bool,
 }
 
 impl Intake {
     /// On SQLite, starts the writer thread, watched as [`supervise::WRITER`] in `tasks` (it ends
     /// when the last `Intake` is dropped), and returns the watch's handle for the supervisor.
-    pub async fn start(store: Store, tasks: &Tasks) -> StoreResult<(Self, Option<(&'static str, JoinHandle<()>)>)> {
+    /// `hot` off sends every delivery through the general path (`SHIPLOG_INTAKE_HOT_PATH`).
+    pub async fn start(
+        store: Store,
+        tasks: &Tasks,
+        hot: bool,
+    ) -> StoreResult<(Self, Option<(&'static str, JoinHandle<()>)>)> {
         let cache = Arc::new(ConnectionCache::new());
         if !store.is_sqlite() {
             return Ok((
@@ -83,6 +175,8 @@ impl Intake {
                     store,
                     cache,
                     queue: None,
+                    writes_jobs: false,
+                    hot,
                 },
                 None,
             ));
@@ -91,6 +185,7 @@ impl Intake {
             Some(file) => Some(open(&file)?),
             None => None,
         };
+        let writes_jobs = connection.is_some();
         let (sender, receiver) = mpsc::channel(QUEUE);
         let (ended, end) = oneshot::channel::<()>();
         let watched = Arc::new(AtomicBool::new(true));
@@ -109,7 +204,7 @@ impl Intake {
             })
             .map_err(|e| StoreError::Unavailable(DbErr::Custom(format!("cannot start the intake writer: {e}"))))?;
         // The watched task ends when the thread does (the sender drops with it, even on a panic);
-        // a watch that is stopped (aborted) stops the thread at its next batch.
+        // a watch that is stopped (aborted) makes the thread refuse deliveries from then on.
         let watch = tasks.spawn(supervise::WRITER, async move {
             let _stop_with_me = StopOnDrop(watched);
             let _ = end.await;
@@ -119,6 +214,8 @@ impl Intake {
                 store,
                 cache,
                 queue: Some(sender),
+                writes_jobs,
+                hot,
             },
             Some(watch),
         ))
@@ -126,19 +223,85 @@ impl Intake {
 
     /// Records and applies the delivery; returns once it is committed.
     pub async fn receive(&self, delivery: Delivery, now: DateTime<Utc>) -> StoreResult<Receipt> {
+        let cache = self.hot.then_some(&*self.cache);
         let Some(queue) = &self.queue else {
-            return super::receive(&self.store, &self.cache, &delivery, now).await;
+            return super::receive(&self.store, cache, &delivery, now).await;
         };
         let (reply, answer) = oneshot::channel();
+        let hot = self.hot;
         queue
-            .send(Pending { delivery, now, reply })
+            .send(Work::Delivery(Pending {
+                delivery,
+                now,
+                reply,
+                hot,
+            }))
             .await
             .map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
     }
+
+    /// Where job workers write claims and attempt ends: this writer when it has a connection of
+    /// its own (each write joins its next batch), else a transaction each.
+    pub fn job_queue(&self) -> Arc<dyn QueueWrites> {
+        match &self.queue {
+            Some(queue) if self.writes_jobs => Arc::new(WriterQueue(queue.clone())),
+            _ => Arc::new(StoreQueue(self.store.clone())),
+        }
+    }
 }
 
-/// Tells the writer thread to stop when its watch is dropped.
+/// [`QueueWrites`] through the writer thread.
+struct WriterQueue(mpsc::Sender<Work>);
+
+impl WriterQueue {
+    async fn ask<T>(&self, work: JobWork, answer: oneshot::Receiver<StoreResult<T>>) -> StoreResult<T> {
+        self.0.send(Work::Job(work)).await.map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+}
+
+impl QueueWrites for WriterQueue {
+    fn claim<'a>(
+        &'a self,
+        worker: &'a str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> BoxFuture<'a, StoreResult<Option<ClaimedJob>>> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            let work = JobWork::Claim {
+                worker: worker.to_owned(),
+                now,
+                lease_until,
+                reply,
+            };
+            self.ask(work, answer).await
+        })
+    }
+
+    fn settle<'a>(
+        &'a self,
+        id: i64,
+        worker: &'a str,
+        outcome: Settle,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            let work = JobWork::Settle {
+                id,
+                worker: worker.to_owned(),
+                outcome,
+                now,
+                reply,
+            };
+            self.ask(work, answer).await
+        })
+    }
+}
+
+/// Tells the writer thread to take no more deliveries when its watch is dropped.
 struct StopOnDrop(Arc<AtomicBool>);
 
 impl Drop for StopOnDrop {
@@ -174,28 +337,36 @@ struct Writer {
     store: Store,
     cache: Arc<ConnectionCache>,
     runtime: Handle,
-    /// `false` once the supervisor's watch of this thread is gone: stop.
+    /// `false` once the supervisor's watch of this thread is gone: refuse deliveries.
     watched: Arc<AtomicBool>,
 }
 
 impl Writer {
-    fn run(mut self, mut queue: mpsc::Receiver<Pending>) {
+    fn run(mut self, mut queue: mpsc::Receiver<Work>) {
         // sqlx (the cache's reads, step 2) needs the runtime's context on this thread too.
         let runtime = self.runtime.clone();
         let _context = runtime.enter();
         while let Some(first) = queue.blocking_recv() {
-            if !self.watched.load(Ordering::Acquire) {
-                first.answer(Err(writer_gone()));
-                return;
-            }
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            let mut jobs = Vec::new();
+            let mut next = Some(first);
+            while let Some(work) = next.take() {
+                match work {
+                    Work::Delivery(pending) => batch.push(pending),
+                    Work::Job(job) => jobs.push(job),
+                }
+                if batch.len() + jobs.len() < MAX_BATCH {
+                    next = queue.try_recv().ok();
                 }
             }
-            let rest = self.write_hot(batch);
+            if !self.watched.load(Ordering::Acquire) {
+                // Stopped: no delivery is taken any more (the sender retries elsewhere or
+                // later); the job worker still ends the attempt it is running.
+                for pending in batch.drain(..) {
+                    pending.answer(Err(writer_gone()));
+                }
+            }
+            let rest = self.write_hot(batch, jobs);
             if !rest.is_empty() {
                 self.runtime.block_on(write_batch(&self.store, rest));
             }
@@ -203,25 +374,34 @@ impl Writer {
     }
 
     /// Step 1: applies what the hot path takes, in one transaction; returns the rest.
-    fn write_hot(&mut self, batch: Vec<Pending>) -> Vec<Pending> {
+    fn write_hot(&mut self, batch: Vec<Pending>, jobs: Vec<JobWork>) -> Vec<Pending> {
         let Some(connection) = self.connection.as_mut() else {
+            // `Intake::job_queue` sends no job work to a writer without a connection.
+            for job in jobs {
+                job.fail(&writer_gone());
+            }
             return batch;
         };
         let (hot, mut rest) = split(batch);
-        if hot.is_empty() {
+        if hot.is_empty() && jobs.is_empty() {
             return rest;
         }
         let _gate = self.store.write_gate().map(|gate| gate.blocking_lock_owned());
         let mut tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(error) => {
-                fail_all(hot, &store_error(error));
+                let error = store_error(error);
+                jobs.into_iter().for_each(|job| job.fail(&error));
+                fail_all(hot, &error);
                 return rest;
             }
         };
+        // Each job write is one statement: a failed one changes nothing and fails alone.
+        let job_answers: Vec<JobAnswer> = jobs.into_iter().map(|job| job.apply(&tx)).collect();
         let version = match sqlite_rows::cache_version(&tx) {
             Ok(version) => version,
             Err(error) => {
+                job_answers.into_iter().for_each(|answer| answer.fail(&error));
                 fail_all(hot, &error);
                 return rest;
             }
@@ -245,6 +425,7 @@ impl Writer {
                 Step::Broken(error) => {
                     // The connection or the file is gone: so is the transaction.
                     drop(tx);
+                    job_answers.into_iter().for_each(|answer| answer.fail(&error));
                     let all = answered.into_iter().map(|(p, _)| p).chain(std::iter::once(pending));
                     fail_all(all.collect(), &error);
                     return rest;
@@ -252,9 +433,12 @@ impl Writer {
             }
         }
         if let Err(error) = tx.commit() {
-            fail_all(answered.into_iter().map(|(p, _)| p).collect(), &store_error(error));
+            let error = store_error(error);
+            job_answers.into_iter().for_each(|answer| answer.fail(&error));
+            fail_all(answered.into_iter().map(|(p, _)| p).collect(), &error);
             return rest;
         }
+        job_answers.into_iter().for_each(JobAnswer::send);
         for (pending, result) in answered {
             pending.answer(result);
         }
@@ -336,7 +520,7 @@ fn split(batch: Vec<Pending>) -> (Vec<Pending>, Vec<Pending>) {
     let mut installations = HashSet::new();
     for pending in batch {
         let parsed = &pending.delivery.parsed;
-        match fast::candidate(parsed) {
+        match fast::candidate(parsed).filter(|_| pending.hot) {
             Some((installation, deployment))
                 if !deployments.contains(&deployment.id) && !installations.contains(&installation.0) =>
             {

@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use super::BackgroundJob;
 use crate::clock::SharedClock;
-use crate::store::job_queue::{self, ClaimedJob};
+use crate::store::job_queue::{self, ClaimedJob, Settle};
 use crate::store::{Store, StoreResult};
 
 /// A job is given up (state `dead`) after this many failed attempts.
@@ -114,12 +114,72 @@ impl Handlers {
     }
 }
 
+/// Where a worker writes its claims and the ends of its attempts.
+///
+/// [`StoreQueue`] writes each in a transaction of its own. On SQLite the server gives its
+/// workers the intake writer instead (`intake::Intake::job_queue`), which writes them inside the
+/// batch it commits next, so a job costs no sync to disk of its own for its claim and its end.
+pub trait QueueWrites: Send + Sync {
+    fn claim<'a>(
+        &'a self,
+        worker: &'a str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> BoxFuture<'a, StoreResult<Option<ClaimedJob>>>;
+
+    /// Ends the attempt of job `id`, if `worker` still holds it; whether it did.
+    fn settle<'a>(
+        &'a self,
+        id: i64,
+        worker: &'a str,
+        outcome: Settle,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
+}
+
+/// Each queue write in a transaction of its own (PostgreSQL; SQLite without a database file).
+pub struct StoreQueue(pub Store);
+
+impl QueueWrites for StoreQueue {
+    fn claim<'a>(
+        &'a self,
+        worker: &'a str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> BoxFuture<'a, StoreResult<Option<ClaimedJob>>> {
+        Box::pin(async move {
+            // On SQLite the transaction queues on the store's write gate with intake instead of
+            // polling SQLite's lock.
+            let tx = self.0.begin().await?;
+            let claimed = job_queue::claim(&tx, worker, now, lease_until).await?;
+            tx.commit().await?;
+            Ok(claimed)
+        })
+    }
+
+    fn settle<'a>(
+        &'a self,
+        id: i64,
+        worker: &'a str,
+        outcome: Settle,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            let tx = self.0.begin().await?;
+            let settled = job_queue::settle(&tx, id, worker, &outcome, now).await?;
+            tx.commit().await?;
+            Ok(settled)
+        })
+    }
+}
+
 /// Everything a worker needs.
 #[derive(Clone)]
 pub struct Runner {
     pub store: Store,
     pub clock: SharedClock,
     pub handlers: Arc<Handlers>,
+    pub queue: Arc<dyn QueueWrites>,
 }
 
 /// What happened to one claimed job.
@@ -135,11 +195,10 @@ pub struct RunReport {
 /// Claims and runs one due job, if there is one.
 pub async fn run_once(runner: &Runner, worker: &str) -> StoreResult<Option<RunReport>> {
     let now = runner.clock.now();
-    // Queue writes are transactions of their own so that, on SQLite, they queue on the store's
-    // write gate with intake instead of polling SQLite's lock.
-    let tx = runner.store.begin().await?;
-    let claimed = job_queue::claim(&tx, worker, now, now + Duration::minutes(LEASE_MINUTES)).await?;
-    tx.commit().await?;
+    let claimed = runner
+        .queue
+        .claim(worker, now, now + Duration::minutes(LEASE_MINUTES))
+        .await?;
     let Some(job) = claimed else {
         return Ok(None);
     };
@@ -154,9 +213,7 @@ async fn run_claimed(runner: &Runner, worker: &str, job: ClaimedJob, now: DateTi
     let now = runner.clock.now();
     let report = match result {
         Ok(()) => {
-            let tx = runner.store.begin().await?;
-            job_queue::finish(&tx, job.id, worker, now).await?;
-            tx.commit().await?;
+            runner.queue.settle(job.id, worker, Settle::Done, now).await?;
             RunReport {
                 id: job.id,
                 kind: job.kind,
@@ -165,9 +222,10 @@ async fn run_claimed(runner: &Runner, worker: &str, job: ClaimedJob, now: DateTi
             }
         }
         Err(JobError::Skipped(reason)) => {
-            let tx = runner.store.begin().await?;
-            job_queue::skip(&tx, job.id, worker, &reason, now).await?;
-            tx.commit().await?;
+            runner
+                .queue
+                .settle(job.id, worker, Settle::Skipped(reason.clone()), now)
+                .await?;
             tracing::info!(%reason, "job skipped");
             RunReport {
                 id: job.id,
@@ -184,9 +242,14 @@ async fn run_claimed(runner: &Runner, worker: &str, job: ClaimedJob, now: DateTi
                 }
                 _ => None,
             };
-            let tx = runner.store.begin().await?;
-            job_queue::fail(&tx, job.id, worker, &message, retry_at, now).await?;
-            tx.commit().await?;
+            let settle = match retry_at {
+                Some(run_at) => Settle::Retry {
+                    error: message.clone(),
+                    run_at,
+                },
+                None => Settle::Dead(message.clone()),
+            };
+            runner.queue.settle(job.id, worker, settle, now).await?;
             let outcome = if retry_at.is_some() { "retry" } else { "dead" };
             tracing::warn!(error = %message, outcome, ?retry_at, "job failed");
             RunReport {

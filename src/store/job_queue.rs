@@ -16,6 +16,21 @@ pub struct ClaimedJob {
     pub attempts: i32,
 }
 
+/// The claim on SQLite (`?` in order: lease, worker, now, now).
+pub const CLAIM_SQLITE: &str =
+    "UPDATE job SET state = 'running', locked_until = ?, locked_by = ?, attempts = attempts + 1 \
+     WHERE id = (SELECT id FROM job \
+                 WHERE (state = 'queued' AND run_at <= ?) OR (state = 'running' AND locked_until < ?) \
+                 ORDER BY run_at, id LIMIT 1) \
+     RETURNING id, kind, payload, attempts";
+
+const CLAIM_POSTGRES: &str =
+    "UPDATE job SET state = 'running', locked_until = $1, locked_by = $2, attempts = attempts + 1 \
+     WHERE id = (SELECT id FROM job \
+                 WHERE (state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until < $3) \
+                 ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, kind, payload, attempts";
+
 pub async fn claim(
     db: &impl Writer,
     worker: &str,
@@ -24,20 +39,9 @@ pub async fn claim(
 ) -> StoreResult<Option<ClaimedJob>> {
     let backend = db.get_database_backend();
     let (sql, values): (&str, Vec<Value>) = match backend {
-        DatabaseBackend::Postgres => (
-            "UPDATE job SET state = 'running', locked_until = $1, locked_by = $2, attempts = attempts + 1 \
-             WHERE id = (SELECT id FROM job \
-                         WHERE (state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until < $3) \
-                         ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, kind, payload, attempts",
-            vec![lease_until.into(), worker.into(), now.into()],
-        ),
+        DatabaseBackend::Postgres => (CLAIM_POSTGRES, vec![lease_until.into(), worker.into(), now.into()]),
         _ => (
-            "UPDATE job SET state = 'running', locked_until = ?, locked_by = ?, attempts = attempts + 1 \
-             WHERE id = (SELECT id FROM job \
-                         WHERE (state = 'queued' AND run_at <= ?) OR (state = 'running' AND locked_until < ?) \
-                         ORDER BY run_at, id LIMIT 1) \
-             RETURNING id, kind, payload, attempts",
+            CLAIM_SQLITE,
             vec![lease_until.into(), worker.into(), now.into(), now.into()],
         ),
     };
@@ -47,80 +51,67 @@ pub async fn claim(
     Ok(row)
 }
 
-/// Marks a claimed job done, if this worker still holds it. Returns whether it did.
-pub async fn finish(db: &impl Writer, id: i64, worker: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-    let backend = db.get_database_backend();
-    let sql = placeholders(
-        backend,
-        "UPDATE job SET state = 'done', finished_at = ?, locked_until = NULL, locked_by = NULL, last_error = NULL \
-         WHERE id = ? AND locked_by = ? AND state = 'running'",
-    );
-    let result = db
-        .execute(Statement::from_sql_and_values(
-            backend,
-            sql,
-            vec![now.into(), id.into(), worker.into()],
-        ))
-        .await?;
-    Ok(result.rows_affected() == 1)
+/// How a claimed job ends its attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settle {
+    Done,
+    /// Ended `skipped` with the reason (in `last_error`).
+    Skipped(String),
+    /// Back to `queued` at `run_at`, with the error.
+    Retry {
+        error: String,
+        run_at: DateTime<Utc>,
+    },
+    /// Given up: `dead`, with the error.
+    Dead(String),
 }
 
-/// Ends a claimed job `skipped` with the reason (in `last_error`), if this worker still holds it.
-pub async fn skip(db: &impl Writer, id: i64, worker: &str, reason: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-    let backend = db.get_database_backend();
-    let sql = placeholders(
-        backend,
-        "UPDATE job SET state = 'skipped', finished_at = ?, last_error = ?, locked_until = NULL, locked_by = NULL \
-         WHERE id = ? AND locked_by = ? AND state = 'running'",
-    );
-    let result = db
-        .execute(Statement::from_sql_and_values(
-            backend,
-            sql,
-            vec![now.into(), reason.into(), id.into(), worker.into()],
-        ))
-        .await?;
-    Ok(result.rows_affected() == 1)
+impl Settle {
+    /// The statement (with `?` placeholders in order) and its values, given the job and worker.
+    pub fn statement(&self, id: i64, worker: &str, now: DateTime<Utc>) -> (&'static str, Vec<Value>) {
+        match self {
+            Self::Done => (
+                "UPDATE job SET state = 'done', finished_at = ?, locked_until = NULL, locked_by = NULL, last_error = NULL \
+                 WHERE id = ? AND locked_by = ? AND state = 'running'",
+                vec![now.into(), id.into(), worker.into()],
+            ),
+            Self::Skipped(reason) => (
+                "UPDATE job SET state = 'skipped', finished_at = ?, last_error = ?, locked_until = NULL, locked_by = NULL \
+                 WHERE id = ? AND locked_by = ? AND state = 'running'",
+                vec![now.into(), reason.as_str().into(), id.into(), worker.into()],
+            ),
+            Self::Retry { error, run_at } => (
+                "UPDATE job SET state = 'queued', run_at = ?, last_error = ?, locked_until = NULL, locked_by = NULL \
+                 WHERE id = ? AND locked_by = ? AND state = 'running'",
+                vec![(*run_at).into(), error.as_str().into(), id.into(), worker.into()],
+            ),
+            Self::Dead(error) => (
+                "UPDATE job SET state = 'dead', finished_at = ?, last_error = ?, locked_until = NULL, locked_by = NULL \
+                 WHERE id = ? AND locked_by = ? AND state = 'running'",
+                vec![now.into(), error.as_str().into(), id.into(), worker.into()],
+            ),
+        }
+    }
 }
 
-/// Puts a failed job back with a later `run_at`, or into `dead` when `dead` is true.
-pub async fn fail(
+/// Ends a claimed job's attempt as `outcome` says, if this worker still holds it. Returns
+/// whether it did.
+pub async fn settle(
     db: &impl Writer,
     id: i64,
     worker: &str,
-    error: &str,
-    retry_at: Option<DateTime<Utc>>,
+    outcome: &Settle,
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
     let backend = db.get_database_backend();
-    let result = match retry_at {
-        Some(run_at) => {
-            let sql = placeholders(
-                backend,
-                "UPDATE job SET state = 'queued', run_at = ?, last_error = ?, locked_until = NULL, locked_by = NULL \
-                 WHERE id = ? AND locked_by = ? AND state = 'running'",
-            );
-            db.execute(Statement::from_sql_and_values(
-                backend,
-                sql,
-                vec![run_at.into(), error.into(), id.into(), worker.into()],
-            ))
-            .await?
-        }
-        None => {
-            let sql = placeholders(
-                backend,
-                "UPDATE job SET state = 'dead', finished_at = ?, last_error = ?, locked_until = NULL, locked_by = NULL \
-                 WHERE id = ? AND locked_by = ? AND state = 'running'",
-            );
-            db.execute(Statement::from_sql_and_values(
-                backend,
-                sql,
-                vec![now.into(), error.into(), id.into(), worker.into()],
-            ))
-            .await?
-        }
-    };
+    let (sql, values) = outcome.statement(id, worker, now);
+    let result = db
+        .execute(Statement::from_sql_and_values(
+            backend,
+            placeholders(backend, sql),
+            values,
+        ))
+        .await?;
     Ok(result.rows_affected() == 1)
 }
 

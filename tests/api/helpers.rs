@@ -125,6 +125,7 @@ pub fn test_config(database_url: &str) -> Config {
         monitor_schedule: vec![std::time::Duration::from_secs(600)],
         monitor_expiry: std::time::Duration::from_secs(14 * 86_400),
         backfill_on_install_days: 0,
+        intake_hot_path: true,
         log_format: LogFormat::Text,
         http_workers: Some(1),
         run_jobs: false,

@@ -21,6 +21,7 @@ mod github_client;
 mod health;
 mod helpers;
 mod hostile_pages;
+mod intake;
 mod jobs;
 mod limits;
 mod live_batch;

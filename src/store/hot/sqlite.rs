@@ -12,6 +12,7 @@ use sea_orm::DbErr;
 
 use super::{DeliveryRow, DeployHead, HotRows, JobRow, LiveRow, ReportChange};
 use crate::deploys::{DeployStatus, NewDeploy, StatusEntry};
+use crate::store::job_queue::{self, ClaimedJob, Settle};
 use crate::store::{StoreError, StoreResult};
 
 /// The hot path's statements on `conn` (inside the writer's transaction and savepoint).
@@ -292,4 +293,53 @@ pub fn received_at(conn: &Connection, delivery_id: &str) -> StoreResult<Option<D
         })
         .map_err(store_error)?;
     raw.as_deref().map(parse_timestamp).transpose()
+}
+
+/// Claims the next due job, as `store::job_queue::claim` does, on the writer's connection.
+pub fn claim_job(
+    conn: &Connection,
+    worker: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> StoreResult<Option<ClaimedJob>> {
+    let now = timestamp(now);
+    conn.prepare_cached(job_queue::CLAIM_SQLITE)
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![timestamp(lease_until), worker, now, now], |row| {
+                    Ok(ClaimedJob {
+                        id: row.get(0)?,
+                        kind: row.get(1)?,
+                        payload: row.get(2)?,
+                        attempts: row.get(3)?,
+                    })
+                })
+                .optional()
+        })
+        .map_err(store_error)
+}
+
+/// Ends a claimed job's attempt, as `store::job_queue::settle` does, on the writer's connection.
+pub fn settle_job(conn: &Connection, id: i64, worker: &str, outcome: &Settle, now: DateTime<Utc>) -> StoreResult<bool> {
+    let (sql, values) = outcome.statement(id, worker, now);
+    let values = values.iter().map(sqlite_value).collect::<StoreResult<Vec<_>>>()?;
+    let changed = conn
+        .prepare_cached(sql)
+        .and_then(|mut statement| statement.execute(rusqlite::params_from_iter(values)))
+        .map_err(store_error)?;
+    Ok(changed == 1)
+}
+
+/// A sea-orm value as sqlx would store it in SQLite.
+fn sqlite_value(value: &sea_orm::Value) -> StoreResult<rusqlite::types::Value> {
+    use rusqlite::types::Value as Sqlite;
+    use sea_orm::Value;
+    Ok(match value {
+        Value::BigInt(Some(v)) => Sqlite::Integer(*v),
+        Value::Int(Some(v)) => Sqlite::Integer(i64::from(*v)),
+        Value::String(Some(v)) => Sqlite::Text(v.to_string()),
+        Value::ChronoDateTimeUtc(Some(v)) => Sqlite::Text(timestamp(**v)),
+        Value::BigInt(None) | Value::Int(None) | Value::String(None) | Value::ChronoDateTimeUtc(None) => Sqlite::Null,
+        other => return Err(StoreError::Db(DbErr::Custom(format!("no SQLite form for {other:?}")))),
+    })
 }
