@@ -16,14 +16,14 @@
 use chrono::{DateTime, Utc};
 
 use super::live::DeployWentLive;
-use super::{duration_seconds, from_github_state, DeploySource, DeployStatus, NewDeploy, ReportOrder, StatusEntry};
+use super::{duration_seconds, from_github_state, DeployStatus, ReportOrder, StatusEntry};
 use crate::connections::{Applied, Connection};
 use crate::events::{GitHubDeployment, GitHubDeploymentStatus, ParsedDelivery, WebhookEvent};
 use crate::jobs::BackgroundJob;
 use crate::limits::clamp_to_received;
 use crate::store::hot::{DeployHead, HotRows, JobRow, LiveRow, ReportChange};
 use crate::store::{StoreError, StoreResult};
-use crate::types::{ConnectionId, InstallationId};
+use crate::types::InstallationId;
 
 /// What the hot path did.
 #[derive(Debug)]
@@ -79,7 +79,7 @@ pub async fn apply(
     )
     .await?;
     let head = rows
-        .upsert_github_deploy(&new_deploy(connection, deployment, now), now)
+        .upsert_github_deploy(&super::github::new_deploy(connection, deployment, now), now)
         .await?;
     let changed = |enqueued_job| Fast::Applied {
         applied: Applied::Changed {
@@ -97,30 +97,6 @@ pub async fn apply(
         Ok(Some(enqueued_job)) => Ok(changed(enqueued_job)),
         Ok(None) | Err(StoreError::Conflict(_)) => Ok(Fast::Elsewhere),
         Err(other) => Err(other),
-    }
-}
-
-fn new_deploy(connection: &Connection, deployment: &GitHubDeployment, now: DateTime<Utc>) -> NewDeploy {
-    NewDeploy {
-        connection_id: ConnectionId(connection.id),
-        repository: deployment.repository.name.clone(),
-        environment: deployment.environment.clone(),
-        sha: deployment.sha.clone(),
-        git_ref: deployment.git_ref.clone(),
-        source: DeploySource::Github,
-        github_deployment_id: Some(deployment.id),
-        external_id: None,
-        version: None,
-        creator: deployment.creator.clone(),
-        description: deployment.description.clone(),
-        log_url: None,
-        environment_url: None,
-        transient_environment: deployment.transient_environment,
-        production_environment: deployment.production_environment,
-        deploy_time: clamp_to_received(deployment.created_at, now),
-        github_run_id: None,
-        run_attempt: None,
-        backfilled: false,
     }
 }
 
@@ -256,6 +232,7 @@ mod tests {
 
     use super::*;
     use crate::connections::ConnectionSettings;
+    use crate::deploys::NewDeploy;
     use crate::store::hot::DeliveryRow;
     use crate::types::Account;
 

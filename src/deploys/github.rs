@@ -131,13 +131,9 @@ async fn accepting_connection(
     Ok(Ok(connection))
 }
 
-async fn upsert(
-    db: &impl Writer,
-    connection: &Connection,
-    deployment: &GitHubDeployment,
-    now: DateTime<Utc>,
-) -> StoreResult<super::Deploy> {
-    let new = NewDeploy {
+/// The deploy a GitHub deployment makes (status `initiated` at its clamped creation time).
+pub(super) fn new_deploy(connection: &Connection, deployment: &GitHubDeployment, now: DateTime<Utc>) -> NewDeploy {
+    NewDeploy {
         connection_id: ConnectionId(connection.id),
         repository: deployment.repository.name.clone(),
         environment: deployment.environment.clone(),
@@ -157,7 +153,16 @@ async fn upsert(
         github_run_id: deployment.workflow_run_id,
         run_attempt: None,
         backfilled: false,
-    };
+    }
+}
+
+async fn upsert(
+    db: &impl Writer,
+    connection: &Connection,
+    deployment: &GitHubDeployment,
+    now: DateTime<Utc>,
+) -> StoreResult<super::Deploy> {
+    let new = new_deploy(connection, deployment, now);
     if let Some(existing) = rows::find_by_github_id(db, connection.id, deployment.id).await? {
         rows::refresh_description(db, existing.id, &new, now).await?;
         return rows::announce(db, existing, now).await;
