@@ -24,19 +24,30 @@ impl MigrationTrait for Migration {
         db.execute_unprepared("INSERT INTO connection_cache_version (id, version) VALUES (1, 0)")
             .await?;
         match manager.get_database_backend() {
+            // Once per statement that changed rows, not once per row: PostgreSQL updating one row N
+            // times in a transaction costs about N² (each update walks the row's versions), and
+            // an installation with 40,000 repositories took 16 s instead of 0.7 s.
             DatabaseBackend::Postgres => {
                 db.execute_unprepared(
                     "CREATE FUNCTION connection_cache_version_bump() RETURNS trigger AS $$ \
-                     BEGIN UPDATE connection_cache_version SET version = version + 1 WHERE id = 1; RETURN NULL; END \
-                     $$ LANGUAGE plpgsql",
+                     BEGIN \
+                       IF EXISTS (SELECT 1 FROM changed) THEN \
+                         UPDATE connection_cache_version SET version = version + 1 WHERE id = 1; \
+                       END IF; \
+                       RETURN NULL; \
+                     END $$ LANGUAGE plpgsql",
                 )
                 .await?;
                 for table in WATCHED {
-                    db.execute_unprepared(&format!(
-                        "CREATE TRIGGER {table}_cache_version AFTER INSERT OR UPDATE OR DELETE ON {table} \
-                         FOR EACH ROW EXECUTE FUNCTION connection_cache_version_bump()"
-                    ))
-                    .await?;
+                    for (change, rows) in [("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")] {
+                        let name = change.to_lowercase();
+                        db.execute_unprepared(&format!(
+                            "CREATE TRIGGER {table}_cache_version_{name} AFTER {change} ON {table} \
+                             REFERENCING {rows} TABLE AS changed \
+                             FOR EACH STATEMENT EXECUTE FUNCTION connection_cache_version_bump()"
+                        ))
+                        .await?;
+                    }
                 }
             }
             _ => {
@@ -60,8 +71,12 @@ impl MigrationTrait for Migration {
         match manager.get_database_backend() {
             DatabaseBackend::Postgres => {
                 for table in WATCHED {
-                    db.execute_unprepared(&format!("DROP TRIGGER IF EXISTS {table}_cache_version ON {table}"))
+                    for change in ["insert", "update", "delete"] {
+                        db.execute_unprepared(&format!(
+                            "DROP TRIGGER IF EXISTS {table}_cache_version_{change} ON {table}"
+                        ))
                         .await?;
+                    }
                 }
                 db.execute_unprepared("DROP FUNCTION IF EXISTS connection_cache_version_bump()")
                     .await?;
