@@ -12,6 +12,9 @@ use crate::error::ApiError;
 /// GitHub does not deliver payloads over 25 MB.
 pub const WEBHOOK_BODY_LIMIT: usize = 25 * 1024 * 1024;
 
+/// A body's buffer is allocated at its declared length up to this much; past it, it grows.
+const PREALLOCATE_AT_MOST: usize = 256 * 1024;
+
 /// Reads the whole body, refusing more than `limit` bytes. A body somewhat over the limit is
 /// still drained, so the client reads the 413 instead of a reset connection; one that declares
 /// or sends more than twice the limit is cut off.
@@ -28,7 +31,9 @@ pub async fn read_limited(
     if declared.is_some_and(|n| n > limit.saturating_mul(2)) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let mut body = web::BytesMut::new();
+    // Room for the declared length up front (no regrowing and copying as chunks arrive), but
+    // not more than a typical delivery's worth on a client's word alone.
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit).min(PREALLOCATE_AT_MOST));
     let mut total = 0usize;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
