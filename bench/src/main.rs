@@ -84,6 +84,8 @@ enum Figure {
 /// Targets from the issue, printed beside each figure.
 const TARGET_PER_SECOND: f64 = 5_000.0;
 const TARGET_P99_MS: f64 = 25.0;
+/// PostgreSQL at c=64: three times the 342/s it ingested when the issue was written.
+const TARGET_POSTGRES_PER_SECOND: f64 = 1_026.0;
 const TARGET_IDLE_MIB: f64 = 30.0;
 const TARGET_LOAD_MIB: f64 = 150.0;
 const TARGET_LIST_P99_MS: f64 = 10.0;
@@ -163,6 +165,8 @@ async fn bench_ingest(
         let deliveries: Vec<_> = (0..args.deliveries)
             .map(|n| payload::delivery(WEBHOOK_SECRET.as_bytes(), run, n))
             .collect();
+        let postgres_cpu = || database.postgres_name().map(server::postgres_cpu_time);
+        let (server_cpu_before, postgres_cpu_before) = (server.cpu_time(), postgres_cpu());
         let result = load::deliver(
             &server.base_url,
             Arc::new(deliveries),
@@ -170,6 +174,12 @@ async fn bench_ingest(
             Duration::from_secs(args.seconds),
         )
         .await?;
+        let server_cpu = server.cpu_time().saturating_sub(server_cpu_before);
+        let postgres_cpu = postgres_cpu()
+            .zip(postgres_cpu_before)
+            .map(|(after, before)| after.saturating_sub(before));
+        // CPU per delivery holds still when other work shares the machine; throughput does not.
+        let per_delivery = |cpu: Duration| report::round2(cpu.as_secs_f64() * 1000.0 / result.ok.max(1) as f64);
         let (p50, p99, max) = (
             result.latencies.percentile(50.0),
             result.latencies.percentile(99.0),
@@ -187,10 +197,23 @@ async fn bench_ingest(
             .millis("p50_ms", p50)
             .millis("p99_ms", p99)
             .millis("max_ms", max)
-            .field("stored_matches_2xx", in_database == stored);
+            .field("stored_matches_2xx", in_database == stored)
+            .field("server_cpu_ms_per_delivery", per_delivery(server_cpu));
+        if let Some(cpu) = postgres_cpu {
+            line = line.field("postgres_cpu_ms_per_delivery", per_delivery(cpu));
+        }
         if concurrency == 64 {
-            let met = result.per_second() >= TARGET_PER_SECOND && p99.as_secs_f64() * 1000.0 <= TARGET_P99_MS;
-            line = line.target(format!(">= {TARGET_PER_SECOND}/s and p99 <= {TARGET_P99_MS} ms"), met);
+            let p99_met = p99.as_secs_f64() * 1000.0 <= TARGET_P99_MS;
+            line = match database.backend {
+                Backend::Sqlite => line.target(
+                    format!(">= {TARGET_PER_SECOND}/s and p99 <= {TARGET_P99_MS} ms"),
+                    result.per_second() >= TARGET_PER_SECOND && p99_met,
+                ),
+                Backend::Postgres => line.target(
+                    format!(">= {TARGET_POSTGRES_PER_SECOND}/s (3x 342/s)"),
+                    result.per_second() >= TARGET_POSTGRES_PER_SECOND,
+                ),
+            };
         }
         if let Some(first) = result.failures.first() {
             line = line.field("first_failure", first.as_str());

@@ -64,6 +64,11 @@ impl BenchDatabase {
         }
     }
 
+    /// PostgreSQL: the database's name.
+    pub fn postgres_name(&self) -> Option<&str> {
+        self.postgres.as_ref().map(|(_, name)| name.as_str())
+    }
+
     pub async fn connect(&self) -> anyhow::Result<DatabaseConnection> {
         Ok(Database::connect(&self.url).await?)
     }

@@ -84,6 +84,11 @@ impl Server {
         }
     }
 
+    /// CPU time the server has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        cpu_time(self.pid).unwrap_or_default()
+    }
+
     /// Resident memory now and at its peak so far, in MiB, from `/proc`.
     pub fn memory(&self) -> anyhow::Result<Memory> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
@@ -120,6 +125,35 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// CPU time (user and system) a process has used so far, from `/proc/<pid>/stat`.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; in USER_HZ
+    // ticks, 100 a second on Linux.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// CPU time used so far by the PostgreSQL server processes serving `database` (its backends
+/// name their database in their process title), summed.
+pub fn postgres_cpu_time(database: &str) -> Duration {
+    let title = format!(" {database} ");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(&title))
+        })
+        .filter_map(cpu_time)
+        .sum()
 }
 
 #[derive(Copy, Clone, Debug)]
