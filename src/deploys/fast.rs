@@ -16,11 +16,10 @@
 use chrono::{DateTime, Utc};
 
 use super::live::DeployWentLive;
-use super::{duration_seconds, from_github_state, DeployStatus, ReportOrder, StatusEntry};
+use super::{duration_seconds, DeployStatus, ReportOrder};
 use crate::connections::{Applied, Connection};
 use crate::events::{GitHubDeployment, GitHubDeploymentStatus, ParsedDelivery, WebhookEvent};
 use crate::jobs::BackgroundJob;
-use crate::limits::clamp_to_received;
 use crate::store::hot::{DeployHead, HotRows, JobRow, LiveRow, ReportChange};
 use crate::store::{StoreError, StoreResult};
 use crate::types::InstallationId;
@@ -110,18 +109,8 @@ async fn apply_status(
     event: &GitHubDeploymentStatus,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<bool>> {
-    let status = from_github_state(&event.state);
-    let at = clamp_to_received(event.created_at, now);
-    let entry = StatusEntry {
-        github_status_id: Some(event.id),
-        state: event.state.clone(),
-        status,
-        description: event.description.clone(),
-        log_url: event.log_url.clone(),
-        environment_url: event.environment_url.clone(),
-        creator: event.creator.clone(),
-        occurred_at: at,
-    };
+    let entry = super::github::status_entry(event, now);
+    let (status, at) = (entry.status, entry.occurred_at);
     if !rows.insert_status(head.id, &entry, now).await? {
         return Ok(None);
     }
@@ -232,7 +221,7 @@ mod tests {
 
     use super::*;
     use crate::connections::ConnectionSettings;
-    use crate::deploys::NewDeploy;
+    use crate::deploys::{NewDeploy, StatusEntry};
     use crate::store::hot::DeliveryRow;
     use crate::types::Account;
 

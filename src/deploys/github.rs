@@ -64,18 +64,8 @@ pub async fn record_status(
         });
     }
     let deploy = upsert(db, &connection, &event.deployment, now).await?;
-    let status = from_github_state(&event.state);
-    let at = clamp_to_received(event.created_at, now);
-    let entry = StatusEntry {
-        github_status_id: Some(event.id),
-        state: event.state.clone(),
-        status,
-        description: event.description.clone(),
-        log_url: event.log_url.clone(),
-        environment_url: event.environment_url.clone(),
-        creator: event.creator.clone(),
-        occurred_at: at,
-    };
+    let entry = status_entry(event, now);
+    let (status, at) = (entry.status, entry.occurred_at);
     rows::insert_status(db, deploy.id, &entry, now).await?;
     // GitHub marks a deployment `inactive` when a later one succeeds (auto_inactive); shiplog
     // superseded this deploy then already and named its successor, which the report would erase.
@@ -103,6 +93,21 @@ pub async fn record_status(
     Ok(Applied::Changed {
         connection_id: connection.id,
     })
+}
+
+/// A `deployment_status` as its deploy's history entry: GitHub's state, the shiplog status it maps
+/// to, and its time (clamped to the time it was received, see above).
+pub(super) fn status_entry(event: &GitHubDeploymentStatus, now: DateTime<Utc>) -> StatusEntry {
+    StatusEntry {
+        github_status_id: Some(event.id),
+        state: event.state.clone(),
+        status: from_github_state(&event.state),
+        description: event.description.clone(),
+        log_url: event.log_url.clone(),
+        environment_url: event.environment_url.clone(),
+        creator: event.creator.clone(),
+        occurred_at: clamp_to_received(event.created_at, now),
+    }
 }
 
 /// The connection that takes this event, or why the event is skipped.
