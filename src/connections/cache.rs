@@ -77,15 +77,6 @@ impl ConnectionCache {
         entry.repositories.insert(repository_key.to_owned());
         entry.connection.clone()
     }
-
-    /// Entries held (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.state().by_installation.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The connection that takes events of `repository_key` for this installation, from the copy or

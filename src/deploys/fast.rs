@@ -33,14 +33,19 @@ pub enum Fast {
     Elsewhere,
 }
 
+/// The GitHub deployment a `deployment` or `deployment_status` event is about.
+pub fn reported_deployment(event: &WebhookEvent) -> Option<&GitHubDeployment> {
+    match event {
+        WebhookEvent::Deployment(deployment) => Some(deployment),
+        WebhookEvent::DeploymentStatus(status) => Some(&status.deployment),
+        _ => None,
+    }
+}
+
 /// The installation and deployment of a delivery the hot path may take: a `deployment` or
 /// `deployment_status` from an App installation, about a deployment no Actions run made.
 pub fn candidate(parsed: &ParsedDelivery) -> Option<(InstallationId, &GitHubDeployment)> {
-    let deployment = match &parsed.event {
-        WebhookEvent::Deployment(deployment) => deployment,
-        WebhookEvent::DeploymentStatus(status) => &status.deployment,
-        _ => return None,
-    };
+    let deployment = reported_deployment(&parsed.event)?;
     if deployment.workflow_run_id.is_some() {
         return None;
     }
@@ -54,10 +59,8 @@ pub async fn apply(
     event: &WebhookEvent,
     now: DateTime<Utc>,
 ) -> StoreResult<Fast> {
-    let deployment = match event {
-        WebhookEvent::Deployment(deployment) => deployment,
-        WebhookEvent::DeploymentStatus(status) => &status.deployment,
-        _ => return Ok(Fast::Elsewhere),
+    let Some(deployment) = reported_deployment(event) else {
+        return Ok(Fast::Elsewhere);
     };
     if let Some(reason) = connection
         .settings

@@ -140,7 +140,7 @@ fn parse_deployment_event(event: &str, body: &[u8]) -> Option<ParsedDelivery> {
             let payload: wire::DeploymentPayload = serde_json::from_slice(body).ok()?;
             (
                 created(&payload.action)?,
-                payload.installation.clone(),
+                payload.installation.as_ref().map(|i| InstallationId(i.id)),
                 deployment_event(payload),
             )
         }
@@ -148,7 +148,7 @@ fn parse_deployment_event(event: &str, body: &[u8]) -> Option<ParsedDelivery> {
             let payload: wire::DeploymentStatusPayload = serde_json::from_slice(body).ok()?;
             (
                 created(&payload.action)?,
-                payload.installation.clone(),
+                payload.installation.as_ref().map(|i| InstallationId(i.id)),
                 deployment_status_event(payload),
             )
         }
@@ -156,7 +156,7 @@ fn parse_deployment_event(event: &str, body: &[u8]) -> Option<ParsedDelivery> {
     };
     Some(ParsedDelivery {
         action: Some(action),
-        installation_id: installation.map(|i| InstallationId(i.id)),
+        installation_id: installation,
         event: parsed,
     })
 }
@@ -361,7 +361,7 @@ mod wire {
         pub installation: Option<InstallationRef>,
     }
 
-    #[derive(Deserialize, Clone)]
+    #[derive(Deserialize)]
     pub struct InstallationRef {
         pub id: i64,
     }

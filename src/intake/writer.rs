@@ -468,10 +468,10 @@ fn apply_one(
     let key = deployment.repository.name.key();
     // A hit answers at once; a miss reads the connection through the pool (a reader: the
     // writer's transaction does not block it, and nothing else writes while it runs).
-    let found = cache::accepting(cache, store.conn(), version, installation, key);
-    let connection = match found.now_or_never() {
+    let mut found = std::pin::pin!(cache::accepting(cache, store.conn(), version, installation, key));
+    let connection = match found.as_mut().now_or_never() {
         Some(found) => found,
-        None => runtime.block_on(cache::accepting(cache, store.conn(), version, installation, key)),
+        None => runtime.block_on(found),
     };
     let connection = match connection {
         Ok(Some(connection)) => connection,
@@ -527,12 +527,7 @@ fn split(batch: Vec<Pending>) -> (Vec<Pending>, Vec<Pending>) {
                 hot.push(pending)
             }
             _ => {
-                if let WebhookEvent::Deployment(d) = &parsed.event {
-                    deployments.insert(d.id);
-                }
-                if let WebhookEvent::DeploymentStatus(s) = &parsed.event {
-                    deployments.insert(s.deployment.id);
-                }
+                deployments.extend(fast::reported_deployment(&parsed.event).map(|d| d.id));
                 if let (WebhookEvent::Installation(_) | WebhookEvent::InstallationRepositories(_), Some(installation)) =
                     (&parsed.event, parsed.installation_id)
                 {

@@ -133,18 +133,8 @@ pub async fn next_run_at(db: &impl Conn) -> StoreResult<Option<DateTime<Utc>>> {
 
 /// `?` placeholders as the backend wants them (`$1, $2, …` on PostgreSQL).
 fn placeholders(backend: DatabaseBackend, sql: &str) -> String {
-    if backend != DatabaseBackend::Postgres {
-        return sql.to_owned();
+    match backend {
+        DatabaseBackend::Postgres => super::postgres_parameters(sql),
+        _ => sql.to_owned(),
     }
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

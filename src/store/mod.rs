@@ -246,6 +246,32 @@ fn is_contention(error: &DbErr) -> bool {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// SQL written with SQLite's parameters as PostgreSQL's: a bare `?` is numbered in order
+/// (`$1, $2, …`), `?N` becomes `$N`; text inside single quotes is left alone.
+pub(crate) fn postgres_parameters(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut bare = 0;
+    let mut quoted = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => {
+                out.push('$');
+                if !chars.peek().is_some_and(char::is_ascii_digit) {
+                    bare += 1;
+                    out.push_str(&bare.to_string());
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// The database handle. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -391,5 +417,26 @@ impl Store {
 
     pub async fn close(self) {
         let _ = self.db.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_parameters;
+
+    #[test]
+    fn numbered_parameters_become_dollars_and_nothing_else_changes() {
+        assert_eq!(
+            postgres_parameters("VALUES (?1, ?12, '?') WHERE a = ?3"),
+            "VALUES ($1, $12, '?') WHERE a = $3"
+        );
+    }
+
+    #[test]
+    fn bare_parameters_are_numbered_in_order() {
+        assert_eq!(
+            postgres_parameters("UPDATE job SET a = ?, b = ? WHERE id = ?"),
+            "UPDATE job SET a = $1, b = $2 WHERE id = $3"
+        );
     }
 }

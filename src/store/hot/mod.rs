@@ -153,30 +153,3 @@ const INSERT_DELIVERY: &str = "INSERT INTO webhook_delivery (delivery_id, event,
 /// The version `connection_cache_version` holds (raised by trigger on every change of a
 /// connection or its repositories).
 pub const CACHE_VERSION: &str = "SELECT version FROM connection_cache_version WHERE id = 1";
-
-/// The SQL with `?N` parameters as PostgreSQL's `$N`.
-fn numbered_dollars(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
-            out.push('$');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::numbered_dollars;
-
-    #[test]
-    fn numbered_parameters_become_dollars_and_nothing_else_changes() {
-        assert_eq!(
-            numbered_dollars("VALUES (?1, ?12, '?') WHERE a = ?3"),
-            "VALUES ($1, $12, '?') WHERE a = $3"
-        );
-    }
-}

@@ -21,7 +21,7 @@ impl<'w, W: Writer> SeaRows<'w, W> {
     fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
         let backend = self.db.get_database_backend();
         let sql = match backend {
-            DatabaseBackend::Postgres => super::numbered_dollars(sql),
+            DatabaseBackend::Postgres => crate::store::postgres_parameters(sql),
             _ => sql.to_owned(),
         };
         Statement::from_sql_and_values(backend, sql, values)

@@ -199,43 +199,30 @@ impl HotRows for SqliteRows<'_> {
         change: &ReportChange<'_>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let status_at = timestamp(change.status_at);
-        let changed = match change.completed {
-            None => self
-                .conn
-                .prepare_cached(super::SET_REPORTED_STATUS)
-                .and_then(|mut statement| {
-                    statement.execute(params![
-                        change.status.as_str(),
-                        status_at,
-                        change.status_github_id,
-                        timestamp(now),
-                        change.log_url,
-                        change.environment_url,
-                        id,
-                        change.superseded_by_id,
-                    ])
-                }),
+        let (status, status_at, now) = (change.status.as_str(), timestamp(change.status_at), timestamp(now));
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+            &status,
+            &status_at,
+            &change.status_github_id,
+            &now,
+            &change.log_url,
+            &change.environment_url,
+            &id,
+            &change.superseded_by_id,
+        ];
+        let completed = change.completed.map(|(at, duration)| (timestamp(at), duration));
+        let sql = match &completed {
+            None => super::SET_REPORTED_STATUS,
             Some((completed_at, duration)) => {
-                self.conn
-                    .prepare_cached(super::SET_REPORTED_COMPLETION)
-                    .and_then(|mut statement| {
-                        statement.execute(params![
-                            change.status.as_str(),
-                            status_at,
-                            change.status_github_id,
-                            timestamp(now),
-                            change.log_url,
-                            change.environment_url,
-                            id,
-                            change.superseded_by_id,
-                            timestamp(completed_at),
-                            duration,
-                        ])
-                    })
+                values.extend([completed_at as &dyn rusqlite::ToSql, duration]);
+                super::SET_REPORTED_COMPLETION
             }
-        }
-        .map_err(store_error)?;
+        };
+        let changed = self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.execute(values.as_slice()))
+            .map_err(store_error)?;
         Ok(changed == 1)
     }
 
