@@ -124,6 +124,8 @@ pub struct GitHubPullRequest {
     pub merged: bool,
     pub merge_commit_sha: Option<CommitSha>,
     pub merged_at: Option<DateTime<Utc>>,
+    /// When the pull request was opened.
+    pub created_at: Option<DateTime<Utc>>,
     pub repository: RepoRef,
     pub owner: Account,
 }
@@ -171,3 +173,22 @@ pub struct WorkflowRun {
     /// Orders the run's reports: statuses apply in this order, not in arrival order.
     pub updated_at: DateTime<Utc>,
 }
+
+/// A commit as a comparison lists it: what the pages show of it, each field bounded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedCommit {
+    /// Full SHA, lowercase.
+    pub sha: String,
+    /// Full SHAs of its parents, first parent first.
+    pub parents: Vec<String>,
+    /// The message's first line, at most [`TITLE_MAX_CHARS`] characters.
+    pub title: String,
+    /// The GitHub account the commit's author email belongs to, when GitHub knows it.
+    pub author_login: Option<String>,
+    /// The name in the commit's author line.
+    pub author_name: Option<String>,
+    pub authored_at: Option<DateTime<Utc>>,
+}
+
+/// A listed commit's title is cut to this many characters (the pages show one line).
+pub const TITLE_MAX_CHARS: usize = 300;

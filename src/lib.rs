@@ -22,6 +22,7 @@ pub mod limits;
 pub mod maintenance;
 pub mod monitoring;
 pub mod outbound;
+pub mod shipped;
 pub mod startup;
 pub mod store;
 pub mod supervise;

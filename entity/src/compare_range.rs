@@ -17,6 +17,9 @@ pub struct Model {
     pub next_url: Option<String>,
     /// Commits listed so far (each stored as a derived ancestry fact of `head_sha`).
     pub listed: i64,
+    /// GitHub's `ahead_by` / `behind_by` once a page was read.
+    pub ahead_by: Option<i64>,
+    pub behind_by: Option<i64>,
     /// Every page has been read.
     pub complete: bool,
     pub created_at: DateTimeUtc,

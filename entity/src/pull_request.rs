@@ -17,6 +17,8 @@ pub struct Model {
     /// The commit the merge made on the base branch (squash, rebase or merge commit).
     pub merge_commit_sha: String,
     pub merged_at: DateTimeUtc,
+    /// When the pull request was opened (from the `pull_request` event).
+    pub created_at: Option<DateTimeUtc>,
     pub recorded_at: DateTimeUtc,
 }
 

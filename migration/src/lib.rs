@@ -23,6 +23,7 @@ mod m20261130_000014_foreign_key_indexes;
 mod m20261130_000015_session_principal;
 mod m20261130_000016_actions_runs_and_backfill;
 mod m20261201_000017_connection_cache_version;
+mod m20261201_000018_shipped_and_drift;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000015_session_principal::Migration),
             Box::new(m20261130_000016_actions_runs_and_backfill::Migration),
             Box::new(m20261201_000017_connection_cache_version::Migration),
+            Box::new(m20261201_000018_shipped_and_drift::Migration),
         ]
     }
 }

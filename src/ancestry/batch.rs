@@ -23,6 +23,7 @@ use crate::github::client::InstallationClient;
 use crate::github::compare::{self, CompareStatus};
 use crate::github::error::CallError;
 use crate::store::ancestry::{self as facts, RangeProgress};
+use crate::store::commits::{self, RangeListing};
 use crate::store::Store;
 use crate::types::RepoName;
 
@@ -195,6 +196,7 @@ async fn read_range(
             })
             .await?;
         let mut new_facts: Vec<(String, String, bool, Option<&str>, &str)> = Vec::new();
+        let listed_page;
         match page {
             None => {
                 progress = RangeProgress {
@@ -202,7 +204,10 @@ async fn read_range(
                     next_url: None,
                     listed: 0,
                     complete: true,
+                    ahead_by: None,
+                    behind_by: None,
                 };
+                listed_page = Vec::new();
             }
             Some(page) => {
                 new_facts.push((
@@ -215,20 +220,43 @@ async fn read_range(
                 progress.listed += page.commits.len() as i64;
                 new_facts.extend(
                     page.commits
-                        .into_iter()
-                        .map(|sha| (sha, head.to_owned(), true, None, "derived")),
+                        .iter()
+                        .map(|c| (c.sha.clone(), head.to_owned(), true, None, "derived")),
                 );
                 progress.status = Some(page.status.as_str().to_owned());
                 progress.complete = page.next.is_none();
                 progress.next_url = page.next;
+                progress.ahead_by = Some(page.ahead_by);
+                progress.behind_by = Some(page.behind_by);
+                listed_page = page.commits;
             }
         }
         let tx = store.begin().await?;
         facts::insert_missing(&tx, repo.key(), &new_facts, now).await?;
-        facts::save_range(&tx, repo.key(), base, head, &progress, now).await?;
+        facts::save_range(&tx, repo.key(), base, head, &progress, &listed_page, now).await?;
         tx.commit().await?;
     }
     Ok(range_of(&progress))
+}
+
+/// The listing of `base...head` (every commit `head` has that `base` lacks, with its details),
+/// read from GitHub to its end first when `github` is given and the stored listing is not
+/// complete; else what is stored. `None` when nothing of it is stored and there is no GitHub to
+/// ask. Each page read is stored as it arrives (a pair is asked once, ever), and counted in
+/// `calls`.
+pub async fn listing(
+    store: &Store,
+    github: Option<&InstallationClient<'_>>,
+    repo: &RepoName,
+    base: &str,
+    head: &str,
+    now: DateTime<Utc>,
+    calls: &mut u32,
+) -> Result<Option<RangeListing>, AncestryError> {
+    if let Some(github) = github {
+        read_range(store, github, repo, base, head, now, calls).await?;
+    }
+    Ok(commits::range_listing(store.conn(), repo.key(), base, head).await?)
 }
 
 /// Commits in `from` that `to` lacks: what left an environment when `from` was rolled back to
@@ -253,7 +281,7 @@ pub async fn commits_left(
             })
             .await?;
         let Some(page) = page else { return Ok(Vec::new()) };
-        listed.extend(page.commits);
+        listed.extend(page.commits.into_iter().map(|c| c.sha));
         match page.next {
             Some(url) => next = Some(url),
             None => return Ok(listed),

@@ -191,7 +191,11 @@ async fn compare_once(
         })
         .await?;
     Ok(match page {
-        Some(page) => (page.status.base_is_ancestor(), Some(page.status), page.commits),
+        Some(page) => (
+            page.status.base_is_ancestor(),
+            Some(page.status),
+            page.commits.into_iter().map(|c| c.sha).collect(),
+        ),
         None => (false, None, Vec::new()),
     })
 }

@@ -6,6 +6,7 @@ use octocrab::Octocrab;
 use serde::Deserialize;
 
 use super::error::{classify, CallError};
+use crate::events::{ListedCommit, TITLE_MAX_CHARS};
 use crate::types::RepoName;
 
 /// Commits per compare page: GitHub's maximum.
@@ -52,8 +53,8 @@ pub struct ComparePage {
     pub ahead_by: i64,
     pub behind_by: i64,
     pub total_commits: i64,
-    /// Full SHAs of the commits on this page (reachable from head, not from base), oldest first.
-    pub commits: Vec<String>,
+    /// The commits on this page (reachable from head, not from base), oldest first.
+    pub commits: Vec<ListedCommit>,
     /// The next page's URL, from GitHub's `Link` header; `None` on the last page.
     pub next: Option<String>,
 }
@@ -65,12 +66,106 @@ struct WireComparison {
     behind_by: i64,
     total_commits: i64,
     #[serde(default)]
-    commits: Vec<WireCommit>,
+    commits: Vec<WireListedCommit>,
 }
+
+/// A commit's parents kept (an octopus merge may have more; none of them is shown).
+const MAX_PARENTS: usize = 8;
 
 #[derive(Deserialize)]
 struct WireCommit {
     sha: String,
+}
+
+#[derive(Deserialize)]
+struct WireListedCommit {
+    sha: String,
+    #[serde(default)]
+    parents: Vec<WireCommit>,
+    #[serde(default)]
+    commit: Option<WireGitCommit>,
+    /// GitHub's account for the author email; `null` when it matches none.
+    #[serde(default)]
+    author: Option<WireAccount>,
+}
+
+#[derive(Deserialize)]
+struct WireGitCommit {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    author: Option<WireGitPerson>,
+}
+
+#[derive(Deserialize)]
+struct WireGitPerson {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireAccount {
+    login: String,
+}
+
+impl WireListedCommit {
+    /// The commit with every field checked: a SHA that is not 40 hex digits fails the page, a
+    /// field that is too long or malformed is cut or dropped (it is only shown).
+    fn into_listed(self) -> Result<ListedCommit, CallError> {
+        let sha = full_sha(&self.sha)?;
+        let parents = self
+            .parents
+            .into_iter()
+            .take(MAX_PARENTS)
+            .map(|p| full_sha(&p.sha))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (message, person) = match self.commit {
+            Some(commit) => (commit.message, commit.author),
+            None => (String::new(), None),
+        };
+        let title: String = message
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .chars()
+            .take(TITLE_MAX_CHARS)
+            .collect();
+        let bounded = |raw: String| {
+            let value: String = raw.trim().chars().take(crate::limits::NAME_MAX_CHARS).collect();
+            (!value.is_empty()).then_some(value)
+        };
+        let (author_name, authored_at) = match person {
+            Some(p) => (
+                p.name.and_then(bounded),
+                p.date
+                    .and_then(|d| DateTime::parse_from_rfc3339(&d).ok())
+                    .map(|d| d.with_timezone(&Utc)),
+            ),
+            None => (None, None),
+        };
+        Ok(ListedCommit {
+            sha,
+            parents,
+            title,
+            author_login: self.author.map(|a| a.login).and_then(bounded),
+            author_name,
+            authored_at,
+        })
+    }
+}
+
+fn full_sha(raw: &str) -> Result<String, CallError> {
+    if raw.len() == 40 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(raw.to_ascii_lowercase())
+    } else {
+        Err(CallError::Refused(format!(
+            "unexpected commit sha in a compare answer: {:.60?}",
+            raw
+        )))
+    }
 }
 
 /// One page of `base...head`: the first when `next` is `None`, else the page GitHub's
@@ -115,7 +210,11 @@ pub async fn compare(
         ahead_by: wire.ahead_by,
         behind_by: wire.behind_by,
         total_commits: wire.total_commits,
-        commits: wire.commits.into_iter().map(|c| c.sha.to_ascii_lowercase()).collect(),
+        commits: wire
+            .commits
+            .into_iter()
+            .map(WireListedCommit::into_listed)
+            .collect::<Result<_, _>>()?,
         next,
     })
 }

@@ -90,6 +90,7 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
                 merged: pr.merged.unwrap_or(false),
                 merge_commit_sha: pr.merge_commit_sha.as_deref().and_then(|s| CommitSha::parse(s).ok()),
                 merged_at: pr.merged_at,
+                created_at: pr.created_at,
                 repository,
                 owner,
             })
@@ -518,6 +519,8 @@ mod wire {
         pub merge_commit_sha: Option<String>,
         #[serde(default)]
         pub merged_at: Option<DateTime<Utc>>,
+        #[serde(default)]
+        pub created_at: Option<DateTime<Utc>>,
     }
 
     #[derive(Deserialize)]

@@ -26,6 +26,8 @@ pub struct MergedPullRequest {
     pub author: Option<String>,
     pub merge_commit_sha: CommitSha,
     pub merged_at: DateTime<Utc>,
+    /// When it was opened (a later issue's lead time starts there when no commit time is known).
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 /// A `pull_request` closed event. Call inside the delivery's transaction.
@@ -60,6 +62,7 @@ pub async fn record_closed_pull_request(
         author: pr.author.clone(),
         merge_commit_sha,
         merged_at: pr.merged_at.unwrap_or(now),
+        created_at: pr.created_at,
     };
     if !rows::insert(db, &merged, now).await? {
         return skip(format!("pull request #{} is recorded already", pr.number));

@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use entity::ancestry_fact::{ActiveModel, Column, Entity};
 use entity::{compare_range, live_batch};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, NotSet, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, NotSet, QueryFilter, QuerySelect, Set};
 
-use super::{Conn, StoreResult, Writer};
+use super::{Conn, StoreError, StoreResult, Writer};
+use crate::events::ListedCommit;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fact {
@@ -128,6 +129,9 @@ pub struct RangeProgress {
     pub next_url: Option<String>,
     pub listed: i64,
     pub complete: bool,
+    /// GitHub's `ahead_by` and `behind_by` (head against base), once a page was read.
+    pub ahead_by: Option<i64>,
+    pub behind_by: Option<i64>,
 }
 
 pub async fn find_range(
@@ -147,17 +151,22 @@ pub async fn find_range(
         next_url: r.next_url,
         listed: r.listed,
         complete: r.complete,
+        ahead_by: r.ahead_by,
+        behind_by: r.behind_by,
     }))
 }
 
-/// Records how far `base...head` has been read (call it in the transaction that stores the
-/// page's facts, so the two never disagree).
+/// Records how far `base...head` has been read, with the commits of the page just read
+/// (`page`, stored from position `progress.listed - page.len()`, and each commit's details once
+/// per repository). Call it in the transaction that stores the page's facts, so the two never
+/// disagree.
 pub async fn save_range(
     db: &impl Writer,
     repository_key: &str,
     base: &str,
     head: &str,
     progress: &RangeProgress,
+    page: &[ListedCommit],
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     compare_range::Entity::insert(compare_range::ActiveModel {
@@ -169,6 +178,8 @@ pub async fn save_range(
         next_url: Set(progress.next_url.clone()),
         listed: Set(progress.listed),
         complete: Set(progress.complete),
+        ahead_by: Set(progress.ahead_by),
+        behind_by: Set(progress.behind_by),
         created_at: Set(now),
         updated_at: Set(now),
     })
@@ -183,12 +194,30 @@ pub async fn save_range(
             compare_range::Column::NextUrl,
             compare_range::Column::Listed,
             compare_range::Column::Complete,
+            compare_range::Column::AheadBy,
+            compare_range::Column::BehindBy,
             compare_range::Column::UpdatedAt,
         ])
         .to_owned(),
     )
     .exec_without_returning(db)
     .await?;
+    if page.is_empty() {
+        return Ok(());
+    }
+    let range_id = compare_range::Entity::find()
+        .select_only()
+        .column(compare_range::Column::Id)
+        .filter(compare_range::Column::RepositoryKey.eq(repository_key))
+        .filter(compare_range::Column::BaseSha.eq(base))
+        .filter(compare_range::Column::HeadSha.eq(head))
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("compare range {base}...{head} vanished")))?;
+    let first = progress.listed - page.len() as i64;
+    super::commits::remember(db, repository_key, page, now).await?;
+    super::commits::list_in_range(db, range_id, first, page).await?;
     Ok(())
 }
 

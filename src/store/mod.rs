@@ -9,10 +9,12 @@
 
 pub mod ancestry;
 pub mod backfills;
+pub mod commits;
 pub mod connections;
 pub mod credentials;
 pub mod deliveries;
 pub mod deployments;
+pub mod drift;
 pub mod hot;
 pub mod idempotency;
 pub mod job_queue;

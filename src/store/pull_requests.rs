@@ -20,6 +20,7 @@ pub async fn insert(db: &impl Writer, pr: &MergedPullRequest, now: DateTime<Utc>
         author: Set(pr.author.clone()),
         merge_commit_sha: Set(pr.merge_commit_sha.as_str().to_owned()),
         merged_at: Set(pr.merged_at),
+        created_at: Set(pr.created_at),
         recorded_at: Set(now),
     })
     .on_conflict(
@@ -75,4 +76,42 @@ pub async fn numbers_for_merge_commit(
         .all(db)
         .await?;
     Ok(rows.into_iter().map(|r| r.number).collect())
+}
+
+/// A merged pull request as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PullRequestRow {
+    pub number: i64,
+    pub title: String,
+    pub author: Option<String>,
+    pub merge_commit_sha: String,
+    pub merged_at: DateTime<Utc>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// The connection's merged pull requests of a repository whose merge commit is one of `shas`.
+pub async fn merged_as(
+    db: &impl Conn,
+    connection_id: i64,
+    repository_key: &str,
+    shas: &[String],
+) -> StoreResult<Vec<PullRequestRow>> {
+    let mut found = Vec::new();
+    for chunk in shas.chunks(500) {
+        let rows = Entity::find()
+            .filter(Column::ConnectionId.eq(connection_id))
+            .filter(Column::RepositoryKey.eq(repository_key))
+            .filter(Column::MergeCommitSha.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?;
+        found.extend(rows.into_iter().map(|r| PullRequestRow {
+            number: r.number,
+            title: r.title,
+            author: r.author,
+            merge_commit_sha: r.merge_commit_sha,
+            merged_at: r.merged_at,
+            created_at: r.created_at,
+        }));
+    }
+    Ok(found)
 }
