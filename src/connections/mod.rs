@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub mod cache;
+pub mod environments;
 mod patterns;
 pub mod rules;
 mod settings;

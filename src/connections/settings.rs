@@ -24,6 +24,12 @@ pub struct ConnectionSettings {
     pub agent_url: Option<String>,
     /// Which GitHub Actions runs are deploys (`rules.rs`); none by default.
     pub workflow_rules: Vec<WorkflowRule>,
+    /// The board's and drift's order of environments, left to right (`environments.rs`); the
+    /// environments it does not name are placed by kind.
+    pub environment_order: Vec<String>,
+    /// Which environments are production-like (besides those GitHub flags
+    /// `production_environment`): rightmost on the board.
+    pub production_environments: Vec<EnvironmentPattern>,
 }
 
 impl Default for ConnectionSettings {
@@ -34,6 +40,11 @@ impl Default for ConnectionSettings {
             ignored_environments: Vec::new(),
             agent_url: None,
             workflow_rules: Vec::new(),
+            environment_order: Vec::new(),
+            production_environments: super::environments::DEFAULT_PRODUCTION
+                .iter()
+                .filter_map(|raw| EnvironmentPattern::parse(raw).ok())
+                .collect(),
         }
     }
 }
@@ -42,14 +53,19 @@ impl Default for ConnectionSettings {
 /// matched against all of them inside the intake transaction.
 pub const MAX_IGNORED_ENVIRONMENTS: usize = 100;
 
+/// At most this many names in `environment_order` and patterns in `production_environments`.
+pub const MAX_ORDERED_ENVIRONMENTS: usize = 50;
+
 /// The keys a patch may carry.
-pub const KEYS: [&str; 6] = [
+pub const KEYS: [&str; 8] = [
     "auto_create_deployments",
     "ignore_transient_environments",
     "ignored_environments",
     "agent_url",
     "agent_secret",
     "workflow_rules",
+    "environment_order",
+    "production_environments",
 ];
 
 impl ConnectionSettings {
@@ -70,6 +86,59 @@ impl ConnectionSettings {
                 "ignore_transient_environments" => match value.as_bool() {
                     Some(flag) => next.ignore_transient_environments = flag,
                     None => errors.push(key, "must be true or false"),
+                },
+                "environment_order" => match value.as_array() {
+                    Some(items) if items.len() > MAX_ORDERED_ENVIRONMENTS => errors.push(
+                        key,
+                        format!(
+                            "must name at most {MAX_ORDERED_ENVIRONMENTS} environments, not {}",
+                            items.len()
+                        ),
+                    ),
+                    Some(items) => {
+                        let mut names: Vec<String> = Vec::new();
+                        for (index, item) in items.iter().enumerate() {
+                            let field = format!("environment_order[{index}]");
+                            match item.as_str().map(|raw| crate::limits::Name::parse(raw.trim())) {
+                                Some(Ok(name)) if names.iter().any(|n| n == name.as_str()) => {
+                                    errors.push(field, format!("names {:?} twice", name.as_str()))
+                                }
+                                Some(Ok(name)) => names.push(name.into_string()),
+                                Some(Err(message)) => errors.push(field, format!("environment name {message}")),
+                                None => errors.push(field, "must be an environment name such as staging"),
+                            }
+                        }
+                        next.environment_order = names;
+                    }
+                    None => errors.push(
+                        key,
+                        "must be a list of environment names such as [\"staging\", \"production\"]",
+                    ),
+                },
+                "production_environments" => match value.as_array() {
+                    Some(items) if items.len() > MAX_ORDERED_ENVIRONMENTS => errors.push(
+                        key,
+                        format!(
+                            "must hold at most {MAX_ORDERED_ENVIRONMENTS} patterns, not {}",
+                            items.len()
+                        ),
+                    ),
+                    Some(items) => {
+                        let mut patterns = Vec::new();
+                        for (index, item) in items.iter().enumerate() {
+                            let field = format!("production_environments[{index}]");
+                            let parsed = item.as_str().map(|raw| {
+                                crate::limits::Name::parse(raw).and_then(|_| EnvironmentPattern::parse(raw))
+                            });
+                            match parsed {
+                                Some(Ok(pattern)) => patterns.push(pattern),
+                                Some(Err(message)) => errors.push(field, format!("pattern {message}")),
+                                None => errors.push(field, "must be a string pattern such as prod-*"),
+                            }
+                        }
+                        next.production_environments = patterns;
+                    }
+                    None => errors.push(key, "must be a list of patterns such as [\"production\", \"prod-*\"]"),
                 },
                 "ignored_environments" => match value.as_array() {
                     Some(items) if items.len() > MAX_IGNORED_ENVIRONMENTS => errors.push(
