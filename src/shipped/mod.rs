@@ -231,7 +231,6 @@ pub async fn view(store: &Store, deploy: &Deploy) -> StoreResult<Option<Shipped>
 /// A listing grouped by the connection's pull requests merged as one of its commits.
 async fn grouped(store: &Store, deploy: &Deploy, listing: &RangeListing) -> StoreResult<Changes> {
     let shas: Vec<String> = listing.commits.iter().map(|c| c.sha.clone()).collect();
-    let merged =
-        pull_requests::merged_as(store.conn(), deploy.connection_id.0, deploy.repository.key(), &shas).await?;
+    let merged = pull_requests::merged_as(store.conn(), deploy.connection_id.0, deploy.repository.key(), &shas).await?;
     Ok(changes::group(&listing.commits, &merged))
 }

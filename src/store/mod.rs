@@ -21,8 +21,8 @@ pub mod job_queue;
 pub mod jobs;
 pub mod monitoring;
 pub mod pull_requests;
-pub mod shipments;
 pub mod sessions;
+pub mod shipments;
 pub mod triggers;
 pub mod used_signatures;
 

@@ -70,7 +70,8 @@ struct ShownCommit {
 fn shipped_section(state: &AppState, repository: &str, shown: &Shipped) -> ShippedSection {
     let now = state.clock.now();
     let mut lists = Vec::new();
-    if shown.kind == Kind::Listed {
+    // A rollback ships nothing: its page lists only what it took out.
+    if shown.kind == Kind::Listed && shown.status.as_deref() != Some("behind") {
         lists.push(shown_list(
             state,
             now,
