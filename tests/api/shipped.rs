@@ -4,6 +4,7 @@
 //! repositories behind the fake GitHub; pull requests arrive as `pull_request` events.
 
 use serde_json::{json, Value};
+use shiplog::clock::Clock;
 use shiplog::config::{GitHubAppCredentials, Secret};
 
 use crate::fake_github::{private_key_pem, FakeGitHub, APP_ID};
@@ -235,8 +236,62 @@ async fn a_rollback_lists_what_it_took_out_from_the_range_already_read() {
         "a rollback ships nothing"
     );
 
-    // One row per deploy that went live.
+    // One row per deploy that went live; recording again (a retried or repeated job, here
+    // without GitHub) writes the same answer from the stored rows, without a call.
     assert_eq!(app.count_rows("deploy_shipment").await, 3);
+    let calls = fake.compare_calls();
+    let new = shiplog::store::deployments::find(app.store.conn(), rollback)
+        .await
+        .unwrap()
+        .unwrap();
+    let old = shiplog::store::deployments::find(app.store.conn(), broken)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut made = 0;
+    let kind = shiplog::shipped::record(&app.store, None, &new, Some(&old), app.clock.now(), &mut made)
+        .await
+        .unwrap();
+    assert_eq!((kind, made), (shiplog::shipped::Kind::Listed, 0));
+    assert_eq!(app.count_rows("deploy_shipment").await, 3);
+    let again = shipped(&app, rollback).await;
+    assert_eq!(
+        (&again["status"], &again["taken_out"], &again["pull_requests"]),
+        (&s["status"], &s["taken_out"], &s["pull_requests"])
+    );
+    assert_eq!(fake.compare_calls(), calls);
+}
+
+#[tokio::test]
+async fn a_force_push_lists_what_it_shipped_and_what_it_took_out() {
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    repo.branch("before");
+    let lost = repo.commit("work that the force-push dropped");
+    repo.checkout("main");
+    let kept = repo.commit("work pushed in its place");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let app = app_on(&fake).await;
+    app.live_deploy(REPO, &base, "production").await;
+    app.run_jobs().await;
+    app.live_deploy(REPO, &lost, "production").await;
+    app.run_jobs().await;
+
+    let id = app.live_deploy(REPO, &kept, "production").await;
+    app.run_jobs().await;
+
+    let s = shipped(&app, id).await;
+    assert_eq!(
+        (s["kind"].as_str(), s["status"].as_str()),
+        (Some("listed"), Some("diverged")),
+        "{s}"
+    );
+    assert_eq!((s["ahead_by"].as_i64(), s["behind_by"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(loose(&s), vec![kept]);
+    assert_eq!(loose(&s["taken_out"]), vec![lost]);
+    let html = page(&app, id).await;
+    assert!(html.contains("diverged") && html.contains("Taken out") && html.contains("id=\"shipped-list\""));
 }
 
 #[tokio::test]
