@@ -13,7 +13,7 @@ pub struct Model {
     pub base_deployment_id: Option<i64>,
     pub base_sha: Option<String>,
     pub head_sha: String,
-    /// `first`, `listed`, `unrelated` or `unread` (`deploys::shipped::ShipmentKind`).
+    /// `first`, `listed`, `unrelated` or `unread` (`shipped::Kind`).
     pub kind: String,
     /// The compare status of `base...head` (`ahead`, `behind`, `diverged`, `identical`).
     pub status: Option<String>,

@@ -10,6 +10,10 @@
 //! Without a GitHub App the batch settles what the cache knows; what only GitHub could settle
 //! is recorded once as `skipped` with the reason (on the deploy's `batch` and the job), never
 //! retried. A batch with nothing left to settle finishes without any GitHub call.
+//!
+//! Then it records what the deploy shipped (`shipped::record`): the range from the deploy it
+//! replaced in its environment, read by the batch already, and for a rollback what was taken
+//! out. A retry or a later went-live job of the same deploy writes the same row again.
 
 use std::sync::Arc;
 
@@ -27,6 +31,7 @@ use crate::github::client::InstallationClient;
 use crate::github::compare::CompareStatus;
 use crate::jobs::runner::{JobError, JobHandler};
 use crate::jobs::BackgroundJob;
+use crate::shipped;
 use crate::store::ancestry::{self as facts, BatchOutcome};
 use crate::store::deployments as rows;
 use crate::store::{Store, StoreResult, Writer};
@@ -103,7 +108,7 @@ impl WentLive {
                     .await?,
             );
         }
-        let result = batch::resolve(
+        let mut result = batch::resolve(
             &self.store,
             github.as_ref(),
             &deploy.repository,
@@ -127,6 +132,19 @@ impl WentLive {
         {
             self.roll_back(replaced, &deploy, now).await?;
         }
+
+        // What it shipped (and, rolled back, took out), from the range just read.
+        let shipment = shipped::record(
+            &self.store,
+            github.as_ref(),
+            &deploy,
+            replaced_in_environment.as_ref(),
+            now,
+            &mut result.github_calls,
+        )
+        .await
+        .map_err(job_error)?;
+        tracing::info!(deploy = deploy.id.0, kind = shipment.as_str(), "shipment recorded");
 
         let live = LiveDeploy {
             id: deploy.id.0,

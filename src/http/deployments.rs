@@ -10,12 +10,15 @@ use serde_json::json;
 
 use super::auth::{identify_signed, BodySigner, Caller, NamedIn, Principal};
 use super::body::read_limited;
+use super::pages::{commit_url, pull_url};
 use super::AppState;
 use crate::deploys::api::{Idempotency, RegisterError};
 use crate::deploys::{self, cursor, DeployFilter, DeployStatus};
 use crate::error::{ApiError, FieldError};
 use crate::idempotency;
 use crate::limits::Name;
+use crate::shipped::changes::Changes;
+use crate::shipped::{self, Shipped};
 use crate::types::{CommitSha, RepoName, Scope};
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -80,7 +83,76 @@ pub async fn get_deployment(
         .collect();
     body["pull_requests"] = json!(brought);
     body["batch"] = json!(deploys::live::batch_outcome(&state.store, id).await?);
+    body["shipped"] = match shipped::view(&state.store, &deploy).await? {
+        Some(shown) => shipped_json(&state, deploy.repository.as_str(), &shown),
+        None => serde_json::Value::Null,
+    };
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// Loose commits the JSON lists at most per list (shipped, taken out); `omitted_commits` counts
+/// the rest. Pull requests are all listed.
+pub const JSON_COMMITS: usize = 1000;
+
+/// What a deploy shipped, as `GET /deployments/{id}` tells it (README "What each deploy
+/// shipped"), with links to GitHub.
+fn shipped_json(state: &AppState, repository: &str, shown: &Shipped) -> serde_json::Value {
+    let mut body = changes_json(state, repository, &shown.shipped);
+    body["kind"] = json!(shown.kind.as_str());
+    body["base"] = match &shown.base {
+        Some(base) => json!({"deployment_id": base.deployment_id, "sha": base.sha}),
+        None => serde_json::Value::Null,
+    };
+    body["status"] = json!(shown.status);
+    body["ahead_by"] = json!(shown.ahead_by);
+    body["behind_by"] = json!(shown.behind_by);
+    body["note"] = json!(shown.note);
+    body["complete"] = json!(shown.complete);
+    body["computed_at"] = json!(shown.computed_at);
+    body["taken_out"] = match &shown.taken_out {
+        Some(taken) => changes_json(state, repository, taken),
+        None => serde_json::Value::Null,
+    };
+    body
+}
+
+fn changes_json(state: &AppState, repository: &str, changes: &Changes) -> serde_json::Value {
+    let pull_requests: Vec<serde_json::Value> = changes
+        .pull_requests
+        .iter()
+        .map(|pr| {
+            json!({
+                "number": pr.number,
+                "title": pr.title,
+                "author": pr.author,
+                "merged_at": pr.merged_at,
+                "created_at": pr.created_at,
+                "merge_commit_sha": pr.merge_commit_sha,
+                "url": pull_url(state, repository, pr.number),
+                "commits": pr.commits,
+            })
+        })
+        .collect();
+    let commits: Vec<serde_json::Value> = changes
+        .commits
+        .iter()
+        .take(JSON_COMMITS)
+        .map(|c| {
+            json!({
+                "sha": c.sha,
+                "title": c.title,
+                "author": c.author,
+                "authored_at": c.authored_at,
+                "url": commit_url(state, repository, &c.sha),
+            })
+        })
+        .collect();
+    json!({
+        "pull_requests": pull_requests,
+        "commits": commits,
+        "omitted_commits": changes.commits.len().saturating_sub(JSON_COMMITS),
+        "total_commits": changes.total_commits,
+    })
 }
 
 /// The history's filters, validated: 400 naming every invalid one.

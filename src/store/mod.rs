@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod monitoring;
 pub mod pull_requests;
 pub mod sessions;
+pub mod shipments;
 pub mod triggers;
 pub mod used_signatures;
 

@@ -421,3 +421,94 @@ async fn a_person_reads_a_connection_with_its_rules_and_backfills() {
     );
     browser.client.clone().close().await.unwrap();
 }
+
+/// A deploy's "Shipped" list as a person reads it: pull requests first (hostile titles and
+/// authors shown as text), then the commits of no known pull request; a rollback's "Taken out".
+/// Nothing runs, nothing overflows sideways. Screenshots go to `target/screenshots/`, printed.
+#[tokio::test]
+async fn a_person_reads_what_a_deploy_shipped_and_what_a_rollback_took_out() {
+    use crate::shipped::{app_on, merged_pr};
+    const REPO: &str = "acme-corp/web-app";
+    let repo = crate::git::GitRepo::new();
+    let base = repo.commit("base");
+    repo.branch("feature");
+    repo.commit("feature: first half");
+    repo.commit("feature: second half");
+    repo.checkout("main");
+    let merge = repo.merge("feature", "Merge pull request #41 from acme-corp/feature");
+    let squash = repo.commit("Ünïcödé everywhere: 日本語のタイトル (#42)");
+    let long =
+        "Make the deploy list readable when a pull request title is far longer than anyone would write ".repeat(3);
+    let long_pr = repo.commit("long (#43)");
+    repo.commit("<script>alert(1)</script> pushed straight to main");
+    repo.commit("\u{202e}txt.exe a right-to-left override in a commit message");
+    let head = repo.commit("fix: typo in the \"deployments\" heading");
+    let fake = crate::fake_github::FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let app = app_on(&fake).await;
+    merged_pr(
+        &app,
+        41,
+        "<script>alert(1)</script><img src=x onerror=alert(2)>",
+        "mallory<b>",
+        &merge,
+    )
+    .await;
+    merged_pr(&app, 42, "Ünïcödé everywhere: 日本語のタイトル", "山田", &squash).await;
+    merged_pr(
+        &app,
+        43,
+        long.trim(),
+        "a-very-long-login-name-that-goes-on-and-on",
+        &long_pr,
+    )
+    .await;
+    app.live_deploy(REPO, &base, "production").await;
+    app.run_jobs().await;
+    let shipped = app.live_deploy(REPO, &head, "production").await;
+    app.run_jobs().await;
+    let rollback = app.live_deploy(REPO, &base, "production").await;
+    app.run_jobs().await;
+
+    let browser = open_browser().await;
+    let c = &browser.client;
+    sign_in(c, &app).await;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (id, list, name) in [
+        (shipped, "shipped-list", "shipped"),
+        (rollback, "taken-out", "taken-out"),
+    ] {
+        c.goto(&app.url(&format!("/deployments/{id}"))).await.unwrap();
+        c.wait().for_element(Locator::Id(list)).await.unwrap();
+        assert!(c.get_alert_text().await.is_err(), "a script ran");
+        let pulls = texts(c, &format!("#{list} li.shipped-pull")).await;
+        assert_eq!(pulls.len(), 3, "{pulls:?}");
+        assert!(
+            pulls[2].starts_with("#41 <script>alert(1)</script><img src=x onerror=alert(2)> by mallory<b>"),
+            "markup shown as text, oldest merge last: {pulls:?}"
+        );
+        assert!(
+            pulls[1].contains("日本語のタイトル") && pulls[1].contains("山田"),
+            "{pulls:?}"
+        );
+        let commits = texts(c, &format!("#{list} li.shipped-commit")).await;
+        assert_eq!(commits.len(), 3, "{commits:?}");
+        assert!(
+            commits[2].contains("<script>alert(1)</script> pushed straight to main"),
+            "{commits:?}"
+        );
+        scroll_to(c, list).await;
+        let file = dir.join(format!("{name}.png"));
+        std::fs::write(&file, c.screenshot().await.unwrap()).unwrap();
+        println!("deployment {id}: screenshot {}", file.display());
+        screenshot(c, name).await;
+        let facts = layout_facts(c).await;
+        assert_eq!(facts[3], 0, "elements from stored data: {facts}");
+        assert!(
+            facts[0].as_i64().unwrap() <= facts[1].as_i64().unwrap(),
+            "the page overflows sideways: {facts}"
+        );
+    }
+    browser.client.clone().close().await.unwrap();
+}

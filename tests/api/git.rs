@@ -58,11 +58,15 @@ impl GitRepo {
         let branch = self.git(&["symbolic-ref", "HEAD"]);
         let parent = self.head();
         let mut stream = String::new();
+        // On the same clock as `commit`, after it: a commit dated before its parent makes
+        // `git rev-list A ^B` (what the fake GitHub counts with) stop early and miscount.
+        let first_tick = self.ticks.get() + 1;
+        self.ticks.set(self.ticks.get() + n as u32);
         for i in 0..n {
             let message = format!("{prefix} {i}");
             stream.push_str(&format!(
                 "commit {branch}\ncommitter Acme Dev <dev@acme.test> {} +0000\ndata {}\n{message}\n",
-                1_790_000_000 + i,
+                1_790_812_800 + u64::from(first_tick) + i as u64,
                 message.len() + 1
             ));
             if i == 0 {

@@ -31,6 +31,7 @@ mod pages;
 mod processes;
 mod pull_requests;
 mod security;
+mod shipped;
 mod storage;
 mod triggers;
 mod webhooks;

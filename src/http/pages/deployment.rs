@@ -1,14 +1,156 @@
 //! One deployment's page (`GET /deployments/{id}` as HTML): its details, its timeline, the deploy
-//! that replaced it, and the monitored pull requests it brought.
+//! that replaced it, what it shipped (pull requests first, then commits no known pull request
+//! owns; what a rollback took out), and the monitored pull requests it brought. Each list shows
+//! at most [`PAGE_ROWS`] pull requests and [`PAGE_ROWS`] commits and says how many more there
+//! are (the JSON lists them).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{commit_url, csrf, exact, html, human_duration, relative_time, status_label};
+use chrono::{DateTime, Utc};
+
+use super::{commit_url, csrf, exact, html, human_duration, pull_url, relative_time, status_label};
 use crate::deploys::{self, Deploy, DeployStatus, StatusEntry};
 use crate::error::ApiError;
 use crate::http::AppState;
+use crate::shipped::changes::Changes;
+use crate::shipped::{self, Kind, Shipped};
+
+/// Pull requests, and loose commits, one list of the "Shipped" section shows at most.
+pub const PAGE_ROWS: usize = 250;
+
+/// The "Shipped" section.
+struct ShippedSection {
+    /// `first`, `listed`, `unrelated` or `unread` (`shipped::Kind`).
+    kind: &'static str,
+    base_id: Option<i64>,
+    base_short: Option<String>,
+    /// `ahead`, `behind`, `diverged` or `identical` when listed.
+    status: String,
+    ahead_by: i64,
+    behind_by: i64,
+    note: Option<String>,
+    complete: bool,
+    /// "Shipped", then "Taken out" for a rollback.
+    lists: Vec<ShownList>,
+}
+
+struct ShownList {
+    id: &'static str,
+    heading: &'static str,
+    /// Said when the list is empty.
+    empty: &'static str,
+    pulls: Vec<ShownPull>,
+    more_pulls: usize,
+    commits: Vec<ShownCommit>,
+    more_commits: usize,
+    total_commits: usize,
+}
+
+struct ShownPull {
+    number: i64,
+    url: String,
+    title: String,
+    author: Option<String>,
+    merged_at: String,
+    merged_relative: String,
+    commits: usize,
+}
+
+struct ShownCommit {
+    short_sha: String,
+    url: String,
+    title: String,
+    author: Option<String>,
+    at: Option<String>,
+    at_relative: Option<String>,
+}
+
+fn shipped_section(state: &AppState, repository: &str, shown: &Shipped) -> ShippedSection {
+    let now = state.clock.now();
+    let mut lists = Vec::new();
+    // A rollback ships nothing: its page lists only what it took out.
+    if shown.kind == Kind::Listed && shown.status.as_deref() != Some("behind") {
+        lists.push(shown_list(
+            state,
+            now,
+            repository,
+            "shipped-list",
+            "Shipped",
+            "Nothing new: every commit of this deploy was already live here.",
+            &shown.shipped,
+        ));
+    }
+    if let Some(taken) = &shown.taken_out {
+        lists.push(shown_list(
+            state,
+            now,
+            repository,
+            "taken-out",
+            "Taken out",
+            "Nothing listed.",
+            taken,
+        ));
+    }
+    ShippedSection {
+        kind: shown.kind.as_str(),
+        base_id: shown.base.as_ref().and_then(|b| b.deployment_id),
+        base_short: shown.base.as_ref().map(|b| b.sha.get(..7).unwrap_or(&b.sha).to_owned()),
+        status: shown.status.clone().unwrap_or_default(),
+        ahead_by: shown.ahead_by,
+        behind_by: shown.behind_by,
+        note: shown.note.clone(),
+        complete: shown.complete,
+        lists,
+    }
+}
+
+fn shown_list(
+    state: &AppState,
+    now: DateTime<Utc>,
+    repository: &str,
+    id: &'static str,
+    heading: &'static str,
+    empty: &'static str,
+    changes: &Changes,
+) -> ShownList {
+    ShownList {
+        id,
+        heading,
+        empty,
+        pulls: changes
+            .pull_requests
+            .iter()
+            .take(PAGE_ROWS)
+            .map(|pr| ShownPull {
+                number: pr.number,
+                url: pull_url(state, repository, pr.number),
+                title: pr.title.clone(),
+                author: pr.author.clone(),
+                merged_at: exact(pr.merged_at),
+                merged_relative: relative_time(now, pr.merged_at),
+                commits: pr.commits.len(),
+            })
+            .collect(),
+        more_pulls: changes.pull_requests.len().saturating_sub(PAGE_ROWS),
+        commits: changes
+            .commits
+            .iter()
+            .take(PAGE_ROWS)
+            .map(|c| ShownCommit {
+                short_sha: c.sha.get(..7).unwrap_or(&c.sha).to_owned(),
+                url: commit_url(state, repository, &c.sha),
+                title: c.title.clone(),
+                author: c.author.clone(),
+                at: c.authored_at.map(exact),
+                at_relative: c.authored_at.map(|at| relative_time(now, at)),
+            })
+            .collect(),
+        more_commits: changes.commits.len().saturating_sub(PAGE_ROWS),
+        total_commits: changes.total_commits,
+    }
+}
 
 struct BroughtPull {
     number: i64,
@@ -76,6 +218,8 @@ struct DeploymentPage {
     rolled_back_by: Option<Successor>,
     timeline: Vec<TimelineEntry>,
     pulls: Vec<BroughtPull>,
+    /// `None` until the deploy's went-live job recorded what it shipped.
+    shipped: Option<ShippedSection>,
 }
 
 #[tracing::instrument(skip_all, fields(deploy = %path))]
@@ -112,6 +256,9 @@ pub async fn show_deployment(
                 .collect(),
         })
         .collect();
+    view.shipped = shipped::view(&state.store, &d)
+        .await?
+        .map(|shown| shipped_section(&state, d.repository.as_str(), &shown));
     Ok(html(StatusCode::OK, view.render(), cookie))
 }
 
@@ -161,5 +308,6 @@ fn deployment_page(state: &AppState, csrf: String, d: &Deploy, history: &[Status
             })
             .collect(),
         pulls: Vec::new(),
+        shipped: None,
     }
 }

@@ -145,8 +145,12 @@ fn http_link(url: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn commit_url(state: &AppState, repository: &str, sha: &str) -> String {
+pub(crate) fn commit_url(state: &AppState, repository: &str, sha: &str) -> String {
     format!("{}/{repository}/commit/{sha}", state.config.github_web_url())
+}
+
+pub(crate) fn pull_url(state: &AppState, repository: &str, number: i64) -> String {
+    format!("{}/{repository}/pull/{number}", state.config.github_web_url())
 }
 
 /// A state-changing form's token must match the browser's CSRF cookie (who may post it, the
