@@ -199,9 +199,11 @@ pub async fn measure(
     })
 }
 
-/// Queues a recompute after `deployment_id` went live, when the repository has live deploys in
-/// two or more environments (else it has no pairs). Call in the transaction that records the
-/// went-live job's outcome. The key names the deploy: each deploy going live recomputes once.
+/// Queues a recompute after `deployment_id` went live, when it is still live and the repository
+/// has live deploys in two or more environments (else it has no pairs). A deploy superseded
+/// before its job ran leaves the recompute to its successor's job, so a burst of deploys to one
+/// environment costs one recompute. Call in the transaction that records the went-live job's
+/// outcome. The key names the deploy: each deploy going live recomputes once.
 pub async fn enqueue_after_live(
     db: &impl Writer,
     connection_id: i64,
@@ -211,7 +213,7 @@ pub async fn enqueue_after_live(
 ) -> StoreResult<bool> {
     let ends = rows::live_ends(db, connection_id, repository.key()).await?;
     let environments: HashSet<&str> = ends.iter().map(|e| e.environment.as_str()).collect();
-    if environments.len() < 2 {
+    if environments.len() < 2 || !ends.iter().any(|e| e.deployment_id == deployment_id) {
         return Ok(false);
     }
     let job = RecomputeDrift {

@@ -388,3 +388,32 @@ async fn without_a_github_app_an_unread_pair_is_recorded_and_its_job_skipped_onc
         "{pair}"
     );
 }
+
+#[tokio::test]
+async fn a_burst_of_deploys_to_one_environment_recomputes_once_for_the_one_left_live() {
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    let shas: Vec<String> = (1..=4).map(|i| repo.commit(&format!("change {i}"))).collect();
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let app = app_with_github(&fake).await;
+    app.live_deploy(REPO, &base, "production").await;
+    for sha in &shas {
+        app.live_deploy(REPO, sha, "staging").await;
+    }
+
+    let reports = app.run_jobs().await;
+
+    assert_eq!(kinds(&reports, "deploy.went_live").len(), 5, "{reports:?}");
+    assert_eq!(
+        kinds(&reports, "drift.recompute"),
+        ["done", "done"],
+        "production's and the last staging deploy's: {reports:?}"
+    );
+    let pair = drift(&app, "").await["pairs"][0].clone();
+    assert_eq!(
+        (pair["state"].as_str(), pair["ahead_by"].as_i64()),
+        (Some("ahead"), Some(4))
+    );
+    assert_eq!(pair["from"]["sha"], shas[3]);
+}
