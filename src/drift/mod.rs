@@ -340,3 +340,41 @@ fn job_error(error: AncestryError) -> JobError {
         other => JobError::retry(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_reads_back_as_itself_and_compare_statuses_map_to_states() {
+        for state in DriftState::ALL {
+            assert_eq!(DriftState::parse(state.as_str()), Some(state));
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+        assert_eq!(DriftState::parse("pending"), None);
+        assert_eq!(DriftState::of(Some("identical")), DriftState::InSync);
+        assert_eq!(DriftState::of(Some("ahead")), DriftState::Ahead);
+        assert_eq!(DriftState::of(Some("behind")), DriftState::Diverged);
+        assert_eq!(DriftState::of(Some("diverged")), DriftState::Diverged);
+        assert_eq!(DriftState::of(Some("unrelated")), DriftState::Unrelated);
+        assert_eq!(DriftState::of(Some("sideways")), DriftState::Unread);
+        assert_eq!(DriftState::of(None), DriftState::Unread);
+    }
+
+    #[test]
+    fn neighbours_are_consecutive_environments() {
+        let end = |name: &str| LiveEnd {
+            deployment_id: 1,
+            environment: name.to_owned(),
+            sha: "a".repeat(40),
+            production_environment: false,
+        };
+        let ends = [end("dev"), end("staging"), end("production")];
+        let names: Vec<(&str, &str)> = neighbours(&ends)
+            .into_iter()
+            .map(|(l, r)| (l.environment.as_str(), r.environment.as_str()))
+            .collect();
+        assert_eq!(names, [("dev", "staging"), ("staging", "production")]);
+        assert!(neighbours(&ends[..1]).is_empty());
+    }
+}

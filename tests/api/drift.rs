@@ -8,7 +8,7 @@ use shiplog::clock::Clock;
 use shiplog::config::{GitHubAppCredentials, Secret};
 
 use crate::explicit_api::create_credential;
-use crate::fake_github::{private_key_pem, FakeGitHub, APP_ID};
+use crate::fake_github::{private_key_pem, FakeGitHub, Fault, APP_ID};
 use crate::git::GitRepo;
 use crate::helpers::{fixture, set, spawn_app, spawn_app_with, status_and_json, TestApp, ADMIN_TOKEN};
 
@@ -416,4 +416,63 @@ async fn a_burst_of_deploys_to_one_environment_recomputes_once_for_the_one_left_
         (Some("ahead"), Some(4))
     );
     assert_eq!(pair["from"]["sha"], shas[3]);
+}
+
+#[tokio::test]
+async fn a_rate_limited_recompute_waits_for_the_reset_and_keeps_what_it_stored() {
+    let h = history();
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &h.repo);
+    let app = app_with_github(&fake).await;
+    // Staging first: the went-live batches read staging...production, not the drift's
+    // production...staging, so the recompute has to ask GitHub.
+    app.live_deploy(REPO, &h.loose, "staging").await;
+    app.live_deploy(REPO, &h.base, "production").await;
+    for _ in 0..2 {
+        let report = shiplog::jobs::runner::run_once(&app.runner, "test-worker")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((report.kind.as_str(), report.outcome), ("deploy.went_live", "done"));
+    }
+    let before = fake.compare_calls();
+
+    fake.fail_next(Fault::PrimaryRateLimit { reset_in: 600 });
+    let limited = app.run_jobs().await;
+    let read = fake.compare_calls();
+    app.clock.advance(chrono::Duration::minutes(11));
+    let after_reset = app.run_jobs().await;
+
+    assert_eq!(kinds(&limited, "drift.recompute"), ["retry", "done"], "{limited:?}");
+    assert!(
+        limited[0].error.as_deref().unwrap().contains("rate limit"),
+        "{limited:?}"
+    );
+    assert_eq!(read - before, 2, "the limited call and the one that read the range");
+    assert_eq!(kinds(&after_reset, "drift.recompute"), ["done"], "{after_reset:?}");
+    assert_eq!(fake.compare_calls(), read, "the retry reads rows: {:?}", fake.calls());
+    let pair = drift(&app, "").await["pairs"][0].clone();
+    assert_eq!(
+        (pair["state"].as_str(), pair["ahead_by"].as_i64()),
+        (Some("ahead"), Some(5))
+    );
+}
+
+#[tokio::test]
+async fn environments_without_common_history_are_unrelated() {
+    let repo = GitRepo::new();
+    let main = repo.commit("main");
+    repo.orphan("elsewhere");
+    let elsewhere = repo.commit("a history of its own");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let app = app_with_github(&fake).await;
+    app.live_deploy(REPO, &main, "production").await;
+    app.live_deploy(REPO, &elsewhere, "staging").await;
+
+    app.run_jobs().await;
+
+    let pair = drift(&app, "").await["pairs"][0].clone();
+    assert_eq!(pair["state"], "unrelated", "{pair}");
+    assert_eq!(pair["pull_requests"], json!([]));
 }
