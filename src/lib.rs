@@ -11,6 +11,7 @@ pub mod config;
 pub mod connections;
 pub mod credentials;
 pub mod deploys;
+pub mod drift;
 pub mod error;
 pub mod events;
 pub mod github;

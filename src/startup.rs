@@ -19,6 +19,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::deploys::live::{DeployWentLive, WentLive};
 use crate::deploys::watch::WatchSource;
+use crate::drift::{Recompute, RecomputeDrift};
 use crate::github::app::{GitHubApp, GitHubAppError};
 use crate::http::{self, AppState};
 use crate::jobs::runner::{self, Handlers, Runner};
@@ -145,6 +146,10 @@ impl Application {
                 github: github.clone(),
             }))
             .register::<BackfillStep, _>(Arc::new(Backfiller {
+                store: store.clone(),
+                github: github.clone(),
+            }))
+            .register::<RecomputeDrift, _>(Arc::new(Recompute {
                 store: store.clone(),
                 github: github.clone(),
             }));

@@ -298,6 +298,9 @@ pub async fn update_settings(
     };
     let secret = ConnectionSettings::agent_secret_change(patch);
     rows::set_settings(&tx, id, &settings, now).await?;
+    if crate::drift::order_changed(&connection.settings, &settings) {
+        crate::drift::enqueue_for_connection(&tx, id, now).await?;
+    }
     if let Some(secret) = secret {
         rows::set_agent_secret(&tx, id, secret.as_deref()).await?;
     }

@@ -175,6 +175,7 @@ impl WentLive {
         };
         let tx = self.store.begin().await?;
         facts::record_batch(&tx, deploy.id.0, &outcome).await?;
+        crate::drift::enqueue_after_live(&tx, deploy.connection_id.0, &deploy.repository, deploy.id.0, now).await?;
         tx.commit().await?;
         match skipped {
             Some(reason) => Err(JobError::Skipped(reason)),

@@ -100,6 +100,8 @@ pub async fn update_connection(
         Some(Err(invalid)) => Err(invalid.into()),
         Some(Ok(connection)) => {
             tracing::info!(settings = ?connection.settings, "connection settings changed");
+            // A changed environment order may have queued drift recomputes.
+            state.jobs_wake.notify_one();
             Ok(HttpResponse::Ok().json(view(&state, &connection).await?))
         }
     }

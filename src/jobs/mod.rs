@@ -8,8 +8,8 @@
 //! registered for the kind; jobs are visible at `GET /api/jobs`.
 //!
 //! The kinds: `deploy.went_live` (`deploys::live`), `monitoring.check`, `monitoring.rolled_back`
-//! and `monitoring.expire` (`monitoring::plans`), `github.write` (`monitoring::opt_in`) and
-//! `trigger.fire` (`triggers`).
+//! and `monitoring.expire` (`monitoring::plans`), `github.write` (`monitoring::opt_in`),
+//! `trigger.fire` (`triggers`), `backfill.step` (`backfill`) and `drift.recompute` (`drift`).
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;

@@ -162,3 +162,73 @@ pub async fn find(
         .await?;
     Ok(row.map(DriftRow::from))
 }
+
+/// A live deploy, as drift needs it: the end of a pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveEnd {
+    pub deployment_id: i64,
+    pub environment: String,
+    pub sha: String,
+    pub production_environment: bool,
+}
+
+/// At most this many live deploys of one repository are read (one per environment in practice).
+const LIVE_LIMIT: u64 = 1_000;
+
+/// The repository's live deploys in a connection, the most recently live first.
+pub async fn live_ends(db: &impl Conn, connection_id: i64, repository_key: &str) -> StoreResult<Vec<LiveEnd>> {
+    use entity::deployment::{Column as D, Entity as Deployments};
+    use sea_orm::QuerySelect;
+    let rows = Deployments::find()
+        .filter(D::ConnectionId.eq(connection_id))
+        .filter(D::RepositoryKey.eq(repository_key))
+        .filter(D::Status.eq("live"))
+        .order_by_desc(D::CompletedAt)
+        .order_by_desc(D::Id)
+        .limit(LIVE_LIMIT)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LiveEnd {
+            deployment_id: r.id,
+            environment: r.environment,
+            sha: r.sha,
+            production_environment: r.production_environment,
+        })
+        .collect())
+}
+
+/// The connection's repositories (their names as stored) that have a live deploy in two or more
+/// environments: those that have drift.
+pub async fn repositories_with_pairs(db: &impl Conn, connection_id: i64) -> StoreResult<Vec<String>> {
+    use entity::deployment::{Column as D, Entity as Deployments};
+    use sea_orm::QuerySelect;
+    let rows: Vec<(String, String, String)> = Deployments::find()
+        .select_only()
+        .column(D::RepositoryKey)
+        .column(D::Repository)
+        .column(D::Environment)
+        .filter(D::ConnectionId.eq(connection_id))
+        .filter(D::Status.eq("live"))
+        .distinct()
+        .order_by_asc(D::RepositoryKey)
+        .into_tuple()
+        .all(db)
+        .await?;
+    // A repository's name may be stored in more than one spelling: environments count per key.
+    let mut environments: std::collections::BTreeMap<&str, (std::collections::BTreeSet<&str>, &str)> =
+        std::collections::BTreeMap::new();
+    for (key, repository, environment) in &rows {
+        let entry = environments
+            .entry(key.as_str())
+            .or_insert_with(|| (std::collections::BTreeSet::new(), repository.as_str()));
+        entry.0.insert(environment.as_str());
+    }
+    let found = environments
+        .into_values()
+        .filter(|(envs, _)| envs.len() >= 2)
+        .map(|(_, repository)| repository.to_owned())
+        .collect();
+    Ok(found)
+}

@@ -12,6 +12,7 @@ mod connection_pages;
 mod connections;
 mod deployments;
 mod dos;
+mod drift;
 mod explicit_api;
 mod fake_agent;
 mod fake_github;
