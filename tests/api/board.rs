@@ -16,8 +16,9 @@ const API: &str = "acme-corp/web-app";
 const BILLING: &str = "acme-corp/billing";
 const OTHER: &str = "globex/shop";
 
+/// A distinct full SHA for each `n` (its short form differs too).
 pub fn sha(n: u32) -> String {
-    format!("{n:08x}").repeat(5)
+    format!("{:08x}", n.wrapping_mul(2_654_435_761)).repeat(5)
 }
 
 /// Connection 1 (acme-corp, from the fixture) and connection 2 (globex).
@@ -162,7 +163,7 @@ pub async fn insert_commit(app: &TestApp, repository: &str, sha: &str, title: &s
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn insert_drift(
+pub async fn insert_drift(
     app: &TestApp,
     repository: &str,
     (from, from_sha): (&str, &str),
@@ -247,7 +248,7 @@ fn cell<'a>(section: &'a Value, repository: &str, environment: &str) -> &'a Valu
 
 /// web-app: dev, staging, production live; production's newest attempt failed. billing: staging
 /// live with a newer one deploying, production live with a newer one rolled back.
-async fn a_typical_org(app: &TestApp) -> Vec<i64> {
+pub async fn a_typical_org(app: &TestApp) -> Vec<i64> {
     let ids = vec![
         insert_deploy(app, Deploy::live(API, "production", sha(1), 600)).await,
         insert_deploy(app, Deploy::live(API, "staging", sha(2), 120)).await,

@@ -71,8 +71,12 @@ struct BoardPage {
     error: Option<String>,
 }
 
+/// "2 days", "5 minutes", or "just merged" under a minute.
 fn age(now: DateTime<Utc>, at: DateTime<Utc>) -> String {
-    relative_time(now, at).trim_end_matches(" ago").to_owned()
+    match relative_time(now, at).as_str() {
+        "just now" => "just merged".to_owned(),
+        relative => relative.trim_end_matches(" ago").to_owned(),
+    }
 }
 
 fn plural(n: i64, one: &str, many: &str) -> String {
