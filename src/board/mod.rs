@@ -3,8 +3,8 @@
 //! time.
 //!
 //! A board is built from a fixed number of reads whatever its size (the connections, the live
-//! deploys with their titles, the attempts newer than them, the stored drift: `store::board`,
-//! `store::drift`), never one per row or cell. Drift is only read here: the `drift` module
+//! deploys with their titles, the attempts newer than them, the stored drift: `store::board`),
+//! never one per row or cell. Drift is only read here: the `drift` module
 //! computes it. A stored drift row that was computed for other SHAs than the ones live now, or a
 //! missing one, shows as `computing`, never as in sync.
 //!
@@ -18,7 +18,6 @@ use serde::Serialize;
 use crate::connections::environments::{self, Placed};
 use crate::connections::Connection;
 use crate::store::board::{self as rows, BoardQuery};
-use crate::store::drift::DriftRow;
 use crate::store::{self, Store, StoreResult};
 use crate::types::{RepoName, Scope};
 
@@ -122,18 +121,18 @@ pub async fn build(store: &Store, scope: Scope, filter: &Filter) -> StoreResult<
     }
     let ids: Vec<i64> = connections.iter().map(|c| c.id).collect();
     let query = BoardQuery {
-        connections: Some(ids.clone()),
+        connections: Some(ids),
         repository_key: filter.repository.as_ref().map(|r| r.key().to_owned()),
     };
     let db = store.conn();
     let live = rows::live(db, &query).await?;
     let attempts = rows::newer_attempts(db, &query).await?;
-    let keys = query.repository_key.clone().map(|k| vec![k]);
-    let drift = store::drift::list(db, Some(&ids), keys.as_deref()).await?;
+    let drift = rows::drift(db, &query).await?;
     Ok(assemble(&connections, live, attempts, drift))
 }
 
 type DriftKey = (i64, String, String, String);
+type DriftRow = rows::DriftCell;
 
 /// The board from its rows (pure, so its shape is tested without a database).
 pub fn assemble(
