@@ -168,7 +168,7 @@ async fn seed_board(db: &DatabaseConnection, connection: i64) -> anyhow::Result<
                 authored_at: Set(Some(at(minutes + 30))),
                 recorded_at: Set(at(minutes)),
             });
-            if cell % 2 == 0 {
+            if cell.is_multiple_of(2) {
                 pulls.push(entity::pull_request::ActiveModel {
                     id: NotSet,
                     connection_id: Set(connection),
