@@ -5,6 +5,7 @@
 
 pub mod ancestry;
 pub mod backfill;
+pub mod board;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -5,11 +5,14 @@
 //! throughput and latency at each concurrency (and checks every 2xx'd delivery is stored); peak
 //! memory under that load; then, after adding a history of deploys, start-up to ready and
 //! `GET /deployments` latency (first page, filtered page) on that database; then, on a database
-//! of its own, a backfill of 10,000 deploys from a fake GitHub (`backfill.rs`).
+//! of its own, a backfill of 10,000 deploys from a fake GitHub (`backfill.rs`); and on another,
+//! the live board with 1,000 repositories × 5 environments and the page of a deploy that shipped
+//! 250 commits (`board.rs`).
 
 #![recursion_limit = "256"]
 
 mod backfill;
+mod board;
 mod fake_github;
 mod load;
 mod payload;
@@ -35,8 +38,14 @@ use server::{Server, ADMIN_TOKEN, WEBHOOK_SECRET};
 )]
 struct Args {
     /// Figures to measure: `ingest` (start-up, memory, deliveries), `history` (start-up and
-    /// listing on a large database), `backfill` (10,000 deploys from a fake GitHub).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "ingest,history,backfill")]
+    /// listing on a large database), `backfill` (10,000 deploys from a fake GitHub), `board`
+    /// (the live board on 1,000 repositories × 5 environments, a deploy page with 250 commits).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "ingest,history,backfill,board"
+    )]
     only: Vec<Figure>,
     /// Backends to measure.
     #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
@@ -79,6 +88,7 @@ enum Figure {
     Ingest,
     History,
     Backfill,
+    Board,
 }
 
 /// Targets from the issue, printed beside each figure.
@@ -114,6 +124,13 @@ async fn main() -> anyhow::Result<()> {
             let result = backfill::run(&binary, &database, &log, args.format).await;
             database.drop_database().await?;
             result.with_context(|| format!("backfill benchmark on {}", backend.as_str()))?;
+        }
+        if args.only.contains(&Figure::Board) {
+            let database = BenchDatabase::create(*backend, &args.postgres, "board").await?;
+            let log = logs.join(format!("{}-board.log", backend.as_str()));
+            let result = board::run(&binary, &database, &log, args.requests, args.format).await;
+            database.drop_database().await?;
+            result.with_context(|| format!("board benchmark on {}", backend.as_str()))?;
         }
     }
     Ok(())

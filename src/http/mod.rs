@@ -4,6 +4,7 @@
 pub mod ancestry;
 pub mod auth;
 pub mod backfills;
+pub mod board;
 pub mod body;
 pub mod budget;
 pub mod connections;
@@ -57,11 +58,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let admin = || require(Access::Admin);
     let viewer = || require(Access::Viewer);
     let page = || require(Access::Admin).or_sign_in();
+    // Pages a deploy credential may read too (its own connection's), by HTTP Basic.
+    let viewer_page = || require(Access::Viewer).or_sign_in();
     cfg.app_data(problems::path_config())
         .app_data(problems::query_config())
         .app_data(problems::json_config())
         .app_data(problems::form_config())
-        .service(web::resource("/").route(web::get().to(pages::show_home)))
+        .service(web::resource("/").route(web::get().to(pages::show_board).wrap(viewer_page())))
+        .service(
+            web::resource("/repositories/{owner}/{name}")
+                .route(web::get().to(pages::show_repository).wrap(viewer_page())),
+        )
+        .service(web::resource("/api/live").route(web::get().to(board::show_live_board).wrap(viewer())))
         .service(
             web::resource("/login")
                 .route(web::get().to(pages::show_login))

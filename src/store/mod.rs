@@ -9,6 +9,7 @@
 
 pub mod ancestry;
 pub mod backfills;
+pub mod board;
 pub mod commits;
 pub mod connections;
 pub mod credentials;

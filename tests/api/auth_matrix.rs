@@ -237,7 +237,15 @@ impl World {
                 Fresh::Nothing,
                 "401 401 401 401 401 401 401 401 401 401",
             ),
-            get("/", html, "ok ok ok ok ok ok ok ok ok ok"),
+            // The live board and a repository's page: the admin, or a credential (its own
+            // connection's only: another connection's repository does not exist).
+            get("/", html, "login login ok ok ok ok ok login login login"),
+            get("/api/live", json, "401 401 ok ok ok ok ok 401 401 401"),
+            get(
+                &format!("/repositories/{REPO}"),
+                html,
+                "login login ok ok ok ok 404 login login login",
+            ),
             get("/login", html, "ok ok ok ok ok ok ok ok ok ok"),
             row(
                 "POST",

@@ -512,3 +512,175 @@ async fn a_person_reads_what_a_deploy_shipped_and_what_a_rollback_took_out() {
     }
     browser.client.clone().close().await.unwrap();
 }
+
+/// The live board as a person sees it: signing in lands on it; 60 repositories × 5 environments
+/// with titles, warnings and drift; the header row stays in view while the board scrolls; the
+/// filter narrows it to one repository; a cell opens its deploy; hostile names run nothing. The
+/// screenshots go to `target/screenshots/` (board*.png), printed.
+#[tokio::test]
+async fn a_person_reads_the_live_board() {
+    use crate::board::{a_typical_org, insert_deploy, insert_drift, insert_pull_request, sha, two_connections, Deploy};
+    use crate::hostile_pages::HOSTILE_NAMES;
+
+    let app = two_connections().await;
+    a_typical_org(&app).await;
+    let environments = ["dev", "qa", "staging", "prod-eu", "production"];
+    let titles = [
+        "Move the checkout to the new payment provider and keep the old one as a fallback for a week",
+        "Fix flaky retry in the webhook sender",
+        "Bump tokio",
+        "Übersetzungen für die Rechnungsansicht · 請求書の翻訳",
+    ];
+    for r in 0..60u32 {
+        let repository = format!("acme-corp/service-{r:02}");
+        for (e, environment) in environments.iter().enumerate() {
+            let n = 1000 + r * 10 + e as u32;
+            // Code travels right: the further right, the older.
+            let minutes = i64::from(r) * 7 + (e as i64 + 1) * 90;
+            let mut deploy = Deploy::live(&repository, environment, sha(n), minutes);
+            deploy.creator = Some(["alice", "bob", "deploy-bot[bot]"][(r as usize + e) % 3]);
+            insert_deploy(&app, deploy).await;
+            insert_pull_request(&app, &repository, i64::from(n), titles[(r as usize + e) % 4], &sha(n)).await;
+            if r % 9 == 0 && e == 4 {
+                insert_deploy(
+                    &app,
+                    Deploy::live(&repository, environment, sha(n + 5), 3).status("failed"),
+                )
+                .await;
+            }
+            if e > 0 {
+                let state = ["ahead", "in_sync", "ahead", "diverged"][(r as usize + e) % 4];
+                if r % 7 != 3 {
+                    insert_drift(
+                        &app,
+                        &repository,
+                        (environments[e - 1], &sha(n - 1)),
+                        (environment, &sha(n)),
+                        state,
+                        (
+                            i64::from(r % 5) + 1,
+                            i64::from(state == "diverged") * 2,
+                            i64::from(r % 4) + 1,
+                        ),
+                        Some(i64::from(r % 6)),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+    for (n, name) in HOSTILE_NAMES.iter().enumerate() {
+        let mut deploy = Deploy::live("globex/shop", name, sha(9000 + n as u32), 10).connection(2);
+        deploy.creator = Some(HOSTILE_NAMES[(n + 2) % HOSTILE_NAMES.len()]);
+        insert_deploy(&app, deploy).await;
+    }
+    let browser = open_browser().await;
+    let c = &browser.client;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shot = |name: &'static str| {
+        let dir = dir.clone();
+        async move {
+            let file = dir.join(format!("{name}.png"));
+            std::fs::write(&file, c.screenshot().await.unwrap()).unwrap();
+            println!("screenshot {}", file.display());
+        }
+    };
+
+    // Signing in (with no page asked for) lands on the board.
+    c.goto(&app.url("/login")).await.unwrap();
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_TOKEN)
+        .await
+        .unwrap();
+    c.find(Locator::Id("sign-in")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("table.board")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/");
+    shot("board").await;
+    let rows = c.find_all(Locator::Css("#connection-1 tr.board-row")).await.unwrap();
+    assert_eq!(rows.len(), 62);
+    let headers = texts(c, "#connection-1 thead th.env").await;
+    assert_eq!(headers, ["dev", "qa", "staging", "prod-eu", "production"]);
+    let facts = layout_facts(c).await;
+    assert_eq!(facts[3], 0, "elements from stored data");
+    assert!(
+        facts[0].as_i64().unwrap() <= facts[1].as_i64().unwrap(),
+        "the page overflows sideways: {facts}"
+    );
+    assert!(c.get_alert_text().await.is_err(), "a script ran");
+
+    // Scrolled down, the header row is still at the top of the board.
+    let header_stays = c
+        .execute(
+            "const box = document.querySelector('#connection-1 .board-scroll');
+             const head = box.querySelector('thead th');
+             const before = head.getBoundingClientRect().top;
+             box.scrollTop = 1500;
+             return [before, head.getBoundingClientRect().top, box.getBoundingClientRect().top, box.scrollTop];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        header_stays[3].as_f64().unwrap() > 0.0,
+        "the board scrolls: {header_stays}"
+    );
+    let (head_top, box_top) = (header_stays[1].as_f64().unwrap(), header_stays[2].as_f64().unwrap());
+    assert!(
+        (head_top - box_top).abs() < 3.0,
+        "the header row stays in view: {header_stays}"
+    );
+    shot("board-scrolled").await;
+
+    // The hostile connection's section: names are text, nothing ran.
+    scroll_to(c, "connection-2").await;
+    shot("board-hostile").await;
+    let hostile_headers = texts(c, "#connection-2 thead th.env").await;
+    assert!(
+        hostile_headers.iter().any(|h| h.contains("<script>")),
+        "{hostile_headers:?}"
+    );
+
+    // Filter to one repository, then open its production deploy.
+    c.find(Locator::Id("filter-repository"))
+        .await
+        .unwrap()
+        .send_keys("acme-corp/web-app")
+        .await
+        .unwrap();
+    c.find(Locator::Id("apply-filters"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("table.board")).await.unwrap();
+    let rows = c.find_all(Locator::Css("tr.board-row")).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let warning = texts(c, "td[data-environment=production] .badge.warn").await;
+    assert_eq!(warning, ["⚠ newer deploy failed"]);
+    shot("board-filtered").await;
+    c.find(Locator::Css("tr.board-row th.repo a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("#environments")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/repositories/acme-corp/web-app");
+    shot("board-repository").await;
+    c.back().await.unwrap();
+    c.wait().for_element(Locator::Css("table.board")).await.unwrap();
+    c.find(Locator::Css("td[data-environment=production] a.sha"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("main h1")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().starts_with("/deployments/"));
+
+    browser.client.clone().close().await.unwrap();
+}

@@ -5,6 +5,7 @@ mod actions_runs;
 mod ancestry;
 mod auth_matrix;
 mod backfill;
+mod board;
 mod browser;
 mod cli;
 mod concurrency;

@@ -292,10 +292,10 @@ async fn after_sign_in_only_a_path_on_this_site_is_followed() {
             .unwrap();
 
         assert_eq!(response.status(), 303, "{next:?}");
-        assert_eq!(response.headers()["location"], "/deployments", "{next:?}");
+        assert_eq!(response.headers()["location"], "/", "{next:?}");
         assert_eq!(form.status(), 200, "{next:?}");
         let html = form.text().await.unwrap();
-        assert!(html.contains("value=\"/deployments\""), "{next:?}: {html}");
+        assert!(html.contains("value=\"/\""), "{next:?}: {html}");
     }
     let csrf_cookie = login_form(&app, &client).await;
     let csrf = csrf_cookie.split_once('=').unwrap().1.to_owned();

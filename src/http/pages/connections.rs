@@ -128,6 +128,10 @@ struct ConnectionPage {
     auto_create_deployments: bool,
     ignore_transient_environments: bool,
     ignored_environments: Vec<String>,
+    /// The board's order of environments (left to right), as set.
+    environment_order: Vec<String>,
+    /// Which environments are production-like (rightmost on the board).
+    production_environments: Vec<String>,
     agent_url: Option<String>,
     agent_secret_set: bool,
     rules: Vec<RuleRow>,
@@ -203,6 +207,12 @@ async fn connection_page(
         ignore_transient_environments: settings.ignore_transient_environments,
         ignored_environments: settings
             .ignored_environments
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect(),
+        environment_order: settings.environment_order.clone(),
+        production_environments: settings
+            .production_environments
             .iter()
             .map(|p| p.as_str().to_owned())
             .collect(),

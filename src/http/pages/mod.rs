@@ -1,4 +1,5 @@
-//! The server-rendered pages: sign-in, the deployment history, one deployment, and the
+//! The server-rendered pages: sign-in, the live board (`board.rs`, the landing page, and a
+//! repository's environments over time), the deployment history, one deployment, and the
 //! "Create a deployment" tab with the connections' credentials and a ready `curl` example.
 //!
 //! Pages are for the admin, signed in with the admin token (or sending it as a bearer token):
@@ -11,17 +12,19 @@
 //! `connections.rs` the connections with their workflow rules and backfills. This file holds
 //! what they share: which requests are for a page, the HTML response, CSRF and time formatting.
 
+mod board;
 mod connections;
 mod credentials;
 mod deployment;
 mod history;
 mod sign_in;
 
+pub use board::{show_board, show_repository};
 pub use connections::{show_connection, show_connections, start_backfill_form};
 pub use credentials::{confirm_revoke_page, create_credential_form, revoke_credential_form, show_create_page};
 pub use deployment::show_deployment;
 pub use history::show_deployments;
-pub use sign_in::{show_home, show_login, sign_in, sign_out};
+pub use sign_in::{show_login, sign_in, sign_out};
 
 use actix_web::guard::GuardContext;
 use actix_web::http::{header, StatusCode};
@@ -52,7 +55,7 @@ fn redirect(location: &str) -> HttpResponse {
 /// Only local paths, so the sign-in form cannot be used to send people elsewhere: exactly one
 /// leading `/`, not followed by `/` or a backslash, and no control character or white space anywhere
 /// (browsers drop TAB, CR and LF from URLs, so `/\t/evil.example` would become `//evil.example`).
-/// Anything else is `/deployments`.
+/// Anything else is `/`, the live board.
 pub fn local_path(next: &str) -> &str {
     let mut chars = next.chars();
     let local = chars.next() == Some('/')
@@ -63,7 +66,7 @@ pub fn local_path(next: &str) -> &str {
     if local {
         next
     } else {
-        "/deployments"
+        "/"
     }
 }
 
@@ -190,9 +193,9 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed_after_sign_in() {
         assert_eq!(local_path("/deployments?status=live"), "/deployments?status=live");
-        assert_eq!(local_path("//evil.example"), "/deployments");
-        assert_eq!(local_path("https://evil.example"), "/deployments");
-        assert_eq!(local_path("/\\evil"), "/deployments");
+        assert_eq!(local_path("//evil.example"), "/");
+        assert_eq!(local_path("https://evil.example"), "/");
+        assert_eq!(local_path("/\\evil"), "/");
         for hostile in [
             "/\t/evil.example/phish",
             "/\n/evil.example",
@@ -206,7 +209,7 @@ mod tests {
             "deployments",
             "javascript:alert(1)",
         ] {
-            assert_eq!(local_path(hostile), "/deployments", "{hostile:?}");
+            assert_eq!(local_path(hostile), "/", "{hostile:?}");
         }
     }
 }

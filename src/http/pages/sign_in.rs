@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{csrf, html, local_path, redirect};
+use super::{csrf, html, local_path};
 use crate::error::ApiError;
 use crate::http::session::{self, csrf_matches};
 use crate::http::AppState;
@@ -32,7 +32,7 @@ pub async fn show_login(
     let (csrf, cookie) = csrf(&req, &state)?;
     let page = LoginPage {
         csrf,
-        next: local_path(query.next.as_deref().unwrap_or("/deployments")).to_owned(),
+        next: local_path(query.next.as_deref().unwrap_or("/")).to_owned(),
         error: None,
         admin_enabled: state.config.admin_token.is_some(),
     };
@@ -53,7 +53,7 @@ pub async fn sign_in(
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
-    let next = local_path(form.next.as_deref().unwrap_or("/deployments")).to_owned();
+    let next = local_path(form.next.as_deref().unwrap_or("/")).to_owned();
     let refuse = |message: &str, status: StatusCode| -> Result<HttpResponse, ApiError> {
         let (csrf, cookie) = csrf(&req, &state)?;
         let page = LoginPage {
@@ -117,8 +117,4 @@ pub async fn sign_out(
         .cookie(cookie)
         .insert_header((header::LOCATION, "/login"))
         .finish())
-}
-
-pub async fn show_home() -> HttpResponse {
-    redirect("/deployments")
 }
