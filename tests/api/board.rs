@@ -314,6 +314,8 @@ async fn the_board_has_a_row_per_repository_and_environments_in_the_order_code_t
     assert_eq!(cell(acme, BILLING, "production")["live"]["deployment_id"], ids[6]);
 
     // The connection's order wins: named environments in that order, production-like last.
+    // Changing it queues drift recomputes (tests/api/drift.rs runs them); this test reads cells.
+    app.allow_jobs(&["drift.recompute"]);
     let (status, patched) = status_and_json(
         app.client
             .patch(app.url("/api/connections/1"))
