@@ -73,6 +73,21 @@ impl From<CallError> for AncestryError {
     }
 }
 
+/// A job that needed GitHub's answer: a rate limit retries at the reset, a malformed reference
+/// never succeeds, anything else is retried with backoff.
+impl From<AncestryError> for crate::jobs::runner::JobError {
+    fn from(error: AncestryError) -> Self {
+        match error {
+            AncestryError::RateLimited { retry_at } => Self::Retry {
+                message: error.to_string(),
+                retry_at,
+            },
+            AncestryError::InvalidReference(_) => Self::Permanent(error.to_string()),
+            other => Self::retry(other.to_string()),
+        }
+    }
+}
+
 /// A commit-ish as a client may give it: a SHA (any case, 7–40 hex) or a ref name.
 pub fn parse_reference(raw: &str) -> Result<String, AncestryError> {
     let value = raw.trim();

@@ -24,7 +24,6 @@ use serde::{Deserialize, Serialize};
 use super::watch::{LiveDeploy, WatchSource};
 use super::{Deploy, DeployStatus, StatusEntry};
 use crate::ancestry::batch;
-use crate::ancestry::AncestryError;
 use crate::connections;
 use crate::github::app::GitHubApp;
 use crate::github::client::InstallationClient;
@@ -118,7 +117,7 @@ impl WentLive {
             now,
         )
         .await
-        .map_err(job_error)?;
+        .map_err(JobError::from)?;
         tracing::info!(
             deploy = deploy.id.0,
             watched = watched.len(),
@@ -143,7 +142,7 @@ impl WentLive {
             &mut result.github_calls,
         )
         .await
-        .map_err(job_error)?;
+        .map_err(JobError::from)?;
         tracing::info!(deploy = deploy.id.0, kind = shipment.as_str(), "shipment recorded");
 
         let live = LiveDeploy {
@@ -197,17 +196,6 @@ impl WentLive {
 /// What the deploy's went-live batch did (`null` until its job ran).
 pub async fn batch_outcome(store: &Store, deployment_id: i64) -> StoreResult<Option<BatchOutcome>> {
     facts::find_batch(store.conn(), deployment_id).await
-}
-
-fn job_error(error: AncestryError) -> JobError {
-    match error {
-        AncestryError::RateLimited { retry_at } => JobError::Retry {
-            message: error.to_string(),
-            retry_at,
-        },
-        AncestryError::InvalidReference(_) => JobError::Permanent(error.to_string()),
-        other => JobError::retry(other.to_string()),
-    }
 }
 
 /// `replaced` was rolled back by `target` (an older commit went live in its place).

@@ -283,7 +283,7 @@ impl Recompute {
                 &mut calls,
             )
             .await
-            .map_err(job_error)?;
+            .map_err(JobError::from)?;
             if measured.state == DriftState::Unread {
                 unread += 1;
             }
@@ -327,17 +327,6 @@ impl Recompute {
             )));
         }
         Ok(())
-    }
-}
-
-fn job_error(error: AncestryError) -> JobError {
-    match error {
-        AncestryError::RateLimited { retry_at } => JobError::Retry {
-            message: error.to_string(),
-            retry_at,
-        },
-        AncestryError::InvalidReference(_) => JobError::Permanent(error.to_string()),
-        other => JobError::retry(other.to_string()),
     }
 }
 
