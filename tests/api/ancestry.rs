@@ -9,7 +9,8 @@ use shiplog::config::{GitHubAppCredentials, Secret};
 
 const REPO: &str = "acme-corp/web-app";
 
-async fn app_with_github(fake: &FakeGitHub) -> TestApp {
+/// An installed app with a GitHub App whose API is the fake's (shipped and drift tests use it too).
+pub(crate) async fn app_with_github(fake: &FakeGitHub) -> TestApp {
     app_with_github_at(fake.url.clone()).await
 }
 

@@ -5,30 +5,16 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use shiplog::clock::Clock;
-use shiplog::config::{GitHubAppCredentials, Secret};
 
 use crate::explicit_api::create_credential;
-use crate::fake_github::{private_key_pem, FakeGitHub, Fault, APP_ID};
+use crate::fake_github::{FakeGitHub, Fault};
 use crate::git::GitRepo;
-use crate::helpers::{fixture, set, spawn_app, spawn_app_with, status_and_json, TestApp, ADMIN_TOKEN};
+use crate::helpers::{fixture, set, spawn_app, status_and_json, TestApp, ADMIN_TOKEN};
 
 const REPO: &str = "acme-corp/web-app";
 
 async fn app_with_github(fake: &FakeGitHub) -> TestApp {
-    let url = fake.url.clone();
-    let app = spawn_app_with(move |config| {
-        config.github_api_url = url;
-        config.github_app = Some(GitHubAppCredentials {
-            app_id: APP_ID,
-            private_key_pem: Secret::new(private_key_pem()),
-        });
-    })
-    .await;
-    assert_eq!(
-        app.deliver("installation", &fixture("installation.created")).await.0,
-        200
-    );
-    app
+    crate::ancestry::app_with_github(fake).await
 }
 
 /// Records pull request `number` as merged into `merge_commit_sha` at `merged_at`.

@@ -5,29 +5,15 @@
 
 use serde_json::{json, Value};
 use shiplog::clock::Clock;
-use shiplog::config::{GitHubAppCredentials, Secret};
 
-use crate::fake_github::{private_key_pem, FakeGitHub, APP_ID};
+use crate::fake_github::FakeGitHub;
 use crate::git::GitRepo;
-use crate::helpers::{fixture, set, spawn_app, spawn_app_with, TestApp, ADMIN_TOKEN};
+use crate::helpers::{fixture, set, spawn_app, TestApp, ADMIN_TOKEN};
 
 const REPO: &str = "acme-corp/web-app";
 
 pub async fn app_on(fake: &FakeGitHub) -> TestApp {
-    let url = fake.url.clone();
-    let app = spawn_app_with(move |config| {
-        config.github_api_url = url;
-        config.github_app = Some(GitHubAppCredentials {
-            app_id: APP_ID,
-            private_key_pem: Secret::new(private_key_pem()),
-        });
-    })
-    .await;
-    assert_eq!(
-        app.deliver("installation", &fixture("installation.created")).await.0,
-        200
-    );
-    app
+    crate::ancestry::app_with_github(fake).await
 }
 
 /// GitHub tells shiplog that pull request `number` was merged as `merge_sha`.
