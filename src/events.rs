@@ -188,7 +188,69 @@ pub struct ListedCommit {
     /// The name in the commit's author line.
     pub author_name: Option<String>,
     pub authored_at: Option<DateTime<Utc>>,
+    /// What its message says it reverts.
+    pub reverts: Reverts,
 }
 
 /// A listed commit's title is cut to this many characters (the pages show one line).
 pub const TITLE_MAX_CHARS: usize = 300;
+
+/// What a commit message says it reverts: `git revert` writes "This reverts commit <sha>."
+/// (GitHub's Revert button too), and a revert pull request's description, when the merge
+/// message carries it, says "Reverts owner/repo#N". Only a full 40-hex SHA counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reverts {
+    pub sha: Option<String>,
+    pub pull_request: Option<i64>,
+}
+
+impl Reverts {
+    /// Reads the first of each marker in `message` (only its first 64 KiB are looked at).
+    pub fn in_message(message: &str) -> Self {
+        let mut end = message.len().min(64 * 1024);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let message = &message[..end];
+        let sha = message.match_indices("This reverts commit ").find_map(|(at, marker)| {
+            let rest = &message[at + marker.len()..];
+            let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+            (hex.len() == 40).then(|| hex.to_ascii_lowercase())
+        });
+        let pull_request = message.match_indices("Reverts ").find_map(|(at, marker)| {
+            let rest = &message[at + marker.len()..];
+            let word = rest.split_whitespace().next()?;
+            let (repo, number) = word.split_once('#')?;
+            let number: String = number.chars().take_while(char::is_ascii_digit).collect();
+            let plausible_repo = repo.is_empty() || repo.split('/').count() == 2;
+            (plausible_repo && !number.is_empty() && number.len() <= 12)
+                .then(|| number.parse().ok())
+                .flatten()
+                .filter(|n: &i64| *n > 0)
+        });
+        Self { sha, pull_request }
+    }
+
+    pub fn is_revert(&self) -> bool {
+        self.sha.is_some() || self.pull_request.is_some()
+    }
+}
+
+#[cfg(test)]
+mod reverts_tests {
+    use super::Reverts;
+
+    #[test]
+    fn git_revert_and_a_revert_pull_request_are_read() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        let by_git = Reverts::in_message(&format!("Revert \"Add cache\"\n\nThis reverts commit {sha}."));
+        assert_eq!(by_git.sha.as_deref(), Some(sha));
+        assert_eq!(by_git.pull_request, None);
+        let by_pr = Reverts::in_message("Revert \"Add cache\" (#12)\n\nReverts octo/app#7");
+        assert_eq!(by_pr.pull_request, Some(7));
+        assert_eq!(Reverts::in_message("Reverts #9").pull_request, Some(9));
+        assert!(!Reverts::in_message("Reverts the cache change").is_revert());
+        assert!(!Reverts::in_message("This reverts commit 0123abc.").is_revert());
+        assert!(!Reverts::in_message("Reverts a/b/c#3").is_revert());
+    }
+}

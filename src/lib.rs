@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod credentials;
+pub mod delivery;
 pub mod deploys;
 pub mod drift;
 pub mod error;

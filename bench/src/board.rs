@@ -166,6 +166,8 @@ async fn seed_board(db: &DatabaseConnection, connection: i64) -> anyhow::Result<
                 author_login: Set(Some("alice".to_owned())),
                 author_name: Set(None),
                 authored_at: Set(Some(at(minutes + 30))),
+                reverts_sha: Set(None),
+                reverts_pull_request: Set(None),
                 recorded_at: Set(at(minutes)),
             });
             if cell.is_multiple_of(2) {
@@ -287,6 +289,8 @@ async fn seed_shipped(db: &DatabaseConnection, connection: i64) -> anyhow::Resul
             author_login: Set(Some(["alice", "bob", "carol"][n % 3].to_owned())),
             author_name: Set(None),
             authored_at: Set(Some(at(600 - n as i64))),
+            reverts_sha: Set(None),
+            reverts_pull_request: Set(None),
             recorded_at: Set(at(10)),
         })
         .collect();

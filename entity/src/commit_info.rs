@@ -19,6 +19,10 @@ pub struct Model {
     pub author_login: Option<String>,
     pub author_name: Option<String>,
     pub authored_at: Option<DateTimeUtc>,
+    /// The commit its message says it reverts ("This reverts commit X").
+    pub reverts_sha: Option<String>,
+    /// The pull request its message says it reverts ("Reverts owner/repo#N").
+    pub reverts_pull_request: Option<i64>,
     pub recorded_at: DateTimeUtc,
 }
 

@@ -30,6 +30,9 @@ pub struct ConnectionSettings {
     /// Which environments are production-like (besides those GitHub flags
     /// `production_environment`): rightmost on the board.
     pub production_environments: Vec<EnvironmentPattern>,
+    /// A deploy that ships a revert of one of an earlier deploy's pull requests within this many
+    /// hours of it makes the earlier deploy a failed change (delivery metrics).
+    pub revert_window_hours: u32,
 }
 
 impl Default for ConnectionSettings {
@@ -45,6 +48,7 @@ impl Default for ConnectionSettings {
                 .iter()
                 .filter_map(|raw| EnvironmentPattern::parse(raw).ok())
                 .collect(),
+            revert_window_hours: DEFAULT_REVERT_WINDOW_HOURS,
         }
     }
 }
@@ -56,8 +60,12 @@ pub const MAX_IGNORED_ENVIRONMENTS: usize = 100;
 /// At most this many names in `environment_order` and patterns in `production_environments`.
 pub const MAX_ORDERED_ENVIRONMENTS: usize = 50;
 
+/// The default `revert_window_hours`, and its largest value (30 days).
+pub const DEFAULT_REVERT_WINDOW_HOURS: u32 = 24;
+pub const MAX_REVERT_WINDOW_HOURS: u32 = 720;
+
 /// The keys a patch may carry.
-pub const KEYS: [&str; 8] = [
+pub const KEYS: [&str; 9] = [
     "auto_create_deployments",
     "ignore_transient_environments",
     "ignored_environments",
@@ -66,6 +74,7 @@ pub const KEYS: [&str; 8] = [
     "workflow_rules",
     "environment_order",
     "production_environments",
+    "revert_window_hours",
 ];
 
 impl ConnectionSettings {
@@ -139,6 +148,15 @@ impl ConnectionSettings {
                         next.production_environments = patterns;
                     }
                     None => errors.push(key, "must be a list of patterns such as [\"production\", \"prod-*\"]"),
+                },
+                "revert_window_hours" => match value.as_u64() {
+                    Some(hours) if (1..=u64::from(MAX_REVERT_WINDOW_HOURS)).contains(&hours) => {
+                        next.revert_window_hours = hours as u32
+                    }
+                    _ => errors.push(
+                        key,
+                        format!("must be a whole number of hours from 1 to {MAX_REVERT_WINDOW_HOURS}"),
+                    ),
                 },
                 "ignored_environments" => match value.as_array() {
                     Some(items) if items.len() > MAX_IGNORED_ENVIRONMENTS => errors.push(

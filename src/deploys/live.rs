@@ -25,6 +25,7 @@ use super::watch::{LiveDeploy, WatchSource};
 use super::{Deploy, DeployStatus, StatusEntry};
 use crate::ancestry::batch;
 use crate::connections;
+use crate::delivery;
 use crate::github::app::GitHubApp;
 use crate::github::client::InstallationClient;
 use crate::github::compare::CompareStatus;
@@ -133,7 +134,7 @@ impl WentLive {
         }
 
         // What it shipped (and, rolled back, took out), from the range just read.
-        let shipment = shipped::record(
+        let recorded = shipped::record(
             &self.store,
             github.as_ref(),
             &deploy,
@@ -143,7 +144,9 @@ impl WentLive {
         )
         .await
         .map_err(JobError::from)?;
-        tracing::info!(deploy = deploy.id.0, kind = shipment.as_str(), "shipment recorded");
+        tracing::info!(deploy = deploy.id.0, kind = recorded.kind.as_str(), "shipment recorded");
+        let revert_window = chrono::Duration::hours(i64::from(connection.settings.revert_window_hours));
+        delivery::record::after_live(&self.store, &deploy, recorded.shipped.as_ref(), revert_window, now).await?;
 
         let live = LiveDeploy {
             id: deploy.id.0,
@@ -237,6 +240,7 @@ pub(super) async fn record_rollback(
     if !rows::set_rolled_back(db, replaced.id, target.id, at, now).await? {
         return Ok(false);
     }
+    delivery::record::rolled_back(db, replaced, target, at, now).await?;
     let entry = StatusEntry {
         github_status_id: None,
         state: DeployStatus::RolledBack.as_str().to_owned(),

@@ -125,6 +125,7 @@ impl WireListedCommit {
             Some(commit) => (commit.message, commit.author),
             None => (String::new(), None),
         };
+        let reverts = crate::events::Reverts::in_message(&message);
         let title: String = message
             .lines()
             .next()
@@ -153,6 +154,7 @@ impl WireListedCommit {
             author_login: self.author.map(|a| a.login).and_then(bounded),
             author_name,
             authored_at,
+            reverts,
         })
     }
 }

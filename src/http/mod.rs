@@ -9,6 +9,7 @@ pub mod body;
 pub mod budget;
 pub mod connections;
 pub mod credentials;
+pub mod delivery;
 pub mod deployments;
 pub mod drift;
 pub mod head;
@@ -101,6 +102,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/backfills/{id}").route(web::get().to(backfills::get_backfill).wrap(admin())))
         .service(web::resource("/api/ancestry").route(web::get().to(ancestry::check_ancestry).wrap(viewer())))
         .service(web::resource("/api/drift").route(web::get().to(drift::show_drift).wrap(viewer())))
+        .service(
+            web::resource("/api/metrics/delivery").route(web::get().to(delivery::show_delivery_metrics).wrap(viewer())),
+        )
         .service(
             web::resource("/api/triggers")
                 .route(web::get().to(triggers::list_triggers).wrap(viewer()))

@@ -696,6 +696,8 @@ pub async fn record_verdict(
     }
     rows::set_verdict(&tx, check_id, verdict, summary).await?;
     if verdict == "regressed" {
+        let check_name = format!("{} after deploy", human(check.offset_seconds.max(0) as u64));
+        crate::delivery::record::regressed(&tx, check.deployment_id, &check_name, summary, now).await?;
         if let Some(plan) = rows::find_plan(&tx, check.plan_id).await? {
             let body = format!(
                 "⚠️ The deploy monitoring check {} after deploy reported a **regression**{}",

@@ -149,6 +149,7 @@ mod tests {
             author_login: None,
             author_name: Some("dev".to_owned()),
             authored_at: None,
+            reverts: Default::default(),
         }
     }
 

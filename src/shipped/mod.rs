@@ -68,6 +68,14 @@ impl Kind {
 const NO_APP: &str =
     "not read: the GitHub App is not configured (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_PATH) and this range was never compared before";
 
+/// What [`record`] stored, with the listing of what the deploy brought when one was read
+/// (`ahead` or `diverged`), for the delivery metrics to read without another query.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub kind: Kind,
+    pub shipped: Option<RangeListing>,
+}
+
 /// Records what `deploy` shipped, replacing `replaced` in its environment (`None`: the first
 /// deploy seen there). Reads (and stores) the ranges it needs from GitHub when `github` is
 /// given and they are not stored yet, counting calls in `calls`; without it, records what the
@@ -79,7 +87,8 @@ pub async fn record(
     replaced: Option<&Deploy>,
     now: DateTime<Utc>,
     calls: &mut u32,
-) -> Result<Kind, AncestryError> {
+) -> Result<Recorded, AncestryError> {
+    let mut shipped = None;
     let head = deploy.sha.as_str();
     let mut row = ShipmentRow {
         deployment_id: deploy.id.0,
@@ -111,6 +120,9 @@ pub async fn record(
                         if matches!(status, CompareStatus::Behind | CompareStatus::Diverged) {
                             // What the replaced deploy had: stored now, read by `view`.
                             batch::listing(store, github, repo, head, base, now, calls).await?;
+                        }
+                        if matches!(status, CompareStatus::Ahead | CompareStatus::Diverged) {
+                            shipped = Some(listing);
                         }
                     }
                     None => {
@@ -144,7 +156,10 @@ pub async fn record(
     let tx = store.begin().await?;
     shipments::save(&tx, &row).await?;
     tx.commit().await?;
-    Ok(Kind::parse(&row.kind).unwrap_or(Kind::Unread))
+    Ok(Recorded {
+        kind: Kind::parse(&row.kind).unwrap_or(Kind::Unread),
+        shipped,
+    })
 }
 
 fn short(sha: &str) -> &str {

@@ -8,7 +8,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, Set};
 
 use super::{Conn, StoreResult, Writer};
-use crate::events::ListedCommit;
+use crate::events::{ListedCommit, Reverts};
 
 /// Rows per insert statement (8 columns each: far below either engine's parameter limit).
 const CHUNK: usize = 200;
@@ -30,6 +30,8 @@ pub async fn remember(
             author_login: Set(c.author_login.clone()),
             author_name: Set(c.author_name.clone()),
             authored_at: Set(c.authored_at),
+            reverts_sha: Set(c.reverts.sha.clone()),
+            reverts_pull_request: Set(c.reverts.pull_request),
             recorded_at: Set(now),
         }))
         .on_conflict(
@@ -82,6 +84,7 @@ pub struct StoredCommit {
     pub author_login: Option<String>,
     pub author_name: Option<String>,
     pub authored_at: Option<DateTime<Utc>>,
+    pub reverts: Reverts,
 }
 
 /// What is stored of the comparison `base...head`.
@@ -130,6 +133,7 @@ pub async fn range_listing(
                 author_login: None,
                 author_name: None,
                 authored_at: None,
+                reverts: Reverts::default(),
             })
         })
         .collect();
@@ -165,6 +169,10 @@ pub async fn details_of(
                     author_login: r.author_login,
                     author_name: r.author_name,
                     authored_at: r.authored_at,
+                    reverts: Reverts {
+                        sha: r.reverts_sha,
+                        pull_request: r.reverts_pull_request,
+                    },
                 },
             );
         }

@@ -14,6 +14,7 @@ pub mod commits;
 pub mod connections;
 pub mod credentials;
 pub mod deliveries;
+pub mod delivery;
 pub mod deployments;
 pub mod drift;
 pub mod hot;

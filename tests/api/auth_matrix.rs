@@ -358,6 +358,12 @@ impl World {
                 json,
                 "401 401 ok ok ok ok 403 401 401 401",
             ),
+            get(
+                &format!("/api/metrics/delivery?repository={REPO}"),
+                json,
+                "401 401 ok ok ok ok 403 401 401 401",
+            ),
+            get("/api/metrics/delivery", json, "401 401 ok ok ok ok ok 401 401 401"),
             get("/api/triggers", json, "401 401 ok ok ok ok ok 401 401 401"),
             row(
                 "POST",

@@ -154,6 +154,8 @@ pub async fn insert_commit(app: &TestApp, repository: &str, sha: &str, title: &s
         author_login: Set(None),
         author_name: Set(None),
         authored_at: Set(None),
+        reverts_sha: Set(None),
+        reverts_pull_request: Set(None),
         recorded_at: Set(now(app)),
     }
     .insert(&tx)

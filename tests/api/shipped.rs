@@ -235,10 +235,10 @@ async fn a_rollback_lists_what_it_took_out_from_the_range_already_read() {
         .unwrap()
         .unwrap();
     let mut made = 0;
-    let kind = shiplog::shipped::record(&app.store, None, &new, Some(&old), app.clock.now(), &mut made)
+    let recorded = shiplog::shipped::record(&app.store, None, &new, Some(&old), app.clock.now(), &mut made)
         .await
         .unwrap();
-    assert_eq!((kind, made), (shiplog::shipped::Kind::Listed, 0));
+    assert_eq!((recorded.kind, made), (shiplog::shipped::Kind::Listed, 0));
     assert_eq!(app.count_rows("deploy_shipment").await, 3);
     let again = shipped(&app, rollback).await;
     assert_eq!(

@@ -1,0 +1,525 @@
+//! Delivery metrics' rows (`delivery`): lead times, interventions and rework, written as the
+//! went-live job, rollback detection and monitoring verdicts learn them, and read back for a
+//! window. A year of a repository is a few indexed range reads, never a recomputation.
+
+use chrono::{DateTime, Utc};
+use entity::{
+    compare_range, compare_range_commit, deploy_intervention, deploy_rework, deploy_shipment, deployment, lead_time,
+};
+use sea_orm::sea_query::{Alias, Expr, OnConflict};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, JoinType, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
+
+use super::{Conn, StoreResult, Writer};
+
+/// A merged pull request's lead time to one environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeadTimeRow {
+    pub connection_id: i64,
+    pub repository: String,
+    pub repository_key: String,
+    pub environment: String,
+    pub pull_number: i64,
+    pub title: String,
+    pub author: Option<String>,
+    pub merge_commit_sha: String,
+    pub first_commit_at: Option<DateTime<Utc>>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub merged_at: DateTime<Utc>,
+    pub deployment_id: i64,
+    pub deploy_started_at: DateTime<Utc>,
+    pub live_at: DateTime<Utc>,
+}
+
+impl From<lead_time::Model> for LeadTimeRow {
+    fn from(r: lead_time::Model) -> Self {
+        Self {
+            connection_id: r.connection_id,
+            repository: r.repository,
+            repository_key: r.repository_key,
+            environment: r.environment,
+            pull_number: r.pull_number,
+            title: r.title,
+            author: r.author,
+            merge_commit_sha: r.merge_commit_sha,
+            first_commit_at: r.first_commit_at,
+            opened_at: r.opened_at,
+            merged_at: r.merged_at,
+            deployment_id: r.deployment_id,
+            deploy_started_at: r.deploy_started_at,
+            live_at: r.live_at,
+        }
+    }
+}
+
+/// Rows per insert statement (14 columns each).
+const CHUNK: usize = 100;
+
+/// Stores lead times; a pull request already stored for the environment keeps the deploy that
+/// went live first (a deploy that went live earlier but was processed later takes its place).
+pub async fn save_lead_times(db: &impl Writer, rows: &[LeadTimeRow], now: DateTime<Utc>) -> StoreResult<()> {
+    use lead_time::Column as C;
+    for chunk in rows.chunks(CHUNK) {
+        lead_time::Entity::insert_many(chunk.iter().map(|r| lead_time::ActiveModel {
+            id: NotSet,
+            connection_id: Set(r.connection_id),
+            repository: Set(r.repository.clone()),
+            repository_key: Set(r.repository_key.clone()),
+            environment: Set(r.environment.clone()),
+            pull_number: Set(r.pull_number),
+            title: Set(r.title.clone()),
+            author: Set(r.author.clone()),
+            merge_commit_sha: Set(r.merge_commit_sha.clone()),
+            first_commit_at: Set(r.first_commit_at),
+            opened_at: Set(r.opened_at),
+            merged_at: Set(r.merged_at),
+            deployment_id: Set(r.deployment_id),
+            deploy_started_at: Set(r.deploy_started_at),
+            live_at: Set(r.live_at),
+            recorded_at: Set(now),
+        }))
+        .on_conflict(
+            OnConflict::columns([C::ConnectionId, C::RepositoryKey, C::Environment, C::PullNumber])
+                .update_columns([
+                    C::Title,
+                    C::Author,
+                    C::FirstCommitAt,
+                    C::OpenedAt,
+                    C::DeploymentId,
+                    C::DeployStartedAt,
+                    C::LiveAt,
+                    C::RecordedAt,
+                ])
+                .action_and_where(
+                    Expr::col((lead_time::Entity, C::LiveAt)).gt(Expr::col((Alias::new("excluded"), C::LiveAt))),
+                )
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The deploy that first brought pull request `number` to `environment`, with when it went live.
+pub async fn lead_time_of(
+    db: &impl Conn,
+    connection_id: i64,
+    repository_key: &str,
+    environment: &str,
+    number: i64,
+) -> StoreResult<Option<(i64, DateTime<Utc>)>> {
+    Ok(lead_time::Entity::find()
+        .filter(lead_time::Column::ConnectionId.eq(connection_id))
+        .filter(lead_time::Column::RepositoryKey.eq(repository_key))
+        .filter(lead_time::Column::Environment.eq(environment))
+        .filter(lead_time::Column::PullNumber.eq(number))
+        .one(db)
+        .await?
+        .map(|r| (r.deployment_id, r.live_at)))
+}
+
+/// The earliest deploy to `environment` whose shipped range listed commit `sha` (it brought it
+/// there), with when it went live.
+pub async fn deploy_that_shipped(
+    db: &impl Conn,
+    connection_id: i64,
+    repository_key: &str,
+    environment: &str,
+    sha: &str,
+) -> StoreResult<Option<(i64, DateTime<Utc>)>> {
+    let key = repository_key.to_owned();
+    let found: Option<(i64, Option<DateTime<Utc>>)> = deployment::Entity::find()
+        .select_only()
+        .column(deployment::Column::Id)
+        .column(deployment::Column::CompletedAt)
+        .join_rev(
+            JoinType::InnerJoin,
+            deploy_shipment::Entity::belongs_to(deployment::Entity)
+                .from(deploy_shipment::Column::DeploymentId)
+                .to(deployment::Column::Id)
+                .into(),
+        )
+        .join(
+            JoinType::InnerJoin,
+            deploy_shipment::Entity::belongs_to(compare_range::Entity)
+                .from(deploy_shipment::Column::BaseSha)
+                .to(compare_range::Column::BaseSha)
+                .on_condition(move |shipment, range| {
+                    Condition::all()
+                        .add(
+                            Expr::col((range.clone(), compare_range::Column::HeadSha))
+                                .equals((shipment, deploy_shipment::Column::HeadSha)),
+                        )
+                        .add(Expr::col((range, compare_range::Column::RepositoryKey)).eq(key.clone()))
+                })
+                .into(),
+        )
+        .join_rev(
+            JoinType::InnerJoin,
+            compare_range_commit::Entity::belongs_to(compare_range::Entity)
+                .from(compare_range_commit::Column::RangeId)
+                .to(compare_range::Column::Id)
+                .into(),
+        )
+        .filter(deployment::Column::ConnectionId.eq(connection_id))
+        .filter(deployment::Column::RepositoryKey.eq(repository_key))
+        .filter(deployment::Column::Environment.eq(environment))
+        .filter(deploy_shipment::Column::Status.is_in(["ahead", "diverged"]))
+        .filter(compare_range_commit::Column::Sha.eq(sha))
+        .order_by_asc(deployment::Column::CompletedAt)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(found.and_then(|(id, at)| at.map(|at| (id, at))))
+}
+
+/// Why a deploy needed intervention.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterventionRow {
+    pub connection_id: i64,
+    pub repository: String,
+    pub repository_key: String,
+    pub environment: String,
+    pub deployment_id: i64,
+    /// `rolled_back`, `reverted` or `regressed`.
+    pub reason: String,
+    pub detail: String,
+    pub failed_at: DateTime<Utc>,
+    pub recovered_by_id: Option<i64>,
+    pub recovered_at: Option<DateTime<Utc>>,
+}
+
+impl From<deploy_intervention::Model> for InterventionRow {
+    fn from(r: deploy_intervention::Model) -> Self {
+        Self {
+            connection_id: r.connection_id,
+            repository: r.repository,
+            repository_key: r.repository_key,
+            environment: r.environment,
+            deployment_id: r.deployment_id,
+            reason: r.reason,
+            detail: r.detail,
+            failed_at: r.failed_at,
+            recovered_by_id: r.recovered_by_id,
+            recovered_at: r.recovered_at,
+        }
+    }
+}
+
+/// Stores an intervention once per deploy and reason (the first detection stands), and fills in
+/// its recovery when one is given and none was known.
+pub async fn save_intervention(db: &impl Writer, row: &InterventionRow, now: DateTime<Utc>) -> StoreResult<()> {
+    use deploy_intervention::Column as C;
+    deploy_intervention::Entity::insert(deploy_intervention::ActiveModel {
+        id: NotSet,
+        connection_id: Set(row.connection_id),
+        repository: Set(row.repository.clone()),
+        repository_key: Set(row.repository_key.clone()),
+        environment: Set(row.environment.clone()),
+        deployment_id: Set(row.deployment_id),
+        reason: Set(row.reason.clone()),
+        detail: Set(row.detail.clone()),
+        failed_at: Set(row.failed_at),
+        recovered_by_id: Set(row.recovered_by_id),
+        recovered_at: Set(row.recovered_at),
+        recorded_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([C::DeploymentId, C::Reason])
+            .update_columns([C::RecoveredById, C::RecoveredAt])
+            .action_and_where(
+                Expr::col((deploy_intervention::Entity, C::RecoveredById))
+                    .is_null()
+                    .and(Expr::col((Alias::new("excluded"), C::RecoveredById)).is_not_null()),
+            )
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// `deployment_id`, live at `live_at` in `environment`, recovers every regression there that went
+/// live before it and has no recovery yet. Returns how many it recovered.
+pub async fn recover_regressions(
+    db: &impl Writer,
+    connection_id: i64,
+    repository_key: &str,
+    environment: &str,
+    deployment_id: i64,
+    live_at: DateTime<Utc>,
+) -> StoreResult<u64> {
+    use deploy_intervention::Column as C;
+    let done = deploy_intervention::Entity::update_many()
+        .col_expr(C::RecoveredById, Expr::value(Some(deployment_id)))
+        .col_expr(C::RecoveredAt, Expr::value(Some(live_at)))
+        .filter(C::ConnectionId.eq(connection_id))
+        .filter(C::RepositoryKey.eq(repository_key))
+        .filter(C::Environment.eq(environment))
+        .filter(C::Reason.eq("regressed"))
+        .filter(C::RecoveredById.is_null())
+        .filter(C::FailedAt.lt(live_at))
+        .filter(C::DeploymentId.ne(deployment_id))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected)
+}
+
+/// An unplanned deploy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReworkRow {
+    pub connection_id: i64,
+    pub repository: String,
+    pub repository_key: String,
+    pub environment: String,
+    pub deployment_id: i64,
+    /// `rollback` or `revert`.
+    pub reason: String,
+    pub detail: String,
+    pub live_at: DateTime<Utc>,
+}
+
+impl From<deploy_rework::Model> for ReworkRow {
+    fn from(r: deploy_rework::Model) -> Self {
+        Self {
+            connection_id: r.connection_id,
+            repository: r.repository,
+            repository_key: r.repository_key,
+            environment: r.environment,
+            deployment_id: r.deployment_id,
+            reason: r.reason,
+            detail: r.detail,
+            live_at: r.live_at,
+        }
+    }
+}
+
+/// Stores an unplanned deploy once per reason.
+pub async fn save_rework(db: &impl Writer, row: &ReworkRow, now: DateTime<Utc>) -> StoreResult<()> {
+    use deploy_rework::Column as C;
+    deploy_rework::Entity::insert(deploy_rework::ActiveModel {
+        id: NotSet,
+        connection_id: Set(row.connection_id),
+        repository: Set(row.repository.clone()),
+        repository_key: Set(row.repository_key.clone()),
+        environment: Set(row.environment.clone()),
+        deployment_id: Set(row.deployment_id),
+        reason: Set(row.reason.clone()),
+        detail: Set(row.detail.clone()),
+        live_at: Set(row.live_at),
+        recorded_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([C::DeploymentId, C::Reason])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// What a report reads: the connections it may see (`None`: all), optionally one repository,
+/// and a window of time `[from, to)`.
+#[derive(Clone, Debug)]
+pub struct Window {
+    pub connections: Option<Vec<i64>>,
+    pub repository_key: Option<String>,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// A deploy that went live (or failed) in the window, as the metrics count it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeployRow {
+    pub id: i64,
+    pub connection_id: i64,
+    pub repository: String,
+    pub environment: String,
+    pub sha: String,
+    pub status: String,
+    pub production_flag: bool,
+    pub backfilled: bool,
+    pub deploy_time: DateTime<Utc>,
+    /// When it went live (or failed).
+    pub completed_at: DateTime<Utc>,
+    /// Its shipment's kind (`first`, `listed`, `unrelated`, `unread`); `None` when none was
+    /// recorded (a backfilled deploy, a failed one, or its went-live job has not run yet).
+    pub shipment: Option<String>,
+}
+
+fn in_connections<C: ColumnTrait>(column: C, connections: &Option<Vec<i64>>) -> Condition {
+    match connections {
+        None => Condition::all(),
+        Some(ids) => Condition::all().add(column.is_in(ids.iter().copied())),
+    }
+}
+
+/// The deploys that completed in the window (went live, or failed), oldest first. Transient
+/// environments (preview apps) are left out.
+pub async fn completed_deploys(db: &impl Conn, window: &Window) -> StoreResult<Vec<DeployRow>> {
+    use deployment::Column as C;
+    if window.connections.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let mut query = deployment::Entity::find()
+        .select_only()
+        .columns([
+            C::Id,
+            C::ConnectionId,
+            C::Repository,
+            C::Environment,
+            C::Sha,
+            C::Status,
+            C::ProductionEnvironment,
+            C::Backfilled,
+            C::DeployTime,
+            C::CompletedAt,
+        ])
+        .column(deploy_shipment::Column::Kind)
+        .join_rev(
+            JoinType::LeftJoin,
+            deploy_shipment::Entity::belongs_to(deployment::Entity)
+                .from(deploy_shipment::Column::DeploymentId)
+                .to(C::Id)
+                .into(),
+        )
+        .filter(in_connections(C::ConnectionId, &window.connections))
+        .filter(C::CompletedAt.gte(window.from))
+        .filter(C::CompletedAt.lt(window.to))
+        .filter(C::TransientEnvironment.eq(false));
+    if let Some(key) = &window.repository_key {
+        query = query.filter(C::RepositoryKey.eq(key.as_str()));
+    }
+    type Tuple = (
+        i64,
+        i64,
+        String,
+        String,
+        String,
+        String,
+        bool,
+        bool,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+        Option<String>,
+    );
+    let rows: Vec<Tuple> = query
+        .order_by_asc(C::CompletedAt)
+        .order_by_asc(C::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(
+            |(
+                id,
+                connection_id,
+                repository,
+                environment,
+                sha,
+                status,
+                production_flag,
+                backfilled,
+                deploy_time,
+                completed,
+                shipment,
+            )| {
+                Some(DeployRow {
+                    id,
+                    connection_id,
+                    repository,
+                    environment,
+                    sha,
+                    status,
+                    production_flag,
+                    backfilled,
+                    deploy_time,
+                    completed_at: completed?,
+                    shipment,
+                })
+            },
+        )
+        .collect())
+}
+
+/// The lead times of pull requests that went live in the window, oldest first.
+pub async fn lead_times(db: &impl Conn, window: &Window) -> StoreResult<Vec<LeadTimeRow>> {
+    use lead_time::Column as C;
+    if window.connections.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let mut query = lead_time::Entity::find()
+        .filter(in_connections(C::ConnectionId, &window.connections))
+        .filter(C::LiveAt.gte(window.from))
+        .filter(C::LiveAt.lt(window.to));
+    if let Some(key) = &window.repository_key {
+        query = query.filter(C::RepositoryKey.eq(key.as_str()));
+    }
+    let rows = query.order_by_asc(C::LiveAt).order_by_asc(C::Id).all(db).await?;
+    Ok(rows.into_iter().map(LeadTimeRow::from).collect())
+}
+
+/// The interventions on deploys that went live in the window, oldest first.
+pub async fn interventions(db: &impl Conn, window: &Window) -> StoreResult<Vec<InterventionRow>> {
+    use deploy_intervention::Column as C;
+    if window.connections.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let mut query = deploy_intervention::Entity::find()
+        .filter(in_connections(C::ConnectionId, &window.connections))
+        .filter(C::FailedAt.gte(window.from))
+        .filter(C::FailedAt.lt(window.to));
+    if let Some(key) = &window.repository_key {
+        query = query.filter(C::RepositoryKey.eq(key.as_str()));
+    }
+    let rows = query.order_by_asc(C::FailedAt).order_by_asc(C::Id).all(db).await?;
+    Ok(rows.into_iter().map(InterventionRow::from).collect())
+}
+
+/// The unplanned deploys that went live in the window, oldest first.
+pub async fn rework(db: &impl Conn, window: &Window) -> StoreResult<Vec<ReworkRow>> {
+    use deploy_rework::Column as C;
+    if window.connections.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let mut query = deploy_rework::Entity::find()
+        .filter(in_connections(C::ConnectionId, &window.connections))
+        .filter(C::LiveAt.gte(window.from))
+        .filter(C::LiveAt.lt(window.to));
+    if let Some(key) = &window.repository_key {
+        query = query.filter(C::RepositoryKey.eq(key.as_str()));
+    }
+    let rows = query.order_by_asc(C::LiveAt).order_by_asc(C::Id).all(db).await?;
+    Ok(rows.into_iter().map(ReworkRow::from).collect())
+}
+
+/// The first deploy other than `after_id` that went live in `environment` after `at`.
+pub async fn first_live_after(
+    db: &impl Conn,
+    connection_id: i64,
+    repository_key: &str,
+    environment: &str,
+    after_id: i64,
+    at: DateTime<Utc>,
+) -> StoreResult<Option<(i64, DateTime<Utc>)>> {
+    use deployment::Column as C;
+    let found: Option<(i64, Option<DateTime<Utc>>)> = deployment::Entity::find()
+        .select_only()
+        .columns([C::Id, C::CompletedAt])
+        .filter(C::ConnectionId.eq(connection_id))
+        .filter(C::RepositoryKey.eq(repository_key))
+        .filter(C::Environment.eq(environment))
+        .filter(C::Status.is_in(WENT_LIVE))
+        .filter(C::CompletedAt.gt(at))
+        .filter(C::Id.ne(after_id))
+        .order_by_asc(C::CompletedAt)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(found.and_then(|(id, at)| at.map(|at| (id, at))))
+}
+
+/// The statuses of a deploy that went live (and may since have been replaced).
+pub const WENT_LIVE: [&str; 3] = ["live", "superseded", "rolled_back"];
