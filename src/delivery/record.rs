@@ -20,7 +20,7 @@ use crate::deploys::{Deploy, DeployStatus};
 use crate::shipped::changes;
 use crate::store::commits::RangeListing;
 use crate::store::delivery::{self as rows, InterventionRow, LeadTimeRow, ReworkRow};
-use crate::store::{deployments, pull_requests, Store, StoreResult, Writer};
+use crate::store::{deployments, pull_requests, StoreResult, Writer};
 
 /// When a deploy went live (its completion, else its last status).
 pub fn live_at(deploy: &Deploy) -> DateTime<Utc> {
@@ -31,11 +31,12 @@ fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
 
-/// Records what `deploy`, just gone live, means for the metrics. `shipped` is the listing of
+/// Records what `deploy`, just gone live, means for the metrics, in the went-live job's last
+/// transaction. `shipped` is the listing of
 /// what it brought (`None` when nothing was listed: the first deploy seen in its environment, a
 /// range not read); `revert_window` is the connection's `revert_window_hours`.
 pub async fn after_live(
-    store: &Store,
+    tx: &impl Writer,
     deploy: &Deploy,
     shipped: Option<&RangeListing>,
     revert_window: Duration,
@@ -49,7 +50,7 @@ pub async fn after_live(
     let mut reverts = Vec::new();
     if let Some(listing) = shipped {
         let shas: Vec<String> = listing.commits.iter().map(|c| c.sha.clone()).collect();
-        let merged = pull_requests::merged_as(store.conn(), connection, repo, &shas).await?;
+        let merged = pull_requests::merged_as(tx, connection, repo, &shas).await?;
         let grouped = changes::group(&listing.commits, &merged);
         let authored: HashMap<&str, Option<DateTime<Utc>>> = listing
             .commits
@@ -87,18 +88,17 @@ pub async fn after_live(
             .collect();
     }
 
-    let tx = store.begin().await?;
-    rows::save_lead_times(&tx, &lead_times, now).await?;
+    rows::save_lead_times(tx, &lead_times, now).await?;
     for commit in &reverts {
         // The deploy that brought the reverted change here: by pull request, else by commit.
         let mut target = None;
         let mut what = String::new();
         if let Some(number) = commit.reverts.pull_request {
-            target = rows::lead_time_of(&tx, connection, repo, environment, number).await?;
+            target = rows::lead_time_of(tx, connection, repo, environment, number).await?;
             what = format!("#{number}");
         }
         if let (None, Some(sha)) = (target, commit.reverts.sha.as_deref()) {
-            target = rows::deploy_that_shipped(&tx, connection, repo, environment, sha).await?;
+            target = rows::deploy_that_shipped(tx, connection, repo, environment, sha).await?;
             what = format!("commit {}", short(sha));
         }
         let title = &commit.title;
@@ -115,7 +115,7 @@ pub async fn after_live(
             ),
         };
         rows::save_rework(
-            &tx,
+            tx,
             &ReworkRow {
                 connection_id: connection,
                 repository: deploy.repository.to_string(),
@@ -137,7 +137,7 @@ pub async fn after_live(
         }
         let hours = (at - failed_at).num_minutes() as f64 / 60.0;
         rows::save_intervention(
-            &tx,
+            tx,
             &InterventionRow {
                 connection_id: connection,
                 repository: deploy.repository.to_string(),
@@ -158,8 +158,8 @@ pub async fn after_live(
         )
         .await?;
     }
-    rows::recover_regressions(&tx, connection, repo, environment, deploy.id.0, at).await?;
-    tx.commit().await
+    rows::recover_regressions(tx, connection, repo, environment, deploy.id.0, at).await?;
+    Ok(())
 }
 
 /// `replaced` was rolled back by `target` (live at `at`), in the caller's transaction.

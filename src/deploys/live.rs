@@ -11,9 +11,11 @@
 //! is recorded once as `skipped` with the reason (on the deploy's `batch` and the job), never
 //! retried. A batch with nothing left to settle finishes without any GitHub call.
 //!
-//! Then it records what the deploy shipped (`shipped::record`): the range from the deploy it
+//! Then it reads what the deploy shipped (`shipped::read`): the range from the deploy it
 //! replaced in its environment, read by the batch already, and for a rollback what was taken
-//! out. A retry or a later went-live job of the same deploy writes the same row again.
+//! out. Its last transaction stores the batch's outcome, the shipment, the delivery metrics'
+//! facts (`delivery::record::after_live`) and the drift recompute together. A retry or a later
+//! went-live job of the same deploy writes the same rows again.
 
 use std::sync::Arc;
 
@@ -134,7 +136,7 @@ impl WentLive {
         }
 
         // What it shipped (and, rolled back, took out), from the range just read.
-        let recorded = shipped::record(
+        let shipment = shipped::read(
             &self.store,
             github.as_ref(),
             &deploy,
@@ -144,9 +146,6 @@ impl WentLive {
         )
         .await
         .map_err(JobError::from)?;
-        tracing::info!(deploy = deploy.id.0, kind = recorded.kind.as_str(), "shipment recorded");
-        let revert_window = chrono::Duration::hours(i64::from(connection.settings.revert_window_hours));
-        delivery::record::after_live(&self.store, &deploy, recorded.shipped.as_ref(), revert_window, now).await?;
 
         let live = LiveDeploy {
             id: deploy.id.0,
@@ -175,10 +174,16 @@ impl WentLive {
             github_calls: i32::try_from(result.github_calls).unwrap_or(i32::MAX),
             updated_at: now,
         };
+        // Everything the job learned, in one transaction: the batch's outcome, what the deploy
+        // shipped, what that means for the delivery metrics, and the drift to recompute.
+        let revert_window = chrono::Duration::hours(i64::from(connection.settings.revert_window_hours));
         let tx = self.store.begin().await?;
         facts::record_batch(&tx, deploy.id.0, &outcome).await?;
+        shipment.save(&tx).await?;
+        delivery::record::after_live(&tx, &deploy, shipment.shipped.as_ref(), revert_window, now).await?;
         crate::drift::enqueue_after_live(&tx, deploy.connection_id.0, &deploy.repository, deploy.id.0, now).await?;
         tx.commit().await?;
+        tracing::info!(deploy = deploy.id.0, kind = shipment.kind.as_str(), "shipment recorded");
         match skipped {
             Some(reason) => Err(JobError::Skipped(reason)),
             None => Ok(()),

@@ -26,7 +26,7 @@ use crate::github::compare::CompareStatus;
 use crate::store::commits::{self, RangeListing};
 use crate::store::pull_requests;
 use crate::store::shipments::{self, ShipmentRow};
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreResult, Writer};
 use changes::Changes;
 
 /// What kind of answer a deploy's shipment is.
@@ -68,18 +68,26 @@ impl Kind {
 const NO_APP: &str =
     "not read: the GitHub App is not configured (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_PATH) and this range was never compared before";
 
-/// What [`record`] stored, with the listing of what the deploy brought when one was read
-/// (`ahead` or `diverged`), for the delivery metrics to read without another query.
+/// What a deploy shipped, read and ready to be stored ([`Shipment::save`]), with the listing of
+/// what it brought when one was read (`ahead` or `diverged`), for the delivery metrics to use
+/// without another query.
 #[derive(Clone, Debug)]
-pub struct Recorded {
+pub struct Shipment {
     pub kind: Kind,
     pub shipped: Option<RangeListing>,
+    row: ShipmentRow,
 }
 
-/// Records what `deploy` shipped, replacing `replaced` in its environment (`None`: the first
-/// deploy seen there). Reads (and stores) the ranges it needs from GitHub when `github` is
-/// given and they are not stored yet, counting calls in `calls`; without it, records what the
-/// stored rows tell. Safe to run again: the row is replaced.
+impl Shipment {
+    /// Stores the shipment in the caller's transaction (the went-live job's last one). Safe to
+    /// run again: the row is replaced.
+    pub async fn save(&self, db: &impl Writer) -> StoreResult<()> {
+        shipments::save(db, &self.row).await
+    }
+}
+
+/// Reads and stores what `deploy` shipped ([`read`], then [`Shipment::save`] in a transaction
+/// of its own).
 pub async fn record(
     store: &Store,
     github: Option<&InstallationClient<'_>>,
@@ -87,7 +95,26 @@ pub async fn record(
     replaced: Option<&Deploy>,
     now: DateTime<Utc>,
     calls: &mut u32,
-) -> Result<Recorded, AncestryError> {
+) -> Result<Shipment, AncestryError> {
+    let shipment = read(store, github, deploy, replaced, now, calls).await?;
+    let tx = store.begin().await?;
+    shipment.save(&tx).await?;
+    tx.commit().await?;
+    Ok(shipment)
+}
+
+/// What `deploy` shipped, replacing `replaced` in its environment (`None`: the first deploy
+/// seen there). Reads (and stores) the ranges it needs from GitHub when `github` is given and
+/// they are not stored yet, counting calls in `calls`; without it, tells what the stored rows
+/// tell. The shipment itself is stored by the caller ([`Shipment::save`]).
+pub async fn read(
+    store: &Store,
+    github: Option<&InstallationClient<'_>>,
+    deploy: &Deploy,
+    replaced: Option<&Deploy>,
+    now: DateTime<Utc>,
+    calls: &mut u32,
+) -> Result<Shipment, AncestryError> {
     let mut shipped = None;
     let head = deploy.sha.as_str();
     let mut row = ShipmentRow {
@@ -153,12 +180,10 @@ pub async fn record(
             }
         }
     }
-    let tx = store.begin().await?;
-    shipments::save(&tx, &row).await?;
-    tx.commit().await?;
-    Ok(Recorded {
+    Ok(Shipment {
         kind: Kind::parse(&row.kind).unwrap_or(Kind::Unread),
         shipped,
+        row,
     })
 }
 
