@@ -444,7 +444,8 @@ pub async fn completed_deploys(db: &impl Conn, window: &Window) -> StoreResult<V
         .collect())
 }
 
-/// The lead times of pull requests that went live in the window, oldest first.
+/// The lead times of pull requests that went live in the window, oldest first (those of one
+/// deploy by their merge).
 pub async fn lead_times(db: &impl Conn, window: &Window) -> StoreResult<Vec<LeadTimeRow>> {
     use lead_time::Column as C;
     if window.connections.as_ref().is_some_and(Vec::is_empty) {
@@ -457,7 +458,14 @@ pub async fn lead_times(db: &impl Conn, window: &Window) -> StoreResult<Vec<Lead
     if let Some(key) = &window.repository_key {
         query = query.filter(C::RepositoryKey.eq(key.as_str()));
     }
-    let rows = query.order_by_asc(C::LiveAt).order_by_asc(C::Id).all(db).await?;
+    // Pull requests that went live together: by their merge, so that newest first (the report
+    // reverses this) lists the latest merged first, as a deploy's page does.
+    let rows = query
+        .order_by_asc(C::LiveAt)
+        .order_by_asc(C::MergedAt)
+        .order_by_asc(C::Id)
+        .all(db)
+        .await?;
     Ok(rows.into_iter().map(LeadTimeRow::from).collect())
 }
 
