@@ -90,15 +90,21 @@ pub async fn after_live(
     let tx = store.begin().await?;
     rows::save_lead_times(&tx, &lead_times, now).await?;
     for commit in &reverts {
-        // The deploy that brought the reverted change here: by pull request, else by commit.
+        // The deploy that last brought the reverted change here (a rollback may have taken it
+        // out and a later deploy shipped it again: that one needed the intervention), by pull
+        // request (its merge commit, else its lead time's deploy), else by commit.
         let mut target = None;
         let mut what = String::new();
         if let Some(number) = commit.reverts.pull_request {
-            target = rows::lead_time_of(&tx, connection, repo, environment, number).await?;
+            if let Some(lead) = rows::lead_time_of(&tx, connection, repo, environment, number).await? {
+                target = rows::deploy_that_shipped(&tx, connection, repo, environment, &lead.merge_commit_sha, at)
+                    .await?
+                    .or(Some((lead.deployment_id, lead.live_at)));
+            }
             what = format!("#{number}");
         }
         if let (None, Some(sha)) = (target, commit.reverts.sha.as_deref()) {
-            target = rows::deploy_that_shipped(&tx, connection, repo, environment, sha).await?;
+            target = rows::deploy_that_shipped(&tx, connection, repo, environment, sha, at).await?;
             what = format!("commit {}", short(sha));
         }
         let title = &commit.title;

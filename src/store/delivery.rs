@@ -100,14 +100,15 @@ pub async fn save_lead_times(db: &impl Writer, rows: &[LeadTimeRow], now: DateTi
     Ok(())
 }
 
-/// The deploy that first brought pull request `number` to `environment`, with when it went live.
+/// Pull request `number`'s lead time to `environment`: the deploy that first brought it there,
+/// and its merge commit.
 pub async fn lead_time_of(
     db: &impl Conn,
     connection_id: i64,
     repository_key: &str,
     environment: &str,
     number: i64,
-) -> StoreResult<Option<(i64, DateTime<Utc>)>> {
+) -> StoreResult<Option<LeadTimeRow>> {
     Ok(lead_time::Entity::find()
         .filter(lead_time::Column::ConnectionId.eq(connection_id))
         .filter(lead_time::Column::RepositoryKey.eq(repository_key))
@@ -115,17 +116,19 @@ pub async fn lead_time_of(
         .filter(lead_time::Column::PullNumber.eq(number))
         .one(db)
         .await?
-        .map(|r| (r.deployment_id, r.live_at)))
+        .map(LeadTimeRow::from))
 }
 
-/// The earliest deploy to `environment` whose shipped range listed commit `sha` (it brought it
-/// there), with when it went live.
+/// The latest deploy to `environment`, live at or before `at`, whose shipped range listed commit
+/// `sha`: the one that last brought it there (after a rollback took it out, the deploy that
+/// shipped it again), with when it went live.
 pub async fn deploy_that_shipped(
     db: &impl Conn,
     connection_id: i64,
     repository_key: &str,
     environment: &str,
     sha: &str,
+    at: DateTime<Utc>,
 ) -> StoreResult<Option<(i64, DateTime<Utc>)>> {
     let key = repository_key.to_owned();
     let found: Option<(i64, Option<DateTime<Utc>>)> = deployment::Entity::find()
@@ -166,7 +169,9 @@ pub async fn deploy_that_shipped(
         .filter(deployment::Column::Environment.eq(environment))
         .filter(deploy_shipment::Column::Status.is_in(["ahead", "diverged"]))
         .filter(compare_range_commit::Column::Sha.eq(sha))
-        .order_by_asc(deployment::Column::CompletedAt)
+        .filter(deployment::Column::CompletedAt.lte(at))
+        .order_by_desc(deployment::Column::CompletedAt)
+        .order_by_desc(deployment::Column::Id)
         .into_tuple()
         .one(db)
         .await?;

@@ -855,3 +855,92 @@ async fn another_connections_credential_sees_nothing_and_bad_parameters_are_name
     assert_eq!((reversed_status, fields(&reversed)), (422, vec!["from".to_owned()]));
     assert_eq!((long_status, fields(&long)), (422, vec!["from".to_owned()]));
 }
+
+#[tokio::test]
+async fn a_revert_of_a_pull_request_shipped_again_after_a_rollback_fails_the_deploy_that_shipped_it_again() {
+    let repo = GitRepo::new();
+    let base = commit_at(&repo, "base", "2026-11-08T10:00:00Z");
+    repo.branch("pr-14");
+    commit_at(&repo, "Cache everything", "2026-11-09T09:00:00Z");
+    repo.checkout("main");
+    let m14 = merge_at(
+        &repo,
+        "pr-14",
+        "Merge pull request #14 from acme-corp/pr-14",
+        "2026-11-09T10:00:00Z",
+    );
+    let tweak = commit_at(&repo, "tweak", "2026-11-10T10:00:00Z");
+    let s21 = commit_at(
+        &repo,
+        "Revert \"Cache everything\" (#21)\n\nReverts acme-corp/web-app#14",
+        "2026-11-10T13:00:00Z",
+    );
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let app = crate::ancestry::app_with_github(&fake).await;
+    let ci = credential(&app, 1).await;
+
+    let q0 = deploy(&app, &ci, "production", &base, "2026-11-09T08:00:00Z", "live").await;
+    merged(
+        &app,
+        14,
+        "Cache everything",
+        &m14,
+        "2026-11-09T09:00:00Z",
+        "2026-11-09T10:00:00Z",
+        1,
+    )
+    .await;
+    let q1 = deploy(&app, &ci, "production", &m14, "2026-11-09T11:00:00Z", "live").await;
+    let q2 = deploy(&app, &ci, "production", &base, "2026-11-09T11:30:00Z", "live").await;
+    // 25 h after Q1, #14 reaches production again, and is reverted two hours later.
+    let q3 = deploy(&app, &ci, "production", &tweak, "2026-11-10T12:00:00Z", "live").await;
+    merged(
+        &app,
+        21,
+        "Revert \"Cache everything\"",
+        &s21,
+        "2026-11-10T12:45:00Z",
+        "2026-11-10T13:00:00Z",
+        1,
+    )
+    .await;
+    let q4 = deploy(&app, &ci, "production", &s21, "2026-11-10T14:00:00Z", "live").await;
+
+    let report = metrics(&app, &format!("repository={REPO}&from=2026-11-09&to=2026-11-11")).await;
+
+    // Q1 rolled back by Q2 (11:30 − 11:00 = 1800 s). The revert is of the change Q3 shipped
+    // again, 2 h before Q4 (14:00 − 12:00 = 7200 s): Q3 failed; Q1, 27 h before Q4, is not
+    // blamed twice. 2 failed of 5 = 0.4; unplanned Q2 and Q4: 0.4. #14 counts once, from Q1:
+    // 11:00 − 09:00 = 7200 s; #21: 14:00 − 12:45 = 4500 s.
+    assert_eq!(
+        numbers(&report["summary"]),
+        json!({
+            "deploys": 5,
+            "deploys_per_day": 2.5,
+            "deploys_per_week": 17.5,
+            "failed_attempts": 0,
+            "lead_time": spread(2, Some(4500), Some(7200)),
+            "failed_deploys": 2,
+            "change_fail_rate": 0.4,
+            "recovery_time": spread(2, Some(1800), Some(7200)),
+            "unrecovered": 0,
+            "unplanned_deploys": 2,
+            "rework_rate": 0.4,
+        }),
+        "{report}"
+    );
+    assert_eq!(ids(&report["failures"]), vec![q3, q1]);
+    let reverted = failure_of(&report, q3);
+    assert_eq!(reasons(reverted), vec!["reverted"]);
+    assert_eq!(
+        (reverted["recovered_by"].as_i64(), reverted["recovery_seconds"].as_i64()),
+        (Some(q4), Some(2 * HOUR))
+    );
+    assert_eq!(reasons(failure_of(&report, q1)), vec!["rolled_back"]);
+    assert_eq!(lead_of(&report, 14)["deployment_id"], q1);
+    assert_eq!(ids(&report["rework"]), vec![q4, q2]);
+    let detail = items(&report["rework"])[0]["reasons"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("shipped by deployment {q3}")), "{detail}");
+    assert_eq!(ids(&report["unknown"]), vec![q0]);
+}
