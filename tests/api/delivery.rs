@@ -192,6 +192,7 @@ fn reasons(item: &Value) -> Vec<String> {
 fn numbers(summary: &Value) -> Value {
     json!({
         "deploys": summary["deploys"],
+        "backfilled_deploys": summary["backfilled_deploys"],
         "deploys_per_day": summary["deploys_per_day"],
         "deploys_per_week": summary["deploys_per_week"],
         "failed_attempts": summary["failed_attempts"],
@@ -333,6 +334,11 @@ async fn every_delivery_metric_of_a_scripted_fortnight_is_the_one_computed_by_ha
     fake.add_deployment(
         REPO,
         deployment(902, &s10, "2026-11-05T12:00:00Z", "success", "2026-11-05T12:10:00Z"),
+    );
+    // A redeploy of an earlier commit: B2 rolled back, an hour later.
+    fake.add_deployment(
+        REPO,
+        deployment(9021, &base, "2026-11-05T13:00:00Z", "success", "2026-11-05T13:10:00Z"),
     );
     fake.add_deployment(
         REPO,
@@ -546,6 +552,7 @@ async fn every_delivery_metric_of_a_scripted_fortnight_is_the_one_computed_by_ha
         numbers(&week["summary"]),
         json!({
             "deploys": DEPLOYS,
+            "backfilled_deploys": 0,
             "deploys_per_day": 1.8571,
             "deploys_per_week": 13.0,
             "failed_attempts": 1,
@@ -560,20 +567,23 @@ async fn every_delivery_metric_of_a_scripted_fortnight_is_the_one_computed_by_ha
         "{}",
         week["summary"]
     );
-    // The week before: B1, B2, B4 went live (3 / 7 = 0.4286 a day), B3 failed; nothing listed,
-    // so no lead time, and no failure known.
+    // The week before, all backfilled: B1, B2, B2b, B4 went live (4 / 7 = 0.5714 a day), B3
+    // failed. Nothing was listed, so no lead time; B2b redeployed B1's commit, so B2 was rolled
+    // back, recovered in 13:10 − 12:10 = 3600 s, and B2b is rework: 1 / 4 = 0.25 each, a floor
+    // (reverts and regressions of backfilled deploys are not known).
     let previous = json!({
-        "deploys": 3,
-        "deploys_per_day": 0.4286,
-        "deploys_per_week": 3.0,
+        "deploys": 4,
+        "backfilled_deploys": 4,
+        "deploys_per_day": 0.5714,
+        "deploys_per_week": 4.0,
         "failed_attempts": 1,
         "lead_time": spread(0, None, None),
-        "failed_deploys": 0,
-        "change_fail_rate": 0.0,
-        "recovery_time": spread(0, None, None),
+        "failed_deploys": 1,
+        "change_fail_rate": 0.25,
+        "recovery_time": spread(1, Some(3600), Some(3600)),
         "unrecovered": 0,
-        "unplanned_deploys": 0,
-        "rework_rate": 0.0,
+        "unplanned_deploys": 1,
+        "rework_rate": 0.25,
     });
     assert_eq!(numbers(&week["previous"]), previous, "{}", week["previous"]);
     assert_eq!(week["previous_from"], "2026-11-02T00:00:00Z");
@@ -590,7 +600,7 @@ async fn every_delivery_metric_of_a_scripted_fortnight_is_the_one_computed_by_ha
     assert_eq!(
         numbers(&buckets[0]),
         json!({
-            "deploys": 1, "deploys_per_day": 1.0, "deploys_per_week": 7.0, "failed_attempts": 0,
+            "deploys": 1, "backfilled_deploys": 0, "deploys_per_day": 1.0, "deploys_per_week": 7.0, "failed_attempts": 0,
             "lead_time": spread(2, Some(LEAD_12), Some(LEAD_13)),
             "failed_deploys": 0, "change_fail_rate": 0.0,
             "recovery_time": spread(0, None, None), "unrecovered": 0,
@@ -601,7 +611,7 @@ async fn every_delivery_metric_of_a_scripted_fortnight_is_the_one_computed_by_ha
     assert_eq!(
         numbers(&buckets[1]),
         json!({
-            "deploys": 2, "deploys_per_day": 2.0, "deploys_per_week": 14.0, "failed_attempts": 0,
+            "deploys": 2, "backfilled_deploys": 0, "deploys_per_day": 2.0, "deploys_per_week": 14.0, "failed_attempts": 0,
             "lead_time": spread(1, Some(LEAD_14), Some(LEAD_14)),
             "failed_deploys": 1, "change_fail_rate": 0.5,
             "recovery_time": spread(1, Some(1800), Some(1800)), "unrecovered": 0,
@@ -612,7 +622,7 @@ async fn every_delivery_metric_of_a_scripted_fortnight_is_the_one_computed_by_ha
     assert_eq!(
         numbers(&buckets[4]),
         json!({
-            "deploys": 1, "deploys_per_day": 1.0, "deploys_per_week": 7.0, "failed_attempts": 1,
+            "deploys": 1, "backfilled_deploys": 0, "deploys_per_day": 1.0, "deploys_per_week": 7.0, "failed_attempts": 1,
             "lead_time": spread(1, Some(LEAD_18), Some(LEAD_18)),
             "failed_deploys": 0, "change_fail_rate": 0.0,
             "recovery_time": spread(0, None, None), "unrecovered": 0,
@@ -735,21 +745,35 @@ async fn every_delivery_metric_of_a_scripted_fortnight_is_the_one_computed_by_ha
 
     // Every production deploy of the week was listed (P1 compared with the backfilled B4).
     assert_eq!(week["unknown"], json!({"total": 0, "items": []}));
-    // The backfilled week: three deploys whose contents were not read, said so.
-    assert_eq!(backfilled["deploys"]["total"], 3);
+    // The backfilled week: four deploys whose contents were not read, said so; B2's rollback.
+    assert_eq!(backfilled["deploys"]["total"], 4);
     let unknown = items(&backfilled["unknown"]);
-    assert_eq!(unknown.len(), 3, "{}", backfilled["unknown"]);
+    assert_eq!(unknown.len(), 4, "{}", backfilled["unknown"]);
     assert!(unknown
         .iter()
         .all(|u| u["why"].as_str().unwrap().starts_with("backfilled from history")));
     assert!(items(&backfilled["deploys"]).iter().all(|d| d["backfilled"] == true));
     assert_eq!(
-        items(&backfilled["unknown"])
+        unknown
             .iter()
             .map(|u| u["live_at"].as_str().unwrap())
             .collect::<Vec<_>>(),
-        vec!["2026-11-07T10:05:00Z", "2026-11-05T12:10:00Z", "2026-11-03T08:10:00Z"]
+        vec![
+            "2026-11-07T10:05:00Z",
+            "2026-11-05T13:10:00Z",
+            "2026-11-05T12:10:00Z",
+            "2026-11-03T08:10:00Z"
+        ]
     );
+    let b2 = items(&backfilled["deploys"])[2]["deployment_id"].as_i64().unwrap();
+    let b2b = items(&backfilled["deploys"])[1]["deployment_id"].as_i64().unwrap();
+    assert_eq!(ids(&backfilled["failures"]), vec![b2]);
+    let rolled_back = failure_of(&backfilled, b2);
+    assert_eq!(reasons(rolled_back), vec!["rolled_back"]);
+    assert_eq!(rolled_back["recovered_by"].as_i64(), Some(b2b));
+    assert_eq!(ids(&backfilled["rework"]), vec![b2b]);
+    assert_eq!(items(&backfilled["rework"])[0]["reasons"][0]["reason"], "rollback");
+    assert_eq!(ids(&backfilled["failed_attempts"]).len(), 1);
 
     // Staging alone: S1 (the first seen there: unknown), S2 (#12 and #13), S3 (#14).
     // #12: 13:30 − 09:00 = 16200; #13: 13:30 − 08:00 = 19800; #14: 10th 10:30 − 09:00 = 5400.
@@ -758,6 +782,7 @@ async fn every_delivery_metric_of_a_scripted_fortnight_is_the_one_computed_by_ha
         numbers(&staging["summary"]),
         json!({
             "deploys": 3,
+            "backfilled_deploys": 0,
             "deploys_per_day": 0.4286,
             "deploys_per_week": 3.0,
             "failed_attempts": 0,
@@ -917,6 +942,7 @@ async fn a_revert_of_a_pull_request_shipped_again_after_a_rollback_fails_the_dep
         numbers(&report["summary"]),
         json!({
             "deploys": 5,
+            "backfilled_deploys": 0,
             "deploys_per_day": 2.5,
             "deploys_per_week": 17.5,
             "failed_attempts": 0,
