@@ -2,8 +2,9 @@
 //!
 //! - [`after_live`] (the went-live job, after `shipped::record`): the lead time of each merged
 //!   pull request the deploy brought to its environment; a revert it ships (rework, and the
-//!   reverted deploy's failure when within `revert_window_hours` of it); the regressions in its
-//!   environment it recovers from;
+//!   failure of the deploy that last brought the reverted change, when within
+//!   `revert_window_hours` of it; a revert of a revert lands the change again: neither); the
+//!   regressions in its environment it recovers from;
 //! - [`rolled_back`] (wherever a rollback is recorded): the replaced deploy failed, the rollback
 //!   recovered it and is rework;
 //! - [`regressed`] (a monitoring verdict): the checked deploy failed; the first deploy that went
@@ -95,17 +96,26 @@ pub async fn after_live(
         // request (its merge commit, else its lead time's deploy), else by commit.
         let mut target = None;
         let mut what = String::new();
+        // A revert of a revert lands the change again: planned work, neither rework nor a
+        // failure of the deploy that shipped the first revert.
+        let mut relands = false;
         if let Some(number) = commit.reverts.pull_request {
             if let Some(lead) = rows::lead_time_of(&tx, connection, repo, environment, number).await? {
                 target = rows::deploy_that_shipped(&tx, connection, repo, environment, &lead.merge_commit_sha, at)
                     .await?
                     .or(Some((lead.deployment_id, lead.live_at)));
+                relands =
+                    lead.title.starts_with("Revert \"") || rows::is_a_revert(&tx, repo, &lead.merge_commit_sha).await?;
             }
             what = format!("#{number}");
         }
         if let (None, Some(sha)) = (target, commit.reverts.sha.as_deref()) {
             target = rows::deploy_that_shipped(&tx, connection, repo, environment, sha, at).await?;
+            relands = rows::is_a_revert(&tx, repo, sha).await?;
             what = format!("commit {}", short(sha));
+        }
+        if relands {
+            continue;
         }
         let title = &commit.title;
         let detail = match target {

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use entity::{
-    compare_range, compare_range_commit, deploy_intervention, deploy_rework, deploy_shipment, deployment, lead_time,
+    commit_info, compare_range, compare_range_commit, deploy_intervention, deploy_rework, deploy_shipment, deployment,
+    lead_time,
 };
 use sea_orm::sea_query::{Alias, Expr, OnConflict};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, JoinType, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -176,6 +177,17 @@ pub async fn deploy_that_shipped(
         .one(db)
         .await?;
     Ok(found.and_then(|(id, at)| at.map(|at| (id, at))))
+}
+
+/// Whether commit `sha` of the repository, as a comparison listed it, is itself a revert (its
+/// message names a reverted commit or pull request).
+pub async fn is_a_revert(db: &impl Conn, repository_key: &str, sha: &str) -> StoreResult<bool> {
+    Ok(commit_info::Entity::find()
+        .filter(commit_info::Column::RepositoryKey.eq(repository_key))
+        .filter(commit_info::Column::Sha.eq(sha))
+        .one(db)
+        .await?
+        .is_some_and(|c| c.reverts_sha.is_some() || c.reverts_pull_request.is_some()))
 }
 
 /// Why a deploy needed intervention.

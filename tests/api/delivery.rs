@@ -165,14 +165,14 @@ fn ids(list: &Value) -> Vec<i64> {
         .collect()
 }
 
-fn lead_of<'a>(report: &'a Value, number: i64) -> &'a Value {
+fn lead_of(report: &Value, number: i64) -> &Value {
     items(&report["lead_times"])
         .iter()
         .find(|l| l["pull_request"] == number)
         .unwrap_or_else(|| panic!("no lead time of #{number}: {}", report["lead_times"]))
 }
 
-fn failure_of<'a>(report: &'a Value, deployment: i64) -> &'a Value {
+fn failure_of(report: &Value, deployment: i64) -> &Value {
     items(&report["failures"])
         .iter()
         .find(|f| f["deployment_id"] == deployment)
@@ -210,7 +210,10 @@ fn spread(count: usize, median: Option<i64>, p90: Option<i64>) -> Value {
     json!({"count": count, "median_seconds": median, "p90_seconds": p90})
 }
 
-async fn app_with_github_and_agent(fake: &FakeGitHub, agent: &FakeAgent) -> TestApp {
+/// An installed app with the GitHub App against `fake` and `agent`, checking at `schedule`
+/// (seconds after a deploy).
+async fn app_with_github_and_agent(fake: &FakeGitHub, agent: &FakeAgent, schedule: &[u64]) -> TestApp {
+    let schedule: Vec<std::time::Duration> = schedule.iter().map(|s| std::time::Duration::from_secs(*s)).collect();
     let (url, agent_config) = (fake.url.clone(), agent.config());
     let app = spawn_app_with(move |config| {
         config.github_api_url = url;
@@ -219,7 +222,7 @@ async fn app_with_github_and_agent(fake: &FakeGitHub, agent: &FakeAgent) -> Test
             private_key_pem: Secret::new(private_key_pem()),
         });
         config.agent = Some(agent_config);
-        config.monitor_schedule = vec![std::time::Duration::from_secs(600)];
+        config.monitor_schedule = schedule;
         config.monitor_expiry = std::time::Duration::from_secs(14 * 86_400);
     })
     .await;
@@ -228,6 +231,33 @@ async fn app_with_github_and_agent(fake: &FakeGitHub, agent: &FakeAgent) -> Test
         200
     );
     app
+}
+
+/// Opts pull request `number` in to deploy monitoring in production.
+async fn watch(app: &TestApp, number: i64) {
+    let response = app
+        .client
+        .post(app.url("/api/monitoring-plans"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"repository": REPO, "pull_number": number, "environments": ["production"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+/// The agent answers check `check`; due jobs run.
+async fn verdict(app: &TestApp, check: i64, verdict: &str, summary: &str) {
+    let response = app
+        .client
+        .post(app.url(&format!("/api/checks/{check}/result")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"verdict": verdict, "summary": summary}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    app.run_jobs().await;
 }
 
 /// Imports GitHub's deployments of the last `since` as history, to the end.
@@ -349,7 +379,7 @@ async fn every_delivery_metric_of_a_scripted_fortnight_is_the_one_computed_by_ha
         deployment(904, &bump, "2026-11-07T10:00:00Z", "success", "2026-11-07T10:05:00Z"),
     );
     let agent = FakeAgent::start().await;
-    let app = app_with_github_and_agent(&fake, &agent).await;
+    let app = app_with_github_and_agent(&fake, &agent, &[600]).await;
     let ci = credential(&app, 1).await;
 
     // The backfilled week, imported before anything is reported live.
@@ -482,30 +512,13 @@ async fn every_delivery_metric_of_a_scripted_fortnight_is_the_one_computed_by_ha
         1,
     )
     .await;
-    let response = app
-        .client
-        .post(app.url("/api/monitoring-plans"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"repository": REPO, "pull_number": 20, "environments": ["production"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+    watch(&app, 20).await;
     let p12 = deploy(&app, &ci, "production", &m20, "2026-11-15T09:00:00Z", "live").await;
     app.clock.set(at("2026-11-15T09:11:00Z"));
     app.run_jobs().await;
-    let check = &agent.received()[0].body["check"];
+    let check = agent.received()[0].body["check"]["id"].as_i64().unwrap();
     app.clock.set(at("2026-11-15T09:20:00Z"));
-    let response = app
-        .client
-        .post(app.url(&format!("/api/checks/{}/result", check["id"])))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"verdict": "regressed", "summary": "checkout errors doubled"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    app.run_jobs().await;
+    verdict(&app, check, "regressed", "checkout errors doubled").await;
     let p13 = deploy(&app, &ci, "production", &fix, "2026-11-15T12:00:00Z", "live").await;
     app.clock.set(at("2026-11-16T08:00:00Z"));
     app.run_jobs().await;
@@ -882,7 +895,8 @@ async fn another_connections_credential_sees_nothing_and_bad_parameters_are_name
 }
 
 #[tokio::test]
-async fn a_revert_of_a_pull_request_shipped_again_after_a_rollback_fails_the_deploy_that_shipped_it_again() {
+async fn a_revert_of_a_pull_request_shipped_again_after_a_rollback_fails_the_deploy_that_shipped_it_again_and_relanding_is_planned(
+) {
     let repo = GitRepo::new();
     let base = commit_at(&repo, "base", "2026-11-08T10:00:00Z");
     repo.branch("pr-14");
@@ -899,6 +913,12 @@ async fn a_revert_of_a_pull_request_shipped_again_after_a_rollback_fails_the_dep
         &repo,
         "Revert \"Cache everything\" (#21)\n\nReverts acme-corp/web-app#14",
         "2026-11-10T13:00:00Z",
+    );
+    // The fix is ready: the revert is reverted, landing #14 again.
+    let s22 = commit_at(
+        &repo,
+        "Revert \"Revert \"Cache everything\"\" (#22)\n\nReverts acme-corp/web-app#21",
+        "2026-11-10T15:45:00Z",
     );
     let fake = FakeGitHub::start().await;
     fake.add_repo(REPO, &repo);
@@ -931,28 +951,41 @@ async fn a_revert_of_a_pull_request_shipped_again_after_a_rollback_fails_the_dep
     )
     .await;
     let q4 = deploy(&app, &ci, "production", &s21, "2026-11-10T14:00:00Z", "live").await;
+    merged(
+        &app,
+        22,
+        "Revert \"Revert \"Cache everything\"\"",
+        &s22,
+        "2026-11-10T15:30:00Z",
+        "2026-11-10T15:45:00Z",
+        1,
+    )
+    .await;
+    let q5 = deploy(&app, &ci, "production", &s22, "2026-11-10T16:00:00Z", "live").await;
 
     let report = metrics(&app, &format!("repository={REPO}&from=2026-11-09&to=2026-11-11")).await;
 
     // Q1 rolled back by Q2 (11:30 − 11:00 = 1800 s). The revert is of the change Q3 shipped
     // again, 2 h before Q4 (14:00 − 12:00 = 7200 s): Q3 failed; Q1, 27 h before Q4, is not
-    // blamed twice. 2 failed of 5 = 0.4; unplanned Q2 and Q4: 0.4. #14 counts once, from Q1:
-    // 11:00 − 09:00 = 7200 s; #21: 14:00 − 12:45 = 4500 s.
+    // blamed twice. Q5 re-lands #14 (a revert of the revert): planned, so Q4 did not fail and Q5
+    // is not rework. 2 failed of 6 = 0.3333; unplanned Q2 and Q4: 0.3333. #14 counts once, from
+    // Q1: 11:00 − 09:00 = 7200 s; #21: 14:00 − 12:45 = 4500 s; #22: 16:00 − 15:30 = 1800 s.
+    // Sorted 1800 4500 7200: median rank 2 → 4500, p90 rank 3 → 7200. 6 deploys in 2 days.
     assert_eq!(
         numbers(&report["summary"]),
         json!({
-            "deploys": 5,
+            "deploys": 6,
             "backfilled_deploys": 0,
-            "deploys_per_day": 2.5,
-            "deploys_per_week": 17.5,
+            "deploys_per_day": 3.0,
+            "deploys_per_week": 21.0,
             "failed_attempts": 0,
-            "lead_time": spread(2, Some(4500), Some(7200)),
+            "lead_time": spread(3, Some(4500), Some(7200)),
             "failed_deploys": 2,
-            "change_fail_rate": 0.4,
+            "change_fail_rate": 0.3333,
             "recovery_time": spread(2, Some(1800), Some(7200)),
             "unrecovered": 0,
             "unplanned_deploys": 2,
-            "rework_rate": 0.4,
+            "rework_rate": 0.3333,
         }),
         "{report}"
     );
@@ -969,4 +1002,73 @@ async fn a_revert_of_a_pull_request_shipped_again_after_a_rollback_fails_the_dep
     let detail = items(&report["rework"])[0]["reasons"][0]["detail"].as_str().unwrap();
     assert!(detail.contains(&format!("shipped by deployment {q3}")), "{detail}");
     assert_eq!(ids(&report["unknown"]), vec![q0]);
+    assert_eq!(lead_of(&report, 22)["deployment_id"], q5);
+}
+
+#[tokio::test]
+async fn a_regression_heard_after_the_next_deploy_is_recovered_by_it_and_one_with_none_is_unrecovered() {
+    let repo = GitRepo::new();
+    let base = commit_at(&repo, "base", "2026-11-08T10:00:00Z");
+    let s30 = commit_at(&repo, "Lazy images (#30)", "2026-11-09T08:00:00Z");
+    let next = commit_at(&repo, "next", "2026-11-09T09:15:00Z");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let agent = FakeAgent::start().await;
+    let app = app_with_github_and_agent(&fake, &agent, &[600, 7200]).await;
+    let ci = credential(&app, 1).await;
+    deploy(&app, &ci, "production", &base, "2026-11-09T07:00:00Z", "live").await;
+    merged(
+        &app,
+        30,
+        "Lazy images",
+        &s30,
+        "2026-11-09T07:30:00Z",
+        "2026-11-09T08:00:00Z",
+        1,
+    )
+    .await;
+    watch(&app, 30).await;
+    let r1 = deploy(&app, &ci, "production", &s30, "2026-11-09T09:00:00Z", "live").await;
+    app.clock.set(at("2026-11-09T09:11:00Z"));
+    app.run_jobs().await;
+    // R2 goes live before the agent answers R1's check; it also reschedules the plan's checks.
+    let r2 = deploy(&app, &ci, "production", &next, "2026-11-09T09:30:00Z", "live").await;
+    let first = agent.received()[0].body["check"]["id"].as_i64().unwrap();
+    app.clock.set(at("2026-11-09T09:35:00Z"));
+    verdict(&app, first, "regressed", "images missing").await;
+    app.clock.set(at("2026-11-09T09:41:00Z"));
+    app.run_jobs().await;
+    let second = agent.received()[1].body["check"]["id"].as_i64().unwrap();
+    verdict(&app, second, "regressed", "still missing").await;
+
+    let report = metrics(&app, &format!("repository={REPO}&from=2026-11-09&to=2026-11-10")).await;
+
+    // R1 regressed; R2 had gone live already at 09:30: recovered in 30 min. R2 regressed, and
+    // no deploy came after it: unrecovered, not in the median. 2 failed of 3 deploys = 0.6667.
+    assert_eq!(ids(&report["failures"]), vec![r2, r1], "{}", report["failures"]);
+    assert_eq!(
+        (
+            failure_of(&report, r1)["recovered_by"].as_i64(),
+            failure_of(&report, r1)["recovery_seconds"].as_i64()
+        ),
+        (Some(r2), Some(30 * MINUTE))
+    );
+    assert_eq!(failure_of(&report, r2)["recovered_by"], Value::Null);
+    assert_eq!(
+        (
+            &report["summary"]["failed_deploys"],
+            &report["summary"]["change_fail_rate"],
+            &report["summary"]["recovery_time"],
+            &report["summary"]["unrecovered"],
+            &report["summary"]["unplanned_deploys"],
+        ),
+        (
+            &json!(2),
+            &json!(0.6667),
+            &spread(1, Some(1800), Some(1800)),
+            &json!(1),
+            &json!(0)
+        )
+    );
+    app.allow_jobs(&["monitoring.check", "monitoring.expire", "github.write"]);
 }
