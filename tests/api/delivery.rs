@@ -11,6 +11,7 @@
 //! |---|---|
 //! | 3rd 08:10 | B1 production (backfilled) `base` |
 //! | 5th 12:10 | B2 production (backfilled) `#10` (squash, merged 3rd 09:00) |
+//! | 5th 13:10 | B2b production (backfilled) `base` again: B2 rolled back |
 //! | 6th 15:05 | B3 production (backfilled) failed |
 //! | 7th 10:05 | B4 production (backfilled) `bump` (direct push, 6th 14:00) |
 //! | 9th 07:00 | S1 staging `bump`: the first deploy shiplog saw there |
