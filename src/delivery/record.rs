@@ -2,8 +2,9 @@
 //!
 //! - [`after_live`] (the went-live job, after `shipped::record`): the lead time of each merged
 //!   pull request the deploy brought to its environment; a revert it ships (rework, and the
-//!   reverted deploy's failure when within `revert_window_hours` of it); the regressions in its
-//!   environment it recovers from;
+//!   failure of the deploy that last brought the reverted change, when within
+//!   `revert_window_hours` of it; a revert of a revert lands the change again: neither); the
+//!   regressions in its environment it recovers from;
 //! - [`rolled_back`] (wherever a rollback is recorded): the replaced deploy failed, the rollback
 //!   recovered it and is rework;
 //! - [`regressed`] (a monitoring verdict): the checked deploy failed; the first deploy that went
@@ -90,16 +91,31 @@ pub async fn after_live(
 
     rows::save_lead_times(tx, &lead_times, now).await?;
     for commit in &reverts {
-        // The deploy that brought the reverted change here: by pull request, else by commit.
+        // The deploy that last brought the reverted change here (a rollback may have taken it
+        // out and a later deploy shipped it again: that one needed the intervention), by pull
+        // request (its merge commit, else its lead time's deploy), else by commit.
         let mut target = None;
         let mut what = String::new();
+        // A revert of a revert lands the change again: planned work, neither rework nor a
+        // failure of the deploy that shipped the first revert.
+        let mut relands = false;
         if let Some(number) = commit.reverts.pull_request {
-            target = rows::lead_time_of(tx, connection, repo, environment, number).await?;
+            if let Some(lead) = rows::lead_time_of(tx, connection, repo, environment, number).await? {
+                target = rows::deploy_that_shipped(tx, connection, repo, environment, &lead.merge_commit_sha, at)
+                    .await?
+                    .or(Some((lead.deployment_id, lead.live_at)));
+                relands =
+                    lead.title.starts_with("Revert \"") || rows::is_a_revert(tx, repo, &lead.merge_commit_sha).await?;
+            }
             what = format!("#{number}");
         }
         if let (None, Some(sha)) = (target, commit.reverts.sha.as_deref()) {
-            target = rows::deploy_that_shipped(tx, connection, repo, environment, sha).await?;
+            target = rows::deploy_that_shipped(tx, connection, repo, environment, sha, at).await?;
+            relands = rows::is_a_revert(tx, repo, sha).await?;
             what = format!("commit {}", short(sha));
+        }
+        if relands {
+            continue;
         }
         let title = &commit.title;
         let detail = match target {
@@ -162,7 +178,9 @@ pub async fn after_live(
     Ok(())
 }
 
-/// `replaced` was rolled back by `target` (live at `at`), in the caller's transaction.
+/// `replaced` was rolled back by `target` (live at `at`), in the caller's transaction. When
+/// `replaced` was itself a rollback and `target` deploys again what it took out (a roll-forward,
+/// which the lifecycle still calls a rollback), nothing is recorded.
 pub async fn rolled_back(
     db: &impl Writer,
     replaced: &Deploy,
@@ -170,6 +188,10 @@ pub async fn rolled_back(
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    // Deploying again what a rollback took out rolls forward: the rollback did not fail.
+    if rows::rolled_back_a_deploy_of(db, replaced.id.0, target.sha.as_str()).await? {
+        return Ok(());
+    }
     let failed_at = live_at(replaced);
     rows::save_intervention(
         db,

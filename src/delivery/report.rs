@@ -62,6 +62,9 @@ pub struct Asked {
 pub struct Summary {
     /// Production deploys that went live.
     pub deploys: usize,
+    /// Of them, backfilled: what they shipped was not read and no check watched them, so only
+    /// their rollbacks to an earlier commit are known (the rates are a floor over them).
+    pub backfilled_deploys: usize,
     pub deploys_per_day: f64,
     pub deploys_per_week: f64,
     /// Production deploys that failed before going live (not in the fail rate).
@@ -457,6 +460,7 @@ fn summarize(read: &Read, from: DateTime<Utc>, to: DateTime<Utc>) -> Summary {
     for d in read.deploys.iter().filter(|d| within(d.completed_at)) {
         if WENT_LIVE.contains(&d.status.as_str()) {
             summary.deploys += 1;
+            summary.backfilled_deploys += usize::from(d.backfilled);
         } else {
             summary.failed_attempts += 1;
         }

@@ -138,7 +138,11 @@ pub fn parse_asked(sent: &Sent, scope: Scope, now: DateTime<Utc>) -> Result<Aske
     let to = to.unwrap_or(tomorrow);
     let from = from.unwrap_or(to - Duration::days(DEFAULT_DAYS));
     if from >= to {
-        return Err(ApiError::invalid_field("from", "must be before to"));
+        // An invalid parameter like any other (422), not a malformed body (400).
+        return Err(ApiError::unprocessable(vec![FieldError::new(
+            "from",
+            "must be before to",
+        )]));
     }
     if to - from > Duration::days(WINDOW_MAX_DAYS) {
         return Err(ApiError::unprocessable(vec![FieldError::new(

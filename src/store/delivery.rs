@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use entity::{
-    compare_range, compare_range_commit, deploy_intervention, deploy_rework, deploy_shipment, deployment, lead_time,
+    commit_info, compare_range, compare_range_commit, deploy_intervention, deploy_rework, deploy_shipment, deployment,
+    lead_time,
 };
 use sea_orm::sea_query::{Alias, Expr, OnConflict};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, JoinType, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -100,14 +101,15 @@ pub async fn save_lead_times(db: &impl Writer, rows: &[LeadTimeRow], now: DateTi
     Ok(())
 }
 
-/// The deploy that first brought pull request `number` to `environment`, with when it went live.
+/// Pull request `number`'s lead time to `environment`: the deploy that first brought it there,
+/// and its merge commit.
 pub async fn lead_time_of(
     db: &impl Conn,
     connection_id: i64,
     repository_key: &str,
     environment: &str,
     number: i64,
-) -> StoreResult<Option<(i64, DateTime<Utc>)>> {
+) -> StoreResult<Option<LeadTimeRow>> {
     Ok(lead_time::Entity::find()
         .filter(lead_time::Column::ConnectionId.eq(connection_id))
         .filter(lead_time::Column::RepositoryKey.eq(repository_key))
@@ -115,17 +117,19 @@ pub async fn lead_time_of(
         .filter(lead_time::Column::PullNumber.eq(number))
         .one(db)
         .await?
-        .map(|r| (r.deployment_id, r.live_at)))
+        .map(LeadTimeRow::from))
 }
 
-/// The earliest deploy to `environment` whose shipped range listed commit `sha` (it brought it
-/// there), with when it went live.
+/// The latest deploy to `environment`, live at or before `at`, whose shipped range listed commit
+/// `sha`: the one that last brought it there (after a rollback took it out, the deploy that
+/// shipped it again), with when it went live.
 pub async fn deploy_that_shipped(
     db: &impl Conn,
     connection_id: i64,
     repository_key: &str,
     environment: &str,
     sha: &str,
+    at: DateTime<Utc>,
 ) -> StoreResult<Option<(i64, DateTime<Utc>)>> {
     let key = repository_key.to_owned();
     let found: Option<(i64, Option<DateTime<Utc>>)> = deployment::Entity::find()
@@ -166,11 +170,24 @@ pub async fn deploy_that_shipped(
         .filter(deployment::Column::Environment.eq(environment))
         .filter(deploy_shipment::Column::Status.is_in(["ahead", "diverged"]))
         .filter(compare_range_commit::Column::Sha.eq(sha))
-        .order_by_asc(deployment::Column::CompletedAt)
+        .filter(deployment::Column::CompletedAt.lte(at))
+        .order_by_desc(deployment::Column::CompletedAt)
+        .order_by_desc(deployment::Column::Id)
         .into_tuple()
         .one(db)
         .await?;
     Ok(found.and_then(|(id, at)| at.map(|at| (id, at))))
+}
+
+/// Whether commit `sha` of the repository, as a comparison listed it, is itself a revert (its
+/// message names a reverted commit or pull request).
+pub async fn is_a_revert(db: &impl Conn, repository_key: &str, sha: &str) -> StoreResult<bool> {
+    Ok(commit_info::Entity::find()
+        .filter(commit_info::Column::RepositoryKey.eq(repository_key))
+        .filter(commit_info::Column::Sha.eq(sha))
+        .one(db)
+        .await?
+        .is_some_and(|c| c.reverts_sha.is_some() || c.reverts_pull_request.is_some()))
 }
 
 /// Why a deploy needed intervention.
@@ -444,7 +461,8 @@ pub async fn completed_deploys(db: &impl Conn, window: &Window) -> StoreResult<V
         .collect())
 }
 
-/// The lead times of pull requests that went live in the window, oldest first.
+/// The lead times of pull requests that went live in the window, oldest first (those of one
+/// deploy by their merge).
 pub async fn lead_times(db: &impl Conn, window: &Window) -> StoreResult<Vec<LeadTimeRow>> {
     use lead_time::Column as C;
     if window.connections.as_ref().is_some_and(Vec::is_empty) {
@@ -457,7 +475,14 @@ pub async fn lead_times(db: &impl Conn, window: &Window) -> StoreResult<Vec<Lead
     if let Some(key) = &window.repository_key {
         query = query.filter(C::RepositoryKey.eq(key.as_str()));
     }
-    let rows = query.order_by_asc(C::LiveAt).order_by_asc(C::Id).all(db).await?;
+    // Pull requests that went live together: by their merge, so that newest first (the report
+    // reverses this) lists the latest merged first, as a deploy's page does.
+    let rows = query
+        .order_by_asc(C::LiveAt)
+        .order_by_asc(C::MergedAt)
+        .order_by_asc(C::Id)
+        .all(db)
+        .await?;
     Ok(rows.into_iter().map(LeadTimeRow::from).collect())
 }
 
@@ -519,6 +544,21 @@ pub async fn first_live_after(
         .one(db)
         .await?;
     Ok(found.and_then(|(id, at)| at.map(|at| (id, at))))
+}
+
+/// Whether rollback deploy `rollback_id` rolled back a deploy of `sha`: deploying `sha` again
+/// after it is a roll-forward, not another rollback.
+pub async fn rolled_back_a_deploy_of(db: &impl Conn, rollback_id: i64, sha: &str) -> StoreResult<bool> {
+    use deployment::Column as C;
+    let found: Option<i64> = deployment::Entity::find()
+        .select_only()
+        .column(C::Id)
+        .filter(C::RollbackTargetId.eq(rollback_id))
+        .filter(C::Sha.eq(sha))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(found.is_some())
 }
 
 /// The statuses of a deploy that went live (and may since have been replaced).

@@ -41,7 +41,7 @@ async fn installation_created_makes_a_connection_with_its_account_repositories_a
     assert_eq!(c["suspended"], false);
     assert_eq!(
         c["settings"],
-        json!({"auto_create_deployments": true, "ignore_transient_environments": false, "ignored_environments": [], "agent_url": null, "workflow_rules": [], "environment_order": [], "production_environments": ["production", "prod", "prod-*", "prd*"]})
+        json!({"auto_create_deployments": true, "ignore_transient_environments": false, "ignored_environments": [], "agent_url": null, "workflow_rules": [], "environment_order": [], "production_environments": ["production", "prod", "prod-*", "prd*"], "revert_window_hours": 24})
     );
     assert_eq!(c["created_at"], "2026-11-02T09:00:00Z");
 }

@@ -11,6 +11,7 @@ mod cli;
 mod concurrency;
 mod connection_pages;
 mod connections;
+mod delivery;
 mod deployments;
 mod dos;
 mod drift;

@@ -450,17 +450,19 @@ fn resolve(dir: &std::path::Path, reference: &str) -> Option<String> {
     .filter(|s| !s.is_empty())
 }
 
-const FORMAT: &str = "%H%x1f%P%x1f%T%x1f%an%x1f%ae%x1f%aI%x1f%s";
+/// One commit a record (`%x1e` ends it): its whole message (`%B`) is served, as GitHub does, so
+/// a revert's "This reverts commit …" line reaches shiplog.
+const FORMAT: &str = "%H%x1f%P%x1f%T%x1f%an%x1f%ae%x1f%aI%x1f%B%x1e";
 
 fn commit_json(base_url: &str, full_name: &str, line: &str) -> Value {
     let f: Vec<&str> = line.split('\x1f').collect();
-    let (sha, parents, tree, name, email, date, subject) = (f[0], f[1], f[2], f[3], f[4], f[5], f[6]);
+    let (sha, parents, tree, name, email, date, message) = (f[0], f[1], f[2], f[3], f[4], f[5], f[6].trim_end());
     let person = json!({"name": name, "email": email, "date": date});
     json!({
         "sha": sha,
         "node_id": format!("C_{sha}"),
         "commit": {
-            "author": person, "committer": person, "message": subject,
+            "author": person, "committer": person, "message": message,
             "tree": {"sha": tree, "url": format!("{base_url}/repos/{full_name}/git/trees/{tree}")},
             "url": format!("{base_url}/repos/{full_name}/git/commits/{sha}"),
             "comment_count": 0,
@@ -480,7 +482,13 @@ fn log_lines(dir: &std::path::Path, args: &[&str]) -> Vec<String> {
     let mut argv: Vec<&str> = vec!["log", &format_arg];
     argv.extend_from_slice(args);
     run_git(dir, &argv)
-        .map(|out| out.lines().map(str::to_owned).collect())
+        .map(|out| {
+            out.split('\x1e')
+                .map(|record| record.trim_start_matches('\n'))
+                .filter(|record| !record.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
