@@ -211,8 +211,14 @@ pub async fn history(app: &TestApp) -> History {
             let number = day * 10 + k;
             let i = (day + k) as usize % 4;
             let hours = (day % 4 + 1) * 6;
-            lead_time(app, (REPO, "staging"), (number, titles[i], Some(authors[i])), (staging, ago(day, 5)), hours - 3)
-                .await;
+            lead_time(
+                app,
+                (REPO, "staging"),
+                (number, titles[i], Some(authors[i])),
+                (staging, ago(day, 5)),
+                hours - 3,
+            )
+            .await;
             lead_time(
                 app,
                 (REPO, "production"),
@@ -272,7 +278,10 @@ pub async fn history(app: &TestApp) -> History {
         app,
         (REPO, "production"),
         (daily[&4], ago(4, 8)),
-        ("regressed", "the 1h monitoring check said regressed: p95 latency up 40 %"),
+        (
+            "regressed",
+            "the 1h monitoring check said regressed: p95 latency up 40 %",
+        ),
         Some((daily[&3], ago(3, 8))),
     )
     .await;
@@ -292,7 +301,14 @@ pub async fn history(app: &TestApp) -> History {
         let day = 32 + k * 5;
         let n = 4000 + k as u32 * 10;
         let id = deploy(app, REPO, "production", n, (day, 8), "superseded", Some("listed")).await;
-        lead_time(app, (REPO, "production"), (400 + k, "Older work", Some("alice")), (id, ago(day, 8)), 48).await;
+        lead_time(
+            app,
+            (REPO, "production"),
+            (400 + k, "Older work", Some("alice")),
+            (id, ago(day, 8)),
+            48,
+        )
+        .await;
     }
     History {
         rolled_back,
@@ -369,7 +385,10 @@ async fn the_insights_page_shows_the_numbers_the_api_gives_and_links_each_to_its
 
     let (status, html) = page(&app, &format!("/insights?{query}")).await;
     assert_eq!(status, 200, "{html}");
-    assert!(html.contains("href=\"/insights\" class=\"active\""), "the nav marks Insights");
+    assert!(
+        html.contains("href=\"/insights\" class=\"active\""),
+        "the nav marks Insights"
+    );
 
     // The tiles: the API's numbers, each a link to its items, with the trend.
     assert_eq!(summary["deploys_per_day"], 0.8);
@@ -424,7 +443,10 @@ async fn the_insights_page_shows_the_numbers_the_api_gives_and_links_each_to_its
     let lead_times = section(&html, "lead-times");
     assert!(lead_times.contains("(31)"));
     // The test server's GitHub is `http://127.0.0.1:9` (no GitHub): its web URL is the same.
-    assert!(lead_times.contains(&format!("href=\"http://127.0.0.1:9/{REPO}/pull/3000\"")), "{lead_times}");
+    assert!(
+        lead_times.contains(&format!("href=\"http://127.0.0.1:9/{REPO}/pull/3000\"")),
+        "{lead_times}"
+    );
     assert!(lead_times.contains("Cache the price list for an hour"));
     assert!(lead_times.contains("1 d 6 h"));
     assert!(lead_times.contains("from the first commit"));
@@ -462,8 +484,14 @@ async fn a_bad_parameter_shows_the_form_with_the_error_and_an_empty_window_says_
     let (status, html) = page(&app, "/insights?from=yesterday&bucket=month").await;
     assert_eq!(status, 422);
     let error = section(&html, "filter-error");
-    assert!(error.contains("from: must be a day") && error.contains("bucket: must be day or week"), "{error}");
-    assert!(html.contains("name=\"from\" id=\"filter-from\" size=\"11\" value=\"yesterday\""), "the form keeps what was typed");
+    assert!(
+        error.contains("from: must be a day") && error.contains("bucket: must be day or week"),
+        "{error}"
+    );
+    assert!(
+        html.contains("name=\"from\" id=\"filter-from\" size=\"11\" value=\"yesterday\""),
+        "the form keeps what was typed"
+    );
     assert!(!html.contains("id=\"metric-frequency\""));
     let (status, html) = page(&app, "/insights?from=2026-11-05&to=2026-11-01").await;
     assert_eq!(status, 400);
@@ -471,7 +499,10 @@ async fn a_bad_parameter_shows_the_form_with_the_error_and_an_empty_window_says_
     let (status, html) = page(&app, "/insights?colour=red&from=2026-10-01&from=2026-10-02").await;
     assert_eq!(status, 422);
     let error = section(&html, "filter-error");
-    assert!(error.contains("colour: is not a parameter") && error.contains("from: is given twice"), "{error}");
+    assert!(
+        error.contains("colour: is not a parameter") && error.contains("from: is given twice"),
+        "{error}"
+    );
 
     // A credential of the other connection naming this one's repository: 403, on the page too.
     let other = create_credential(&app, 2).await;
@@ -510,13 +541,37 @@ async fn hostile_names_titles_and_details_are_shown_as_text() {
         let id = deploy(&app, REPO, name, n, (3, 8), "live", Some("listed")).await;
         let recovery = deploy(&app, REPO, name, n + 1, (2, 8), "live", Some("listed")).await;
         let author = format!("{}{bidi}", HOSTILE_NAMES[(k + 1) % HOSTILE_NAMES.len()]);
-        lead_time(&app, (REPO, name), (7000 + k as i64, name, Some(&author)), (id, ago(3, 8)), 5).await;
-        failure(&app, (REPO, name), (id, ago(3, 8)), ("regressed", name), Some((recovery, ago(2, 8)))).await;
-        rework(&app, (REPO, name), (recovery, ago(2, 8)), ("revert", &format!("{name}{bidi}"))).await;
+        lead_time(
+            &app,
+            (REPO, name),
+            (7000 + k as i64, name, Some(&author)),
+            (id, ago(3, 8)),
+            5,
+        )
+        .await;
+        failure(
+            &app,
+            (REPO, name),
+            (id, ago(3, 8)),
+            ("regressed", name),
+            Some((recovery, ago(2, 8))),
+        )
+        .await;
+        rework(
+            &app,
+            (REPO, name),
+            (recovery, ago(2, 8)),
+            ("revert", &format!("{name}{bidi}")),
+        )
+        .await;
     }
     let (status, html) = page(&app, "/insights").await;
     assert_eq!(status, 200);
-    assert_eq!(tile(&html, "frequency").1, "0.4/day", "the hostile environments are flagged production");
+    assert_eq!(
+        tile(&html, "frequency").1,
+        "0.4/day",
+        "the hostile environments are flagged production"
+    );
     for raw in ["<script>alert", "<img src=x", "<svg onload", "<iframe"] {
         assert!(!html.contains(raw), "{raw} is in the page unescaped");
     }
@@ -530,5 +585,31 @@ async fn hostile_names_titles_and_details_are_shown_as_text() {
     let (status, html) = page(&app, "/insights?environment=prod%22%3E%3Cb%3E").await;
     assert_eq!(status, 200, "{html}");
     assert!(bar_links(&html, "frequency")[0].starts_with("/insights?environment=prod%22%3E%3Cb%3E&from="));
-    assert!(html.contains("value=\"prod&#34;&#62;&#60;b&#62;\""), "the form shows it as text");
+    assert!(
+        html.contains("value=\"prod&#34;&#62;&#60;b&#62;\""),
+        "the form shows it as text"
+    );
+}
+
+#[tokio::test]
+async fn a_list_cut_at_its_maximum_says_how_many_of_how_many_it_shows() {
+    let app = two_connections().await;
+    for k in 0..501u32 {
+        let minutes = i64::from(k) * 50 + 60;
+        insert_deploy(
+            &app,
+            Deploy::live(REPO, "production", sha(20_000 + k), minutes).status("superseded"),
+        )
+        .await;
+    }
+    let (status, html) = page(&app, &format!("/insights?repository={REPO}")).await;
+    assert_eq!(status, 200);
+    let deploys = section(&html, "deploys");
+    assert!(deploys.contains("(501)"));
+    assert!(
+        deploys.contains("500 of 501, newest first: narrow the window to see the rest."),
+        "{deploys}"
+    );
+    assert_eq!(deploys.matches("<tr class=\"deploy\">").count(), 500);
+    assert!(!section(&html, "lead-times").contains("capped"));
 }

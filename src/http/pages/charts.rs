@@ -82,8 +82,24 @@ fn top_of(scale: Scale, max: f64) -> f64 {
         Scale::Share => (nice((max * 100.0).max(1.0)) / 100.0).min(1.0),
         Scale::Seconds => {
             const STEPS: [f64; 18] = [
-                60.0, 300.0, 600.0, 1_800.0, 3_600.0, 7_200.0, 14_400.0, 21_600.0, 43_200.0, 86_400.0, 172_800.0,
-                345_600.0, 604_800.0, 1_209_600.0, 2_592_000.0, 5_184_000.0, 15_552_000.0, 31_536_000.0,
+                60.0,
+                300.0,
+                600.0,
+                1_800.0,
+                3_600.0,
+                7_200.0,
+                14_400.0,
+                21_600.0,
+                43_200.0,
+                86_400.0,
+                172_800.0,
+                345_600.0,
+                604_800.0,
+                1_209_600.0,
+                2_592_000.0,
+                5_184_000.0,
+                15_552_000.0,
+                31_536_000.0,
             ];
             STEPS.into_iter().find(|s| *s >= max).unwrap_or(max.max(1.0))
         }
@@ -105,6 +121,9 @@ fn nice(v: f64) -> f64 {
 
 /// How a value reads on the axis.
 pub fn axis_text(scale: Scale, v: f64) -> String {
+    if v == 0.0 {
+        return "0".to_owned();
+    }
     match scale {
         Scale::Count => number(v),
         Scale::Share => format!("{} %", number(v * 100.0)),
@@ -219,7 +238,11 @@ mod tests {
 
     #[test]
     fn every_bucket_is_a_link_and_only_measured_ones_have_a_bar() {
-        let chart = bars("deploys", Scale::Count, vec![point(Some(3.0)), point(None), point(Some(0.0))]);
+        let chart = bars(
+            "deploys",
+            Scale::Count,
+            vec![point(Some(3.0)), point(None), point(Some(0.0))],
+        );
         assert_eq!(chart.bars.len(), 3);
         assert!(chart.bars[0].bar.is_some());
         assert!(chart.bars[1].bar.is_none());

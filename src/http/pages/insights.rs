@@ -354,10 +354,17 @@ fn metrics(report: &Report, filter: &Sent) -> Vec<Metric> {
             detail: format!(
                 "{} · {}/{}{}",
                 plural(now.deploys, "production deploy", "production deploys"),
-                number(if per_week { now.deploys_per_day } else { now.deploys_per_week }),
+                number(if per_week {
+                    now.deploys_per_day
+                } else {
+                    now.deploys_per_week
+                }),
                 if per_week { "day" } else { "week" },
                 if now.failed_attempts > 0 {
-                    format!(" · {}", plural(now.failed_attempts, "failed attempt", "failed attempts"))
+                    format!(
+                        " · {}",
+                        plural(now.failed_attempts, "failed attempt", "failed attempts")
+                    )
                 } else {
                     String::new()
                 }
@@ -395,8 +402,11 @@ fn metrics(report: &Report, filter: &Sent) -> Vec<Metric> {
                 Better::Lower,
                 |v| span(v.round() as i64),
             ),
-            chart: chart("median lead time per bucket", Scale::Seconds, "lead-times", &|s| {
-                match (s.lead_time.median_seconds, s.lead_time.p90_seconds) {
+            chart: chart(
+                "median lead time per bucket",
+                Scale::Seconds,
+                "lead-times",
+                &|s| match (s.lead_time.median_seconds, s.lead_time.p90_seconds) {
                     (Some(median), Some(p90)) => (
                         Some(median as f64),
                         format!(
@@ -407,8 +417,8 @@ fn metrics(report: &Report, filter: &Sent) -> Vec<Metric> {
                         ),
                     ),
                     _ => (None, "no pull request went live".to_owned()),
-                }
-            }),
+                },
+            ),
             caption: "median lead time of the pull requests that went live".to_owned(),
         },
         Metric {
@@ -424,15 +434,23 @@ fn metrics(report: &Report, filter: &Sent) -> Vec<Metric> {
             trend: trend(now.change_fail_rate, before.change_fail_rate, Better::Lower, |v| {
                 percent(v).replace(" %", " pts")
             }),
-            chart: chart("change fail rate per bucket", Scale::Share, "failures", &|s| {
-                match s.change_fail_rate {
+            chart: chart(
+                "change fail rate per bucket",
+                Scale::Share,
+                "failures",
+                &|s| match s.change_fail_rate {
                     Some(rate) => (
                         Some(rate),
-                        format!("{}: {} of {}", percent(rate), s.failed_deploys, plural(s.deploys, "deploy", "deploys")),
+                        format!(
+                            "{}: {} of {}",
+                            percent(rate),
+                            s.failed_deploys,
+                            plural(s.deploys, "deploy", "deploys")
+                        ),
                     ),
                     None => (None, "no production deploy".to_owned()),
-                }
-            }),
+                },
+            ),
             caption: "share of the deploys that needed intervention".to_owned(),
         },
         Metric {
@@ -479,18 +497,23 @@ fn metrics(report: &Report, filter: &Sent) -> Vec<Metric> {
             trend: trend(now.rework_rate, before.rework_rate, Better::Lower, |v| {
                 percent(v).replace(" %", " pts")
             }),
-            chart: chart("rework rate per bucket", Scale::Share, "rework", &|s| match s.rework_rate {
-                Some(rate) => (
-                    Some(rate),
-                    format!(
-                        "{}: {} of {} unplanned",
-                        percent(rate),
-                        s.unplanned_deploys,
-                        plural(s.deploys, "deploy", "deploys")
+            chart: chart(
+                "rework rate per bucket",
+                Scale::Share,
+                "rework",
+                &|s| match s.rework_rate {
+                    Some(rate) => (
+                        Some(rate),
+                        format!(
+                            "{}: {} of {} unplanned",
+                            percent(rate),
+                            s.unplanned_deploys,
+                            plural(s.deploys, "deploy", "deploys")
+                        ),
                     ),
-                ),
-                None => (None, "no production deploy".to_owned()),
-            }),
+                    None => (None, "no production deploy".to_owned()),
+                },
+            ),
             caption: "share of the deploys that were rollbacks or shipped a revert".to_owned(),
         },
     ]
@@ -511,8 +534,22 @@ fn deploy_view(d: &report::DeployItem) -> DeployView {
     }
 }
 
+/// "2026-10-04 to 2026-11-02 (30 days)", both days included, when the window is whole days;
+/// else the exact times, the end excluded.
 fn window_text(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
-    format!("{} to {}", exact(from), exact(to))
+    let days = (to - from).num_days();
+    if from.num_seconds_from_midnight() != 0 || to.num_seconds_from_midnight() != 0 {
+        return format!("{} to {} (excluded)", exact(from), exact(to));
+    }
+    let last = to - chrono::Duration::days(1);
+    match days {
+        1 => format!("{} (1 day)", from.format("%Y-%m-%d")),
+        _ => format!(
+            "{} to {} ({days} days)",
+            from.format("%Y-%m-%d"),
+            last.format("%Y-%m-%d")
+        ),
+    }
 }
 
 fn shown(state: &AppState, report: &Report, filter: &Sent) -> Shown {
@@ -650,15 +687,32 @@ mod tests {
     fn a_trend_says_whether_the_move_is_good() {
         let hours = |v: f64| span(v as i64);
         let faster = trend(Some(3_600.0), Some(7_200.0), Better::Lower, hours);
-        assert_eq!((faster.arrow, faster.class, faster.delta.as_str()), ("↓", "good", "−1 h"));
+        assert_eq!(
+            (faster.arrow, faster.class, faster.delta.as_str()),
+            ("↓", "good", "−1 h")
+        );
         let fewer = trend(Some(1.0), Some(2.0), Better::Higher, number_per_day);
         assert_eq!((fewer.arrow, fewer.class), ("↓", "bad"));
-        assert_eq!(trend(Some(1.0), Some(1.0), Better::Higher, number_per_day).class, "flat");
+        assert_eq!(
+            trend(Some(1.0), Some(1.0), Better::Higher, number_per_day).class,
+            "flat"
+        );
         assert_eq!(trend(Some(1.0), None, Better::Higher, number_per_day).class, "none");
     }
 
     fn number_per_day(v: f64) -> String {
         format!("{}/day", number(v))
+    }
+
+    #[test]
+    fn a_window_of_whole_days_names_its_first_and_last_day() {
+        let day = |d: u32| Utc.with_ymd_and_hms(2026, 11, d, 0, 0, 0).single().unwrap();
+        assert_eq!(window_text(day(1), day(8)), "2026-11-01 to 2026-11-07 (7 days)");
+        assert_eq!(window_text(day(1), day(2)), "2026-11-01 (1 day)");
+        assert_eq!(
+            window_text(day(1), day(2) + chrono::Duration::hours(6)),
+            "2026-11-01 00:00:00 UTC to 2026-11-02 06:00:00 UTC (excluded)"
+        );
     }
 
     #[test]
