@@ -834,6 +834,23 @@ async fn a_person_reads_the_delivery_insights() {
     check("insights of a day").await;
     shot("insights-day").await;
 
+    // A year by week, and a year by day: 53 and 365 bars, their dates still apart.
+    for (path, name) in [
+        (
+            format!("/insights?repository={REPO}&from=2025-11-03&to=2026-11-03"),
+            "insights-year",
+        ),
+        (
+            format!("/insights?repository={REPO}&from=2025-11-03&to=2026-11-03&bucket=day"),
+            "insights-year-by-day",
+        ),
+    ] {
+        c.goto(&app.url(&path)).await.unwrap();
+        c.wait().for_element(Locator::Id("metric-frequency")).await.unwrap();
+        check(name).await;
+        shot(name).await;
+    }
+
     // Every repository, the hostile environments among them: text, and nothing overflows.
     c.goto(&app.url("/insights")).await.unwrap();
     c.wait().for_element(Locator::Id("metric-frequency")).await.unwrap();

@@ -7,7 +7,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
-use chrono::{DateTime, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 
 use super::charts::{self, number, Chart, Point, Scale};
 use super::{csrf, exact, html, pull_url};
@@ -309,7 +309,12 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 fn metrics(report: &Report, filter: &Sent) -> Vec<Metric> {
     let (now, before) = (&report.summary, &report.previous);
     let per_week = report.bucket == BucketSize::Week;
-    let date = |b: &report::Bucket| b.start.format("%b %-d").to_string();
+    // Under the axis the year is said only when the window spans two.
+    let two_years = report.from.year() != (report.to - chrono::Duration::seconds(1)).year();
+    let date = |b: &report::Bucket| {
+        let format = if two_years { "%b %-d '%y" } else { "%b %-d" };
+        b.start.format(format).to_string()
+    };
     let bucket_name = |b: &report::Bucket| {
         if per_week {
             format!("week of {}", b.start.format("%Y-%m-%d"))
