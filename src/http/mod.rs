@@ -70,6 +70,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/repositories/{owner}/{name}")
                 .route(web::get().to(pages::show_repository).wrap(viewer_page())),
         )
+        .service(web::resource("/insights").route(web::get().to(pages::show_insights).wrap(viewer_page())))
         .service(web::resource("/api/live").route(web::get().to(board::show_live_board).wrap(viewer())))
         .service(
             web::resource("/login")

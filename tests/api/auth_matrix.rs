@@ -241,6 +241,13 @@ impl World {
             // connection's only: another connection's repository does not exist).
             get("/", html, "login login ok ok ok ok ok login login login"),
             get("/api/live", json, "401 401 ok ok ok ok ok 401 401 401"),
+            // Insights: as the board; another connection's repository is 403, on the page too.
+            get("/insights", html, "login login ok ok ok ok ok login login login"),
+            get(
+                &format!("/insights?repository={REPO}"),
+                html,
+                "login login ok ok ok ok 403 login login login",
+            ),
             get(
                 &format!("/repositories/{REPO}"),
                 html,

@@ -684,3 +684,193 @@ async fn a_person_reads_the_live_board() {
 
     browser.client.clone().close().await.unwrap();
 }
+
+/// The Insights page as a person sees it: three weeks of a repository (staging and production,
+/// a rollback, a revert, two regressions) read as five tiles with charts; a tile leads to its
+/// items, a bar to its day; then hostile environment names, titles and authors, which run
+/// nothing. No page overflows sideways and no chart's labels overlap. The screenshots go to
+/// `target/screenshots/` (insights*.png), printed.
+#[tokio::test]
+async fn a_person_reads_the_delivery_insights() {
+    use crate::board::two_connections;
+    use crate::hostile_pages::HOSTILE_NAMES;
+    use crate::insights::{deploy, failure, history, lead_time, rework, REPO};
+
+    let app = two_connections().await;
+    let h = history(&app).await;
+    let billing = "acme-corp/billing";
+    for (k, name) in HOSTILE_NAMES.iter().enumerate() {
+        let n = 8000 + k as u32 * 10;
+        let id = deploy(&app, billing, name, n, (5, 8), "live", Some("listed")).await;
+        let next = deploy(&app, billing, name, n + 1, (4, 8), "live", Some("listed")).await;
+        let author = format!("{}\u{202E}gnp.exe", HOSTILE_NAMES[(k + 2) % HOSTILE_NAMES.len()]);
+        let minutes = 5 * 1440 + 60;
+        lead_time(
+            &app,
+            (billing, name),
+            (8000 + k as i64, name, Some(&author)),
+            (id, minutes),
+            30,
+        )
+        .await;
+        failure(
+            &app,
+            (billing, name),
+            (id, minutes),
+            ("regressed", name),
+            Some((next, 4 * 1440 + 60)),
+        )
+        .await;
+        rework(&app, (billing, name), (next, 4 * 1440 + 60), ("revert", name)).await;
+    }
+    let browser = open_browser().await;
+    let c = &browser.client;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shot = |name: &'static str| {
+        let dir = dir.clone();
+        async move {
+            let file = dir.join(format!("{name}.png"));
+            std::fs::write(&file, c.screenshot().await.unwrap()).unwrap();
+            println!("screenshot {}", file.display());
+        }
+    };
+    // [page width, window width, script/iframe/img/handlers, link protocols (a chart's bars are
+    // SVG links, which have no `protocol`), charts, pairs of overlapping labels in a chart]
+    let check = |what: &'static str| async move {
+        let facts = c
+            .execute(
+                "const overlaps = [];
+                 for (const svg of document.querySelectorAll('svg.chart')) {
+                   const boxes = Array.from(svg.querySelectorAll('text')).map(t => t.getBoundingClientRect());
+                   for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+                     const a = boxes[i], b = boxes[j];
+                     if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) overlaps.push([i, j]);
+                   }
+                 }
+                 return [document.documentElement.scrollWidth, window.innerWidth,
+                         document.querySelectorAll('script, iframe, img, [onerror], [onload]').length,
+                         Array.from(document.querySelectorAll('a[href]'))
+                           .map(a => new URL(a.getAttribute('href'), document.baseURI).protocol),
+                         document.querySelectorAll('svg.chart').length, overlaps.length];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(c.get_alert_text().await.is_err(), "{what}: a script ran");
+        assert!(
+            facts[0].as_i64().unwrap() <= facts[1].as_i64().unwrap(),
+            "{what}: the page overflows sideways: {facts}"
+        );
+        assert_eq!(facts[2], 0, "{what}: elements from stored data");
+        for protocol in facts[3].as_array().unwrap() {
+            assert!(protocol == "http:" || protocol == "https:", "{what}: a {protocol} link");
+        }
+        assert_eq!(facts[4], 5, "{what}: a chart per metric");
+        assert_eq!(facts[5], 0, "{what}: labels overlap in a chart");
+    };
+
+    sign_in(c, &app).await;
+    c.find(Locator::LinkText("Insights"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("metric-frequency")).await.unwrap();
+    c.find(Locator::Id("filter-repository"))
+        .await
+        .unwrap()
+        .send_keys(REPO)
+        .await
+        .unwrap();
+    c.find(Locator::Id("apply-filters"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("metric-frequency")).await.unwrap();
+    assert_eq!(
+        texts(c, "section.metric a.value").await,
+        ["0.8/day", "18 h", "16.67 %", "5 h", "8.33 %"]
+    );
+    check("insights").await;
+    shot("insights").await;
+    scroll_to(c, "lead-times").await;
+    shot("insights-lead-times").await;
+    scroll_to(c, "failures").await;
+    shot("insights-failures").await;
+
+    // The fail rate's tile leads to the failed deploys; one of them opens its deploy.
+    c.find(Locator::Css("#metric-fail-rate a.value"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(c.current_url().await.unwrap().fragment(), Some("failures"));
+    let failed = texts(c, "#failures tr.failure td:first-child").await;
+    assert_eq!(failed.len(), 4, "{failed:?}");
+    assert!(failed.contains(&format!("deployment {}", h.rolled_back)));
+
+    // The rollback's day in the deploys chart: the page narrowed to it, at its deploys.
+    let bar = c
+        .find(Locator::Css(
+            "#metric-frequency a.bar[href*='from=2026-10-19&to=2026-10-20']",
+        ))
+        .await
+        .unwrap();
+    bar.click().await.unwrap();
+    c.wait().for_element(Locator::Id("metric-frequency")).await.unwrap();
+    let url = c.current_url().await.unwrap();
+    assert_eq!(
+        url.query(),
+        Some("repository=acme-corp/web-app&from=2026-10-19&to=2026-10-20")
+    );
+    assert_eq!(url.fragment(), Some("deploys"));
+    assert_eq!(texts(c, "#metric-frequency a.value").await, ["3/day"]);
+    assert_eq!(texts(c, "#deploys tr.deploy").await.len(), 3);
+    check("insights of a day").await;
+    shot("insights-day").await;
+
+    // A year by week, and a year by day: 53 and 365 bars, their dates still apart.
+    for (path, name) in [
+        (
+            format!("/insights?repository={REPO}&from=2025-11-03&to=2026-11-03"),
+            "insights-year",
+        ),
+        (
+            format!("/insights?repository={REPO}&from=2025-11-03&to=2026-11-03&bucket=day"),
+            "insights-year-by-day",
+        ),
+    ] {
+        c.goto(&app.url(&path)).await.unwrap();
+        c.wait().for_element(Locator::Id("metric-frequency")).await.unwrap();
+        check(name).await;
+        shot(name).await;
+    }
+
+    // Every repository, the hostile environments among them: text, and nothing overflows.
+    c.goto(&app.url("/insights")).await.unwrap();
+    c.wait().for_element(Locator::Id("metric-frequency")).await.unwrap();
+    check("insights of every repository").await;
+    let counted = texts(c, "#counted").await;
+    assert!(counted[0].contains("<script>alert(1)</script>"), "{counted:?}");
+    c.goto(&app.url("/insights?repository=acme-corp/billing"))
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("metric-frequency")).await.unwrap();
+    check("insights with hostile names").await;
+    let titles = texts(c, "#lead-times td.pr").await;
+    assert!(
+        titles.iter().any(|t| t.contains("<script>alert(1)</script>")),
+        "{titles:?}"
+    );
+    scroll_to(c, "counted").await;
+    shot("insights-hostile").await;
+    scroll_to(c, "failures").await;
+    shot("insights-hostile-failures").await;
+
+    browser.client.clone().close().await.unwrap();
+}

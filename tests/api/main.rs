@@ -24,6 +24,7 @@ mod github_client;
 mod health;
 mod helpers;
 mod hostile_pages;
+mod insights;
 mod intake;
 mod jobs;
 mod limits;

@@ -1,22 +1,25 @@
 //! The server-rendered pages: sign-in, the live board (`board.rs`, the landing page, and a
-//! repository's environments over time), the deployment history, one deployment, and the
-//! "Create a deployment" tab with the connections' credentials and a ready `curl` example.
+//! repository's environments over time), the delivery insights, the deployment history, one
+//! deployment, and the "Create a deployment" tab with the connections' credentials and a ready
+//! `curl` example.
 //!
 //! Pages are for the admin, signed in with the admin token (or sending it as a bearer token):
 //! their routes in `http/mod.rs` take `auth::require(Access::Admin).or_sign_in()`, which sends
 //! anyone else to the sign-in page. Every state-changing form carries a CSRF token checked
 //! against the browser's CSRF cookie ([`check_csrf`]).
 //!
-//! `sign_in.rs` signs the admin in and out, `history.rs` shows the list of deployments,
-//! `deployment.rs` one deployment, `credentials.rs` the "Create a deployment" tab,
+//! `sign_in.rs` signs the admin in and out, `insights.rs` shows the delivery metrics (drawn by
+//! `charts.rs`), `history.rs` the list of deployments, `deployment.rs` one deployment, `credentials.rs` the "Create a deployment" tab,
 //! `connections.rs` the connections with their workflow rules and backfills. This file holds
 //! what they share: which requests are for a page, the HTML response, CSRF and time formatting.
 
 mod board;
+mod charts;
 mod connections;
 mod credentials;
 mod deployment;
 mod history;
+mod insights;
 mod sign_in;
 
 pub use board::{show_board, show_repository};
@@ -24,6 +27,7 @@ pub use connections::{show_connection, show_connections, start_backfill_form};
 pub use credentials::{confirm_revoke_page, create_credential_form, revoke_credential_form, show_create_page};
 pub use deployment::show_deployment;
 pub use history::show_deployments;
+pub use insights::show_insights;
 pub use sign_in::{show_login, sign_in, sign_out};
 
 use actix_web::guard::GuardContext;
