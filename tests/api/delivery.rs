@@ -1073,3 +1073,47 @@ async fn a_regression_heard_after_the_next_deploy_is_recovered_by_it_and_one_wit
     );
     app.allow_jobs(&["monitoring.check", "monitoring.expire", "github.write"]);
 }
+
+#[tokio::test]
+async fn deploying_again_what_a_rollback_took_out_rolls_forward_and_is_not_a_failure_of_the_rollback() {
+    let repo = GitRepo::new();
+    let a = commit_at(&repo, "base", "2026-11-08T10:00:00Z");
+    let b = commit_at(&repo, "Cache pages (#40)", "2026-11-09T08:00:00Z");
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(REPO, &repo);
+    let app = crate::ancestry::app_with_github(&fake).await;
+    let ci = credential(&app, 1).await;
+    deploy(&app, &ci, "production", &a, "2026-11-09T07:00:00Z", "live").await;
+    merged(
+        &app,
+        40,
+        "Cache pages",
+        &b,
+        "2026-11-09T07:30:00Z",
+        "2026-11-09T08:00:00Z",
+        1,
+    )
+    .await;
+    let broken = deploy(&app, &ci, "production", &b, "2026-11-09T09:00:00Z", "live").await;
+    let rollback = deploy(&app, &ci, "production", &a, "2026-11-09T09:30:00Z", "live").await;
+    // The fix was elsewhere (configuration): the same commit goes out again.
+    let forward = deploy(&app, &ci, "production", &b, "2026-11-09T11:00:00Z", "live").await;
+
+    let report = metrics(&app, &format!("repository={REPO}&from=2026-11-09&to=2026-11-10")).await;
+
+    // One failure (the deploy rolled back, recovered in 30 min) and one unplanned deploy (the
+    // rollback) of 4; the roll-forward neither fails the rollback nor is rework. #40 counts once.
+    assert_eq!(ids(&report["failures"]), vec![broken], "{}", report["failures"]);
+    assert_eq!(failure_of(&report, broken)["recovered_by"].as_i64(), Some(rollback));
+    assert_eq!(ids(&report["rework"]), vec![rollback], "{}", report["rework"]);
+    assert_eq!(
+        (
+            &report["summary"]["deploys"],
+            &report["summary"]["failed_deploys"],
+            &report["summary"]["unplanned_deploys"],
+            &report["summary"]["lead_time"]["count"],
+        ),
+        (&json!(4), &json!(1), &json!(1), &json!(1))
+    );
+    assert!(!ids(&report["failures"]).contains(&forward));
+}

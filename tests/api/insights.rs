@@ -494,7 +494,7 @@ async fn a_bad_parameter_shows_the_form_with_the_error_and_an_empty_window_says_
     );
     assert!(!html.contains("id=\"metric-frequency\""));
     let (status, html) = page(&app, "/insights?from=2026-11-05&to=2026-11-01").await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert!(section(&html, "filter-error").contains("from: must be before to"));
     let (status, html) = page(&app, "/insights?colour=red&from=2026-10-01&from=2026-10-02").await;
     assert_eq!(status, 422);
