@@ -114,7 +114,14 @@ async fn seed_repository(
     let rows = planned
         .iter()
         .map(|p| {
-            let mut row = deploy(connection, repository, p.environment, p.sha.clone(), p.status, p.minutes_ago);
+            let mut row = deploy(
+                connection,
+                repository,
+                p.environment,
+                p.sha.clone(),
+                p.status,
+                p.minutes_ago,
+            );
             row.deploy_time = Set(at(p.minutes_ago) - minutes(4));
             row.backfilled = Set(p.backfilled);
             row
@@ -204,7 +211,9 @@ async fn seed_repository(
             repository_key: Set(repository.to_owned()),
             environment: Set(p.environment.to_owned()),
             pull_number: Set(1 + k64),
-            title: Set(format!("Pull request {k}: retry the webhook sender with a smaller budget")),
+            title: Set(format!(
+                "Pull request {k}: retry the webhook sender with a smaller budget"
+            )),
             author: Set(Some(["alice", "bob", "carol", "dave"][k as usize % 4].to_owned())),
             merge_commit_sha: Set(sha(tag + 1, k)),
             first_commit_at: Set(first_commit),
@@ -256,7 +265,12 @@ async fn seed_repository(
                 let next_id = id(next)?;
                 match *reason {
                     "rolled_back" => push_rework(next_id, next, "rollback", format!("rolled back to {}", &p.sha[..12])),
-                    "reverted" => push_rework(next_id, next, "revert", format!("reverts a pull request of {}", &p.sha[..12])),
+                    "reverted" => push_rework(
+                        next_id,
+                        next,
+                        "revert",
+                        format!("reverts a pull request of {}", &p.sha[..12]),
+                    ),
                     _ => {}
                 }
             }
@@ -343,7 +357,10 @@ pub async fn run(
             .json::<serde_json::Value>()
             .await?;
         let buckets = body["buckets"].as_array().map_or(0, Vec::len);
-        let counted = (number(&body, "/summary/deploys")?, number(&body, "/summary/lead_time/count")?);
+        let counted = (
+            number(&body, "/summary/deploys")?,
+            number(&body, "/summary/lead_time/count")?,
+        );
         if counted.1 != u64::from(LEAD_TIMES) {
             bail!("the report counted {} lead times of {LEAD_TIMES}", counted.1);
         }
