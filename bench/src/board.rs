@@ -29,19 +29,19 @@ const TARGET_DEPLOY_PAGE_P99_MS: f64 = 20.0;
 const CHUNK: usize = 300;
 
 /// A full SHA, distinct for each (tag, n).
-fn sha(tag: u32, n: u32) -> String {
+pub fn sha(tag: u32, n: u32) -> String {
     format!(
         "{tag:08x}{:032x}",
         u128::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
     )
 }
 
-fn at(minutes_ago: i64) -> DateTime<Utc> {
+pub fn at(minutes_ago: i64) -> DateTime<Utc> {
     let now = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).single().unwrap_or_default();
     now - chrono::Duration::minutes(minutes_ago)
 }
 
-fn deploy(
+pub fn deploy(
     connection: i64,
     repository: &str,
     environment: &str,
@@ -84,7 +84,7 @@ fn deploy(
     }
 }
 
-async fn insert_chunks<A, E>(db: &DatabaseConnection, rows: Vec<A>) -> anyhow::Result<()>
+pub async fn insert_chunks<A, E>(db: &DatabaseConnection, rows: Vec<A>) -> anyhow::Result<()>
 where
     A: sea_orm::ActiveModelTrait<Entity = E> + Send,
     E: EntityTrait,
@@ -98,7 +98,7 @@ where
     Ok(())
 }
 
-async fn connection(db: &DatabaseConnection) -> anyhow::Result<i64> {
+pub async fn connection(db: &DatabaseConnection) -> anyhow::Result<i64> {
     let row = entity::connection::ActiveModel {
         id: NotSet,
         installation_id: Set(77_000_001),
@@ -333,7 +333,7 @@ async fn seed_shipped(db: &DatabaseConnection, connection: i64) -> anyhow::Resul
 }
 
 /// `count` GETs of `url` after `warmup`, each timed from send to the last byte of the body.
-async fn latencies(
+pub async fn latencies(
     client: &reqwest::Client,
     url: &str,
     accept: &str,

@@ -7,12 +7,14 @@
 //! `GET /deployments` latency (first page, filtered page) on that database; then, on a database
 //! of its own, a backfill of 10,000 deploys from a fake GitHub (`backfill.rs`); and on another,
 //! the live board with 1,000 repositories × 5 environments and the page of a deploy that shipped
-//! 250 commits (`board.rs`).
+//! 250 commits (`board.rs`); and on another, the delivery metrics of a year of a repository with
+//! 10,000 deploys and 20,000 pull requests (`delivery.rs`).
 
 #![recursion_limit = "256"]
 
 mod backfill;
 mod board;
+mod delivery;
 mod fake_github;
 mod load;
 mod payload;
@@ -39,12 +41,13 @@ use server::{Server, ADMIN_TOKEN, WEBHOOK_SECRET};
 struct Args {
     /// Figures to measure: `ingest` (start-up, memory, deliveries), `history` (start-up and
     /// listing on a large database), `backfill` (10,000 deploys from a fake GitHub), `board`
-    /// (the live board on 1,000 repositories × 5 environments, a deploy page with 250 commits).
+    /// (the live board on 1,000 repositories × 5 environments, a deploy page with 250 commits),
+    /// `delivery` (the delivery metrics of a year: 10,000 deploys, 20,000 pull requests).
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "ingest,history,backfill,board"
+        default_value = "ingest,history,backfill,board,delivery"
     )]
     only: Vec<Figure>,
     /// Backends to measure.
@@ -89,6 +92,7 @@ enum Figure {
     History,
     Backfill,
     Board,
+    Delivery,
 }
 
 /// Targets from the issue, printed beside each figure.
@@ -131,6 +135,13 @@ async fn main() -> anyhow::Result<()> {
             let result = board::run(&binary, &database, &log, args.requests, args.format).await;
             database.drop_database().await?;
             result.with_context(|| format!("board benchmark on {}", backend.as_str()))?;
+        }
+        if args.only.contains(&Figure::Delivery) {
+            let database = BenchDatabase::create(*backend, &args.postgres, "delivery").await?;
+            let log = logs.join(format!("{}-delivery.log", backend.as_str()));
+            let result = delivery::run(&binary, &database, &log, args.requests, args.format).await;
+            database.drop_database().await?;
+            result.with_context(|| format!("delivery metrics benchmark on {}", backend.as_str()))?;
         }
     }
     Ok(())

@@ -8,7 +8,9 @@
 //!   the deploy that recovered from it;
 //! - `deploy_rework`: an unplanned deploy (a rollback, or a deploy that shipped a revert);
 //! - `commit_info.reverts_sha` / `reverts_pull_request`: what a listed commit's message says it
-//!   reverts ("This reverts commit X", "Reverts owner/repo#N").
+//!   reverts ("This reverts commit X", "Reverts owner/repo#N");
+//! - `idx_deployment_repo_completed`: a report reads a repository's deploys by when they went live
+//!   (a window of them, in order), where the older indexes only reach all of its deploys.
 
 use sea_orm_migration::prelude::*;
 
@@ -79,6 +81,8 @@ enum DeployRework {
 enum Deployment {
     Table,
     Id,
+    RepositoryKey,
+    CompletedAt,
 }
 
 #[derive(DeriveIden)]
@@ -331,10 +335,28 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_deployment_repo_completed")
+                    .table(Deployment::Table)
+                    .col(Deployment::RepositoryKey)
+                    .col(Deployment::CompletedAt)
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_deployment_repo_completed")
+                    .table(Deployment::Table)
+                    .to_owned(),
+            )
+            .await?;
         for table in [
             DeployRework::Table.into_iden(),
             DeployIntervention::Table.into_iden(),

@@ -8,7 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::connections::{self, environments};
-use crate::store::delivery::{self as rows, DeployRow, InterventionRow, LeadTimeRow, ReworkRow, Window, WENT_LIVE};
+use crate::store::delivery::{
+    self as rows, DeployRow, InterventionRow, LeadTimeRow, LeadTimeStages, ReworkRow, Window, WENT_LIVE,
+};
 use crate::store::{Store, StoreResult};
 
 /// At most this many items of each kind in one answer (newest first); `*_total` says how many
@@ -263,7 +265,8 @@ pub struct CountedEnvironment {
 /// Everything the window and the one before it hold, counted or not yet split.
 struct Read {
     deploys: Vec<DeployRow>,
-    lead_times: Vec<LeadTimeRow>,
+    /// Only the stages: the listed lead times are read in full once they are known.
+    lead_times: Vec<LeadTimeStages>,
     interventions: Vec<InterventionRow>,
     rework: Vec<ReworkRow>,
 }
@@ -281,7 +284,7 @@ pub async fn build(store: &Store, asked: &Asked) -> StoreResult<Report> {
     let conn = store.conn();
     let mut read = Read {
         deploys: rows::completed_deploys(conn, &window).await?,
-        lead_times: rows::lead_times(conn, &window).await?,
+        lead_times: rows::lead_time_stages(conn, &window).await?,
         interventions: rows::interventions(conn, &window).await?,
         rework: rows::rework(conn, &window).await?,
     };
@@ -307,17 +310,7 @@ pub async fn build(store: &Store, asked: &Asked) -> StoreResult<Report> {
 
     let previous = summarize(&read, previous_from, asked.from);
     let summary = summarize(&read, asked.from, asked.to);
-    let mut buckets = Vec::new();
-    let mut start = asked.from;
-    while start < asked.to {
-        let end = (start + asked.bucket.length()).min(asked.to);
-        buckets.push(Bucket {
-            start,
-            end,
-            summary: summarize(&read, start, end),
-        });
-        start = end;
-    }
+    let buckets = bucketed(&read, asked.from, asked.to, asked.bucket.length());
 
     let current = |at: DateTime<Utc>| at >= asked.from && at < asked.to;
     let mut environments: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -352,12 +345,17 @@ pub async fn build(store: &Store, asked: &Asked) -> StoreResult<Report> {
         }
         deploys.push(item);
     }
-    let lead_times: Vec<LeadTimeItem> = read
-        .lead_times
-        .iter()
-        .filter(|l| current(l.live_at))
-        .map(lead_time_item)
-        .collect();
+    let lead_times: Vec<&LeadTimeStages> = read.lead_times.iter().filter(|l| current(l.live_at)).collect();
+    let listed: Vec<i64> = lead_times.iter().rev().take(ITEMS_MAX).map(|l| l.id).collect();
+    let mut full: HashMap<i64, LeadTimeRow> = rows::lead_times_by_id(conn, &listed).await?.into_iter().collect();
+    let lead_times = Items {
+        total: lead_times.len(),
+        items: listed
+            .iter()
+            .filter_map(|id| full.remove(id))
+            .map(|l| lead_time_item(&l))
+            .collect(),
+    };
 
     Ok(Report {
         from: asked.from,
@@ -379,9 +377,9 @@ pub async fn build(store: &Store, asked: &Asked) -> StoreResult<Report> {
         buckets,
         deploys: Items::newest_first(deploys),
         failed_attempts: Items::newest_first(failed_attempts),
-        lead_times: Items::newest_first(lead_times),
-        failures: Items::newest_first(failures(&read.interventions, asked.from, asked.to)),
-        rework: Items::newest_first(rework(&read.rework, asked.from, asked.to)),
+        lead_times,
+        failures: Items::newest_first(failures(read.interventions.iter().filter(|i| current(i.failed_at)))),
+        rework: Items::newest_first(rework(read.rework.iter().filter(|r| current(r.live_at)))),
         unknown: Items::newest_first(unknown),
     })
 }
@@ -403,7 +401,7 @@ fn unknown_why(d: &DeployRow) -> Option<String> {
 }
 
 fn lead_time_item(l: &LeadTimeRow) -> LeadTimeItem {
-    let (start, started_from, note) = start_of(l);
+    let (start, started_from, note) = start_from(l.first_commit_at, l.opened_at, l.merged_at);
     LeadTimeItem {
         repository: l.repository.clone(),
         environment: l.environment.clone(),
@@ -426,8 +424,16 @@ fn lead_time_item(l: &LeadTimeRow) -> LeadTimeItem {
 /// Where a lead time starts: the pull request's first commit (the earliest author time among
 /// its commits the range listed), or its opening when that is earlier or the commits are not
 /// known; the merge when neither is known, said in the note.
-pub fn start_of(l: &LeadTimeRow) -> (DateTime<Utc>, StartedFrom, Option<String>) {
-    match (l.first_commit_at, l.opened_at) {
+pub fn start_of(l: &LeadTimeStages) -> (DateTime<Utc>, StartedFrom, Option<String>) {
+    start_from(l.first_commit_at, l.opened_at, l.merged_at)
+}
+
+fn start_from(
+    first_commit_at: Option<DateTime<Utc>>,
+    opened_at: Option<DateTime<Utc>>,
+    merged_at: DateTime<Utc>,
+) -> (DateTime<Utc>, StartedFrom, Option<String>) {
+    match (first_commit_at, opened_at) {
         (Some(first), Some(opened)) if first <= opened => (first, StartedFrom::FirstCommit, None),
         (Some(first), None) => (
             first,
@@ -437,68 +443,146 @@ pub fn start_of(l: &LeadTimeRow) -> (DateTime<Utc>, StartedFrom, Option<String>)
         (_, Some(opened)) => (
             opened,
             StartedFrom::Opened,
-            l.first_commit_at
+            first_commit_at
                 .is_none()
                 .then(|| "its commits' times are not known".to_owned()),
         ),
         (None, None) => (
-            l.merged_at,
+            merged_at,
             StartedFrom::Merged,
             Some("neither its first commit nor its opening is known: counted from the merge".to_owned()),
         ),
     }
 }
 
-fn lead_seconds(l: &LeadTimeRow) -> i64 {
+fn lead_seconds(l: &LeadTimeStages) -> i64 {
     (l.live_at - start_of(l).0).num_seconds().max(0)
+}
+
+/// The rows of one span of time (a window or a bucket), already picked.
+#[derive(Default)]
+struct Span<'a> {
+    deploys: Vec<&'a DeployRow>,
+    lead_seconds: Vec<i64>,
+    interventions: Vec<&'a InterventionRow>,
+    rework: Vec<&'a ReworkRow>,
+}
+
+impl<'a> Span<'a> {
+    fn add_deploy(&mut self, d: &'a DeployRow) {
+        self.deploys.push(d);
+    }
+
+    fn add_lead_time(&mut self, l: &LeadTimeStages) {
+        self.lead_seconds.push(lead_seconds(l));
+    }
+
+    /// The numbers of the span `[from, to)`.
+    fn summary(self, from: DateTime<Utc>, to: DateTime<Utc>) -> Summary {
+        let mut summary = Summary::default();
+        for d in &self.deploys {
+            if WENT_LIVE.contains(&d.status.as_str()) {
+                summary.deploys += 1;
+                summary.backfilled_deploys += usize::from(d.backfilled);
+            } else {
+                summary.failed_attempts += 1;
+            }
+        }
+        let days = (to - from).num_seconds() as f64 / 86_400.0;
+        if days > 0.0 {
+            summary.deploys_per_day = round(summary.deploys as f64 / days);
+            summary.deploys_per_week = round(summary.deploys as f64 * 7.0 / days);
+        }
+        summary.lead_time = Spread::of(self.lead_seconds);
+        let failures = failures(self.interventions);
+        summary.failed_deploys = failures.len();
+        summary.unrecovered = failures.iter().filter(|f| f.recovery_seconds.is_none()).count();
+        summary.recovery_time = Spread::of(failures.iter().filter_map(|f| f.recovery_seconds).collect());
+        summary.unplanned_deploys = rework(self.rework).len();
+        if summary.deploys > 0 {
+            summary.change_fail_rate = Some(round(summary.failed_deploys as f64 / summary.deploys as f64));
+            summary.rework_rate = Some(round(summary.unplanned_deploys as f64 / summary.deploys as f64));
+        }
+        summary
+    }
 }
 
 /// The numbers of `[from, to)`.
 fn summarize(read: &Read, from: DateTime<Utc>, to: DateTime<Utc>) -> Summary {
     let within = |at: DateTime<Utc>| at >= from && at < to;
-    let mut summary = Summary::default();
-    for d in read.deploys.iter().filter(|d| within(d.completed_at)) {
-        if WENT_LIVE.contains(&d.status.as_str()) {
-            summary.deploys += 1;
-            summary.backfilled_deploys += usize::from(d.backfilled);
-        } else {
-            summary.failed_attempts += 1;
+    let mut span = Span::default();
+    read.deploys
+        .iter()
+        .filter(|d| within(d.completed_at))
+        .for_each(|d| span.add_deploy(d));
+    read.lead_times
+        .iter()
+        .filter(|l| within(l.live_at))
+        .for_each(|l| span.add_lead_time(l));
+    span.interventions = read.interventions.iter().filter(|i| within(i.failed_at)).collect();
+    span.rework = read.rework.iter().filter(|r| within(r.live_at)).collect();
+    span.summary(from, to)
+}
+
+/// The numbers of each bucket of `length` from `from` (the last one ends at `to`): every row is
+/// put in its bucket in one pass, so a year by day costs what a year by week does (the same as
+/// [`summarize`] on each bucket, which would read every row once per bucket).
+fn bucketed(read: &Read, from: DateTime<Utc>, to: DateTime<Utc>, length: Duration) -> Vec<Bucket> {
+    let mut bounds = Vec::new();
+    let mut start = from;
+    while start < to {
+        let end = (start + length).min(to);
+        bounds.push((start, end));
+        start = end;
+    }
+    let mut spans: Vec<Span> = bounds.iter().map(|_| Span::default()).collect();
+    // Bucket k is [from + k × length, from + (k + 1) × length): a whole number of seconds long,
+    // so the whole seconds since `from` decide it.
+    let step = length.num_seconds().max(1);
+    let index = |at: DateTime<Utc>| {
+        (at >= from && at < to).then(|| (((at - from).num_seconds() / step) as usize).min(bounds.len() - 1))
+    };
+    for d in &read.deploys {
+        if let Some(k) = index(d.completed_at) {
+            spans[k].add_deploy(d);
         }
     }
-    let days = (to - from).num_seconds() as f64 / 86_400.0;
-    if days > 0.0 {
-        summary.deploys_per_day = round(summary.deploys as f64 / days);
-        summary.deploys_per_week = round(summary.deploys as f64 * 7.0 / days);
+    for l in &read.lead_times {
+        if let Some(k) = index(l.live_at) {
+            spans[k].add_lead_time(l);
+        }
     }
-    summary.lead_time = Spread::of(
-        read.lead_times
-            .iter()
-            .filter(|l| within(l.live_at))
-            .map(lead_seconds)
-            .collect(),
-    );
-    let failures = failures(&read.interventions, from, to);
-    summary.failed_deploys = failures.len();
-    summary.unrecovered = failures.iter().filter(|f| f.recovery_seconds.is_none()).count();
-    summary.recovery_time = Spread::of(failures.iter().filter_map(|f| f.recovery_seconds).collect());
-    summary.unplanned_deploys = rework(&read.rework, from, to).len();
-    if summary.deploys > 0 {
-        summary.change_fail_rate = Some(round(summary.failed_deploys as f64 / summary.deploys as f64));
-        summary.rework_rate = Some(round(summary.unplanned_deploys as f64 / summary.deploys as f64));
+    for i in &read.interventions {
+        if let Some(k) = index(i.failed_at) {
+            spans[k].interventions.push(i);
+        }
     }
-    summary
+    for r in &read.rework {
+        if let Some(k) = index(r.live_at) {
+            spans[k].rework.push(r);
+        }
+    }
+    bounds
+        .into_iter()
+        .zip(spans)
+        .map(|((start, end), span)| Bucket {
+            start,
+            end,
+            summary: span.summary(start, end),
+        })
+        .collect()
 }
 
 fn round(value: f64) -> f64 {
     (value * 10_000.0).round() / 10_000.0
 }
 
-/// The failed deploys of `[from, to)`, oldest first: each deploy once, with every reason, and
-/// the earliest recovery among them.
-fn failures(interventions: &[InterventionRow], from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<FailureItem> {
+/// The failed deploys among `interventions` (oldest first), oldest first: each deploy once, with
+/// every reason, and the earliest recovery among them.
+fn failures<'a>(interventions: impl IntoIterator<Item = &'a InterventionRow>) -> Vec<FailureItem> {
     let mut by_deploy: Vec<FailureItem> = Vec::new();
     let mut index: HashMap<i64, usize> = HashMap::new();
-    for i in interventions.iter().filter(|i| i.failed_at >= from && i.failed_at < to) {
+    for i in interventions {
         let at = *index.entry(i.deployment_id).or_insert_with(|| {
             by_deploy.push(FailureItem {
                 deployment_id: i.deployment_id,
@@ -528,11 +612,11 @@ fn failures(interventions: &[InterventionRow], from: DateTime<Utc>, to: DateTime
     by_deploy
 }
 
-/// The unplanned deploys of `[from, to)`, oldest first, each once with every reason.
-fn rework(rework: &[ReworkRow], from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<ReworkItem> {
+/// The unplanned deploys among `rework` (oldest first), oldest first, each once with every reason.
+fn rework<'a>(rework: impl IntoIterator<Item = &'a ReworkRow>) -> Vec<ReworkItem> {
     let mut items: Vec<ReworkItem> = Vec::new();
     let mut index: HashMap<i64, usize> = HashMap::new();
-    for r in rework.iter().filter(|r| r.live_at >= from && r.live_at < to) {
+    for r in rework {
         let at = *index.entry(r.deployment_id).or_insert_with(|| {
             items.push(ReworkItem {
                 deployment_id: r.deployment_id,
@@ -567,23 +651,126 @@ mod tests {
         assert_eq!(nearest_rank(&eleven, 90), Some(10));
     }
 
-    fn lead(first: Option<i64>, opened: Option<i64>) -> LeadTimeRow {
+    fn lead(first: Option<i64>, opened: Option<i64>) -> LeadTimeStages {
         let at = |h: i64| DateTime::<Utc>::from_timestamp(1_790_000_000 + h * 3600, 0).unwrap();
-        LeadTimeRow {
-            connection_id: 1,
-            repository: "o/r".into(),
-            repository_key: "o/r".into(),
-            environment: "production".into(),
-            pull_number: 1,
-            title: "t".into(),
-            author: None,
-            merge_commit_sha: "a".repeat(40),
+        LeadTimeStages {
+            id: 1,
+            deployment_id: 1,
             first_commit_at: first.map(at),
             opened_at: opened.map(at),
             merged_at: at(10),
-            deployment_id: 1,
-            deploy_started_at: at(11),
             live_at: at(12),
+        }
+    }
+
+    /// A window's rows with times spread over `days` (some exactly on a bucket's edge, some with
+    /// sub-second parts, some outside the window), as a report reads them.
+    fn spread_rows(from: DateTime<Utc>, days: i64) -> Read {
+        let at = |n: i64| from + Duration::seconds(n * 37_957 - 86_400) + Duration::milliseconds(n % 3 * 250);
+        let edge = |n: i64| from + Duration::days(n);
+        let mut read = Read {
+            deploys: Vec::new(),
+            lead_times: Vec::new(),
+            interventions: Vec::new(),
+            rework: Vec::new(),
+        };
+        let count = days * 86_400 / 37_957 + 4;
+        for n in 0..count {
+            let when = if n % 11 == 0 { edge(n % days) } else { at(n) };
+            read.deploys.push(DeployRow {
+                id: n,
+                connection_id: 1,
+                repository: "o/r".into(),
+                environment: "production".into(),
+                sha: format!("{n:040}"),
+                status: ["live", "superseded", "rolled_back", "failed"][(n % 4) as usize].into(),
+                production_flag: true,
+                backfilled: n % 9 == 0,
+                deploy_time: when - Duration::minutes(3),
+                completed_at: when,
+                shipment: Some("listed".into()),
+            });
+            for pr in 0..(n % 3) {
+                let mut l = lead((pr != 1).then_some(-(n % 50)), (n % 5 != 0).then_some(-(n % 70)));
+                l.deployment_id = n;
+                l.id = n * 3 + pr;
+                l.live_at = when;
+                l.merged_at = when - Duration::hours(n % 30);
+                l.first_commit_at = l.first_commit_at.map(|_| when - Duration::hours(n % 97));
+                l.opened_at = l.opened_at.map(|_| when - Duration::hours(n % 61));
+                read.lead_times.push(l);
+            }
+            if n % 7 == 2 {
+                for reason in ["rolled_back", "regressed"].iter().take(1 + (n % 2) as usize) {
+                    read.interventions.push(InterventionRow {
+                        connection_id: 1,
+                        repository: "o/r".into(),
+                        repository_key: "o/r".into(),
+                        environment: "production".into(),
+                        deployment_id: n,
+                        reason: (*reason).into(),
+                        detail: "d".into(),
+                        failed_at: when,
+                        recovered_by_id: (n % 3 != 0).then_some(n + 1),
+                        recovered_at: (n % 3 != 0).then(|| when + Duration::minutes(n % 400)),
+                    });
+                }
+            }
+            if n % 6 == 1 {
+                read.rework.push(ReworkRow {
+                    connection_id: 1,
+                    repository: "o/r".into(),
+                    repository_key: "o/r".into(),
+                    environment: "production".into(),
+                    deployment_id: n,
+                    reason: "revert".into(),
+                    detail: "d".into(),
+                    live_at: when,
+                });
+            }
+        }
+        read
+    }
+
+    #[test]
+    fn buckets_filled_in_one_pass_hold_the_numbers_of_summarizing_each_bucket() {
+        let from = DateTime::<Utc>::from_timestamp(1_764_547_200, 0).unwrap();
+        for (days, length) in [
+            (366, Duration::days(1)),
+            (366, Duration::days(7)),
+            (30, Duration::days(7)),
+            (1, Duration::days(1)),
+        ] {
+            let to = from + Duration::days(days);
+            let read = spread_rows(from, days);
+            let buckets = bucketed(&read, from, to, length);
+            let mut expected = Vec::new();
+            let mut start = from;
+            while start < to {
+                let end = (start + length).min(to);
+                expected.push(Bucket {
+                    start,
+                    end,
+                    summary: summarize(&read, start, end),
+                });
+                start = end;
+            }
+            assert_eq!(buckets, expected, "{days} days by {length}");
+            // The rows did land in buckets: not a comparison of empty summaries.
+            let counted: usize = buckets
+                .iter()
+                .map(|b| b.summary.deploys + b.summary.failed_attempts)
+                .sum();
+            assert_eq!(
+                counted,
+                summarize(&read, from, to).deploys + summarize(&read, from, to).failed_attempts
+            );
+            assert!(counted > 0);
+            if days >= 30 {
+                assert!(buckets
+                    .iter()
+                    .any(|b| b.summary.failed_deploys > 0 && b.summary.lead_time.count > 0));
+            }
         }
     }
 

@@ -461,29 +461,83 @@ pub async fn completed_deploys(db: &impl Conn, window: &Window) -> StoreResult<V
         .collect())
 }
 
-/// The lead times of pull requests that went live in the window, oldest first (those of one
-/// deploy by their merge).
-pub async fn lead_times(db: &impl Conn, window: &Window) -> StoreResult<Vec<LeadTimeRow>> {
+/// A lead time as a report counts it: its stages, without the title, author and names that only
+/// its item shows (a year holds tens of thousands; an answer lists 500).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeadTimeStages {
+    pub id: i64,
+    pub deployment_id: i64,
+    pub first_commit_at: Option<DateTime<Utc>>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub merged_at: DateTime<Utc>,
+    pub live_at: DateTime<Utc>,
+}
+
+/// The stages of the lead times of pull requests that went live in the window, oldest first.
+pub async fn lead_time_stages(db: &impl Conn, window: &Window) -> StoreResult<Vec<LeadTimeStages>> {
     use lead_time::Column as C;
     if window.connections.as_ref().is_some_and(Vec::is_empty) {
         return Ok(Vec::new());
     }
     let mut query = lead_time::Entity::find()
+        .select_only()
+        .columns([
+            C::Id,
+            C::DeploymentId,
+            C::FirstCommitAt,
+            C::OpenedAt,
+            C::MergedAt,
+            C::LiveAt,
+        ])
         .filter(in_connections(C::ConnectionId, &window.connections))
         .filter(C::LiveAt.gte(window.from))
         .filter(C::LiveAt.lt(window.to));
     if let Some(key) = &window.repository_key {
         query = query.filter(C::RepositoryKey.eq(key.as_str()));
     }
+    type Tuple = (
+        i64,
+        i64,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        DateTime<Utc>,
+        DateTime<Utc>,
+    );
     // Pull requests that went live together: by their merge, so that newest first (the report
     // reverses this) lists the latest merged first, as a deploy's page does.
-    let rows = query
+    let rows: Vec<Tuple> = query
         .order_by_asc(C::LiveAt)
         .order_by_asc(C::MergedAt)
         .order_by_asc(C::Id)
+        .into_tuple()
         .all(db)
         .await?;
-    Ok(rows.into_iter().map(LeadTimeRow::from).collect())
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, deployment_id, first_commit_at, opened_at, merged_at, live_at)| LeadTimeStages {
+                id,
+                deployment_id,
+                first_commit_at,
+                opened_at,
+                merged_at,
+                live_at,
+            },
+        )
+        .collect())
+}
+
+/// Lead times by id (a report's listed ones), with their ids; a row deleted since is left out.
+pub async fn lead_times_by_id(db: &impl Conn, ids: &[i64]) -> StoreResult<Vec<(i64, LeadTimeRow)>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let rows = lead_time::Entity::find()
+            .filter(lead_time::Column::Id.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?;
+        found.extend(rows.into_iter().map(|r| (r.id, LeadTimeRow::from(r))));
+    }
+    Ok(found)
 }
 
 /// The interventions on deploys that went live in the window, oldest first.
