@@ -227,6 +227,9 @@ pub fn latest_deploy_time(now: DateTime<Utc>) -> DateTime<Utc> {
 /// A client's deploy time: refused when absurdly old or in the future (one deploy dated 9999
 /// would otherwise stay the newest of its environment forever).
 pub fn check_deploy_time(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), String> {
+    if is_leap_second(at) {
+        return Err(LEAP_SECOND.to_owned());
+    }
     if at < earliest_deploy_time() {
         return Err("must not be before 2005-01-01T00:00:00Z".to_owned());
     }
@@ -237,6 +240,18 @@ pub fn check_deploy_time(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), St
         ));
     }
     Ok(())
+}
+
+/// Why a time with second 60 is refused.
+pub const LEAP_SECOND: &str =
+    "must not be a leap second (:60): each database stores it differently; give the second before or after";
+
+/// A time written with second 60 (chrono keeps it as second 59 with a nanosecond part of one
+/// second or more). PostgreSQL and SQLite would store it as different instants, so callers'
+/// times with one are refused.
+pub fn is_leap_second(at: DateTime<Utc>) -> bool {
+    use chrono::Timelike;
+    at.nanosecond() >= 1_000_000_000
 }
 
 /// GitHub's timestamp taken as is unless it is ahead of the server's clock by more than
@@ -251,6 +266,22 @@ pub fn clamp_to_received(at: DateTime<Utc>, received: DateTime<Utc>) -> DateTime
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_leap_second_is_refused_as_a_deploy_time() {
+        let now = DateTime::parse_from_rfc3339("2026-12-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let leap = DateTime::parse_from_rfc3339("2026-11-30T23:59:60Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert!(is_leap_second(leap));
+        assert_eq!(check_deploy_time(leap, now).unwrap_err(), LEAP_SECOND);
+        let before = DateTime::parse_from_rfc3339("2026-11-30T23:59:59.999Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert!(check_deploy_time(before, now).is_ok());
+    }
     use super::*;
 
     #[test]

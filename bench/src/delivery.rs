@@ -222,6 +222,12 @@ async fn seed_repository(
             deployment_id: Set(id(p)?),
             deploy_started_at: Set(started),
             live_at: Set(live),
+            live_epoch: Set(live.timestamp()),
+            lead_seconds: Set(
+                (live - shiplog::delivery::report::start_from(first_commit, opened, merged).0)
+                    .num_seconds()
+                    .max(0),
+            ),
             recorded_at: Set(live + minutes(1)),
         });
     }

@@ -24,6 +24,10 @@ pub struct Model {
     pub deployment_id: i64,
     pub deploy_started_at: DateTimeUtc,
     pub live_at: DateTimeUtc,
+    /// `live_at` in whole seconds since the Unix epoch.
+    pub live_epoch: i64,
+    /// From its start (first commit, else opening, else merge) to `live_at`.
+    pub lead_seconds: i64,
     pub recorded_at: DateTimeUtc,
 }
 

@@ -2,7 +2,9 @@
 //!
 //! - `lead_time`: for each merged pull request and environment, the first deploy there that
 //!   contained its merge commit, with the stages (first commit, opened, merged, deploy started,
-//!   live), written when that deploy's went-live job reads what it shipped;
+//!   live), written when that deploy's went-live job reads what it shipped; its live time in
+//!   whole seconds since the epoch and its lead time in seconds are kept as numbers, so a
+//!   year of them is counted without decoding a timestamp;
 //! - `deploy_intervention`: a deploy that needed intervention (rolled back, a revert of one of its
 //!   pull requests shipped soon after, a monitoring check said `regressed`), once per reason, with
 //!   the deploy that recovered from it;
@@ -42,6 +44,8 @@ enum LeadTime {
     DeploymentId,
     DeployStartedAt,
     LiveAt,
+    LiveEpoch,
+    LeadSeconds,
     RecordedAt,
 }
 
@@ -165,6 +169,8 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(LeadTime::DeploymentId).big_integer().not_null())
                     .col(at(LeadTime::DeployStartedAt))
                     .col(at(LeadTime::LiveAt))
+                    .col(ColumnDef::new(LeadTime::LiveEpoch).big_integer().not_null())
+                    .col(ColumnDef::new(LeadTime::LeadSeconds).big_integer().not_null())
                     .col(at(LeadTime::RecordedAt))
                     .foreign_key(&mut of_connection(
                         "fk_lead_time_connection",

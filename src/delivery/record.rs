@@ -17,6 +17,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::delivery::report;
 use crate::deploys::{Deploy, DeployStatus};
 use crate::shipped::changes;
 use crate::store::commits::RangeListing;
@@ -79,6 +80,9 @@ pub async fn after_live(
                 deployment_id: deploy.id.0,
                 deploy_started_at: deploy.deploy_time,
                 live_at: at,
+                lead_seconds: (at - report::start_from(first_commit_at, pr.created_at, pr.merged_at).0)
+                    .num_seconds()
+                    .max(0),
             });
         }
         reverts = listing

@@ -2,14 +2,15 @@
 //! window and the one before it (the trend), per bucket (day or week), and the items behind every
 //! number. Never calls GitHub; never recomputes what a deploy shipped.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::connections::{self, environments};
 use crate::store::delivery::{
-    self as rows, DeployRow, InterventionRow, LeadTimeRow, LeadTimeStages, ReworkRow, Window, WENT_LIVE,
+    self as rows, CountedDeploy, CountedLeadTime, DeployRow, InterventionRow, LeadTimeRow, ReworkRow, ShipmentKnown,
+    Window,
 };
 use crate::store::{Store, StoreResult};
 
@@ -262,16 +263,18 @@ pub struct CountedEnvironment {
     pub deploys: usize,
 }
 
-/// Everything the window and the one before it hold, counted or not yet split.
+/// Everything the window and the one before it hold, counted: deploys and lead times as
+/// numbers (a year of a busy repository is tens of thousands of them), failures and rework in
+/// full (a few hundred).
 struct Read {
-    deploys: Vec<DeployRow>,
-    /// Only the stages: the listed lead times are read in full once they are known.
-    lead_times: Vec<LeadTimeStages>,
+    deploys: Vec<CountedDeploy>,
+    lead_times: Vec<CountedLeadTime>,
     interventions: Vec<InterventionRow>,
     rework: Vec<ReworkRow>,
 }
 
-/// Builds the report for `asked` from stored rows.
+/// Builds the report for `asked` from stored rows: a fixed number of statements, whatever the
+/// window holds.
 pub async fn build(store: &Store, asked: &Asked) -> StoreResult<Report> {
     let span = asked.to - asked.from;
     let previous_from = asked.from - span;
@@ -282,80 +285,118 @@ pub async fn build(store: &Store, asked: &Asked) -> StoreResult<Report> {
         to: asked.to,
     };
     let conn = store.conn();
+
+    // Which environments count: the asked one, else the production ones by each connection's
+    // settings (a `production_environments` pattern, or GitHub's flag on its deploys).
+    let mut settings = HashMap::new();
+    let mut counted_environments = Vec::new();
+    for env in rows::window_environments(conn, &window).await? {
+        let counts = match &asked.environment {
+            Some(environment) => env.environment == *environment,
+            None => {
+                if let std::collections::hash_map::Entry::Vacant(slot) = settings.entry(env.connection_id) {
+                    slot.insert(connections::get(store, env.connection_id).await?.map(|c| c.settings));
+                }
+                settings
+                    .get(&env.connection_id)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|s| environments::is_production(s, &env.environment, env.production_flag))
+            }
+        };
+        if counts {
+            counted_environments.push((env.connection_id, env.environment));
+        }
+    }
     let mut read = Read {
-        deploys: rows::completed_deploys(conn, &window).await?,
-        lead_times: rows::lead_time_stages(conn, &window).await?,
+        deploys: rows::counted_deploys(conn, &window, &counted_environments).await?,
+        lead_times: rows::counted_lead_times(conn, &window, &counted_environments).await?,
         interventions: rows::interventions(conn, &window).await?,
         rework: rows::rework(conn, &window).await?,
     };
-
-    // Which deploys count: the asked environment, else the production ones by each
-    // connection's settings (GitHub's flag, or a `production_environments` pattern).
-    let mut settings = HashMap::new();
-    for id in read.deploys.iter().map(|d| d.connection_id).collect::<HashSet<_>>() {
-        if let Some(connection) = connections::get(store, id).await? {
-            settings.insert(id, connection.settings);
-        }
-    }
-    read.deploys.retain(|d| match &asked.environment {
-        Some(environment) => d.environment == *environment,
-        None => settings
-            .get(&d.connection_id)
-            .is_some_and(|s| environments::is_production(s, &d.environment, d.production_flag)),
-    });
     let counted: HashSet<i64> = read.deploys.iter().map(|d| d.id).collect();
     read.lead_times.retain(|l| counted.contains(&l.deployment_id));
     read.interventions.retain(|i| counted.contains(&i.deployment_id));
     read.rework.retain(|r| counted.contains(&r.deployment_id));
 
-    let previous = summarize(&read, previous_from, asked.from);
-    let summary = summarize(&read, asked.from, asked.to);
+    let (from, to) = (asked.from.timestamp(), asked.to.timestamp());
+    let previous = summarize(&read, previous_from.timestamp(), from);
+    let summary = summarize(&read, from, to);
     let buckets = bucketed(&read, asked.from, asked.to, asked.bucket.length());
 
-    let current = |at: DateTime<Utc>| at >= asked.from && at < asked.to;
-    let mut environments: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let (mut deploys, mut failed_attempts, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
-    for d in read.deploys.iter().filter(|d| current(d.completed_at)) {
-        let item = DeployItem {
-            deployment_id: d.id,
-            connection_id: d.connection_id,
-            repository: d.repository.clone(),
-            environment: d.environment.clone(),
-            sha: d.sha.clone(),
-            status: d.status.clone(),
-            started_at: d.deploy_time,
-            completed_at: d.completed_at,
-            backfilled: d.backfilled,
-        };
-        if !WENT_LIVE.contains(&d.status.as_str()) {
-            failed_attempts.push(item);
-            continue;
-        }
-        *environments
-            .entry((d.repository.clone(), d.environment.clone()))
-            .or_default() += 1;
-        if let Some(why) = unknown_why(d) {
-            unknown.push(UnknownItem {
+    // The items: the newest of each list, read in full.
+    let current: Vec<&CountedDeploy> = read
+        .deploys
+        .iter()
+        .filter(|d| d.completed >= from && d.completed < to)
+        .collect();
+    let newest = |keep: &dyn Fn(&CountedDeploy) -> bool| -> (usize, Vec<CountedDeploy>) {
+        let all: Vec<CountedDeploy> = current.iter().rev().filter(|d| keep(d)).map(|d| **d).collect();
+        (all.len(), all.into_iter().take(ITEMS_MAX).collect())
+    };
+    let (live_total, live) = newest(&|d| d.went_live);
+    let (failed_total, failed) = newest(&|d| !d.went_live);
+    let (unknown_total, unknown) = newest(&|d| d.went_live && d.shipment != ShipmentKnown::Listed);
+    let mut ids: Vec<i64> = live.iter().chain(&failed).chain(&unknown).map(|d| d.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let full: HashMap<i64, DeployRow> = rows::deploys_by_id(conn, &ids)
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d))
+        .collect();
+    let deploy_items = |list: &[CountedDeploy]| -> Vec<DeployItem> {
+        list.iter()
+            .filter_map(|c| full.get(&c.id))
+            .map(|d| DeployItem {
                 deployment_id: d.id,
+                connection_id: d.connection_id,
                 repository: d.repository.clone(),
                 environment: d.environment.clone(),
-                live_at: d.completed_at,
-                why,
-            });
-        }
-        deploys.push(item);
-    }
-    let lead_times: Vec<&LeadTimeStages> = read.lead_times.iter().filter(|l| current(l.live_at)).collect();
+                sha: d.sha.clone(),
+                status: d.status.clone(),
+                started_at: d.deploy_time,
+                completed_at: d.completed_at,
+                backfilled: d.backfilled,
+            })
+            .collect()
+    };
+    let unknown_items: Vec<UnknownItem> = unknown
+        .iter()
+        .filter_map(|c| full.get(&c.id).map(|d| (c, d)))
+        .map(|(c, d)| UnknownItem {
+            deployment_id: d.id,
+            repository: d.repository.clone(),
+            environment: d.environment.clone(),
+            live_at: d.completed_at,
+            why: unknown_why(c.shipment, c.backfilled),
+        })
+        .collect();
+    let environments = rows::environment_counts(
+        conn,
+        &Window {
+            from: asked.from,
+            ..window.clone()
+        },
+        &counted_environments,
+    )
+    .await?;
+
+    let lead_times: Vec<&CountedLeadTime> = read
+        .lead_times
+        .iter()
+        .filter(|l| l.live >= from && l.live < to)
+        .collect();
     let listed: Vec<i64> = lead_times.iter().rev().take(ITEMS_MAX).map(|l| l.id).collect();
-    let mut full: HashMap<i64, LeadTimeRow> = rows::lead_times_by_id(conn, &listed).await?.into_iter().collect();
+    let mut full_leads: HashMap<i64, LeadTimeRow> = rows::lead_times_by_id(conn, &listed).await?.into_iter().collect();
     let lead_times = Items {
         total: lead_times.len(),
         items: listed
             .iter()
-            .filter_map(|id| full.remove(id))
+            .filter_map(|id| full_leads.remove(id))
             .map(|l| lead_time_item(&l))
             .collect(),
     };
+    let in_window = |at: DateTime<Utc>| at >= asked.from && at < asked.to;
 
     Ok(Report {
         from: asked.from,
@@ -365,7 +406,7 @@ pub async fn build(store: &Store, asked: &Asked) -> StoreResult<Report> {
         environment: asked.environment.clone(),
         environments: environments
             .into_iter()
-            .map(|((repository, environment), deploys)| CountedEnvironment {
+            .map(|(repository, environment, deploys)| CountedEnvironment {
                 repository,
                 environment,
                 deploys,
@@ -375,29 +416,38 @@ pub async fn build(store: &Store, asked: &Asked) -> StoreResult<Report> {
         previous,
         previous_from,
         buckets,
-        deploys: Items::newest_first(deploys),
-        failed_attempts: Items::newest_first(failed_attempts),
+        deploys: Items {
+            total: live_total,
+            items: deploy_items(&live),
+        },
+        failed_attempts: Items {
+            total: failed_total,
+            items: deploy_items(&failed),
+        },
         lead_times,
-        failures: Items::newest_first(failures(read.interventions.iter().filter(|i| current(i.failed_at)))),
-        rework: Items::newest_first(rework(read.rework.iter().filter(|r| current(r.live_at)))),
-        unknown: Items::newest_first(unknown),
+        failures: Items::newest_first(failures(read.interventions.iter().filter(|i| in_window(i.failed_at)))),
+        rework: Items::newest_first(rework(read.rework.iter().filter(|r| in_window(r.live_at)))),
+        unknown: Items {
+            total: unknown_total,
+            items: unknown_items,
+        },
     })
 }
 
 /// Why a deploy that went live has no listed shipment (so its pull requests have no lead time).
-fn unknown_why(d: &DeployRow) -> Option<String> {
-    Some(match d.shipment.as_deref() {
-        Some("listed") => return None,
-        Some("first") => {
+fn unknown_why(shipment: ShipmentKnown, backfilled: bool) -> String {
+    match shipment {
+        ShipmentKnown::Listed => "its shipment is listed".to_owned(),
+        ShipmentKnown::First => {
             "the first deploy shiplog saw in this environment: what it contains was not compared with anything, so the pull requests it brought have no lead time".to_owned()
         }
-        Some("unrelated") => "its commit shares no history with the deploy it replaced: nothing could be listed".to_owned(),
-        Some(_) => "what it shipped was not read (no GitHub App was configured when it went live)".to_owned(),
-        None if d.backfilled => {
+        ShipmentKnown::Unrelated => "its commit shares no history with the deploy it replaced: nothing could be listed".to_owned(),
+        ShipmentKnown::Unread => "what it shipped was not read (no GitHub App was configured when it went live)".to_owned(),
+        ShipmentKnown::None if backfilled => {
             "backfilled from history: it counts as a deploy, but what it shipped was not read".to_owned()
         }
-        None => "what it shipped is not recorded yet (its went-live job has not run)".to_owned(),
-    })
+        ShipmentKnown::None => "what it shipped is not recorded yet (its went-live job has not run)".to_owned(),
+    }
 }
 
 fn lead_time_item(l: &LeadTimeRow) -> LeadTimeItem {
@@ -424,11 +474,7 @@ fn lead_time_item(l: &LeadTimeRow) -> LeadTimeItem {
 /// Where a lead time starts: the pull request's first commit (the earliest author time among
 /// its commits the range listed), or its opening when that is earlier or the commits are not
 /// known; the merge when neither is known, said in the note.
-pub fn start_of(l: &LeadTimeStages) -> (DateTime<Utc>, StartedFrom, Option<String>) {
-    start_from(l.first_commit_at, l.opened_at, l.merged_at)
-}
-
-fn start_from(
+pub fn start_from(
     first_commit_at: Option<DateTime<Utc>>,
     opened_at: Option<DateTime<Utc>>,
     merged_at: DateTime<Utc>,
@@ -455,40 +501,36 @@ fn start_from(
     }
 }
 
-fn lead_seconds(l: &LeadTimeStages) -> i64 {
-    (l.live_at - start_of(l).0).num_seconds().max(0)
-}
-
 /// The rows of one span of time (a window or a bucket), already picked.
 #[derive(Default)]
 struct Span<'a> {
-    deploys: Vec<&'a DeployRow>,
+    deploys: usize,
+    backfilled_deploys: usize,
+    failed_attempts: usize,
     lead_seconds: Vec<i64>,
     interventions: Vec<&'a InterventionRow>,
     rework: Vec<&'a ReworkRow>,
 }
 
 impl<'a> Span<'a> {
-    fn add_deploy(&mut self, d: &'a DeployRow) {
-        self.deploys.push(d);
-    }
-
-    fn add_lead_time(&mut self, l: &LeadTimeStages) {
-        self.lead_seconds.push(lead_seconds(l));
-    }
-
-    /// The numbers of the span `[from, to)`.
-    fn summary(self, from: DateTime<Utc>, to: DateTime<Utc>) -> Summary {
-        let mut summary = Summary::default();
-        for d in &self.deploys {
-            if WENT_LIVE.contains(&d.status.as_str()) {
-                summary.deploys += 1;
-                summary.backfilled_deploys += usize::from(d.backfilled);
-            } else {
-                summary.failed_attempts += 1;
-            }
+    fn add_deploy(&mut self, d: &CountedDeploy) {
+        if d.went_live {
+            self.deploys += 1;
+            self.backfilled_deploys += usize::from(d.backfilled);
+        } else {
+            self.failed_attempts += 1;
         }
-        let days = (to - from).num_seconds() as f64 / 86_400.0;
+    }
+
+    /// The numbers of the span `[from, to)` (whole seconds since the epoch).
+    fn summary(self, from: i64, to: i64) -> Summary {
+        let mut summary = Summary {
+            deploys: self.deploys,
+            backfilled_deploys: self.backfilled_deploys,
+            failed_attempts: self.failed_attempts,
+            ..Summary::default()
+        };
+        let days = (to - from) as f64 / 86_400.0;
         if days > 0.0 {
             summary.deploys_per_day = round(summary.deploys as f64 / days);
             summary.deploys_per_week = round(summary.deploys as f64 * 7.0 / days);
@@ -507,20 +549,26 @@ impl<'a> Span<'a> {
     }
 }
 
-/// The numbers of `[from, to)`.
-fn summarize(read: &Read, from: DateTime<Utc>, to: DateTime<Utc>) -> Summary {
-    let within = |at: DateTime<Utc>| at >= from && at < to;
+/// The numbers of `[from, to)` (whole seconds since the epoch).
+fn summarize(read: &Read, from: i64, to: i64) -> Summary {
+    let within = |at: i64| at >= from && at < to;
     let mut span = Span::default();
     read.deploys
         .iter()
-        .filter(|d| within(d.completed_at))
+        .filter(|d| within(d.completed))
         .for_each(|d| span.add_deploy(d));
-    read.lead_times
+    span.lead_seconds = read
+        .lead_times
         .iter()
-        .filter(|l| within(l.live_at))
-        .for_each(|l| span.add_lead_time(l));
-    span.interventions = read.interventions.iter().filter(|i| within(i.failed_at)).collect();
-    span.rework = read.rework.iter().filter(|r| within(r.live_at)).collect();
+        .filter(|l| within(l.live))
+        .map(|l| l.lead_seconds)
+        .collect();
+    span.interventions = read
+        .interventions
+        .iter()
+        .filter(|i| within(i.failed_at.timestamp()))
+        .collect();
+    span.rework = read.rework.iter().filter(|r| within(r.live_at.timestamp())).collect();
     span.summary(from, to)
 }
 
@@ -536,29 +584,27 @@ fn bucketed(read: &Read, from: DateTime<Utc>, to: DateTime<Utc>, length: Duratio
         start = end;
     }
     let mut spans: Vec<Span> = bounds.iter().map(|_| Span::default()).collect();
-    // Bucket k is [from + k × length, from + (k + 1) × length): a whole number of seconds long,
-    // so the whole seconds since `from` decide it.
+    // Bucket k is [from + k × length, from + (k + 1) × length), in whole seconds.
+    let (first, last) = (from.timestamp(), to.timestamp());
     let step = length.num_seconds().max(1);
-    let index = |at: DateTime<Utc>| {
-        (at >= from && at < to).then(|| (((at - from).num_seconds() / step) as usize).min(bounds.len() - 1))
-    };
+    let index = |at: i64| (at >= first && at < last).then(|| (((at - first) / step) as usize).min(bounds.len() - 1));
     for d in &read.deploys {
-        if let Some(k) = index(d.completed_at) {
+        if let Some(k) = index(d.completed) {
             spans[k].add_deploy(d);
         }
     }
     for l in &read.lead_times {
-        if let Some(k) = index(l.live_at) {
-            spans[k].add_lead_time(l);
+        if let Some(k) = index(l.live) {
+            spans[k].lead_seconds.push(l.lead_seconds);
         }
     }
     for i in &read.interventions {
-        if let Some(k) = index(i.failed_at) {
+        if let Some(k) = index(i.failed_at.timestamp()) {
             spans[k].interventions.push(i);
         }
     }
     for r in &read.rework {
-        if let Some(k) = index(r.live_at) {
+        if let Some(k) = index(r.live_at.timestamp()) {
             spans[k].rework.push(r);
         }
     }
@@ -568,7 +614,7 @@ fn bucketed(read: &Read, from: DateTime<Utc>, to: DateTime<Utc>, length: Duratio
         .map(|((start, end), span)| Bucket {
             start,
             end,
-            summary: span.summary(start, end),
+            summary: span.summary(start.timestamp(), end.timestamp()),
         })
         .collect()
 }
@@ -651,23 +697,13 @@ mod tests {
         assert_eq!(nearest_rank(&eleven, 90), Some(10));
     }
 
-    fn lead(first: Option<i64>, opened: Option<i64>) -> LeadTimeStages {
-        let at = |h: i64| DateTime::<Utc>::from_timestamp(1_790_000_000 + h * 3600, 0).unwrap();
-        LeadTimeStages {
-            id: 1,
-            deployment_id: 1,
-            first_commit_at: first.map(at),
-            opened_at: opened.map(at),
-            merged_at: at(10),
-            live_at: at(12),
-        }
-    }
-
-    /// A window's rows with times spread over `days` (some exactly on a bucket's edge, some with
-    /// sub-second parts, some outside the window), as a report reads them.
+    /// A window's rows with times spread over `days` (some exactly on a bucket's edge, some
+    /// outside the window), as a report reads them.
     fn spread_rows(from: DateTime<Utc>, days: i64) -> Read {
-        let at = |n: i64| from + Duration::seconds(n * 37_957 - 86_400) + Duration::milliseconds(n % 3 * 250);
-        let edge = |n: i64| from + Duration::days(n);
+        let from = from.timestamp();
+        let at = |n: i64| from + n * 37_957 - 86_400;
+        let edge = |n: i64| from + n * 86_400;
+        let time = |epoch: i64| DateTime::<Utc>::from_timestamp(epoch, 0).unwrap();
         let mut read = Read {
             deploys: Vec::new(),
             lead_times: Vec::new(),
@@ -677,28 +713,20 @@ mod tests {
         let count = days * 86_400 / 37_957 + 4;
         for n in 0..count {
             let when = if n % 11 == 0 { edge(n % days) } else { at(n) };
-            read.deploys.push(DeployRow {
+            read.deploys.push(CountedDeploy {
                 id: n,
-                connection_id: 1,
-                repository: "o/r".into(),
-                environment: "production".into(),
-                sha: format!("{n:040}"),
-                status: ["live", "superseded", "rolled_back", "failed"][(n % 4) as usize].into(),
-                production_flag: true,
+                completed: when,
+                went_live: n % 4 != 3,
                 backfilled: n % 9 == 0,
-                deploy_time: when - Duration::minutes(3),
-                completed_at: when,
-                shipment: Some("listed".into()),
+                shipment: ShipmentKnown::Listed,
             });
             for pr in 0..(n % 3) {
-                let mut l = lead((pr != 1).then_some(-(n % 50)), (n % 5 != 0).then_some(-(n % 70)));
-                l.deployment_id = n;
-                l.id = n * 3 + pr;
-                l.live_at = when;
-                l.merged_at = when - Duration::hours(n % 30);
-                l.first_commit_at = l.first_commit_at.map(|_| when - Duration::hours(n % 97));
-                l.opened_at = l.opened_at.map(|_| when - Duration::hours(n % 61));
-                read.lead_times.push(l);
+                read.lead_times.push(CountedLeadTime {
+                    id: n * 3 + pr,
+                    deployment_id: n,
+                    live: when,
+                    lead_seconds: (n % 97) * 3600 + pr * 60,
+                });
             }
             if n % 7 == 2 {
                 for reason in ["rolled_back", "regressed"].iter().take(1 + (n % 2) as usize) {
@@ -710,9 +738,9 @@ mod tests {
                         deployment_id: n,
                         reason: (*reason).into(),
                         detail: "d".into(),
-                        failed_at: when,
+                        failed_at: time(when),
                         recovered_by_id: (n % 3 != 0).then_some(n + 1),
-                        recovered_at: (n % 3 != 0).then(|| when + Duration::minutes(n % 400)),
+                        recovered_at: (n % 3 != 0).then(|| time(when) + Duration::minutes(n % 400)),
                     });
                 }
             }
@@ -725,7 +753,7 @@ mod tests {
                     deployment_id: n,
                     reason: "revert".into(),
                     detail: "d".into(),
-                    live_at: when,
+                    live_at: time(when),
                 });
             }
         }
@@ -751,7 +779,7 @@ mod tests {
                 expected.push(Bucket {
                     start,
                     end,
-                    summary: summarize(&read, start, end),
+                    summary: summarize(&read, start.timestamp(), end.timestamp()),
                 });
                 start = end;
             }
@@ -763,7 +791,8 @@ mod tests {
                 .sum();
             assert_eq!(
                 counted,
-                summarize(&read, from, to).deploys + summarize(&read, from, to).failed_attempts
+                summarize(&read, from.timestamp(), to.timestamp()).deploys
+                    + summarize(&read, from.timestamp(), to.timestamp()).failed_attempts
             );
             assert!(counted > 0);
             if days >= 30 {
@@ -776,13 +805,15 @@ mod tests {
 
     #[test]
     fn a_lead_time_starts_at_the_earliest_known_stage_and_says_what_it_did_not_know() {
-        assert_eq!(start_of(&lead(Some(1), Some(2))).1, StartedFrom::FirstCommit);
+        let at = |h: i64| DateTime::<Utc>::from_timestamp(1_790_000_000 + h * 3600, 0).unwrap();
+        let start = |first: Option<i64>, opened: Option<i64>| start_from(first.map(at), opened.map(at), at(10));
+        assert_eq!(start(Some(1), Some(2)).1, StartedFrom::FirstCommit);
+        assert_eq!(start(Some(1), Some(2)).0, at(1));
         // A squash merge's one commit is dated at the merge: the opening is earlier.
-        assert_eq!(start_of(&lead(Some(10), Some(2))).1, StartedFrom::Opened);
-        assert!(start_of(&lead(Some(10), Some(2))).2.is_none());
-        let (_, from, note) = start_of(&lead(None, None));
+        assert_eq!(start(Some(10), Some(2)).1, StartedFrom::Opened);
+        assert!(start(Some(10), Some(2)).2.is_none());
+        let (_, from, note) = start(None, None);
         assert_eq!(from, StartedFrom::Merged);
         assert!(note.unwrap().contains("counted from the merge"));
-        assert_eq!(lead_seconds(&lead(Some(1), Some(2))), 11 * 3600);
     }
 }

@@ -3,7 +3,7 @@
 //! their parameters with [`parse_asked`]. Read from rows; never calls GitHub.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Timelike, Utc};
 
 use super::auth::{Caller, NamedIn};
 use super::AppState;
@@ -55,8 +55,13 @@ pub fn read_query(raw: &str) -> Result<Sent, Vec<FieldError>> {
             errors.push(FieldError::new(key, "is given twice"));
             continue;
         }
-        let value = value.trim();
-        *slot = (!value.is_empty()).then(|| value.to_owned());
+        // Not trimmed: a value is taken as sent, so `environment=%0A` is refused, not widened
+        // to every environment. Bytes that are not UTF-8 were replaced while decoding.
+        if value.contains('\u{FFFD}') {
+            errors.push(FieldError::new(key, "is not valid UTF-8"));
+            continue;
+        }
+        *slot = (!value.is_empty()).then_some(value);
     }
     if errors.is_empty() {
         Ok(sent)
@@ -65,12 +70,15 @@ pub fn read_query(raw: &str) -> Result<Sent, Vec<FieldError>> {
     }
 }
 
-/// A day (`2026-11-30`, midnight UTC) or an RFC 3339 time.
+/// A day (`2026-11-30`, midnight UTC) or an RFC 3339 time (not a leap second).
 fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
     if let Ok(day) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
         return Some(day.and_time(NaiveTime::MIN).and_utc());
     }
-    DateTime::parse_from_rfc3339(raw).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(raw)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+        .filter(|t| !crate::limits::is_leap_second(*t))
 }
 
 /// What is asked, every invalid parameter named (422); a credential asking for another
@@ -135,8 +143,10 @@ pub fn parse_asked(sent: &Sent, scope: Scope, now: DateTime<Utc>) -> Result<Aske
     let tomorrow = (now.date_naive() + Duration::days(1))
         .and_time(NaiveTime::MIN)
         .and_utc();
-    let to = to.unwrap_or(tomorrow);
+    // Whole seconds: the report counts in seconds since the epoch.
+    let to = to.unwrap_or(tomorrow).with_nanosecond(0).unwrap_or(tomorrow);
     let from = from.unwrap_or(to - Duration::days(DEFAULT_DAYS));
+    let from = from.with_nanosecond(0).unwrap_or(from);
     if from >= to {
         // An invalid parameter like any other (422), not a malformed body (400).
         return Err(ApiError::unprocessable(vec![FieldError::new(
@@ -215,6 +225,13 @@ mod tests {
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["repository", "colour"]);
         assert!(read_query("from=&bucket=week").unwrap().from.is_none());
+        // Taken as sent: a line break is not trimmed into "no filter".
+        assert_eq!(
+            read_query("environment=%0A").unwrap().environment.as_deref(),
+            Some("\n")
+        );
+        assert_eq!(read_query("environment=%FF%FE").unwrap_err()[0].field, "environment");
+        assert!(parse_time("2026-11-30T23:59:60Z").is_none());
     }
 
     #[test]

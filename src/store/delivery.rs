@@ -8,7 +8,10 @@ use entity::{
     lead_time,
 };
 use sea_orm::sea_query::{Alias, Expr, OnConflict};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, JoinType, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseBackend, EntityTrait, JoinType, NotSet, QueryFilter, QueryOrder, QuerySelect, Set,
+    Statement, Value,
+};
 
 use super::{Conn, StoreResult, Writer};
 
@@ -29,6 +32,8 @@ pub struct LeadTimeRow {
     pub deployment_id: i64,
     pub deploy_started_at: DateTime<Utc>,
     pub live_at: DateTime<Utc>,
+    /// From its start to `live_at` (`delivery::report::start_from`), kept to be counted.
+    pub lead_seconds: i64,
 }
 
 impl From<lead_time::Model> for LeadTimeRow {
@@ -48,6 +53,7 @@ impl From<lead_time::Model> for LeadTimeRow {
             deployment_id: r.deployment_id,
             deploy_started_at: r.deploy_started_at,
             live_at: r.live_at,
+            lead_seconds: r.lead_seconds,
         }
     }
 }
@@ -76,6 +82,8 @@ pub async fn save_lead_times(db: &impl Writer, rows: &[LeadTimeRow], now: DateTi
             deployment_id: Set(r.deployment_id),
             deploy_started_at: Set(r.deploy_started_at),
             live_at: Set(r.live_at),
+            live_epoch: Set(r.live_at.timestamp()),
+            lead_seconds: Set(r.lead_seconds),
             recorded_at: Set(now),
         }))
         .on_conflict(
@@ -88,6 +96,8 @@ pub async fn save_lead_times(db: &impl Writer, rows: &[LeadTimeRow], now: DateTi
                     C::DeploymentId,
                     C::DeployStartedAt,
                     C::LiveAt,
+                    C::LiveEpoch,
+                    C::LeadSeconds,
                     C::RecordedAt,
                 ])
                 .action_and_where(
@@ -346,7 +356,7 @@ pub struct Window {
     pub to: DateTime<Utc>,
 }
 
-/// A deploy that went live (or failed) in the window, as the metrics count it.
+/// A deploy that went live (or failed), as a report's item shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeployRow {
     pub id: i64,
@@ -360,9 +370,6 @@ pub struct DeployRow {
     pub deploy_time: DateTime<Utc>,
     /// When it went live (or failed).
     pub completed_at: DateTime<Utc>,
-    /// Its shipment's kind (`first`, `listed`, `unrelated`, `unread`); `None` when none was
-    /// recorded (a backfilled deploy, a failed one, or its went-live job has not run yet).
-    pub shipment: Option<String>,
 }
 
 fn in_connections<C: ColumnTrait>(column: C, connections: &Option<Vec<i64>>) -> Condition {
@@ -370,161 +377,6 @@ fn in_connections<C: ColumnTrait>(column: C, connections: &Option<Vec<i64>>) -> 
         None => Condition::all(),
         Some(ids) => Condition::all().add(column.is_in(ids.iter().copied())),
     }
-}
-
-/// The deploys that completed in the window (went live, or failed), oldest first. Transient
-/// environments (preview apps) are left out.
-pub async fn completed_deploys(db: &impl Conn, window: &Window) -> StoreResult<Vec<DeployRow>> {
-    use deployment::Column as C;
-    if window.connections.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(Vec::new());
-    }
-    let mut query = deployment::Entity::find()
-        .select_only()
-        .columns([
-            C::Id,
-            C::ConnectionId,
-            C::Repository,
-            C::Environment,
-            C::Sha,
-            C::Status,
-            C::ProductionEnvironment,
-            C::Backfilled,
-            C::DeployTime,
-            C::CompletedAt,
-        ])
-        .column(deploy_shipment::Column::Kind)
-        .join_rev(
-            JoinType::LeftJoin,
-            deploy_shipment::Entity::belongs_to(deployment::Entity)
-                .from(deploy_shipment::Column::DeploymentId)
-                .to(C::Id)
-                .into(),
-        )
-        .filter(in_connections(C::ConnectionId, &window.connections))
-        .filter(C::CompletedAt.gte(window.from))
-        .filter(C::CompletedAt.lt(window.to))
-        .filter(C::TransientEnvironment.eq(false));
-    if let Some(key) = &window.repository_key {
-        query = query.filter(C::RepositoryKey.eq(key.as_str()));
-    }
-    type Tuple = (
-        i64,
-        i64,
-        String,
-        String,
-        String,
-        String,
-        bool,
-        bool,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-        Option<String>,
-    );
-    let rows: Vec<Tuple> = query
-        .order_by_asc(C::CompletedAt)
-        .order_by_asc(C::Id)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(
-            |(
-                id,
-                connection_id,
-                repository,
-                environment,
-                sha,
-                status,
-                production_flag,
-                backfilled,
-                deploy_time,
-                completed,
-                shipment,
-            )| {
-                Some(DeployRow {
-                    id,
-                    connection_id,
-                    repository,
-                    environment,
-                    sha,
-                    status,
-                    production_flag,
-                    backfilled,
-                    deploy_time,
-                    completed_at: completed?,
-                    shipment,
-                })
-            },
-        )
-        .collect())
-}
-
-/// A lead time as a report counts it: its stages, without the title, author and names that only
-/// its item shows (a year holds tens of thousands; an answer lists 500).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LeadTimeStages {
-    pub id: i64,
-    pub deployment_id: i64,
-    pub first_commit_at: Option<DateTime<Utc>>,
-    pub opened_at: Option<DateTime<Utc>>,
-    pub merged_at: DateTime<Utc>,
-    pub live_at: DateTime<Utc>,
-}
-
-/// The stages of the lead times of pull requests that went live in the window, oldest first.
-pub async fn lead_time_stages(db: &impl Conn, window: &Window) -> StoreResult<Vec<LeadTimeStages>> {
-    use lead_time::Column as C;
-    if window.connections.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(Vec::new());
-    }
-    let mut query = lead_time::Entity::find()
-        .select_only()
-        .columns([
-            C::Id,
-            C::DeploymentId,
-            C::FirstCommitAt,
-            C::OpenedAt,
-            C::MergedAt,
-            C::LiveAt,
-        ])
-        .filter(in_connections(C::ConnectionId, &window.connections))
-        .filter(C::LiveAt.gte(window.from))
-        .filter(C::LiveAt.lt(window.to));
-    if let Some(key) = &window.repository_key {
-        query = query.filter(C::RepositoryKey.eq(key.as_str()));
-    }
-    type Tuple = (
-        i64,
-        i64,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        DateTime<Utc>,
-        DateTime<Utc>,
-    );
-    // Pull requests that went live together: by their merge, so that newest first (the report
-    // reverses this) lists the latest merged first, as a deploy's page does.
-    let rows: Vec<Tuple> = query
-        .order_by_asc(C::LiveAt)
-        .order_by_asc(C::MergedAt)
-        .order_by_asc(C::Id)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, deployment_id, first_commit_at, opened_at, merged_at, live_at)| LeadTimeStages {
-                id,
-                deployment_id,
-                first_commit_at,
-                opened_at,
-                merged_at,
-                live_at,
-            },
-        )
-        .collect())
 }
 
 /// Lead times by id (a report's listed ones), with their ids; a row deleted since is left out.
@@ -617,3 +469,240 @@ pub async fn rolled_back_a_deploy_of(db: &impl Conn, rollback_id: i64, sha: &str
 
 /// The statuses of a deploy that went live (and may since have been replaced).
 pub const WENT_LIVE: [&str; 3] = ["live", "superseded", "rolled_back"];
+
+/// A deploy as a report counts it: numbers only, no text or time to decode (a year of a busy
+/// repository holds ten thousand). Its item, when listed, is read in full ([`deploys_by_id`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountedDeploy {
+    pub id: i64,
+    /// When it went live (or failed), in whole seconds since the Unix epoch.
+    pub completed: i64,
+    /// Went live (else it failed before).
+    pub went_live: bool,
+    pub backfilled: bool,
+    pub shipment: ShipmentKnown,
+}
+
+/// What its shipment says of a deploy's pull requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShipmentKnown {
+    Listed,
+    First,
+    Unrelated,
+    /// Recorded but not read (`unread`).
+    Unread,
+    /// No shipment recorded.
+    None,
+}
+
+/// An environment of the window's deploys: its connection, its name, and whether GitHub flagged
+/// any of its deploys `production_environment`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowEnvironment {
+    pub connection_id: i64,
+    pub environment: String,
+    pub production_flag: bool,
+}
+
+/// The whole seconds since the Unix epoch of a timestamp column, in each engine's SQL.
+fn epoch(backend: DatabaseBackend, column: &str) -> String {
+    match backend {
+        DatabaseBackend::Postgres => format!("CAST(FLOOR(EXTRACT(EPOCH FROM {column})) AS BIGINT)"),
+        _ => format!("CAST(strftime('%s', {column}) AS INTEGER)"),
+    }
+}
+
+fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = match backend {
+        DatabaseBackend::Postgres => super::postgres_parameters(sql),
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// The conditions of `window` on the table `alias` (`connection_id`, `repository_key`, the
+/// time column `at`), with their values.
+fn window_filter(alias: &str, at: &str, window: &Window, values: &mut Vec<Value>) -> String {
+    let mut sql = format!("{alias}.{at} >= ? AND {alias}.{at} < ?");
+    values.push(window.from.into());
+    values.push(window.to.into());
+    if let Some(ids) = &window.connections {
+        let marks = vec!["?"; ids.len().max(1)].join(", ");
+        sql.push_str(&format!(" AND {alias}.connection_id IN ({marks})"));
+        if ids.is_empty() {
+            values.push(Value::from(0_i64));
+        }
+        values.extend(ids.iter().map(|id| Value::from(*id)));
+    }
+    if let Some(key) = &window.repository_key {
+        sql.push_str(&format!(" AND {alias}.repository_key = ?"));
+        values.push(key.clone().into());
+    }
+    sql
+}
+
+/// `AND ((connection_id = ? AND environment = ?) OR …)` for the environments counted.
+fn environments_filter(alias: &str, counted: &[(i64, String)], values: &mut Vec<Value>) -> String {
+    if counted.is_empty() {
+        return " AND 1 = 0".to_owned();
+    }
+    let pairs = vec![format!("({alias}.connection_id = ? AND {alias}.environment = ?)"); counted.len()].join(" OR ");
+    for (connection, environment) in counted {
+        values.push(Value::from(*connection));
+        values.push(environment.clone().into());
+    }
+    format!(" AND ({pairs})")
+}
+
+/// The environments the window's completed deploys ran in (transient ones left out).
+pub async fn window_environments(db: &impl Conn, window: &Window) -> StoreResult<Vec<WindowEnvironment>> {
+    let mut values = Vec::new();
+    let sql = format!(
+        "SELECT d.connection_id, d.environment, MAX(CASE WHEN d.production_environment THEN 1 ELSE 0 END) \
+         FROM deployment d WHERE {} AND d.transient_environment = ? \
+         GROUP BY d.connection_id, d.environment",
+        window_filter("d", "completed_at", window, &mut values)
+    );
+    values.push(false.into());
+    let backend = db.get_database_backend();
+    let rows = db.query_all(statement(backend, &sql, values)).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(WindowEnvironment {
+                connection_id: row.try_get_by_index::<i64>(0)?,
+                environment: row.try_get_by_index::<String>(1)?,
+                production_flag: row.try_get_by_index::<i32>(2)? != 0,
+            })
+        })
+        .collect()
+}
+
+/// The window's completed deploys in the `counted` environments, oldest first, as numbers.
+pub async fn counted_deploys(
+    db: &impl Conn,
+    window: &Window,
+    counted: &[(i64, String)],
+) -> StoreResult<Vec<CountedDeploy>> {
+    let backend = db.get_database_backend();
+    let mut values = Vec::new();
+    let mut sql = format!(
+        "SELECT d.id, {}, CASE WHEN d.status IN ('live', 'superseded', 'rolled_back') THEN 1 ELSE 0 END, \
+         CASE WHEN d.backfilled THEN 1 ELSE 0 END, \
+         CASE s.kind WHEN 'listed' THEN 1 WHEN 'first' THEN 2 WHEN 'unrelated' THEN 3 WHEN 'unread' THEN 4 ELSE 0 END \
+         FROM deployment d LEFT JOIN deploy_shipment s ON s.deployment_id = d.id WHERE ",
+        epoch(backend, "d.completed_at")
+    );
+    sql.push_str(&window_filter("d", "completed_at", window, &mut values));
+    sql.push_str(" AND d.transient_environment = ?");
+    values.push(false.into());
+    sql.push_str(&environments_filter("d", counted, &mut values));
+    sql.push_str(" ORDER BY d.completed_at, d.id");
+    let rows = db.query_all(statement(backend, &sql, values)).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(CountedDeploy {
+                id: row.try_get_by_index::<i64>(0)?,
+                completed: row.try_get_by_index::<i64>(1)?,
+                went_live: row.try_get_by_index::<i32>(2)? != 0,
+                backfilled: row.try_get_by_index::<i32>(3)? != 0,
+                shipment: match row.try_get_by_index::<i32>(4)? {
+                    1 => ShipmentKnown::Listed,
+                    2 => ShipmentKnown::First,
+                    3 => ShipmentKnown::Unrelated,
+                    4 => ShipmentKnown::Unread,
+                    _ => ShipmentKnown::None,
+                },
+            })
+        })
+        .collect()
+}
+
+/// A lead time as a report counts it: numbers only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountedLeadTime {
+    pub id: i64,
+    pub deployment_id: i64,
+    /// When it went live, in whole seconds since the Unix epoch.
+    pub live: i64,
+    pub lead_seconds: i64,
+}
+
+/// The window's lead times (by when they went live) in the `counted` environments, oldest first
+/// (those of one deploy by their merge), as numbers.
+pub async fn counted_lead_times(
+    db: &impl Conn,
+    window: &Window,
+    counted: &[(i64, String)],
+) -> StoreResult<Vec<CountedLeadTime>> {
+    let backend = db.get_database_backend();
+    let mut values = Vec::new();
+    let mut sql = "SELECT l.id, l.deployment_id, l.live_epoch, l.lead_seconds FROM lead_time l WHERE ".to_owned();
+    sql.push_str(&window_filter("l", "live_at", window, &mut values));
+    sql.push_str(&environments_filter("l", counted, &mut values));
+    sql.push_str(" ORDER BY l.live_at, l.merged_at, l.id");
+    let rows = db.query_all(statement(backend, &sql, values)).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(CountedLeadTime {
+                id: row.try_get_by_index::<i64>(0)?,
+                deployment_id: row.try_get_by_index::<i64>(1)?,
+                live: row.try_get_by_index::<i64>(2)?,
+                lead_seconds: row.try_get_by_index::<i64>(3)?,
+            })
+        })
+        .collect()
+}
+
+/// Deploys by id (a report's listed ones), in full; a row deleted since is left out.
+pub async fn deploys_by_id(db: &impl Conn, ids: &[i64]) -> StoreResult<Vec<DeployRow>> {
+    use deployment::Column as C;
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let rows = deployment::Entity::find()
+            .filter(C::Id.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?;
+        found.extend(rows.into_iter().filter_map(|d| {
+            Some(DeployRow {
+                id: d.id,
+                connection_id: d.connection_id,
+                repository: d.repository,
+                environment: d.environment,
+                sha: d.sha,
+                status: d.status,
+                production_flag: d.production_environment,
+                backfilled: d.backfilled,
+                deploy_time: d.deploy_time,
+                completed_at: d.completed_at?,
+            })
+        }));
+    }
+    Ok(found)
+}
+
+/// How many deploys went live in each repository and environment of the `counted` ones in the
+/// window, by repository then environment.
+pub async fn environment_counts(
+    db: &impl Conn,
+    window: &Window,
+    counted: &[(i64, String)],
+) -> StoreResult<Vec<(String, String, usize)>> {
+    let backend = db.get_database_backend();
+    let mut values = Vec::new();
+    let mut sql = "SELECT d.repository, d.environment, COUNT(*) FROM deployment d WHERE ".to_owned();
+    sql.push_str(&window_filter("d", "completed_at", window, &mut values));
+    sql.push_str(" AND d.transient_environment = ? AND d.status IN ('live', 'superseded', 'rolled_back')");
+    values.push(false.into());
+    sql.push_str(&environments_filter("d", counted, &mut values));
+    sql.push_str(" GROUP BY d.repository, d.environment ORDER BY d.repository, d.environment");
+    let rows = db.query_all(statement(backend, &sql, values)).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get_by_index::<String>(0)?,
+                row.try_get_by_index::<String>(1)?,
+                row.try_get_by_index::<i64>(2)?.max(0) as usize,
+            ))
+        })
+        .collect()
+}

@@ -110,6 +110,9 @@ pub async fn lead_time(
         deployment_id: Set(deployment),
         deploy_started_at: Set(live - Duration::minutes(10)),
         live_at: Set(live),
+        live_epoch: Set(live.timestamp()),
+        // From the first commit, the earliest stage here.
+        lead_seconds: Set(hours * 3600),
         recorded_at: Set(live),
     }
     .insert(&tx)
