@@ -223,11 +223,17 @@ async fn seed_repository(
             deploy_started_at: Set(started),
             live_at: Set(live),
             live_epoch: Set(live.timestamp()),
-            lead_seconds: Set(
-                (live - shiplog::delivery::report::start_from(first_commit, opened, merged).0)
-                    .num_seconds()
-                    .max(0),
-            ),
+            // The report's start rule (README "Delivery metrics"): the first commit unless the
+            // opening is earlier or the commits are unknown, else the merge.
+            lead_seconds: Set({
+                let start = match (first_commit, opened) {
+                    (Some(first), Some(open)) if first <= open => first,
+                    (Some(first), None) => first,
+                    (_, Some(open)) => open,
+                    (None, None) => merged,
+                };
+                (live - start).num_seconds().max(0)
+            }),
             recorded_at: Set(live + minutes(1)),
         });
     }

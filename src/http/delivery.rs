@@ -28,6 +28,21 @@ pub struct Sent {
     pub bucket: Option<String>,
 }
 
+impl Sent {
+    /// Where parameter `key`'s value goes; `None` for a name that is not a parameter.
+    pub fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
+        Some(match key {
+            "repository" => &mut self.repository,
+            "environment" => &mut self.environment,
+            "connection" => &mut self.connection,
+            "from" => &mut self.from,
+            "to" => &mut self.to,
+            "bucket" => &mut self.bucket,
+            _ => return None,
+        })
+    }
+}
+
 /// Reads the query string: an unknown parameter, or one given twice, is named.
 pub fn read_query(raw: &str) -> Result<Sent, Vec<FieldError>> {
     let pairs: Vec<(String, String)> =
@@ -35,14 +50,9 @@ pub fn read_query(raw: &str) -> Result<Sent, Vec<FieldError>> {
     let mut sent = Sent::default();
     let mut errors = Vec::new();
     for (key, value) in pairs {
-        let slot = match key.as_str() {
-            "repository" => &mut sent.repository,
-            "environment" => &mut sent.environment,
-            "connection" => &mut sent.connection,
-            "from" => &mut sent.from,
-            "to" => &mut sent.to,
-            "bucket" => &mut sent.bucket,
-            _ => {
+        let slot = match sent.slot(&key) {
+            Some(slot) => slot,
+            None => {
                 let name: String = key.chars().take(40).collect();
                 errors.push(FieldError::new(
                     name,

@@ -269,14 +269,8 @@ fn echo(raw: &str) -> Sent {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).unwrap_or_default();
     let mut sent = Sent::default();
     for (key, value) in pairs {
-        let slot = match key.as_str() {
-            "repository" => &mut sent.repository,
-            "environment" => &mut sent.environment,
-            "connection" => &mut sent.connection,
-            "from" => &mut sent.from,
-            "to" => &mut sent.to,
-            "bucket" => &mut sent.bucket,
-            _ => continue,
+        let Some(slot) = sent.slot(&key) else {
+            continue;
         };
         if slot.is_none() {
             *slot = Some(value);
