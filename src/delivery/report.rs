@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::connections::{self, environments};
 use crate::store::delivery::{
-    self as rows, Cut, DeployGroup, DeployRow, InterventionRow, LeadQuantiles, LeadTimeRow, Listed, ReworkRow,
-    ShipmentKnown, Window,
+    self as rows, CountedDeploy, CountedLeadTime, DeployRow, InterventionRow, LeadTimeRow, ReworkRow, ShipmentKnown,
+    Window,
 };
 use crate::store::{Store, StoreResult};
 
@@ -263,21 +263,18 @@ pub struct CountedEnvironment {
     pub deploys: usize,
 }
 
-/// Everything the window and the one before it hold, counted: deploys and lead times already
-/// counted per bucket in SQL (a year of a busy repository is tens of thousands of them),
-/// failures and rework in full (a few hundred).
+/// Everything the window and the one before it hold, counted: deploys and lead times as
+/// numbers (a year of a busy repository is tens of thousands of them), failures and rework in
+/// full (a few hundred).
 struct Read {
-    deploys: Vec<DeployGroup>,
-    /// Per bucket of the window.
-    lead_times: Vec<LeadQuantiles>,
-    /// The whole window (bucket 0) and the one before (-1).
-    lead_times_whole: Vec<LeadQuantiles>,
+    deploys: Vec<CountedDeploy>,
+    lead_times: Vec<CountedLeadTime>,
     interventions: Vec<InterventionRow>,
     rework: Vec<ReworkRow>,
 }
 
-/// Builds the report for `asked` from stored rows: a fixed number of statements, each bringing
-/// back a few rows per bucket or the listed items, whatever the window holds.
+/// Builds the report for `asked` from stored rows: a fixed number of statements, whatever the
+/// window holds.
 pub async fn build(store: &Store, asked: &Asked) -> StoreResult<Report> {
     let span = asked.to - asked.from;
     let previous_from = asked.from - span;
@@ -287,16 +284,12 @@ pub async fn build(store: &Store, asked: &Asked) -> StoreResult<Report> {
         from: previous_from,
         to: asked.to,
     };
-    let current_window = Window {
-        from: asked.from,
-        ..window.clone()
-    };
     let conn = store.conn();
 
     // Which environments count: the asked one, else the production ones by each connection's
     // settings (a `production_environments` pattern, or GitHub's flag on its deploys).
     let mut settings = HashMap::new();
-    let mut counted = Vec::new();
+    let mut counted_environments = Vec::new();
     for env in rows::window_environments(conn, &window).await? {
         let counts = match &asked.environment {
             Some(environment) => env.environment == *environment,
@@ -311,77 +304,93 @@ pub async fn build(store: &Store, asked: &Asked) -> StoreResult<Report> {
             }
         };
         if counts {
-            counted.push((env.connection_id, env.environment));
+            counted_environments.push((env.connection_id, env.environment));
         }
     }
-    let counted_set: HashSet<(i64, &str)> = counted.iter().map(|(c, e)| (*c, e.as_str())).collect();
-    let bounds = bounds(asked.from, asked.to, asked.bucket.length());
-    let (from, to) = (asked.from.timestamp(), asked.to.timestamp());
-    let cut = Cut {
-        from,
-        step: asked.bucket.length().num_seconds(),
-        count: bounds.len() as i64,
-    };
-    let whole = Cut {
-        from,
-        step: (to - from).max(1),
-        count: 1,
-    };
     let mut read = Read {
-        deploys: rows::deploy_groups(conn, &window, &counted, cut).await?,
-        lead_times: rows::lead_quantiles(conn, &current_window, &counted, cut).await?,
-        lead_times_whole: rows::lead_quantiles(conn, &window, &counted, whole).await?,
+        deploys: rows::counted_deploys(conn, &window, &counted_environments).await?,
+        lead_times: rows::counted_lead_times(conn, &window, &counted_environments).await?,
         interventions: rows::interventions(conn, &window).await?,
         rework: rows::rework(conn, &window).await?,
     };
-    read.interventions
-        .retain(|i| counted_set.contains(&(i.connection_id, i.environment.as_str())));
-    read.rework
-        .retain(|r| counted_set.contains(&(r.connection_id, r.environment.as_str())));
+    let counted: HashSet<i64> = read.deploys.iter().map(|d| d.id).collect();
+    read.lead_times.retain(|l| counted.contains(&l.deployment_id));
+    read.interventions.retain(|i| counted.contains(&i.deployment_id));
+    read.rework.retain(|r| counted.contains(&r.deployment_id));
 
-    let previous = summarize(&read, previous_from, asked.from, -1);
-    let summary = summarize(&read, asked.from, asked.to, 0);
-    let buckets = bucketed(&read, &bounds);
+    let (from, to) = (asked.from.timestamp(), asked.to.timestamp());
+    let previous = summarize(&read, previous_from.timestamp(), from);
+    let summary = summarize(&read, from, to);
+    let buckets = bucketed(&read, asked.from, asked.to, asked.bucket.length());
 
     // The items: the newest of each list, read in full.
-    let listed = |which| rows::listed_deploys(conn, &current_window, &counted, which, ITEMS_MAX);
-    let deploy_item = |(d, _): &(DeployRow, ShipmentKnown)| DeployItem {
-        deployment_id: d.id,
-        connection_id: d.connection_id,
-        repository: d.repository.clone(),
-        environment: d.environment.clone(),
-        sha: d.sha.clone(),
-        status: d.status.clone(),
-        started_at: d.deploy_time,
-        completed_at: d.completed_at,
-        backfilled: d.backfilled,
+    let current: Vec<&CountedDeploy> = read
+        .deploys
+        .iter()
+        .filter(|d| d.completed >= from && d.completed < to)
+        .collect();
+    let newest = |keep: &dyn Fn(&CountedDeploy) -> bool| -> (usize, Vec<CountedDeploy>) {
+        let all: Vec<CountedDeploy> = current.iter().rev().filter(|d| keep(d)).map(|d| **d).collect();
+        (all.len(), all.into_iter().take(ITEMS_MAX).collect())
     };
-    let live: Vec<DeployItem> = listed(Listed::WentLive).await?.iter().map(deploy_item).collect();
-    let failed: Vec<DeployItem> = listed(Listed::FailedAttempts).await?.iter().map(deploy_item).collect();
-    let unknown: Vec<UnknownItem> = listed(Listed::Unknown)
+    let (live_total, live) = newest(&|d| d.went_live);
+    let (failed_total, failed) = newest(&|d| !d.went_live);
+    let (unknown_total, unknown) = newest(&|d| d.went_live && d.shipment != ShipmentKnown::Listed);
+    let mut ids: Vec<i64> = live.iter().chain(&failed).chain(&unknown).map(|d| d.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let full: HashMap<i64, DeployRow> = rows::deploys_by_id(conn, &ids)
         .await?
         .into_iter()
-        .map(|(d, shipment)| UnknownItem {
+        .map(|d| (d.id, d))
+        .collect();
+    let deploy_items = |list: &[CountedDeploy]| -> Vec<DeployItem> {
+        list.iter()
+            .filter_map(|c| full.get(&c.id))
+            .map(|d| DeployItem {
+                deployment_id: d.id,
+                connection_id: d.connection_id,
+                repository: d.repository.clone(),
+                environment: d.environment.clone(),
+                sha: d.sha.clone(),
+                status: d.status.clone(),
+                started_at: d.deploy_time,
+                completed_at: d.completed_at,
+                backfilled: d.backfilled,
+            })
+            .collect()
+    };
+    let unknown_items: Vec<UnknownItem> = unknown
+        .iter()
+        .filter_map(|c| full.get(&c.id).map(|d| (c, d)))
+        .map(|(c, d)| UnknownItem {
             deployment_id: d.id,
-            repository: d.repository,
-            environment: d.environment,
+            repository: d.repository.clone(),
+            environment: d.environment.clone(),
             live_at: d.completed_at,
-            why: unknown_why(shipment, d.backfilled),
+            why: unknown_why(c.shipment, c.backfilled),
         })
         .collect();
-    let current_groups = || read.deploys.iter().filter(|g| g.bucket >= 0);
-    let unknown_total = current_groups()
-        .filter(|g| g.went_live && !g.listed)
-        .map(|g| g.deploys)
-        .sum();
-    let environments = rows::environment_counts(conn, &current_window, &counted).await?;
+    let environments = rows::environment_counts(
+        conn,
+        &Window {
+            from: asked.from,
+            ..window.clone()
+        },
+        &counted_environments,
+    )
+    .await?;
 
-    let listed_leads = rows::listed_lead_times(conn, &current_window, &counted, ITEMS_MAX).await?;
-    let mut full_leads: HashMap<i64, LeadTimeRow> =
-        rows::lead_times_by_id(conn, &listed_leads).await?.into_iter().collect();
+    let lead_times: Vec<&CountedLeadTime> = read
+        .lead_times
+        .iter()
+        .filter(|l| l.live >= from && l.live < to)
+        .collect();
+    let listed: Vec<i64> = lead_times.iter().rev().take(ITEMS_MAX).map(|l| l.id).collect();
+    let mut full_leads: HashMap<i64, LeadTimeRow> = rows::lead_times_by_id(conn, &listed).await?.into_iter().collect();
     let lead_times = Items {
-        total: summary.lead_time.count,
-        items: listed_leads
+        total: lead_times.len(),
+        items: listed
             .iter()
             .filter_map(|id| full_leads.remove(id))
             .map(|l| lead_time_item(&l))
@@ -403,25 +412,25 @@ pub async fn build(store: &Store, asked: &Asked) -> StoreResult<Report> {
                 deploys,
             })
             .collect(),
-        deploys: Items {
-            total: summary.deploys,
-            items: live,
-        },
-        failed_attempts: Items {
-            total: summary.failed_attempts,
-            items: failed,
-        },
-        unknown: Items {
-            total: unknown_total,
-            items: unknown,
-        },
         summary,
         previous,
         previous_from,
         buckets,
+        deploys: Items {
+            total: live_total,
+            items: deploy_items(&live),
+        },
+        failed_attempts: Items {
+            total: failed_total,
+            items: deploy_items(&failed),
+        },
         lead_times,
         failures: Items::newest_first(failures(read.interventions.iter().filter(|i| in_window(i.failed_at)))),
         rework: Items::newest_first(rework(read.rework.iter().filter(|r| in_window(r.live_at)))),
+        unknown: Items {
+            total: unknown_total,
+            items: unknown_items,
+        },
     })
 }
 
@@ -492,43 +501,41 @@ pub fn start_from(
     }
 }
 
-/// What one span of time (a window or a bucket) holds, already picked.
+/// The rows of one span of time (a window or a bucket), already picked.
 #[derive(Default)]
 struct Span<'a> {
     deploys: usize,
     backfilled_deploys: usize,
     failed_attempts: usize,
-    lead_time: Spread,
+    lead_seconds: Vec<i64>,
     interventions: Vec<&'a InterventionRow>,
     rework: Vec<&'a ReworkRow>,
 }
 
 impl<'a> Span<'a> {
-    fn add_deploys(&mut self, g: &DeployGroup) {
-        if g.went_live {
-            self.deploys += g.deploys;
-            if g.backfilled {
-                self.backfilled_deploys += g.deploys;
-            }
+    fn add_deploy(&mut self, d: &CountedDeploy) {
+        if d.went_live {
+            self.deploys += 1;
+            self.backfilled_deploys += usize::from(d.backfilled);
         } else {
-            self.failed_attempts += g.deploys;
+            self.failed_attempts += 1;
         }
     }
 
-    /// The numbers of the span `[from, to)`.
-    fn summary(self, from: DateTime<Utc>, to: DateTime<Utc>) -> Summary {
+    /// The numbers of the span `[from, to)` (whole seconds since the epoch).
+    fn summary(self, from: i64, to: i64) -> Summary {
         let mut summary = Summary {
             deploys: self.deploys,
             backfilled_deploys: self.backfilled_deploys,
             failed_attempts: self.failed_attempts,
-            lead_time: self.lead_time,
             ..Summary::default()
         };
-        let days = (to - from).num_seconds() as f64 / 86_400.0;
+        let days = (to - from) as f64 / 86_400.0;
         if days > 0.0 {
             summary.deploys_per_day = round(summary.deploys as f64 / days);
             summary.deploys_per_week = round(summary.deploys as f64 * 7.0 / days);
         }
+        summary.lead_time = Spread::of(self.lead_seconds);
         let failures = failures(self.interventions);
         summary.failed_deploys = failures.len();
         summary.unrecovered = failures.iter().filter(|f| f.recovery_seconds.is_none()).count();
@@ -542,34 +549,33 @@ impl<'a> Span<'a> {
     }
 }
 
-impl From<&LeadQuantiles> for Spread {
-    fn from(q: &LeadQuantiles) -> Self {
-        Self {
-            count: q.count,
-            median_seconds: Some(q.median),
-            p90_seconds: Some(q.p90),
-        }
-    }
-}
-
-/// The numbers of the window (`side` 0) or the one before it (-1), `[from, to)`.
-fn summarize(read: &Read, from: DateTime<Utc>, to: DateTime<Utc>, side: i64) -> Summary {
-    let within = |at: DateTime<Utc>| at >= from && at < to;
+/// The numbers of `[from, to)` (whole seconds since the epoch).
+fn summarize(read: &Read, from: i64, to: i64) -> Summary {
+    let within = |at: i64| at >= from && at < to;
     let mut span = Span::default();
     read.deploys
         .iter()
-        .filter(|g| (g.bucket >= 0) == (side >= 0))
-        .for_each(|g| span.add_deploys(g));
-    if let Some(q) = read.lead_times_whole.iter().find(|q| q.bucket == side) {
-        span.lead_time = q.into();
-    }
-    span.interventions = read.interventions.iter().filter(|i| within(i.failed_at)).collect();
-    span.rework = read.rework.iter().filter(|r| within(r.live_at)).collect();
+        .filter(|d| within(d.completed))
+        .for_each(|d| span.add_deploy(d));
+    span.lead_seconds = read
+        .lead_times
+        .iter()
+        .filter(|l| within(l.live))
+        .map(|l| l.lead_seconds)
+        .collect();
+    span.interventions = read
+        .interventions
+        .iter()
+        .filter(|i| within(i.failed_at.timestamp()))
+        .collect();
+    span.rework = read.rework.iter().filter(|r| within(r.live_at.timestamp())).collect();
     span.summary(from, to)
 }
 
-/// The buckets of `[from, to)` by `length`, the last one ending at `to`.
-fn bounds(from: DateTime<Utc>, to: DateTime<Utc>, length: Duration) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+/// The numbers of each bucket of `length` from `from` (the last one ends at `to`): every row is
+/// put in its bucket in one pass, so a year by day costs what a year by week does (the same as
+/// [`summarize`] on each bucket, which would read every row once per bucket).
+fn bucketed(read: &Read, from: DateTime<Utc>, to: DateTime<Utc>, length: Duration) -> Vec<Bucket> {
     let mut bounds = Vec::new();
     let mut start = from;
     while start < to {
@@ -577,41 +583,38 @@ fn bounds(from: DateTime<Utc>, to: DateTime<Utc>, length: Duration) -> Vec<(Date
         bounds.push((start, end));
         start = end;
     }
-    bounds
-}
-
-/// The numbers of each bucket: deploys and lead times come counted per bucket; failures and
-/// rework are put in theirs in one pass.
-fn bucketed(read: &Read, bounds: &[(DateTime<Utc>, DateTime<Utc>)]) -> Vec<Bucket> {
     let mut spans: Vec<Span> = bounds.iter().map(|_| Span::default()).collect();
-    let index = |at: DateTime<Utc>| bounds.iter().position(|(start, end)| at >= *start && at < *end);
-    for g in &read.deploys {
-        if let Some(span) = usize::try_from(g.bucket).ok().and_then(|k| spans.get_mut(k)) {
-            span.add_deploys(g);
+    // Bucket k is [from + k × length, from + (k + 1) × length), in whole seconds.
+    let (first, last) = (from.timestamp(), to.timestamp());
+    let step = length.num_seconds().max(1);
+    let index = |at: i64| (at >= first && at < last).then(|| (((at - first) / step) as usize).min(bounds.len() - 1));
+    for d in &read.deploys {
+        if let Some(k) = index(d.completed) {
+            spans[k].add_deploy(d);
         }
     }
-    for q in &read.lead_times {
-        if let Some(span) = usize::try_from(q.bucket).ok().and_then(|k| spans.get_mut(k)) {
-            span.lead_time = q.into();
+    for l in &read.lead_times {
+        if let Some(k) = index(l.live) {
+            spans[k].lead_seconds.push(l.lead_seconds);
         }
     }
     for i in &read.interventions {
-        if let Some(k) = index(i.failed_at) {
+        if let Some(k) = index(i.failed_at.timestamp()) {
             spans[k].interventions.push(i);
         }
     }
     for r in &read.rework {
-        if let Some(k) = index(r.live_at) {
+        if let Some(k) = index(r.live_at.timestamp()) {
             spans[k].rework.push(r);
         }
     }
     bounds
-        .iter()
+        .into_iter()
         .zip(spans)
-        .map(|(&(start, end), span)| Bucket {
+        .map(|((start, end), span)| Bucket {
             start,
             end,
-            summary: span.summary(start, end),
+            summary: span.summary(start.timestamp(), end.timestamp()),
         })
         .collect()
 }
@@ -692,6 +695,112 @@ mod tests {
         assert_eq!(nearest_rank(&ten, 90), Some(9));
         let eleven: Vec<i64> = (1..=11).collect();
         assert_eq!(nearest_rank(&eleven, 90), Some(10));
+    }
+
+    /// A window's rows with times spread over `days` (some exactly on a bucket's edge, some
+    /// outside the window), as a report reads them.
+    fn spread_rows(from: DateTime<Utc>, days: i64) -> Read {
+        let from = from.timestamp();
+        let at = |n: i64| from + n * 37_957 - 86_400;
+        let edge = |n: i64| from + n * 86_400;
+        let time = |epoch: i64| DateTime::<Utc>::from_timestamp(epoch, 0).unwrap();
+        let mut read = Read {
+            deploys: Vec::new(),
+            lead_times: Vec::new(),
+            interventions: Vec::new(),
+            rework: Vec::new(),
+        };
+        let count = days * 86_400 / 37_957 + 4;
+        for n in 0..count {
+            let when = if n % 11 == 0 { edge(n % days) } else { at(n) };
+            read.deploys.push(CountedDeploy {
+                id: n,
+                completed: when,
+                went_live: n % 4 != 3,
+                backfilled: n % 9 == 0,
+                shipment: ShipmentKnown::Listed,
+            });
+            for pr in 0..(n % 3) {
+                read.lead_times.push(CountedLeadTime {
+                    id: n * 3 + pr,
+                    deployment_id: n,
+                    live: when,
+                    lead_seconds: (n % 97) * 3600 + pr * 60,
+                });
+            }
+            if n % 7 == 2 {
+                for reason in ["rolled_back", "regressed"].iter().take(1 + (n % 2) as usize) {
+                    read.interventions.push(InterventionRow {
+                        connection_id: 1,
+                        repository: "o/r".into(),
+                        repository_key: "o/r".into(),
+                        environment: "production".into(),
+                        deployment_id: n,
+                        reason: (*reason).into(),
+                        detail: "d".into(),
+                        failed_at: time(when),
+                        recovered_by_id: (n % 3 != 0).then_some(n + 1),
+                        recovered_at: (n % 3 != 0).then(|| time(when) + Duration::minutes(n % 400)),
+                    });
+                }
+            }
+            if n % 6 == 1 {
+                read.rework.push(ReworkRow {
+                    connection_id: 1,
+                    repository: "o/r".into(),
+                    repository_key: "o/r".into(),
+                    environment: "production".into(),
+                    deployment_id: n,
+                    reason: "revert".into(),
+                    detail: "d".into(),
+                    live_at: time(when),
+                });
+            }
+        }
+        read
+    }
+
+    #[test]
+    fn buckets_filled_in_one_pass_hold_the_numbers_of_summarizing_each_bucket() {
+        let from = DateTime::<Utc>::from_timestamp(1_764_547_200, 0).unwrap();
+        for (days, length) in [
+            (366, Duration::days(1)),
+            (366, Duration::days(7)),
+            (30, Duration::days(7)),
+            (1, Duration::days(1)),
+        ] {
+            let to = from + Duration::days(days);
+            let read = spread_rows(from, days);
+            let buckets = bucketed(&read, from, to, length);
+            let mut expected = Vec::new();
+            let mut start = from;
+            while start < to {
+                let end = (start + length).min(to);
+                expected.push(Bucket {
+                    start,
+                    end,
+                    summary: summarize(&read, start.timestamp(), end.timestamp()),
+                });
+                start = end;
+            }
+            assert_eq!(buckets, expected, "{days} days by {length}");
+            // The rows did land in buckets: not a comparison of empty summaries.
+            let counted: usize = buckets
+                .iter()
+                .map(|b| b.summary.deploys + b.summary.failed_attempts)
+                .sum();
+            assert_eq!(
+                counted,
+                summarize(&read, from.timestamp(), to.timestamp()).deploys
+                    + summarize(&read, from.timestamp(), to.timestamp()).failed_attempts
+            );
+            assert!(counted > 0);
+            if days >= 30 {
+                assert!(buckets
+                    .iter()
+                    .any(|b| b.summary.failed_deploys > 0 && b.summary.lead_time.count > 0));
+            }
+        }
     }
 
     #[test]

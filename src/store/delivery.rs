@@ -470,6 +470,19 @@ pub async fn rolled_back_a_deploy_of(db: &impl Conn, rollback_id: i64, sha: &str
 /// The statuses of a deploy that went live (and may since have been replaced).
 pub const WENT_LIVE: [&str; 3] = ["live", "superseded", "rolled_back"];
 
+/// A deploy as a report counts it: numbers only, no text or time to decode (a year of a busy
+/// repository holds ten thousand). Its item, when listed, is read in full ([`deploys_by_id`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountedDeploy {
+    pub id: i64,
+    /// When it went live (or failed), in whole seconds since the Unix epoch.
+    pub completed: i64,
+    /// Went live (else it failed before).
+    pub went_live: bool,
+    pub backfilled: bool,
+    pub shipment: ShipmentKnown,
+}
+
 /// What its shipment says of a deploy's pull requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShipmentKnown {
@@ -564,218 +577,107 @@ pub async fn window_environments(db: &impl Conn, window: &Window) -> StoreResult
         .collect()
 }
 
-/// How a report cuts time: bucket `k` is `[from + k × step, from + (k + 1) × step)` in whole
-/// seconds since the epoch, the last one ending at the window's end; a time before `from` is in
-/// bucket -1 (the window before, counted whole).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cut {
-    pub from: i64,
-    pub step: i64,
-    pub count: i64,
-}
-
-impl Cut {
-    /// The bucket of the time `epoch` (an SQL expression in whole seconds), in SQL. The numbers
-    /// are the server's own, never a caller's text.
-    fn bucket(&self, epoch: &str) -> String {
-        let Self { from, step, count } = *self;
-        let (step, last) = (step.max(1), (count - 1).max(0));
-        format!(
-            "CASE WHEN {epoch} < {from} THEN -1 WHEN ({epoch} - {from}) / {step} >= {last} THEN {last} \
-             ELSE ({epoch} - {from}) / {step} END"
-        )
-    }
-}
-
-/// Deploys of one bucket that share what a report counts of them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DeployGroup {
-    /// The bucket ([`Cut`]); -1 for the window before.
-    pub bucket: i64,
-    /// Went live (else failed before).
-    pub went_live: bool,
-    pub backfilled: bool,
-    /// Its shipment is listed (its pull requests have lead times).
-    pub listed: bool,
-    pub deploys: usize,
-}
-
-/// The window's completed deploys in the `counted` environments, counted by bucket and by what
-/// the report tells apart: one statement, a few rows per bucket, whatever the window holds.
-pub async fn deploy_groups(
+/// The window's completed deploys in the `counted` environments, oldest first, as numbers.
+pub async fn counted_deploys(
     db: &impl Conn,
     window: &Window,
     counted: &[(i64, String)],
-    cut: Cut,
-) -> StoreResult<Vec<DeployGroup>> {
+) -> StoreResult<Vec<CountedDeploy>> {
     let backend = db.get_database_backend();
     let mut values = Vec::new();
     let mut sql = format!(
-        "SELECT {} AS bucket, CASE WHEN d.status IN ('live', 'superseded', 'rolled_back') THEN 1 ELSE 0 END AS went_live, \
-         CASE WHEN d.backfilled THEN 1 ELSE 0 END AS backfilled, CASE WHEN s.kind = 'listed' THEN 1 ELSE 0 END AS listed, \
-         COUNT(*) FROM deployment d LEFT JOIN deploy_shipment s ON s.deployment_id = d.id WHERE ",
-        cut.bucket(&epoch(backend, "d.completed_at"))
+        "SELECT d.id, {}, CASE WHEN d.status IN ('live', 'superseded', 'rolled_back') THEN 1 ELSE 0 END, \
+         CASE WHEN d.backfilled THEN 1 ELSE 0 END, \
+         CASE s.kind WHEN 'listed' THEN 1 WHEN 'first' THEN 2 WHEN 'unrelated' THEN 3 WHEN 'unread' THEN 4 ELSE 0 END \
+         FROM deployment d LEFT JOIN deploy_shipment s ON s.deployment_id = d.id WHERE ",
+        epoch(backend, "d.completed_at")
     );
     sql.push_str(&window_filter("d", "completed_at", window, &mut values));
     sql.push_str(" AND d.transient_environment = ?");
     values.push(false.into());
     sql.push_str(&environments_filter("d", counted, &mut values));
-    sql.push_str(" GROUP BY 1, 2, 3, 4");
+    sql.push_str(" ORDER BY d.completed_at, d.id");
     let rows = db.query_all(statement(backend, &sql, values)).await?;
     rows.iter()
         .map(|row| {
-            Ok(DeployGroup {
-                bucket: row.try_get_by_index::<i64>(0)?,
-                went_live: row.try_get_by_index::<i32>(1)? != 0,
-                backfilled: row.try_get_by_index::<i32>(2)? != 0,
-                listed: row.try_get_by_index::<i32>(3)? != 0,
-                deploys: row.try_get_by_index::<i64>(4)?.max(0) as usize,
+            Ok(CountedDeploy {
+                id: row.try_get_by_index::<i64>(0)?,
+                completed: row.try_get_by_index::<i64>(1)?,
+                went_live: row.try_get_by_index::<i32>(2)? != 0,
+                backfilled: row.try_get_by_index::<i32>(3)? != 0,
+                shipment: match row.try_get_by_index::<i32>(4)? {
+                    1 => ShipmentKnown::Listed,
+                    2 => ShipmentKnown::First,
+                    3 => ShipmentKnown::Unrelated,
+                    4 => ShipmentKnown::Unread,
+                    _ => ShipmentKnown::None,
+                },
             })
         })
         .collect()
 }
 
-/// The lead times of one bucket: how many, and the nearest-rank median and p90 (the smallest
-/// values with at least 50 % and 90 % of them at or below).
+/// A lead time as a report counts it: numbers only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LeadQuantiles {
-    pub bucket: i64,
-    pub count: usize,
-    pub median: i64,
-    pub p90: i64,
+pub struct CountedLeadTime {
+    pub id: i64,
+    pub deployment_id: i64,
+    /// When it went live, in whole seconds since the Unix epoch.
+    pub live: i64,
+    pub lead_seconds: i64,
 }
 
-/// The window's lead times in the `counted` environments, by bucket: the ranks are picked in
-/// SQL (window functions, both engines), so two rows per bucket come back, not every lead time.
-pub async fn lead_quantiles(
+/// The window's lead times (by when they went live) in the `counted` environments, oldest first
+/// (those of one deploy by their merge), as numbers.
+pub async fn counted_lead_times(
     db: &impl Conn,
     window: &Window,
     counted: &[(i64, String)],
-    cut: Cut,
-) -> StoreResult<Vec<LeadQuantiles>> {
+) -> StoreResult<Vec<CountedLeadTime>> {
     let backend = db.get_database_backend();
     let mut values = Vec::new();
-    let mut inner = format!(
-        "SELECT {} AS bucket, l.lead_seconds AS v FROM lead_time l WHERE ",
-        cut.bucket("l.live_epoch")
-    );
-    inner.push_str(&window_filter("l", "live_at", window, &mut values));
-    inner.push_str(&environments_filter("l", counted, &mut values));
-    let sql = format!(
-        "SELECT bucket, v, rn, n FROM (SELECT bucket, v, \
-         ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY v) AS rn, COUNT(*) OVER (PARTITION BY bucket) AS n \
-         FROM ({inner}) x) y WHERE rn = (n * 50 + 99) / 100 OR rn = (n * 90 + 99) / 100"
-    );
-    let rows = db.query_all(statement(backend, &sql, values)).await?;
-    let mut by_bucket: std::collections::BTreeMap<i64, LeadQuantiles> = std::collections::BTreeMap::new();
-    for row in &rows {
-        let bucket = row.try_get_by_index::<i64>(0)?;
-        let value = row.try_get_by_index::<i64>(1)?;
-        let rank = row.try_get_by_index::<i64>(2)?;
-        let n = row.try_get_by_index::<i64>(3)?;
-        let q = by_bucket.entry(bucket).or_insert(LeadQuantiles {
-            bucket,
-            count: n.max(0) as usize,
-            median: value,
-            p90: value,
-        });
-        if rank == (n * 50 + 99) / 100 {
-            q.median = value;
-        }
-        if rank == (n * 90 + 99) / 100 {
-            q.p90 = value;
-        }
-    }
-    Ok(by_bucket.into_values().collect())
-}
-
-/// Which deploys a report lists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Listed {
-    WentLive,
-    FailedAttempts,
-    /// Went live without a listed shipment.
-    Unknown,
-}
-
-/// The newest `limit` deploys of the window in the `counted` environments that `which` picks, in
-/// full, newest first, each with its shipment's kind.
-pub async fn listed_deploys(
-    db: &impl Conn,
-    window: &Window,
-    counted: &[(i64, String)],
-    which: Listed,
-    limit: usize,
-) -> StoreResult<Vec<(DeployRow, ShipmentKnown)>> {
-    let backend = db.get_database_backend();
-    let mut values = Vec::new();
-    let mut sql = "SELECT d.id, d.connection_id, d.repository, d.environment, d.sha, d.status, \
-         d.production_environment, d.backfilled, d.deploy_time, d.completed_at, s.kind \
-         FROM deployment d LEFT JOIN deploy_shipment s ON s.deployment_id = d.id WHERE "
-        .to_owned();
-    sql.push_str(&window_filter("d", "completed_at", window, &mut values));
-    sql.push_str(" AND d.transient_environment = ?");
-    values.push(false.into());
-    sql.push_str(&environments_filter("d", counted, &mut values));
-    sql.push_str(match which {
-        Listed::WentLive => " AND d.status IN ('live', 'superseded', 'rolled_back')",
-        Listed::FailedAttempts => " AND d.status NOT IN ('live', 'superseded', 'rolled_back')",
-        Listed::Unknown => {
-            " AND d.status IN ('live', 'superseded', 'rolled_back') AND (s.kind IS NULL OR s.kind <> 'listed')"
-        }
-    });
-    sql.push_str(&format!(
-        " ORDER BY d.completed_at DESC, d.id DESC LIMIT {}",
-        limit.min(10_000)
-    ));
+    let mut sql = "SELECT l.id, l.deployment_id, l.live_epoch, l.lead_seconds FROM lead_time l WHERE ".to_owned();
+    sql.push_str(&window_filter("l", "live_at", window, &mut values));
+    sql.push_str(&environments_filter("l", counted, &mut values));
+    sql.push_str(" ORDER BY l.live_at, l.merged_at, l.id");
     let rows = db.query_all(statement(backend, &sql, values)).await?;
     rows.iter()
         .map(|row| {
-            let kind: Option<String> = row.try_get_by_index(10)?;
-            Ok((
-                DeployRow {
-                    id: row.try_get_by_index(0)?,
-                    connection_id: row.try_get_by_index(1)?,
-                    repository: row.try_get_by_index(2)?,
-                    environment: row.try_get_by_index(3)?,
-                    sha: row.try_get_by_index(4)?,
-                    status: row.try_get_by_index(5)?,
-                    production_flag: row.try_get_by_index(6)?,
-                    backfilled: row.try_get_by_index(7)?,
-                    deploy_time: row.try_get_by_index(8)?,
-                    completed_at: row.try_get_by_index(9)?,
-                },
-                match kind.as_deref() {
-                    Some("listed") => ShipmentKnown::Listed,
-                    Some("first") => ShipmentKnown::First,
-                    Some("unrelated") => ShipmentKnown::Unrelated,
-                    Some(_) => ShipmentKnown::Unread,
-                    None => ShipmentKnown::None,
-                },
-            ))
+            Ok(CountedLeadTime {
+                id: row.try_get_by_index::<i64>(0)?,
+                deployment_id: row.try_get_by_index::<i64>(1)?,
+                live: row.try_get_by_index::<i64>(2)?,
+                lead_seconds: row.try_get_by_index::<i64>(3)?,
+            })
         })
         .collect()
 }
 
-/// The ids of the newest `limit` lead times of the window in the `counted` environments, newest
-/// first (those of one deploy by their merge, latest first).
-pub async fn listed_lead_times(
-    db: &impl Conn,
-    window: &Window,
-    counted: &[(i64, String)],
-    limit: usize,
-) -> StoreResult<Vec<i64>> {
-    let backend = db.get_database_backend();
-    let mut values = Vec::new();
-    let mut sql = "SELECT l.id FROM lead_time l WHERE ".to_owned();
-    sql.push_str(&window_filter("l", "live_at", window, &mut values));
-    sql.push_str(&environments_filter("l", counted, &mut values));
-    sql.push_str(&format!(
-        " ORDER BY l.live_at DESC, l.merged_at DESC, l.id DESC LIMIT {}",
-        limit.min(10_000)
-    ));
-    let rows = db.query_all(statement(backend, &sql, values)).await?;
-    rows.iter().map(|row| Ok(row.try_get_by_index::<i64>(0)?)).collect()
+/// Deploys by id (a report's listed ones), in full; a row deleted since is left out.
+pub async fn deploys_by_id(db: &impl Conn, ids: &[i64]) -> StoreResult<Vec<DeployRow>> {
+    use deployment::Column as C;
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let rows = deployment::Entity::find()
+            .filter(C::Id.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?;
+        found.extend(rows.into_iter().filter_map(|d| {
+            Some(DeployRow {
+                id: d.id,
+                connection_id: d.connection_id,
+                repository: d.repository,
+                environment: d.environment,
+                sha: d.sha,
+                status: d.status,
+                production_flag: d.production_environment,
+                backfilled: d.backfilled,
+                deploy_time: d.deploy_time,
+                completed_at: d.completed_at?,
+            })
+        }));
+    }
+    Ok(found)
 }
 
 /// How many deploys went live in each repository and environment of the `counted` ones in the
