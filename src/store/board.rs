@@ -7,9 +7,9 @@
 //! length of the history. Transient environments (preview apps) are not on the board.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseBackend, FromQueryResult, Statement, Value};
+use sea_orm::{FromQueryResult, Value};
 
-use super::{Conn, StoreResult};
+use super::{statement, Conn, StoreResult};
 
 /// What the board reads: the connections it may show (`None`: all) and, optionally, one
 /// repository (its key).
@@ -65,14 +65,6 @@ fn live_filter(alias: &str, query: &BoardQuery, values: &mut Vec<Value>) -> Stri
         values.push(key.clone().into());
     }
     sql
-}
-
-fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = match backend {
-        DatabaseBackend::Postgres => super::postgres_parameters(sql),
-        _ => sql.to_owned(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// Every live deploy `query` covers, with its title: one statement. A SHA that is the merge

@@ -10,10 +10,10 @@ use entity::{
 use sea_orm::sea_query::{Alias, Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseBackend, EntityTrait, JoinType, NotSet, QueryFilter, QueryOrder, QuerySelect, Set,
-    Statement, Value,
+    Value,
 };
 
-use super::{Conn, StoreResult, Writer};
+use super::{statement, Conn, StoreResult, Writer};
 
 /// A merged pull request's lead time to one environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -470,6 +470,11 @@ pub async fn rolled_back_a_deploy_of(db: &impl Conn, rollback_id: i64, sha: &str
 /// The statuses of a deploy that went live (and may since have been replaced).
 pub const WENT_LIVE: [&str; 3] = ["live", "superseded", "rolled_back"];
 
+/// [`WENT_LIVE`] as an SQL list (`'live', 'superseded', 'rolled_back'`): constants, no caller text.
+fn went_live_statuses() -> String {
+    WENT_LIVE.map(|s| format!("'{s}'")).join(", ")
+}
+
 /// A deploy as a report counts it: numbers only, no text or time to decode (a year of a busy
 /// repository holds ten thousand). Its item, when listed, is read in full ([`deploys_by_id`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -510,14 +515,6 @@ fn epoch(backend: DatabaseBackend, column: &str) -> String {
         DatabaseBackend::Postgres => format!("CAST(FLOOR(EXTRACT(EPOCH FROM {column})) AS BIGINT)"),
         _ => format!("CAST(strftime('%s', {column}) AS INTEGER)"),
     }
-}
-
-fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = match backend {
-        DatabaseBackend::Postgres => super::postgres_parameters(sql),
-        _ => sql.to_owned(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// The conditions of `window` on the table `alias` (`connection_id`, `repository_key`, the
@@ -586,11 +583,12 @@ pub async fn counted_deploys(
     let backend = db.get_database_backend();
     let mut values = Vec::new();
     let mut sql = format!(
-        "SELECT d.id, {}, CASE WHEN d.status IN ('live', 'superseded', 'rolled_back') THEN 1 ELSE 0 END, \
+        "SELECT d.id, {}, CASE WHEN d.status IN ({}) THEN 1 ELSE 0 END, \
          CASE WHEN d.backfilled THEN 1 ELSE 0 END, \
          CASE s.kind WHEN 'listed' THEN 1 WHEN 'first' THEN 2 WHEN 'unrelated' THEN 3 WHEN 'unread' THEN 4 ELSE 0 END \
          FROM deployment d LEFT JOIN deploy_shipment s ON s.deployment_id = d.id WHERE ",
-        epoch(backend, "d.completed_at")
+        epoch(backend, "d.completed_at"),
+        went_live_statuses()
     );
     sql.push_str(&window_filter("d", "completed_at", window, &mut values));
     sql.push_str(" AND d.transient_environment = ?");
@@ -691,7 +689,10 @@ pub async fn environment_counts(
     let mut values = Vec::new();
     let mut sql = "SELECT d.repository, d.environment, COUNT(*) FROM deployment d WHERE ".to_owned();
     sql.push_str(&window_filter("d", "completed_at", window, &mut values));
-    sql.push_str(" AND d.transient_environment = ? AND d.status IN ('live', 'superseded', 'rolled_back')");
+    sql.push_str(&format!(
+        " AND d.transient_environment = ? AND d.status IN ({})",
+        went_live_statuses()
+    ));
     values.push(false.into());
     sql.push_str(&environments_filter("d", counted, &mut values));
     sql.push_str(" GROUP BY d.repository, d.environment ORDER BY d.repository, d.environment");

@@ -251,6 +251,20 @@ fn is_contention(error: &DbErr) -> bool {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A statement for `backend` from SQL written with SQLite's parameters (`?`), numbered for
+/// PostgreSQL by [`postgres_parameters`].
+pub(crate) fn statement(
+    backend: sea_orm::DatabaseBackend,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> sea_orm::Statement {
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => postgres_parameters(sql),
+        _ => sql.to_owned(),
+    };
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
 /// SQL written with SQLite's parameters as PostgreSQL's: a bare `?` is numbered in order
 /// (`$1, $2, …`), `?N` becomes `$N`; text inside single quotes is left alone.
 pub(crate) fn postgres_parameters(sql: &str) -> String {

@@ -2,7 +2,7 @@
 //! the tests that pin both engines to the same answers). Same SQL as the SQLite writer's.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseBackend, QueryResult, Statement, Value};
+use sea_orm::{QueryResult, Statement, Value};
 
 use super::{DeliveryRow, DeployHead, HotRows, JobRow, LiveRow, ReportChange};
 use crate::deploys::{DeployStatus, NewDeploy, StatusEntry};
@@ -19,12 +19,7 @@ impl<'w, W: Writer> SeaRows<'w, W> {
     }
 
     fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
-        let backend = self.db.get_database_backend();
-        let sql = match backend {
-            DatabaseBackend::Postgres => crate::store::postgres_parameters(sql),
-            _ => sql.to_owned(),
-        };
-        Statement::from_sql_and_values(backend, sql, values)
+        crate::store::statement(self.db.get_database_backend(), sql, values)
     }
 }
 
