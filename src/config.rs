@@ -19,6 +19,7 @@ pub const DEFAULT_BACKFILL_ON_INSTALL_DAYS: u32 = 30;
 pub const DEFAULT_HEADER_TIMEOUT: &str = "5s";
 pub const DEFAULT_BODY_TIMEOUT: &str = "15s";
 pub const DEFAULT_BODY_MEMORY_MB: usize = 64;
+pub const DEFAULT_DELIVERY_RECOVERY_INTERVAL: &str = "10m";
 /// The largest body a route takes (a webhook, 25 MiB) must fit in the budget.
 const MIN_BODY_MEMORY_MB: usize = 32;
 
@@ -317,6 +318,21 @@ pub struct ServeArgs {
     /// MiB that request bodies being read may hold, all requests together.
     #[arg(long, env = "SHIPLOG_BODY_MEMORY_MB", default_value_t = DEFAULT_BODY_MEMORY_MB)]
     pub body_memory_mb: usize,
+    /// Run the job worker and the hourly clean-up in this process; `false` for a replica that
+    /// only serves HTTP (another replica on the same database runs them).
+    #[arg(long, env = "SHIPLOG_RUN_JOBS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub run_jobs: bool,
+    /// Bearer token for `GET /metrics` on the main listener (the admin token works too).
+    #[arg(long, env = "SHIPLOG_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Serve `GET /metrics` on this address of its own (e.g. `127.0.0.1:9090`) instead of the
+    /// main listener.
+    #[arg(long, env = "SHIPLOG_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// How often missed webhook deliveries are looked for and redelivered (`10m`; `0` turns it
+    /// off). Needs the App's credentials.
+    #[arg(long, env = "SHIPLOG_DELIVERY_RECOVERY_INTERVAL", default_value = DEFAULT_DELIVERY_RECOVERY_INTERVAL)]
+    pub delivery_recovery_interval: String,
 }
 
 /// A setting that is missing or malformed. The message is one line naming the variable.
@@ -397,6 +413,15 @@ impl HttpLimits {
     }
 }
 
+/// Where `GET /metrics` is served and who may read it.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsConfig {
+    /// `SHIPLOG_METRICS_TOKEN`: a bearer token that reads the metrics (and nothing else).
+    pub token: Option<Secret>,
+    /// `SHIPLOG_METRICS_LISTEN`: a listener of its own for the metrics.
+    pub listen: Option<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
     pub url: String,
@@ -430,6 +455,9 @@ pub struct Config {
     /// Run the job worker in the background. Tests turn it off and run jobs by hand.
     pub run_jobs: bool,
     pub http_limits: HttpLimits,
+    pub metrics: MetricsConfig,
+    /// `SHIPLOG_DELIVERY_RECOVERY_INTERVAL`: the catch-up pass on missed deliveries; `None` is off.
+    pub delivery_recovery_interval: Option<Duration>,
 }
 
 impl Config {
@@ -518,6 +546,14 @@ impl Config {
             message,
         })?;
 
+        let delivery_recovery_interval = parse_recovery_interval(&args.delivery_recovery_interval)?;
+        let metrics = MetricsConfig {
+            token: non_empty(args.metrics_token)
+                .map(|token| parse_token("SHIPLOG_METRICS_TOKEN", &token))
+                .transpose()?,
+            listen: non_empty(args.metrics_listen),
+        };
+
         Ok(Self {
             database_url: args.database.database_url,
             listen: args.listen,
@@ -527,7 +563,7 @@ impl Config {
             github_app_slug: args.github_app_slug.trim().trim_start_matches('@').to_owned(),
             github_api_url: args.github.api_url()?,
             admin_token: non_empty(args.admin_token)
-                .map(|token| parse_admin_token(&token))
+                .map(|token| parse_token("SHIPLOG_ADMIN_TOKEN", &token))
                 .transpose()?,
             agent,
             outbound_allow,
@@ -537,8 +573,10 @@ impl Config {
             intake_hot_path: args.intake_hot_path,
             log_format: args.database.log_format,
             http_workers: None,
-            run_jobs: true,
+            run_jobs: args.run_jobs,
             http_limits,
+            metrics,
+            delivery_recovery_interval,
         })
     }
 }
@@ -546,11 +584,29 @@ impl Config {
 /// Bits an admin token must carry at least (32 random bytes).
 pub const ADMIN_TOKEN_MIN_BITS: f64 = 256.0;
 
-/// The admin token signs in to everything, so a guessable one is refused at start. The
+/// `0` or `off` turns the catch-up off; otherwise between 1m and 24h (GitHub keeps 3 days).
+fn parse_recovery_interval(raw: &str) -> Result<Option<Duration>, ConfigError> {
+    let raw = raw.trim();
+    if raw == "0" || raw.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let invalid = |message| ConfigError::Invalid {
+        var: "SHIPLOG_DELIVERY_RECOVERY_INTERVAL",
+        message,
+    };
+    let interval = parse_duration(raw).map_err(invalid)?;
+    if interval < Duration::from_secs(60) || interval > Duration::from_secs(86_400) {
+        return Err(invalid(format!("{raw:?} must be 0 (off) or between 1m and 24h")));
+    }
+    Ok(Some(interval))
+}
+
+/// The admin token signs in to everything, so a guessable one is refused at start (and so is
+/// a guessable metrics token). The
 /// estimate is conservative: length × log2 of the character classes used (lower case, upper
 /// case, digits, other), and at least 8 distinct characters (a repeated pattern is not random);
 /// `openssl rand -hex 32` and `openssl rand -base64 32` always pass.
-fn parse_admin_token(token: &str) -> Result<Secret, ConfigError> {
+fn parse_token(var: &'static str, token: &str) -> Result<Secret, ConfigError> {
     let has = |f: fn(&char) -> bool| token.chars().any(|c| f(&c));
     let pool = [
         (has(char::is_ascii_lowercase), 26.0),
@@ -566,7 +622,7 @@ fn parse_admin_token(token: &str) -> Result<Secret, ConfigError> {
     let bits = token.chars().count() as f64 * f64::log2(pool.max(1.0));
     if bits < ADMIN_TOKEN_MIN_BITS || distinct < 8 {
         return Err(ConfigError::Invalid {
-            var: "SHIPLOG_ADMIN_TOKEN",
+            var,
             message: format!(
                 "is too easy to guess (about {bits:.0} bits, {distinct} distinct characters): use at least 32 random bytes, e.g. `openssl rand -hex 32`"
             ),
@@ -629,6 +685,48 @@ mod tests {
             }) => *args,
             other => panic!("unexpected parse: {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_recovery_interval_is_off_or_between_a_minute_and_a_day() {
+        let interval = |raw: &str| {
+            Config::from_serve_args(serve_args(&[
+                "--github-webhook-secret",
+                "s",
+                "--delivery-recovery-interval",
+                raw,
+            ]))
+            .map(|c| c.delivery_recovery_interval)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(interval("10m"), Ok(Some(Duration::from_secs(600))));
+        assert_eq!(interval("0"), Ok(None));
+        assert_eq!(interval("off"), Ok(None));
+        for bad in ["30s", "2d", "soon"] {
+            let err = interval(bad).unwrap_err();
+            assert!(
+                err.starts_with("invalid setting SHIPLOG_DELIVERY_RECOVERY_INTERVAL"),
+                "{err}"
+            );
+        }
+        let defaults = Config::from_serve_args(serve_args(&["--github-webhook-secret", "s"])).unwrap();
+        assert_eq!(defaults.delivery_recovery_interval, Some(Duration::from_secs(600)));
+        assert!(defaults.run_jobs);
+        assert!(defaults.metrics.token.is_none() && defaults.metrics.listen.is_none());
+    }
+
+    #[test]
+    fn a_guessable_metrics_token_is_refused_like_the_admin_token() {
+        let err = Config::from_serve_args(serve_args(&[
+            "--github-webhook-secret",
+            "s",
+            "--metrics-token",
+            "hunter2",
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("invalid setting SHIPLOG_METRICS_TOKEN"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

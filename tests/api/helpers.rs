@@ -130,6 +130,8 @@ pub fn test_config(database_url: &str) -> Config {
         http_workers: Some(1),
         run_jobs: false,
         http_limits: Default::default(),
+        metrics: Default::default(),
+        delivery_recovery_interval: None,
     }
 }
 
