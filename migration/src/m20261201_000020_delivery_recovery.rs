@@ -60,7 +60,11 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(DeliveryRedelivery::HookDeliveryId).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(DeliveryRedelivery::HookDeliveryId)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(DeliveryRedelivery::Event).string().null())
                     .col(ColumnDef::new(DeliveryRedelivery::Outcome).string().not_null())
                     .col(ColumnDef::new(DeliveryRedelivery::Asks).integer().not_null())

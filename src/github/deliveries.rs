@@ -90,7 +90,11 @@ impl Wire {
 
 /// One page of the App's deliveries, newest first: the first page, or the one a previous page's
 /// `next` named. A delivery that does not fit (a GUID that is not one) is skipped with a warning.
-pub async fn list_page(app: &GitHubApp, next: Option<&str>, now: DateTime<Utc>) -> Result<Page<HookDelivery>, CallError> {
+pub async fn list_page(
+    app: &GitHubApp,
+    next: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Page<HookDelivery>, CallError> {
     let query = match next {
         None => format!("per_page={PER_PAGE}"),
         Some(query) if is_page_query(query) => query.to_owned(),
@@ -156,12 +160,20 @@ mod tests {
 
     #[test]
     fn github_s_documented_delivery_reads_and_only_ok_with_2xx_is_not_failed() {
-        let ok = wire("0b989ba4-242f-11e5-81e1-c7b6966d2516", "OK", 200).into_delivery().unwrap();
+        let ok = wire("0b989ba4-242f-11e5-81e1-c7b6966d2516", "OK", 200)
+            .into_delivery()
+            .unwrap();
         assert_eq!(ok.id, 12345678);
         assert_eq!(ok.installation_id, Some(123));
         assert!(!ok.failed());
-        assert!(wire("a-b", "Invalid HTTP Response: 503", 503).into_delivery().unwrap().failed());
-        assert!(wire("a-b", "failed to connect to host", 0).into_delivery().unwrap().failed());
+        assert!(wire("a-b", "Invalid HTTP Response: 503", 503)
+            .into_delivery()
+            .unwrap()
+            .failed());
+        assert!(wire("a-b", "failed to connect to host", 0)
+            .into_delivery()
+            .unwrap()
+            .failed());
         assert!(wire("a-b", "OK", 0).into_delivery().unwrap().failed());
     }
 

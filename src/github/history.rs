@@ -230,7 +230,12 @@ pub(crate) struct Answer {
     date: Option<String>,
 }
 
-pub(crate) async fn send(client: &Octocrab, request: Request<'_>, what: &str, now: DateTime<Utc>) -> Result<Answer, CallError> {
+pub(crate) async fn send(
+    client: &Octocrab,
+    request: Request<'_>,
+    what: &str,
+    now: DateTime<Utc>,
+) -> Result<Answer, CallError> {
     let response = match request {
         Request::Get(uri) => client._get(uri).await,
         Request::Post(uri, body) => client._post(uri, Some(body)).await,

@@ -135,9 +135,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             ),
         )
         .service(web::resource("/api/jobs").route(web::get().to(jobs::list_jobs).wrap(admin())))
-        .service(
-            web::resource("/api/deliveries/recovery").route(web::get().to(recovery::show_recovery).wrap(admin())),
-        )
+        .service(web::resource("/api/deliveries/recovery").route(web::get().to(recovery::show_recovery).wrap(admin())))
         .service(
             web::resource("/api/connections/{id}/credentials")
                 .route(web::get().to(credentials::list_credentials).wrap(admin()))

@@ -389,6 +389,9 @@ pub async fn status(
         interval_seconds: interval.filter(|_| off_reason.is_none()).map(|i| i.as_secs()),
         next_run_at,
         last_seen_delivery_id: state.last_seen_id,
-        last_pass: state.last_pass.as_deref().and_then(|raw| serde_json::from_str(raw).ok()),
+        last_pass: state
+            .last_pass
+            .as_deref()
+            .and_then(|raw| serde_json::from_str(raw).ok()),
     })
 }

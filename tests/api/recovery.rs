@@ -102,7 +102,9 @@ async fn deliveries_that_failed_while_shiplog_was_stopped_are_redelivered_once_a
     ];
     let log = fake.hook_log();
     assert!(
-        log.iter().filter(|a| missed.contains(&a.guid)).all(|a| a.status_code == 0),
+        log.iter()
+            .filter(|a| missed.contains(&a.guid))
+            .all(|a| a.status_code == 0),
         "{log:?}"
     );
 
@@ -120,7 +122,10 @@ async fn deliveries_that_failed_while_shiplog_was_stopped_are_redelivered_once_a
     asked.sort();
     let mut expected = missed.to_vec();
     expected.sort();
-    assert_eq!(asked, expected, "asked for each missed delivery once, never for the stored one");
+    assert_eq!(
+        asked, expected,
+        "asked for each missed delivery once, never for the stored one"
+    );
     for guid in &missed {
         let stored = app.stored_delivery(guid).await.expect("the redelivery landed");
         assert_eq!(stored.event, "deployment");
@@ -268,7 +273,10 @@ async fn the_catch_up_is_off_without_the_app_or_with_interval_zero_and_says_why(
     let app = spawn_app_with(|config| config.delivery_recovery_interval = Some(TEN_MINUTES)).await;
     let status = recovery(&app).await;
     assert_eq!(status["enabled"], false, "{status}");
-    assert!(status["off_reason"].as_str().unwrap().contains("GitHub App"), "{status}");
+    assert!(
+        status["off_reason"].as_str().unwrap().contains("GitHub App"),
+        "{status}"
+    );
     assert_eq!(status["next_run_at"], Value::Null);
     assert_eq!(status["last_pass"], Value::Null);
     assert_eq!(app.count_rows("job").await, 0);
@@ -287,7 +295,10 @@ async fn the_catch_up_is_off_without_the_app_or_with_interval_zero_and_says_why(
     let status = recovery(&app).await;
     assert_eq!(status["enabled"], false, "{status}");
     assert!(
-        status["off_reason"].as_str().unwrap().contains("SHIPLOG_DELIVERY_RECOVERY_INTERVAL"),
+        status["off_reason"]
+            .as_str()
+            .unwrap()
+            .contains("SHIPLOG_DELIVERY_RECOVERY_INTERVAL"),
         "{status}"
     );
     assert_eq!(app.count_rows("job").await, 0);

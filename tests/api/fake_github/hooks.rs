@@ -70,7 +70,15 @@ impl FakeGitHub {
         } else {
             ("Invalid HTTP Response: 502".to_owned(), 502)
         };
-        log(&self.state, &guid, event, serde_json::to_vec(body).unwrap(), false, status, code);
+        log(
+            &self.state,
+            &guid,
+            event,
+            serde_json::to_vec(body).unwrap(),
+            false,
+            status,
+            code,
+        );
         guid
     }
 
@@ -103,7 +111,12 @@ impl FakeGitHub {
             .lock()
             .unwrap()
             .iter()
-            .map(|id| log.iter().find(|a| a.id == *id).map(|a| a.guid.clone()).unwrap_or_default())
+            .map(|id| {
+                log.iter()
+                    .find(|a| a.id == *id)
+                    .map(|a| a.guid.clone())
+                    .unwrap_or_default()
+            })
             .collect()
     }
 }
@@ -129,7 +142,13 @@ fn log(state: &FakeState, guid: &str, event: &str, body: Vec<u8>, redelivery: bo
 
 /// Sends one attempt to the target with GitHub's headers and logs how it went.
 async fn attempt(state: &FakeState, guid: &str, event: &str, body: Vec<u8>, redelivery: bool) {
-    let target = state.hooks.target.lock().unwrap().clone().expect("set_webhook_target first");
+    let target = state
+        .hooks
+        .target
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("set_webhook_target first");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let sent = client
         .post(&target)
