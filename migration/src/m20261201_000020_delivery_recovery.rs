@@ -56,7 +56,7 @@ impl MigrationTrait for Migration {
                     .table(DeliveryRedelivery::Table)
                     .col(
                         ColumnDef::new(DeliveryRedelivery::Guid)
-                            .string_len(64)
+                            .string_len(100)
                             .not_null()
                             .primary_key(),
                     )

@@ -253,6 +253,31 @@ async fn a_rate_limited_listing_ends_the_pass_early_and_says_so() {
 }
 
 #[tokio::test]
+async fn a_pass_stops_before_asking_when_github_reports_the_rate_limit_low() {
+    let fake = FakeGitHub::start().await;
+    let database = Arc::new(TestDatabase::create().await);
+    let port = free_port();
+    fake.set_webhook_target(&format!("http://127.0.0.1:{port}/webhooks/github"));
+    let missed = fake.log_hook("deployment", &deployment(1), false);
+    let app = start(database, port, &fake).await;
+    fake.set_app_rate_remaining(40);
+    let low = run_pass(&app).await;
+    assert_eq!(low["stopped"], "rate_limit", "{low}");
+    assert_eq!(low["failed"], 1, "{low}");
+    assert_eq!(low["asked"], 0, "{low}");
+    assert!(low["detail"].as_str().unwrap().contains("40 of 5000"), "{low}");
+    assert!(fake.redelivery_asks().is_empty());
+    assert_eq!(recovery(&app).await["last_seen_delivery_id"], Value::Null);
+
+    fake.set_app_rate_remaining(4000);
+    app.clock.advance(chrono::Duration::minutes(10));
+    let pass = run_pass(&app).await;
+    assert_eq!(pass["stopped"], "complete", "{pass}");
+    assert_eq!(fake.redelivery_asks(), vec![missed]);
+    stop(app).await;
+}
+
+#[tokio::test]
 async fn two_replicas_keep_one_pass_pending_and_only_one_runs() {
     let fake = FakeGitHub::start().await;
     let database = Arc::new(TestDatabase::create().await);

@@ -40,6 +40,8 @@ pub struct HookState {
     asks: Mutex<Vec<i64>>,
     /// GUIDs whose redelivery GitHub refuses (422).
     refused: Mutex<HashSet<String>>,
+    /// What `x-ratelimit-remaining` says on these endpoints (4990 unless a test sets it).
+    remaining: Mutex<Option<u32>>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -90,6 +92,11 @@ impl FakeGitHub {
                 attempt.status_code = 0;
             }
         }
+    }
+
+    /// The App's rate limit has `remaining` calls left, as these endpoints' headers say.
+    pub fn set_app_rate_remaining(&self, remaining: u32) {
+        *self.state.hooks.remaining.lock().unwrap() = Some(remaining);
     }
 
     /// GitHub answers 422 to asks for `guid`.
@@ -211,7 +218,7 @@ async fn list_deliveries(state: web::Data<FakeState>, req: HttpRequest, query: w
         })
         .collect();
     let mut builder = HttpResponse::Ok();
-    rate_headers(&mut builder, 4990, Utc::now().timestamp() + 3600);
+    rate_headers(&mut builder, remaining(&state), Utc::now().timestamp() + 3600);
     if let Some(next) = rest.get(per_page) {
         let base_url = format!("http://{}", req.connection_info().host());
         builder.insert_header((
@@ -245,8 +252,12 @@ async fn redeliver(state: web::Data<FakeState>, req: HttpRequest, path: web::Pat
     }
     attempt(&state, &original.guid, &original.event, original.body, true).await;
     let mut builder = HttpResponse::Accepted();
-    rate_headers(&mut builder, 4990, Utc::now().timestamp() + 3600);
+    rate_headers(&mut builder, remaining(&state), Utc::now().timestamp() + 3600);
     builder.json(json!({}))
+}
+
+fn remaining(state: &FakeState) -> u32 {
+    state.hooks.remaining.lock().unwrap().unwrap_or(4990)
 }
 
 /// Records the call, checks the App's JWT and hands out a queued fault.
