@@ -5,6 +5,10 @@
 //!
 //! `history.rs` serves what the backfill reads: the installation's repositories, deployments by
 //! GraphQL and Actions runs, from what a test registers.
+//!
+//! `hooks.rs` runs the App's webhook: it sends deliveries to shiplog (logging the ones that could
+//! not connect as failed), serves that log at `GET /app/hook/deliveries` and redelivers on
+//! `POST /app/hook/deliveries/{id}/attempts`.
 
 mod history;
 mod hooks;
