@@ -25,6 +25,7 @@ pub mod limits;
 pub mod maintenance;
 pub mod monitoring;
 pub mod outbound;
+pub mod recovery;
 pub mod shipped;
 pub mod startup;
 pub mod store;

@@ -26,6 +26,7 @@ use crate::jobs::runner::{self, Handlers, Runner};
 use crate::monitoring::opt_in::{GitHubWrite, GitHubWriter};
 use crate::monitoring::plans::{ExpirePlan, MonitoringAgent, MonitoringWatch, PlanExpiry, SendCheck, TellRollback};
 use crate::outbound::Outbound;
+use crate::recovery::{self, RecoverDeliveries, Recovery};
 use crate::store::{Store, StoreError};
 use crate::supervise::{self, Tasks};
 use crate::triggers::{self, FireTrigger};
@@ -152,8 +153,21 @@ impl Application {
             .register::<RecomputeDrift, _>(Arc::new(Recompute {
                 store: store.clone(),
                 github: github.clone(),
-            }));
+            }))
+            .register::<RecoverDeliveries, _>(Recovery::new(
+                &store,
+                github.clone(),
+                config.delivery_recovery_interval,
+                clock.clone(),
+            ));
         handlers.extend(extra);
+        // The catch-up on missed deliveries: a pass now, then every interval (each pass enqueues
+        // the next). Enqueued whether or not this process runs jobs: a replica that does runs it.
+        if recovery::off_reason(github.is_some(), config.delivery_recovery_interval).is_none() {
+            recovery::schedule_at_start(&store, clock.now())
+                .await
+                .map_err(StartupError::Database)?;
+        }
         let jobs_wake = Arc::new(tokio::sync::Notify::new());
         let tasks = Tasks::default();
         let mut handles = Vec::new();

@@ -10,6 +10,8 @@ pub mod compare_range;
 pub mod compare_range_commit;
 pub mod connection;
 pub mod connection_repository;
+pub mod delivery_recovery;
+pub mod delivery_redelivery;
 pub mod deploy_credential;
 pub mod deploy_intervention;
 pub mod deploy_rework;

@@ -25,6 +25,7 @@ mod m20261130_000016_actions_runs_and_backfill;
 mod m20261201_000017_connection_cache_version;
 mod m20261201_000018_shipped_and_drift;
 mod m20261201_000019_delivery_metrics;
+mod m20261201_000020_delivery_recovery;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000017_connection_cache_version::Migration),
             Box::new(m20261201_000018_shipped_and_drift::Migration),
             Box::new(m20261201_000019_delivery_metrics::Migration),
+            Box::new(m20261201_000020_delivery_recovery::Migration),
         ]
     }
 }

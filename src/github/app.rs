@@ -72,6 +72,12 @@ impl GitHubApp {
         self.app_id
     }
 
+    /// The client that authenticates as the App itself (a fresh JWT per request), for the
+    /// `/app/...` endpoints.
+    pub(crate) fn as_app(&self) -> &Octocrab {
+        &self.client
+    }
+
     pub(crate) fn tokens(&self) -> &TokenCache {
         &self.tokens
     }

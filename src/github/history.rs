@@ -212,26 +212,34 @@ fn page_query(next: Option<&str>) -> Result<String, CallError> {
     Ok(query.to_owned())
 }
 
-enum Request<'a> {
+pub(crate) enum Request<'a> {
     Get(String),
+    /// A `POST` without a body.
+    PostEmpty(String),
     Post(String, &'a Value),
 }
 
 /// A successful answer: its body and what its headers said.
-struct Answer {
-    body: String,
-    rate: Option<RateLimit>,
+pub(crate) struct Answer {
+    pub(crate) body: String,
+    pub(crate) rate: Option<RateLimit>,
     /// The query of `Link: rel="next"`.
-    next: Option<String>,
+    pub(crate) next: Option<String>,
     /// `x-ratelimit-reset` and `Date`, for a GraphQL rate limit answered with 200.
     reset: Option<String>,
     date: Option<String>,
 }
 
-async fn send(client: &Octocrab, request: Request<'_>, what: &str, now: DateTime<Utc>) -> Result<Answer, CallError> {
+pub(crate) async fn send(
+    client: &Octocrab,
+    request: Request<'_>,
+    what: &str,
+    now: DateTime<Utc>,
+) -> Result<Answer, CallError> {
     let response = match request {
         Request::Get(uri) => client._get(uri).await,
         Request::Post(uri, body) => client._post(uri, Some(body)).await,
+        Request::PostEmpty(uri) => client._post(uri, None::<&()>).await,
     }
     .map_err(|e| classify_missing(e, what, now))?;
     let response = octocrab::map_github_error(response)

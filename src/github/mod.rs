@@ -7,6 +7,7 @@
 pub mod app;
 pub mod client;
 pub mod compare;
+pub mod deliveries;
 pub mod error;
 pub mod events;
 pub mod history;

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod monitoring;
 pub mod pages;
 pub mod problems;
+pub mod recovery;
 pub mod security_headers;
 pub mod session;
 pub mod throttle;
@@ -134,6 +135,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             ),
         )
         .service(web::resource("/api/jobs").route(web::get().to(jobs::list_jobs).wrap(admin())))
+        .service(web::resource("/api/deliveries/recovery").route(web::get().to(recovery::show_recovery).wrap(admin())))
         .service(
             web::resource("/api/connections/{id}/credentials")
                 .route(web::get().to(credentials::list_credentials).wrap(admin()))

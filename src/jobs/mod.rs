@@ -9,7 +9,8 @@
 //!
 //! The kinds: `deploy.went_live` (`deploys::live`), `monitoring.check`, `monitoring.rolled_back`
 //! and `monitoring.expire` (`monitoring::plans`), `github.write` (`monitoring::opt_in`),
-//! `trigger.fire` (`triggers`), `backfill.step` (`backfill`) and `drift.recompute` (`drift`).
+//! `trigger.fire` (`triggers`), `backfill.step` (`backfill`), `drift.recompute` (`drift`) and
+//! `deliveries.recover` (`recovery`).
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;

@@ -23,6 +23,7 @@ pub mod job_queue;
 pub mod jobs;
 pub mod monitoring;
 pub mod pull_requests;
+pub mod recovery;
 pub mod sessions;
 pub mod shipments;
 pub mod triggers;

@@ -424,6 +424,7 @@ impl World {
                 "401 401 ok 401 401 401 401 401 401 ok",
             ),
             get("/api/jobs", json, "401 401 ok ok ok 401 401 401 401 401"),
+            get("/api/deliveries/recovery", json, "401 401 ok ok ok 401 401 401 401 401"),
             get(
                 "/connections",
                 html,

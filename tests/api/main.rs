@@ -34,6 +34,7 @@ mod monitoring;
 mod pages;
 mod processes;
 mod pull_requests;
+mod recovery;
 mod security;
 mod shipped;
 mod storage;

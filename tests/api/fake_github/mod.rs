@@ -5,8 +5,13 @@
 //!
 //! `history.rs` serves what the backfill reads: the installation's repositories, deployments by
 //! GraphQL and Actions runs, from what a test registers.
+//!
+//! `hooks.rs` runs the App's webhook: it sends deliveries to shiplog (logging the ones that could
+//! not connect as failed), serves that log at `GET /app/hook/deliveries` and redelivers on
+//! `POST /app/hook/deliveries/{id}/attempts`.
 
 mod history;
+mod hooks;
 
 pub use history::{workflow_run, FakeDeployment};
 
@@ -73,6 +78,7 @@ pub struct FakeState {
     /// Calls answered per rate-limit resource, for `x-ratelimit-remaining` outside a window.
     used: Mutex<HashMap<Resource, u32>>,
     history: history::HistoryState,
+    hooks: hooks::HookState,
 }
 
 /// GitHub's rate-limit buckets, as `x-ratelimit-resource` names them.
@@ -128,6 +134,7 @@ impl FakeGitHub {
                 )
                 .route("/repos/{owner}/{repo}/issues/{number}/comments", web::post().to(write))
                 .configure(history::routes)
+                .configure(hooks::routes)
                 .default_service(web::to(not_found))
         })
         .workers(1)
@@ -264,20 +271,21 @@ struct Claims {
     exp: i64,
 }
 
-/// `POST /app/installations/{id}/access_tokens`, authenticated with the App's JWT.
-async fn mint_token(state: web::Data<FakeState>, req: HttpRequest, path: web::Path<u64>) -> HttpResponse {
-    record(&state, &req);
+/// Checks the App's JWT (RS256 with the test key, `iss` the App id, `iat` not in the future,
+/// at most ten minutes long), as GitHub does on every `/app/...` endpoint.
+#[allow(clippy::result_large_err)]
+fn check_app_jwt(req: &HttpRequest) -> Result<(), HttpResponse> {
     let bearer = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let Some(jwt) = bearer else {
-        return github_error(
+        return Err(github_error(
             401,
             "A JSON web token could not be decoded",
             "https://docs.github.com/rest",
-        );
+        ));
     };
     let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_key_pem().as_bytes()).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
@@ -287,21 +295,30 @@ async fn mint_token(state: web::Data<FakeState>, req: HttpRequest, path: web::Pa
     let claims = match jsonwebtoken::decode::<Claims>(jwt, &key, &validation) {
         Ok(data) => data.claims,
         Err(e) => {
-            return github_error(
+            return Err(github_error(
                 401,
                 &format!("A JSON web token could not be decoded: {e}"),
                 "https://docs.github.com/rest",
-            )
+            ))
         }
     };
     let iss_ok = claims.iss == json!(APP_ID) || claims.iss == json!(APP_ID.to_string());
     let now = Utc::now().timestamp();
     if !iss_ok || claims.iat > now + 5 || claims.exp - claims.iat > 11 * 60 {
-        return github_error(
+        return Err(github_error(
             401,
             "'Expiration time' claim ('exp') is too far in the future",
             "https://docs.github.com/rest",
-        );
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /app/installations/{id}/access_tokens`, authenticated with the App's JWT.
+async fn mint_token(state: web::Data<FakeState>, req: HttpRequest, path: web::Path<u64>) -> HttpResponse {
+    record(&state, &req);
+    if let Err(refused) = check_app_jwt(&req) {
+        return refused;
     }
     let installation = path.into_inner();
     let hold = state.held_mints.lock().unwrap().get(&installation).cloned();
@@ -337,7 +354,6 @@ fn gate_as(state: &FakeState, req: &HttpRequest, resource: Resource) -> Option<H
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("token ")));
     let known = token.is_some_and(|t| state.tokens.lock().unwrap().contains_key(t));
     let fault = state.faults.lock().unwrap().pop_front();
-    let docs = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api";
     if let Some((allowed, used, started, reset)) = state.window.lock().unwrap().as_mut() {
         if fault.is_none() && known {
             if *used >= *allowed {
@@ -355,43 +371,46 @@ fn gate_as(state: &FakeState, req: &HttpRequest, resource: Resource) -> Option<H
             *used += 1;
         }
     }
-    match fault {
-        Some(Fault::BadCredentials) => {
-            return Some(github_error(401, "Bad credentials", "https://docs.github.com/rest"))
-        }
-        Some(Fault::BadGateway) => return Some(HttpResponse::BadGateway().json(json!({"message": "Server Error"}))),
-        Some(Fault::DiffTooLong) => {
-            return Some(HttpResponse::InternalServerError().json(json!({
-                "message": "Server Error: Sorry, this diff is taking too long to generate.",
-                "errors": [{"resource": "Comparison", "field": "diff", "code": "not_available"}],
-                "documentation_url": "https://docs.github.com/rest/commits/commits#compare-two-commits"
-            })))
-        }
-        Some(Fault::SecondaryRateLimit { retry_after }) => {
-            let mut builder = HttpResponse::Forbidden();
-            rate_headers(&mut builder, 4000, Utc::now().timestamp() + 3600);
-            builder.insert_header(("retry-after", retry_after.to_string()));
-            return Some(builder.json(json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", "documentation_url": docs})));
-        }
-        Some(Fault::PrimaryRateLimit { reset_in }) if resource == Resource::GraphQl => {
-            let mut builder = HttpResponse::Ok();
-            rate_headers_for(&mut builder, 5000, 0, Utc::now().timestamp() + reset_in, resource);
-            return Some(builder.json(rate_limited_body(resource)));
-        }
-        Some(Fault::PrimaryRateLimit { reset_in }) => {
-            let mut builder = HttpResponse::Forbidden();
-            rate_headers(&mut builder, 0, Utc::now().timestamp() + reset_in);
-            return Some(builder.json(
-                json!({"message": "API rate limit exceeded for installation ID 41000001.", "documentation_url": docs}),
-            ));
-        }
-        None => {}
+    if let Some(fault) = fault {
+        return Some(answer_fault(fault, resource));
     }
     if !known {
         return Some(github_error(401, "Bad credentials", "https://docs.github.com/rest"));
     }
     *state.used.lock().unwrap().entry(resource).or_default() += 1;
     None
+}
+
+/// What GitHub answers instead, for a queued fault.
+fn answer_fault(fault: Fault, resource: Resource) -> HttpResponse {
+    let docs = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api";
+    match fault {
+        Fault::BadCredentials => github_error(401, "Bad credentials", "https://docs.github.com/rest"),
+        Fault::BadGateway => HttpResponse::BadGateway().json(json!({"message": "Server Error"})),
+        Fault::DiffTooLong => HttpResponse::InternalServerError().json(json!({
+            "message": "Server Error: Sorry, this diff is taking too long to generate.",
+            "errors": [{"resource": "Comparison", "field": "diff", "code": "not_available"}],
+            "documentation_url": "https://docs.github.com/rest/commits/commits#compare-two-commits"
+        })),
+        Fault::SecondaryRateLimit { retry_after } => {
+            let mut builder = HttpResponse::Forbidden();
+            rate_headers(&mut builder, 4000, Utc::now().timestamp() + 3600);
+            builder.insert_header(("retry-after", retry_after.to_string()));
+            builder.json(json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", "documentation_url": docs}))
+        }
+        Fault::PrimaryRateLimit { reset_in } if resource == Resource::GraphQl => {
+            let mut builder = HttpResponse::Ok();
+            rate_headers_for(&mut builder, 5000, 0, Utc::now().timestamp() + reset_in, resource);
+            builder.json(rate_limited_body(resource))
+        }
+        Fault::PrimaryRateLimit { reset_in } => {
+            let mut builder = HttpResponse::Forbidden();
+            rate_headers(&mut builder, 0, Utc::now().timestamp() + reset_in);
+            builder.json(
+                json!({"message": "API rate limit exceeded for installation ID 41000001.", "documentation_url": docs}),
+            )
+        }
+    }
 }
 
 /// A primary rate limit's body: REST's message, or GraphQL's error.
