@@ -2,6 +2,7 @@
 //! the host needs no token.
 
 mod backfill;
+pub mod healthcheck;
 
 use anyhow::Context;
 
@@ -116,6 +117,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ConnectionsCommand::Set { id, settings, .. } => set_connection(&store, id, &settings).await,
             }
         }
+        Command::Healthcheck(args) => healthcheck::run(&args).await,
     }
 }
 

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::outbound::AllowList;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://shiplog.db?mode=rwc";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_MONITOR_SCHEDULE: &str = "10m,30m,1h,2h,24h,72h";
 const DEFAULT_MONITOR_EXPIRY: &str = "14d";
@@ -123,6 +124,71 @@ pub enum Command {
         #[command(subcommand)]
         command: ConnectionsCommand,
     },
+    /// Exit 0 when the server's `GET /healthz` answers 200 within the timeout, else 1 with one
+    /// line: the container's HEALTHCHECK, which has no curl to call.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// The URL to ask. Default: `/healthz` on SHIPLOG_LISTEN, at 127.0.0.1 (or ::1) when it
+    /// binds every address.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The address the server binds, as for `serve`; only read for the default URL.
+    #[arg(long, env = "SHIPLOG_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: String,
+    /// How long the answer may take (1s–60s).
+    #[arg(long, default_value = "3s")]
+    pub timeout: String,
+}
+
+impl HealthcheckArgs {
+    /// The URL to ask and how long to wait for it.
+    pub fn target(&self) -> Result<(url::Url, Duration), ConfigError> {
+        let raw = match &self.url {
+            Some(url) => url.trim().to_owned(),
+            None => format!("http://{}/healthz", loopback_for(self.listen.trim())),
+        };
+        let invalid = |message: String| ConfigError::Invalid {
+            var: if self.url.is_some() { "--url" } else { "SHIPLOG_LISTEN" },
+            message,
+        };
+        let url = url::Url::parse(&raw).map_err(|e| invalid(format!("{raw:?} is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(invalid(format!("{raw:?} is not an http(s) URL")));
+        }
+        let timeout = parse_duration(self.timeout.trim())
+            .and_then(|d| {
+                if d.is_zero() || d > Duration::from_secs(60) {
+                    Err(format!("{:?} must be between 1s and 60s", self.timeout))
+                } else {
+                    Ok(d)
+                }
+            })
+            .map_err(|message| ConfigError::Invalid {
+                var: "--timeout",
+                message,
+            })?;
+        Ok((url, timeout))
+    }
+}
+
+/// Where a process on the same host reaches a listener bound to `listen`: a wildcard address
+/// (`0.0.0.0`, `[::]`) becomes loopback; anything else, a host name included, stays.
+fn loopback_for(listen: &str) -> String {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    match listen.parse::<SocketAddr>() {
+        Ok(mut addr) if addr.ip().is_unspecified() => {
+            addr.set_ip(if addr.is_ipv4() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                IpAddr::V6(Ipv6Addr::LOCALHOST)
+            });
+            addr.to_string()
+        }
+        _ => listen.to_owned(),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,7 +332,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Address to bind.
-    #[arg(long, env = "SHIPLOG_LISTEN", default_value = "127.0.0.1:3000")]
+    #[arg(long, env = "SHIPLOG_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: String,
     /// How GitHub and people reach this server (links, manifest).
     #[arg(long, env = "SHIPLOG_PUBLIC_URL", default_value = "http://localhost:3000")]
@@ -747,6 +813,55 @@ mod tests {
             let config =
                 Config::from_serve_args(serve_args(&["--github-webhook-secret", "s", "--admin-token", token])).unwrap();
             assert_eq!(config.admin_token.unwrap().expose(), token);
+        }
+    }
+
+    fn healthcheck(argv: &[&str]) -> Result<(String, Duration), String> {
+        let mut full = vec!["shiplog", "healthcheck"];
+        if !argv.contains(&"--listen") {
+            // Not this process's SHIPLOG_LISTEN.
+            full.extend(["--listen", DEFAULT_LISTEN]);
+        }
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full) {
+            Ok(Cli {
+                command: Some(Command::Healthcheck(args)),
+                ..
+            }) => args
+                .target()
+                .map(|(url, timeout)| (url.to_string(), timeout))
+                .map_err(|e| e.to_string()),
+            other => panic!("unexpected parse: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_healthcheck_asks_healthz_on_the_listen_port_at_loopback() {
+        assert_eq!(
+            healthcheck(&[]),
+            Ok(("http://127.0.0.1:3000/healthz".into(), Duration::from_secs(3)))
+        );
+        let at = |listen: &str| healthcheck(&["--listen", listen]).map(|(url, _)| url);
+        assert_eq!(at("0.0.0.0:8080"), Ok("http://127.0.0.1:8080/healthz".into()));
+        assert_eq!(at("[::]:8080"), Ok("http://[::1]:8080/healthz".into()));
+        assert_eq!(at("10.1.2.3:80"), Ok("http://10.1.2.3/healthz".into()));
+        assert_eq!(at("localhost:3000"), Ok("http://localhost:3000/healthz".into()));
+        assert_eq!(
+            healthcheck(&["--url", "http://shiplog-1:3000/healthz", "--timeout", "10s"]),
+            Ok(("http://shiplog-1:3000/healthz".into(), Duration::from_secs(10)))
+        );
+        for (flag, value, var) in [
+            ("--url", "ftp://x/healthz", "--url"),
+            ("--url", "not a url", "--url"),
+            ("--listen", ":3000", "SHIPLOG_LISTEN"),
+            ("--timeout", "0s", "--timeout"),
+            ("--timeout", "2m", "--timeout"),
+        ] {
+            let err = healthcheck(&[flag, value]).unwrap_err();
+            assert!(
+                err.starts_with(&format!("invalid setting {var}")),
+                "{flag} {value}: {err}"
+            );
         }
     }
 
