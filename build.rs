@@ -6,9 +6,13 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-env-changed=SHIPLOG_GIT_SHA");
     // Built again when HEAD moves (a worktree's HEAD and refs live outside `.git/`).
-    for path in [git(&["rev-parse", "--git-path", "HEAD"]), branch_ref()]
+    // Only files that exist: cargo would run the script again on every build for a missing
+    // one (a packed ref has no file of its own).
+    let watched = [git(&["rev-parse", "--git-path", "HEAD"]), branch_ref()];
+    for path in watched
         .into_iter()
         .flatten()
+        .filter(|p| std::path::Path::new(p).exists())
     {
         println!("cargo:rerun-if-changed={path}");
     }
