@@ -107,19 +107,22 @@ async fn a_scripted_run_moves_every_counter_by_exactly_what_was_sent() {
     let (code, receipt) = app.deliver("sponsorship", &json!({"action": "created"})).await;
     assert_eq!((code, receipt["outcome"].as_str()), (200, Some("ignored")));
 
-    // The explicit API: two live deploys and one that is still building.
+    // The explicit API: two live deploys and one that is still building, sent twice with one
+    // Idempotency-Key (the replay is answered from storage and records nothing).
     let cred = create_credential(&app, 1).await;
-    for (sha, status) in [(&base, "live"), (&tip, "live"), (&tip, "building")] {
+    let building = (&tip, "building");
+    for (sha, status) in [(&base, "live"), (&tip, "live"), building, building] {
         let environment = if status == "building" { "staging" } else { "production" };
         app.clock.advance(chrono::Duration::minutes(1));
-        let response = app
+        let mut request = app
             .client
             .post(app.url("/deployments"))
             .basic_auth(&cred.username, Some(&cred.password))
-            .json(&json!({"repository": REPO, "environment": environment, "sha": sha, "status": status}))
-            .send()
-            .await
-            .unwrap();
+            .json(&json!({"repository": REPO, "environment": environment, "sha": sha, "status": status}));
+        if status == "building" {
+            request = request.header("Idempotency-Key", "metrics-building-1");
+        }
+        let response = request.send().await.unwrap();
         assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
     }
 
@@ -253,7 +256,7 @@ async fn a_scripted_run_moves_every_counter_by_exactly_what_was_sent() {
     assert_eq!(after.delta(&before, &requests("GET", "/healthz", "2xx")), 3.0);
     assert_eq!(after.delta(&before, &requests("GET", "/deployments/{id}", "4xx")), 1.0);
     assert_eq!(after.delta(&before, &requests("GET", "unmatched", "4xx")), 1.0);
-    assert_eq!(after.delta(&before, &requests("POST", "/deployments", "2xx")), 3.0);
+    assert_eq!(after.delta(&before, &requests("POST", "/deployments", "2xx")), 4.0);
     assert_eq!(after.delta(&before, &requests("POST", "/webhooks/github", "2xx")), 5.0);
     assert_eq!(after.delta(&before, &requests("POST", "/webhooks/github", "4xx")), 1.0);
     assert!(!after
