@@ -23,6 +23,7 @@ pub mod intake;
 pub mod jobs;
 pub mod limits;
 pub mod maintenance;
+pub mod metrics;
 pub mod monitoring;
 pub mod outbound;
 pub mod recovery;

@@ -23,6 +23,7 @@ use crate::drift::{Recompute, RecomputeDrift};
 use crate::github::app::{GitHubApp, GitHubAppError};
 use crate::http::{self, AppState};
 use crate::jobs::runner::{self, Handlers, Runner};
+use crate::metrics::Metrics;
 use crate::monitoring::opt_in::{GitHubWrite, GitHubWriter};
 use crate::monitoring::plans::{ExpirePlan, MonitoringAgent, MonitoringWatch, PlanExpiry, SendCheck, TellRollback};
 use crate::outbound::Outbound;
@@ -60,6 +61,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics listener (`SHIPLOG_METRICS_LISTEN`) and its bound port.
+    metrics_server: Option<(u16, Server)>,
     store: Store,
     runner: Runner,
     /// Tells the worker and the maintenance loop to stop (when they run).
@@ -99,10 +102,11 @@ impl Application {
             .await
             .map_err(StartupError::Database)?;
         store.migrate().await.map_err(StartupError::Migrations)?;
+        let metrics = Arc::new(Metrics::new(store.backend_name()));
         let github = config
             .github_app
             .as_ref()
-            .map(|c| GitHubApp::new(c, &config.github_api_url))
+            .map(|c| GitHubApp::new(c, &config.github_api_url).map(|app| app.with_metrics(metrics.clone())))
             .transpose()?;
 
         let address = config.listen.clone();
@@ -115,8 +119,9 @@ impl Application {
         let workers = config.http_workers;
         let config_limits = config.http_limits.clone();
 
-        let outbound =
-            Outbound::new(config.outbound_allow.clone()).map_err(|e| StartupError::Outbound(e.to_string()))?;
+        let outbound = Outbound::new(config.outbound_allow.clone())
+            .map_err(|e| StartupError::Outbound(e.to_string()))?
+            .with_metrics(metrics.clone());
         let (trigger_watch, fire_trigger) = triggers::wire(&store, outbound.clone(), config.agent.clone());
         let mut sources = sources;
         sources.push(trigger_watch);
@@ -168,19 +173,22 @@ impl Application {
                 .await
                 .map_err(StartupError::Database)?;
         }
+        metrics.set_job_kinds(handlers.kinds());
         let jobs_wake = Arc::new(tokio::sync::Notify::new());
         let tasks = Tasks::default();
         let mut handles = Vec::new();
         // The intake first: on SQLite its writer also writes the job workers' claims.
-        let (intake, writer) = crate::intake::Intake::start(store.clone(), &tasks, config.intake_hot_path)
-            .await
-            .map_err(StartupError::Database)?;
+        let (intake, writer) =
+            crate::intake::Intake::start(store.clone(), &tasks, config.intake_hot_path, metrics.clone())
+                .await
+                .map_err(StartupError::Database)?;
         handles.extend(writer);
         let runner = Runner {
             store: store.clone(),
             clock: clock.clone(),
             handlers: Arc::new(handlers),
             queue: intake.job_queue(),
+            metrics: metrics.clone(),
         };
 
         let mut stop = None;
@@ -210,7 +218,12 @@ impl Application {
             github,
             jobs_wake,
             throttle: Arc::new(http::throttle::FailureThrottle::default()),
+            metrics,
         });
+        let metrics_server = match state.config.metrics.listen.clone() {
+            Some(address) => Some(metrics_server(&address, state.clone())?),
+            None => None,
+        };
         let limits = config_limits;
         let body_limits = web::Data::new(http::budget::BodyLimits::new(limits.body_memory, limits.body_timeout));
         let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -229,6 +242,7 @@ impl Application {
                 .wrap(http::security_headers::default_headers())
                 .wrap(TracingLogger::default())
                 .wrap(actix_web::middleware::from_fn(http::head::answer_head_as_get))
+                .wrap(actix_web::middleware::from_fn(http::metrics::time_requests))
                 .app_data(state.clone())
                 .app_data(body_limits.clone())
                 .configure(http::routes)
@@ -245,6 +259,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            metrics_server,
             store,
             runner,
             stop,
@@ -255,6 +270,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The bound port of the metrics listener, when `SHIPLOG_METRICS_LISTEN` gave it one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
     }
 
     /// Stops the server from elsewhere (tests; the signal handlers do it in production).
@@ -282,12 +302,19 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Self {
             server,
+            metrics_server,
             store,
             stop,
             tasks,
             handles,
             ..
         } = self;
+        // The metrics listener serves beside the main one and stops with it.
+        let metrics_handle = metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let server_handle = server.handle();
         let mut server = std::pin::pin!(server);
         let mut watched: FuturesUnordered<_> = handles
@@ -305,6 +332,9 @@ impl Application {
                 Err(failure)
             }
         };
+        if let Some(handle) = metrics_handle {
+            handle.stop(true).await;
+        }
         if let Some(stop) = stop {
             let _ = stop.send(true);
         }
@@ -318,6 +348,31 @@ impl Application {
         store.close().await;
         outcome
     }
+}
+
+/// The metrics listener: `GET /metrics` only, on one worker, with `state`'s registry.
+fn metrics_server(address: &str, state: web::Data<AppState>) -> Result<(u16, Server), StartupError> {
+    let listen_error = |source| StartupError::Listen {
+        address: address.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(address).map_err(listen_error)?;
+    let port = listener.local_addr().map_err(listen_error)?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(http::problems::problem_json_fallback())
+            .wrap(http::security_headers::default_headers())
+            .app_data(state.clone())
+            .configure(http::metrics_routes)
+            .default_service(web::to(http::problems::route_not_found))
+    })
+    .workers(1)
+    .keep_alive(KEEP_ALIVE)
+    .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
+    .listen(listener)
+    .map_err(listen_error)?
+    .run();
+    Ok((port, server))
 }
 
 /// A long-lived task ended while the server runs: record and log it, and say so as an error.

@@ -166,6 +166,9 @@ pub struct Answer {
     pub created: bool,
     pub deploy_id: i64,
     pub deploy: Value,
+    /// The stored answer of an earlier request with the same `Idempotency-Key` (not stored).
+    #[serde(skip)]
+    pub replayed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,7 +218,12 @@ async fn register_once(
     let tx = store.begin().await?;
     if let Some(idem) = idempotency {
         match idempotency::lookup::<Answer>(&tx, idem.credential_id, idem.key, idem.request_hash, now).await? {
-            Lookup::Replay(answer) => return Ok(answer),
+            Lookup::Replay(answer) => {
+                return Ok(Answer {
+                    replayed: true,
+                    ..answer
+                })
+            }
             Lookup::Mismatch => return Err(RegisterError::IdempotencyMismatch),
             Lookup::New => {}
         }
@@ -229,6 +237,7 @@ async fn register_once(
         created,
         deploy_id: deploy.id.0,
         deploy: deploy_json,
+        replayed: false,
     };
     if let Some(idem) = idempotency {
         let status = if created { 201 } else { 200 };

@@ -16,6 +16,8 @@ use super::error::{classify_mint, CallError};
 use crate::config::GitHubAppCredentials;
 use crate::types::InstallationId;
 
+const MINT_ENDPOINT: &str = "/app/installations/{installation_id}/access_tokens";
+
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubAppError {
     #[error("GITHUB_APP_PRIVATE_KEY is not an RSA private key in PEM format")]
@@ -35,6 +37,8 @@ pub struct GitHubApp {
     /// REST root (`https://HOST/api/graphql` beside `https://HOST/api/v3`).
     graphql: Octocrab,
     tokens: Arc<TokenCache>,
+    /// Where calls made as an installation are counted ([`super::client::record_call`]).
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for GitHubApp {
@@ -65,7 +69,20 @@ impl GitHubApp {
             client: build(api_url)?,
             graphql: build(&graphql_root(api_url))?,
             tokens: Arc::new(TokenCache::default()),
+            metrics: None,
         })
+    }
+
+    /// Counts the calls made as an installation in `metrics`.
+    pub fn with_metrics(self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        Self {
+            metrics: Some(metrics),
+            ..self
+        }
+    }
+
+    pub(crate) fn metrics(&self) -> Option<Arc<crate::metrics::Metrics>> {
+        self.metrics.clone()
     }
 
     pub fn app_id(&self) -> u64 {
@@ -93,7 +110,9 @@ impl GitHubApp {
             .apps()
             .create_installation_access_token(OctoInstallationId(installation.0 as u64), &Default::default())
             .await
+            .inspect_err(|e| super::client::record_failure(MINT_ENDPOINT, e))
             .map_err(|e| classify_mint(e, installation))?;
+        super::client::record_call(MINT_ENDPOINT, Some(201), None);
         let expires_at = minted
             .expires_at
             .as_deref()

@@ -79,6 +79,43 @@ impl TokenCache {
     }
 }
 
+tokio::task_local! {
+    /// Where the calls of an [`InstallationClient::call`] are counted, and for which installation.
+    /// `None` for calls made as the App itself (JWT), counted under `installation="app"`.
+    static CALLER: (Arc<crate::metrics::Metrics>, Option<InstallationId>);
+}
+
+/// Counts one call to GitHub (`endpoint` a pattern such as `/repos/{owner}/{repo}/compare/{basehead}`)
+/// with its answer's status (`None`: no answer) and `x-ratelimit-remaining`, when made inside an
+/// [`InstallationClient::call`] of an App with metrics; elsewhere it does nothing.
+pub(crate) fn record_call(endpoint: &'static str, status: Option<u16>, headers: Option<&reqwest::header::HeaderMap>) {
+    let remaining = headers
+        .and_then(|h| h.get("x-ratelimit-remaining"))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let _ = CALLER.try_with(|(metrics, installation)| {
+        metrics.record_github_call(endpoint, status, installation.map(|i| i.0), remaining);
+    });
+}
+
+/// Runs `call`, made as the App itself (JWT), with its GitHub calls counted in the App's metrics.
+pub(crate) async fn counted_as_app<T>(app: &super::app::GitHubApp, call: impl Future<Output = T>) -> T {
+    match app.metrics() {
+        Some(metrics) => CALLER.scope((metrics, None), call).await,
+        None => call.await,
+    }
+}
+
+/// Counts a failed call from octocrab's error: GitHub's status and headers when it answered.
+pub(crate) fn record_failure(endpoint: &'static str, error: &octocrab::Error) {
+    match error {
+        octocrab::Error::GitHub { source, .. } => {
+            record_call(endpoint, Some(source.status_code.as_u16()), source.headers.as_ref())
+        }
+        _ => record_call(endpoint, None, None),
+    }
+}
+
 /// GitHub calls as one installation of the App.
 pub struct InstallationClient<'a> {
     pub app: &'a GitHubApp,
@@ -106,6 +143,25 @@ impl InstallationClient<'_> {
     }
 
     async fn call_at<T, F, Fut>(&self, now: DateTime<Utc>, graphql: bool, call: F) -> Result<T, CallError>
+    where
+        F: Fn(Octocrab) -> Fut,
+        Fut: Future<Output = Result<T, CallError>>,
+    {
+        match self.app.metrics() {
+            // The calls made inside are counted for this installation ([`record_call`]).
+            Some(metrics) => {
+                CALLER
+                    .scope(
+                        (metrics, Some(self.installation)),
+                        self.call_with_token(now, graphql, call),
+                    )
+                    .await
+            }
+            None => self.call_with_token(now, graphql, call).await,
+        }
+    }
+
+    async fn call_with_token<T, F, Fut>(&self, now: DateTime<Utc>, graphql: bool, call: F) -> Result<T, CallError>
     where
         F: Fn(Octocrab) -> Fut,
         Fut: Future<Output = Result<T, CallError>>,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use octocrab::Octocrab;
 use serde::Deserialize;
 
+use super::client::{record_call, record_failure};
 use super::error::{classify, CallError};
 use crate::events::{ListedCommit, TITLE_MAX_CHARS};
 use crate::types::RepoName;
@@ -189,7 +190,13 @@ pub async fn compare(
         .and_then(|url| url.split_once('?'))
         .map_or_else(|| format!("per_page={PER_PAGE}"), |(_, query)| query.to_owned());
     let uri = format!("/repos/{}/compare/{base}...{head}?{query}", repo.as_str());
-    let response = client._get(uri).await.map_err(|e| classify(e, &what, now))?;
+    let endpoint = "/repos/{owner}/{repo}/compare/{basehead}";
+    let response = client
+        ._get(uri)
+        .await
+        .inspect_err(|e| record_failure(endpoint, e))
+        .map_err(|e| classify(e, &what, now))?;
+    record_call(endpoint, Some(response.status().as_u16()), Some(response.headers()));
     let response = octocrab::map_github_error(response)
         .await
         .map_err(|e| classify(e, &what, now))?;
@@ -251,10 +258,13 @@ pub async fn resolve_commit(
     now: DateTime<Utc>,
 ) -> Result<String, CallError> {
     let route = format!("/repos/{}/commits/{reference}", repo.as_str());
+    let endpoint = "/repos/{owner}/{repo}/commits/{ref}";
     let wire: WireCommit = client
         .get(route, None::<&()>)
         .await
+        .inspect_err(|e| record_failure(endpoint, e))
         .map_err(|e| classify(e, &format!("{reference} in {repo}"), now))?;
+    record_call(endpoint, Some(200), None);
     Ok(wire.sha.to_ascii_lowercase())
 }
 

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::app::GitHubApp;
+use super::client::counted_as_app;
 use super::compare::is_page_query;
 use super::error::{brief, CallError};
 use super::history::{send, Page, Request};
@@ -96,11 +97,15 @@ pub async fn list_page(
         Some(query) if is_page_query(query) => query.to_owned(),
         Some(_) => return Err(CallError::Refused("the next page is not a page query".to_owned())),
     };
-    let answer = send(
-        app.as_app(),
-        Request::Get(format!("/app/hook/deliveries?{query}")),
-        "the App's webhook deliveries",
-        now,
+    let answer = counted_as_app(
+        app,
+        send(
+            app.as_app(),
+            Request::Get(format!("/app/hook/deliveries?{query}")),
+            "/app/hook/deliveries",
+            "the App's webhook deliveries",
+            now,
+        ),
     )
     .await?;
     let wire: Vec<serde_json::Value> = serde_json::from_str(&answer.body)
@@ -130,11 +135,15 @@ pub async fn redeliver(
     id: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<super::history::RateLimit>, CallError> {
-    let answer = send(
-        app.as_app(),
-        Request::PostEmpty(format!("/app/hook/deliveries/{id}/attempts")),
-        &format!("webhook delivery {id}"),
-        now,
+    let answer = counted_as_app(
+        app,
+        send(
+            app.as_app(),
+            Request::PostEmpty(format!("/app/hook/deliveries/{id}/attempts")),
+            "/app/hook/deliveries/{id}/attempts",
+            &format!("webhook delivery {id}"),
+            now,
+        ),
     )
     .await?;
     Ok(answer.rate)

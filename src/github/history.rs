@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::client::{record_call, record_failure};
 use super::compare::{is_page_query, next_link};
 use super::error::{brief, classify, retry_at_reset, CallError};
 use super::events::{link_or_text, workflow_run_object};
@@ -100,7 +101,7 @@ pub async fn installation_repositories(
 ) -> Result<Page<InstallationRepository>, CallError> {
     let what = "list of the installation's repositories";
     let uri = format!("/installation/repositories?{}", page_query(next)?);
-    let answer = send(client, Request::Get(uri), what, now).await?;
+    let answer = send(client, Request::Get(uri), "/installation/repositories", what, now).await?;
     let page: wire::RepositoriesPage = parse_body(&answer.body, what)?;
     let items = page
         .repositories
@@ -152,7 +153,14 @@ pub async fn deployments(
         "query": DEPLOYMENTS_QUERY,
         "variables": {"owner": owner, "name": name, "after": after},
     });
-    let answer = send(client, Request::Post("/graphql".to_owned(), &body), &what, now).await?;
+    let answer = send(
+        client,
+        Request::Post("/graphql".to_owned(), &body),
+        "/graphql",
+        &what,
+        now,
+    )
+    .await?;
     let (items, next) = deployments_page(&answer.body, repo, &what).map_err(|failure| match failure {
         Failure::RateLimited => CallError::RateLimited {
             retry_at: retry_at_reset(answer.reset.clone(), answer.date.clone(), now),
@@ -177,7 +185,14 @@ pub async fn workflow_runs(
 ) -> Result<Page<WorkflowRun>, CallError> {
     let what = format!("repository {repo}");
     let uri = format!("/repos/{}/actions/runs?{}", repo.as_str(), page_query(next)?);
-    let answer = send(client, Request::Get(uri), &what, now).await?;
+    let answer = send(
+        client,
+        Request::Get(uri),
+        "/repos/{owner}/{repo}/actions/runs",
+        &what,
+        now,
+    )
+    .await?;
     let page: wire::RunsPage = parse_body(&answer.body, &what)?;
     let items = page
         .workflow_runs
@@ -230,9 +245,11 @@ pub(crate) struct Answer {
     date: Option<String>,
 }
 
+/// Sends `request` (`endpoint` is its pattern, for the metrics) and reads the answer.
 pub(crate) async fn send(
     client: &Octocrab,
     request: Request<'_>,
+    endpoint: &'static str,
     what: &str,
     now: DateTime<Utc>,
 ) -> Result<Answer, CallError> {
@@ -241,7 +258,9 @@ pub(crate) async fn send(
         Request::Post(uri, body) => client._post(uri, Some(body)).await,
         Request::PostEmpty(uri) => client._post(uri, None::<&()>).await,
     }
+    .inspect_err(|e| record_failure(endpoint, e))
     .map_err(|e| classify_missing(e, what, now))?;
+    record_call(endpoint, Some(response.status().as_u16()), Some(response.headers()));
     let response = octocrab::map_github_error(response)
         .await
         .map_err(|e| classify_missing(e, what, now))?;

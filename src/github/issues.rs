@@ -5,8 +5,12 @@ use chrono::{DateTime, Utc};
 use octocrab::Octocrab;
 use serde_json::{json, Value};
 
+use super::client::{record_call, record_failure};
 use super::error::{classify, CallError};
 use crate::types::RepoName;
+
+const REACTIONS: &str = "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions";
+const COMMENTS: &str = "/repos/{owner}/{repo}/issues/{issue_number}/comments";
 
 /// 👀 on a comment (`POST /repos/{o}/{r}/issues/comments/{id}/reactions`).
 pub async fn react_eyes(
@@ -19,7 +23,9 @@ pub async fn react_eyes(
     let _: Value = client
         .post(route, Some(&json!({"content": "eyes"})))
         .await
+        .inspect_err(|e| record_failure(REACTIONS, e))
         .map_err(|e| classify(e, "the comment", now))?;
+    record_call(REACTIONS, Some(201), None);
     Ok(())
 }
 
@@ -35,6 +41,8 @@ pub async fn comment(
     let _: Value = client
         .post(route, Some(&json!({"body": body})))
         .await
+        .inspect_err(|e| record_failure(COMMENTS, e))
         .map_err(|e| classify(e, "the pull request", now))?;
+    record_call(COMMENTS, Some(201), None);
     Ok(())
 }

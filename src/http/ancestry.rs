@@ -39,6 +39,9 @@ pub async fn check_ancestry(
     )
     .await
     .map_err(ancestry_error)?;
+    state
+        .metrics
+        .record_ancestry(matches!(answer.source, ancestry::Source::Github));
     Ok(HttpResponse::Ok().json(answer))
 }
 

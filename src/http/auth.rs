@@ -48,6 +48,8 @@ pub enum Principal {
     /// An agent's signed verdict: `connection` when it was signed with that connection's own
     /// `agent_secret`, `None` for the server's `SHIPLOG_AGENT_SECRET`.
     Agent { connection: Option<ConnectionId> },
+    /// A Prometheus scrape of `GET /metrics`: reads the metrics and nothing else.
+    Scraper,
 }
 
 /// How the admin proved it.
@@ -69,7 +71,7 @@ impl Principal {
             Self::Admin { .. } => Scope::All,
             Self::Deployer(credential) => Scope::Connection(credential.connection_id),
             Self::Agent { connection: Some(id) } => Scope::Connection(*id),
-            Self::Agent { connection: None } => Scope::Nothing,
+            Self::Agent { connection: None } | Self::Scraper => Scope::Nothing,
         }
     }
 
@@ -136,6 +138,9 @@ pub enum Access {
     /// An agent, its `X-Shiplog-Signature-256` over the body ([`identify_signed`]), or the admin
     /// token.
     Agent,
+    /// A Prometheus scrape: `SHIPLOG_METRICS_TOKEN` or the admin token as a bearer token; on a
+    /// metrics listener of its own (`SHIPLOG_METRICS_LISTEN`) without a metrics token, anyone.
+    Metrics,
 }
 
 /// The middleware that lets a route's callers through: see [`require`].
@@ -221,6 +226,7 @@ async fn identify(req: &HttpRequest, access: Access, pages: bool) -> Result<Deci
             }
             authorize_admin(req, &state).map(|()| admin(AdminVia::Token))
         }
+        Access::Metrics => authorize_scrape(req, &state).map(|()| Decision::Known(Principal::Scraper)),
     }
 }
 
@@ -428,6 +434,43 @@ fn authorize_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> 
 }
 
 /// `GET` and `HEAD`: a session may read, never change anything outside the CSRF-checked forms.
+/// A scrape of `GET /metrics` ([`Access::Metrics`]). With neither token set it is refused like
+/// the admin API (403), unless the metrics have a listener of their own, which is then open.
+fn authorize_scrape(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let metrics_token = state.config.metrics.token.as_ref();
+    let admin_token = state.config.admin_token.as_ref();
+    if metrics_token.is_none() {
+        if state.config.metrics.listen.is_some() {
+            return Ok(());
+        }
+        if admin_token.is_none() {
+            return Err(ApiError::Forbidden {
+                kind: "metrics-disabled",
+                detail: "the metrics are disabled: set SHIPLOG_METRICS_TOKEN (or SHIPLOG_ADMIN_TOKEN), or give them their own listener with SHIPLOG_METRICS_LISTEN".to_owned(),
+            });
+        }
+    }
+    let presented = bearer_token(req).ok_or_else(|| ApiError::Unauthorized {
+        kind: "missing-credentials",
+        detail: "send the metrics token (or the admin token) as `Authorization: Bearer <token>`".to_owned(),
+        challenge: Some("Bearer realm=\"shiplog\""),
+    })?;
+    check_throttle(req, state)?;
+    let matches =
+        |token: Option<&crate::config::Secret>| token.is_some_and(|t| constant_time_eq(presented, t.expose()));
+    // Both are compared, so the answer takes as long whichever one was sent.
+    let (metrics, admin) = (matches(metrics_token), matches(admin_token));
+    if metrics || admin {
+        return Ok(());
+    }
+    record_failure(req, state);
+    Err(ApiError::Unauthorized {
+        kind: "invalid-credentials",
+        detail: "the bearer token is not valid".to_owned(),
+        challenge: Some("Bearer realm=\"shiplog\", error=\"invalid_token\""),
+    })
+}
+
 fn reads_only(req: &HttpRequest) -> bool {
     req.method() == Method::GET || req.method() == Method::HEAD
 }

@@ -282,6 +282,9 @@ pub async fn create_deployment(
             RegisterError::Store(store) => store.into(),
         })?;
     span.record("deploy", answer.deploy_id);
+    if !answer.replayed {
+        state.metrics.record_deploy("api", request.status.as_str());
+    }
     state.jobs_wake.notify_one();
     tracing::info!(created = answer.created, "deployment registered through the API");
     let mut response = if answer.created {

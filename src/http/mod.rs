@@ -15,6 +15,7 @@ pub mod drift;
 pub mod head;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod monitoring;
 pub mod pages;
 pub mod problems;
@@ -52,6 +53,19 @@ pub struct AppState {
     pub throttle: Arc<throttle::FailureThrottle>,
     /// The long-lived tasks, for readiness.
     pub tasks: crate::supervise::Tasks,
+    /// This server's Prometheus registry (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// The routes of the metrics listener (`SHIPLOG_METRICS_LISTEN`): `GET /metrics` only.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/metrics").route(web::get().to(metrics::show_metrics).wrap(require(Access::Metrics))));
+}
+
+/// `GET /metrics` is on the main listener unless the metrics have a listener of their own.
+fn metrics_on_main_listener(ctx: &guard::GuardContext<'_>) -> bool {
+    ctx.app_data::<web::Data<AppState>>()
+        .is_some_and(|state| state.config.metrics.listen.is_none())
 }
 
 /// Registers every route, each with who may call it ([`auth::require`]; README, "Interface").
@@ -82,6 +96,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/static/shiplog.css").route(web::get().to(security_headers::show_stylesheet)))
         .service(web::resource("/healthz").route(web::get().to(health::check_liveness)))
         .service(web::resource("/readyz").route(web::get().to(health::check_readiness)))
+        .service(
+            web::resource("/metrics")
+                .guard(guard::fn_guard(metrics_on_main_listener))
+                .route(web::get().to(metrics::show_metrics).wrap(require(Access::Metrics))),
+        )
         .service(web::resource("/webhooks/github").route(web::post().to(webhooks::receive_github_webhook)))
         .service(web::resource("/api/connections").route(web::get().to(connections::list_connections).wrap(admin())))
         .service(

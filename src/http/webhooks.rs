@@ -2,16 +2,19 @@
 //!
 //! Order of checks: size (413), signature over the raw bytes (401, before anything else is
 //! trusted), the App the delivery names (403), delivery headers (400), payload (400 naming the field), then intake, which answers
-//! only after the delivery and its effects are committed.
+//! only after the delivery and its effects are committed. Every delivery is counted by event and
+//! how it ended (`shiplog_webhook_deliveries_total`).
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use super::body::{read_limited, WEBHOOK_BODY_LIMIT};
 use super::AppState;
+use crate::deploys::{from_github_state, DeployStatus};
 use crate::error::ApiError;
+use crate::events::WebhookEvent;
 use crate::github::{events, signature};
-use crate::intake::Delivery;
+use crate::intake::{Delivery, Outcome, Receipt};
 use crate::types::DeliveryId;
 
 #[tracing::instrument(skip_all, fields(delivery = tracing::field::Empty, event = tracing::field::Empty, outcome = tracing::field::Empty))]
@@ -20,10 +23,23 @@ pub async fn receive_github_webhook(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(&req, payload, WEBHOOK_BODY_LIMIT).await?;
+    let received = receive(&req, payload, &state).await;
+    // The event is counted as named (a fixed list, `other` beyond it), even when refused.
+    let event = header_value(&req, "x-github-event").unwrap_or_default();
+    let outcome = match &received {
+        Ok(receipt) => receipt.outcome.as_str(),
+        Err(error) if error.status_code().is_client_error() => "rejected",
+        Err(_) => "failed",
+    };
+    state.metrics.record_delivery(event, outcome);
+    received.map(|receipt| HttpResponse::Ok().json(receipt))
+}
+
+async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Receipt, ApiError> {
+    let body = read_limited(req, payload, WEBHOOK_BODY_LIMIT).await?;
     signature::verify(
         &state.config.webhook_secrets,
-        header_value(&req, "x-hub-signature-256"),
+        header_value(req, "x-hub-signature-256"),
         &body,
     )
     .map_err(|error| ApiError::Unauthorized {
@@ -32,9 +48,9 @@ pub async fn receive_github_webhook(
         challenge: None,
     })?;
 
-    check_app_target(&req, &state)?;
+    check_app_target(req, state)?;
 
-    let event = header_value(&req, "x-github-event")
+    let event = header_value(req, "x-github-event")
         .filter(|e| !e.is_empty() && e.len() <= 64 && e.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
         .ok_or_else(|| {
             ApiError::bad_request(
@@ -42,7 +58,7 @@ pub async fn receive_github_webhook(
                 "the X-GitHub-Event header is missing or not an event name",
             )
         })?;
-    let delivery_id = header_value(&req, "x-github-delivery")
+    let delivery_id = header_value(req, "x-github-delivery")
         .ok_or_else(|| ApiError::bad_request("missing-header", "the X-GitHub-Delivery header is missing"))
         .and_then(|raw| {
             DeliveryId::parse(raw)
@@ -52,8 +68,13 @@ pub async fn receive_github_webhook(
     span.record("delivery", delivery_id.as_str());
     span.record("event", event);
 
-    let json = json_bytes(&req, &body)?;
+    let json = json_bytes(req, &body)?;
     let parsed = events::parse(event, &json).map_err(|error| ApiError::invalid_field(error.field, error.message))?;
+    let deploy_status = match &parsed.event {
+        WebhookEvent::Deployment(_) => Some(DeployStatus::Initiated.as_str()),
+        WebhookEvent::DeploymentStatus(status) => from_github_state(&status.state).map(DeployStatus::as_str),
+        _ => None,
+    };
     let delivery = Delivery {
         id: delivery_id,
         event: event.to_owned(),
@@ -75,7 +96,10 @@ pub async fn receive_github_webhook(
     // The delivery log is the `webhook_delivery` table (outcome and reason); a line per delivery
     // would cost more than the delivery itself (README, "Logs").
     tracing::debug!(reason = receipt.reason.as_deref(), "webhook delivery handled");
-    Ok(HttpResponse::Ok().json(receipt))
+    if let (Outcome::Processed, Some(status)) = (receipt.outcome, deploy_status) {
+        state.metrics.record_deploy("github", status);
+    }
+    Ok(receipt)
 }
 
 /// With `GITHUB_APP_ID` set, an App delivery (`X-GitHub-Hook-Installation-Target-Type:

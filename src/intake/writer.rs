@@ -167,6 +167,7 @@ impl Intake {
         store: Store,
         tasks: &Tasks,
         hot: bool,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> StoreResult<(Self, Option<(&'static str, JoinHandle<()>)>)> {
         let cache = Arc::new(ConnectionCache::new());
         if !store.is_sqlite() {
@@ -195,6 +196,7 @@ impl Intake {
             cache: cache.clone(),
             runtime: Handle::current(),
             watched: watched.clone(),
+            metrics,
         };
         std::thread::Builder::new()
             .name("shiplog-writer".to_owned())
@@ -339,6 +341,8 @@ struct Writer {
     runtime: Handle,
     /// `false` once the supervisor's watch of this thread is gone: refuse deliveries.
     watched: Arc<AtomicBool>,
+    /// Each batch's size (`shiplog_sqlite_group_commit_batch_size`).
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Writer {
@@ -359,6 +363,7 @@ impl Writer {
                     next = queue.try_recv().ok();
                 }
             }
+            self.metrics.record_batch(batch.len() + jobs.len());
             if !self.watched.load(Ordering::Acquire) {
                 // Stopped: no delivery is taken any more (the sender retries elsewhere or
                 // later); the job worker still ends the attempt it is running.

@@ -108,6 +108,13 @@ impl Handlers {
         self
     }
 
+    /// The kinds that have a handler.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut kinds: Vec<&'static str> = self.by_kind.keys().copied().collect();
+        kinds.sort_unstable();
+        kinds
+    }
+
     /// Adds `other`'s handlers, replacing those of the same kinds.
     pub fn extend(&mut self, other: Handlers) {
         self.by_kind.extend(other.by_kind);
@@ -180,6 +187,8 @@ pub struct Runner {
     pub clock: SharedClock,
     pub handlers: Arc<Handlers>,
     pub queue: Arc<dyn QueueWrites>,
+    /// Counts each attempt by kind and outcome.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What happened to one claimed job.
@@ -260,6 +269,13 @@ async fn run_claimed(runner: &Runner, worker: &str, job: ClaimedJob, now: DateTi
             }
         }
     };
+    // The kind's label is the registered name (a row of an unknown kind counts as `other`).
+    let kind = runner
+        .handlers
+        .by_kind
+        .get_key_value(report.kind.as_str())
+        .map_or("other", |(k, _)| *k);
+    runner.metrics.record_job_attempt(kind, report.outcome);
     Ok(report)
 }
 

@@ -57,6 +57,8 @@ impl Attempt {
 pub struct Outbound {
     client: reqwest::Client,
     allow: Arc<AllowList>,
+    /// Counts each call by event and outcome (`shiplog_agent_calls_total`).
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Outbound {
@@ -73,11 +75,37 @@ impl Outbound {
             .no_proxy()
             .dns_resolver(Arc::new(resolve::CheckedResolver::new(allow.clone())))
             .build()?;
-        Ok(Self { client, allow })
+        Ok(Self {
+            client,
+            allow,
+            metrics: None,
+        })
+    }
+
+    /// Counts calls in `metrics`.
+    pub fn with_metrics(self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        Self {
+            metrics: Some(metrics),
+            ..self
+        }
     }
 
     /// Posts `body` to `url`, signed with `secret`, if `url` may be called.
     pub async fn post(&self, url: &str, secret: &Secret, event: &str, delivery: &str, body: &[u8]) -> Attempt {
+        let attempt = self.send(url, secret, event, delivery, body).await;
+        if let Some(metrics) = &self.metrics {
+            let outcome = match &attempt {
+                a if a.succeeded() => "success",
+                a if a.refused => "refused",
+                Attempt { status: Some(_), .. } => "failed",
+                Attempt { status: None, .. } => "unreachable",
+            };
+            metrics.record_agent_call(event, outcome);
+        }
+        attempt
+    }
+
+    async fn send(&self, url: &str, secret: &Secret, event: &str, delivery: &str, body: &[u8]) -> Attempt {
         // IP literals never reach the resolver: check them (and `localhost`) here.
         let url = match self.allow.check_target(url) {
             Ok(url) => url,
@@ -155,6 +183,34 @@ mod tests {
         let result = outbound.client.post("http://localhost:9/").send().await.unwrap_err();
         let refused = refusal(&result).expect("the resolver's refusal is in the chain");
         assert!(refused.address.is_loopback(), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn each_call_is_counted_by_event_and_outcome() {
+        let metrics = Arc::new(crate::metrics::Metrics::new("sqlite"));
+        let outbound = Outbound::new(AllowList::default())
+            .unwrap()
+            .with_metrics(metrics.clone());
+        let secret = Secret::new("s");
+
+        let refused = outbound
+            .post("http://127.0.0.1:9/", &secret, "trigger.fired", "d", b"{}")
+            .await;
+        let not_http = outbound
+            .post("ftp://example.com/", &secret, "monitoring.check", "d", b"{}")
+            .await;
+
+        assert!(refused.refused && !not_http.refused);
+        let text = metrics.encode();
+        let count = |event: &str, outcome: &str| {
+            let series = format!(r#"shiplog_agent_calls_total{{event="{event}",outcome="{outcome}"}} "#);
+            text.lines()
+                .find_map(|l| l.strip_prefix(series.as_str()))
+                .map(str::to_owned)
+        };
+        assert_eq!(count("trigger.fired", "refused").as_deref(), Some("1"));
+        assert_eq!(count("monitoring.check", "unreachable").as_deref(), Some("1"));
+        assert_eq!(count("trigger.fired", "success").as_deref(), Some("0"));
     }
 
     #[test]

@@ -181,7 +181,15 @@ impl JobHandler<RecoverDeliveries> for Recovery {
             )
             .await?;
             tx.commit().await?;
-            // The metrics (`/metrics`) count `report` here.
+            if let Some(metrics) = github.metrics() {
+                metrics.record_recovery_pass(
+                    report.stopped.as_str(),
+                    &[
+                        ("asked", u64::from(report.asked)),
+                        ("refused", u64::from(report.ask_failures)),
+                    ],
+                );
+            }
             tracing::info!(
                 pages = report.pages,
                 seen = report.seen,

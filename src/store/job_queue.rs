@@ -138,3 +138,32 @@ fn placeholders(backend: DatabaseBackend, sql: &str) -> String {
         _ => sql.to_owned(),
     }
 }
+
+/// Jobs of one kind in one of the states the queue gauges show (`queued`, `running`, `dead`),
+/// with the earliest `run_at` among them.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct QueueDepth {
+    pub kind: String,
+    pub state: String,
+    pub jobs: i64,
+    pub earliest_run_at: Option<DateTime<Utc>>,
+}
+
+/// The queue by kind and state, for the metrics scrape: one grouped query over the unfinished
+/// and dead jobs (`idx_job_state_run_at` finds them; finished rows are not read), at most
+/// `limit` groups.
+pub async fn depths(db: &impl Conn, limit: u64) -> StoreResult<Vec<QueueDepth>> {
+    let backend = db.get_database_backend();
+    let rows = QueueDepth::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        placeholders(
+            backend,
+            "SELECT kind, state, COUNT(*) AS jobs, MIN(run_at) AS earliest_run_at FROM job \
+             WHERE state IN ('queued', 'running', 'dead') GROUP BY kind, state ORDER BY kind, state LIMIT ?",
+        ),
+        [Value::BigInt(Some(i64::try_from(limit).unwrap_or(i64::MAX)))],
+    ))
+    .all(db)
+    .await?;
+    Ok(rows)
+}

@@ -425,6 +425,8 @@ impl World {
             ),
             get("/api/jobs", json, "401 401 ok ok ok 401 401 401 401 401"),
             get("/api/deliveries/recovery", json, "401 401 ok ok ok 401 401 401 401 401"),
+            // Only a bearer token (the admin's, or SHIPLOG_METRICS_TOKEN) reads the metrics.
+            get("/metrics", json, "401 401 ok 401 401 401 401 401 401 401"),
             get(
                 "/connections",
                 html,

@@ -30,6 +30,8 @@ pub const TEST_OUTBOUND_ALLOW: &str = "127.0.0.0/8,::1";
 pub struct TestApp {
     pub runner: shiplog::jobs::runner::Runner,
     pub address: String,
+    /// The metrics listener's address (`SHIPLOG_METRICS_LISTEN`), when the config gave one.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub store: Store,
     pub clock: Arc<ManualClock>,
@@ -93,6 +95,7 @@ pub async fn spawn_app_full(
     let runner = app.runner();
     let tasks = app.tasks();
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     let store = app.store().clone();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
@@ -100,6 +103,7 @@ pub async fn spawn_app_full(
     TestApp {
         runner,
         address,
+        metrics_address,
         client,
         store,
         clock,

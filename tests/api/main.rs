@@ -30,6 +30,7 @@ mod jobs;
 mod limits;
 mod live_batch;
 mod manifest;
+mod metrics;
 mod monitoring;
 mod packaging;
 mod pages;

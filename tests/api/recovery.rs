@@ -151,6 +151,28 @@ async fn deliveries_that_failed_while_shiplog_was_stopped_are_redelivered_once_a
     assert_eq!(again["asked"], 0, "{again}");
     assert_eq!(fake.redelivery_asks().len(), 2);
     assert_eq!(app.count_rows("deployment").await, 3);
+
+    // `/metrics` of this process counts its two passes, the two asks and GitHub's App calls.
+    let metrics = crate::metrics::scrape(&app).await;
+    let passes = |outcome: &str| {
+        metrics.value(&format!(
+            r#"shiplog_delivery_recovery_passes_total{{outcome="{outcome}"}}"#
+        ))
+    };
+    assert_eq!((passes("complete"), passes("error")), (2.0, 0.0));
+    let asks = |outcome: &str| {
+        metrics.value(&format!(
+            r#"shiplog_delivery_recovery_redeliveries_total{{outcome="{outcome}"}}"#
+        ))
+    };
+    assert_eq!((asks("asked"), asks("refused")), (2.0, 0.0));
+    let calls = |endpoint: &str| {
+        metrics.value(&format!(
+            r#"shiplog_github_api_calls_total{{endpoint="{endpoint}",status="2xx"}}"#
+        ))
+    };
+    assert_eq!(calls("/app/hook/deliveries"), 2.0);
+    assert_eq!(calls("/app/hook/deliveries/{id}/attempts"), 2.0);
     stop(app).await;
 }
 
