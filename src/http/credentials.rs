@@ -11,12 +11,19 @@ use crate::connections;
 use crate::credentials::{self, IssueError};
 use crate::error::ApiError;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCredentialBody {
     name: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/connections/{id}/credentials", params(("id" = i64, Path, description = "the connection")),
+    request_body(content = Option<NewCredentialBody>, description = "optional"),
+    responses(
+        (status = 201, description = "the credential with its password, shown once", body = Object),
+        (status = 404, description = "no such connection"),
+        (status = 422, description = "names each invalid field"),
+    ))]
 #[tracing::instrument(skip_all, fields(connection = %path))]
 pub async fn create_credential(
     _: Admin,
@@ -53,6 +60,8 @@ pub async fn create_credential(
         .json(issued))
 }
 
+#[utoipa::path(get, path = "/api/connections/{id}/credentials", params(("id" = i64, Path, description = "the connection")),
+    responses((status = 200, description = "`{credentials: [...]}`, without passwords", body = Object), (status = 404, description = "no such connection")))]
 #[tracing::instrument(skip_all, fields(connection = %path))]
 pub async fn list_credentials(
     _: Admin,
@@ -65,6 +74,9 @@ pub async fn list_credentials(
     Ok(HttpResponse::Ok().json(json!({ "credentials": list })))
 }
 
+#[utoipa::path(delete, path = "/api/connections/{id}/credentials/{credential_id}",
+    params(("id" = i64, Path, description = "the connection"), ("credential_id" = i64, Path, description = "the credential")),
+    responses((status = 204, description = "revoked"), (status = 404, description = "no such credential")))]
 #[tracing::instrument(skip_all, fields(connection = %path.0, credential = %path.1))]
 pub async fn revoke_credential(
     _: Admin,

@@ -9,12 +9,15 @@ use super::AppState;
 use crate::error::ApiError;
 use crate::jobs::{self, JobState};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct JobsQuery {
     state: Option<String>,
     limit: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/jobs", params(JobsQuery),
+    responses((status = 200, description = "`{jobs: [...]}`", body = Object), (status = 400, description = "an invalid state or limit")))]
 #[tracing::instrument(skip_all)]
 pub async fn list_jobs(
     _: Admin,

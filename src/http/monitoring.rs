@@ -13,6 +13,13 @@ use crate::monitoring::plans::{self, Plan};
 use crate::monitoring::request::{self, PlanRequest};
 use crate::types::ConnectionId;
 
+#[utoipa::path(post, path = "/api/monitoring-plans",
+    request_body(content = Object, description = "the monitoring plan"),
+    responses(
+        (status = 201, description = "created", body = Object),
+        (status = 200, description = "the same request again: the one created before", body = Object),
+        (status = 422, description = "names each invalid field"),
+    ))]
 pub async fn create_plan(
     caller: Caller,
     state: web::Data<AppState>,
@@ -47,11 +54,14 @@ pub async fn create_plan(
         .json(plan))
 }
 
+#[utoipa::path(get, path = "/api/monitoring-plans", responses((status = 200, description = "`{monitoring_plans: [...]}`, the caller's", body = Object)))]
 pub async fn list_plans(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let list = plans::list(&state.store, caller.scope()).await?;
     Ok(HttpResponse::Ok().json(json!({ "monitoring_plans": list })))
 }
 
+#[utoipa::path(get, path = "/api/monitoring-plans/{id}", params(("id" = i64, Path, description = "the monitoring plan")),
+    responses((status = 200, description = "the monitoring plan", body = Object), (status = 404, description = "none the caller may see")))]
 pub async fn get_plan(
     caller: Caller,
     state: web::Data<AppState>,
@@ -65,6 +75,8 @@ pub async fn get_plan(
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(delete, path = "/api/monitoring-plans/{id}", params(("id" = i64, Path, description = "the monitoring plan")),
+    responses((status = 200, description = "cancelled", body = Object), (status = 404, description = "none the caller may see")))]
 pub async fn cancel_plan(
     caller: Caller,
     state: web::Data<AppState>,
@@ -92,6 +104,13 @@ async fn visible(caller: &Caller, state: &AppState, id: i64) -> Result<Visible, 
     Ok(found)
 }
 
+#[utoipa::path(post, path = "/api/checks/{id}/result", params(("id" = i64, Path, description = "the check")),
+    request_body(content = Object, description = "the agent's verdict"),
+    responses(
+        (status = 200, description = "the check with its verdict", body = Object),
+        (status = 404, description = "no such check"),
+        (status = 422, description = "names each invalid field"),
+    ))]
 /// `POST /api/checks/{id}/result`: the admin token, or the body signed with the agent secret.
 pub async fn record_check_result(
     req: HttpRequest,

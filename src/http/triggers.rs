@@ -16,6 +16,13 @@ use crate::github::error::CallError;
 use crate::triggers::{self, NewTrigger, Trigger};
 use crate::types::ConnectionId;
 
+#[utoipa::path(post, path = "/api/triggers",
+    request_body(content = Object, description = "the post-deploy trigger"),
+    responses(
+        (status = 201, description = "created", body = Object),
+        (status = 200, description = "the same request again: the one created before", body = Object),
+        (status = 422, description = "names each invalid field"),
+    ))]
 #[tracing::instrument(skip_all)]
 pub async fn create_trigger(
     caller: Caller,
@@ -75,11 +82,14 @@ pub async fn create_trigger(
         .json(trigger))
 }
 
+#[utoipa::path(get, path = "/api/triggers", responses((status = 200, description = "`{triggers: [...]}`, the caller's", body = Object)))]
 pub async fn list_triggers(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let list = triggers::list(&state.store, caller.scope()).await?;
     Ok(HttpResponse::Ok().json(json!({ "triggers": list })))
 }
 
+#[utoipa::path(get, path = "/api/triggers/{id}", params(("id" = i64, Path, description = "the post-deploy trigger")),
+    responses((status = 200, description = "the post-deploy trigger", body = Object), (status = 404, description = "none the caller may see")))]
 pub async fn get_trigger(
     caller: Caller,
     state: web::Data<AppState>,
@@ -96,6 +106,8 @@ pub async fn get_trigger(
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(delete, path = "/api/triggers/{id}", params(("id" = i64, Path, description = "the post-deploy trigger")),
+    responses((status = 200, description = "cancelled", body = Object), (status = 404, description = "none the caller may see")))]
 pub async fn cancel_trigger(
     caller: Caller,
     state: web::Data<AppState>,

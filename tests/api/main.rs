@@ -31,6 +31,7 @@ mod limits;
 mod live_batch;
 mod manifest;
 mod monitoring;
+mod openapi;
 mod pages;
 mod processes;
 mod pull_requests;
