@@ -482,3 +482,21 @@ async fn every_json_route_answers_as_documented() {
         "no JSON route answered 2xx and was checked: {missing:?}"
     );
 }
+
+#[tokio::test]
+async fn the_create_a_deployment_page_links_to_the_document() {
+    let app = spawn_app().await;
+
+    let page = app
+        .client
+        .get(app.url("/deployments/new"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<a href="/openapi.json" id="api-document">"#), "{html}");
+}
