@@ -20,7 +20,7 @@ pub struct AncestryQuery {
 
 #[utoipa::path(get, path = "/api/ancestry", params(AncestryQuery),
     responses(
-        (status = 200, description = "`{is_ancestor, status, source, ancestor, descendant}`", body = Object),
+        (status = 200, description = "whether `ancestor` is in `descendant`'s history", body = crate::ancestry::Answer),
         (status = 400, description = "an invalid parameter, each named"),
         (status = 404, description = "no such repository"),
     ))]

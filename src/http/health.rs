@@ -7,10 +7,10 @@ use super::AppState;
 use crate::error::ApiError;
 use crate::supervise;
 
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "`{\"status\":\"ok\"}`", body = Object)))]
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "the process is up", body = Liveness)))]
 /// The process is up.
 pub async fn check_liveness() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Liveness { status: "ok" })
 }
 
 #[utoipa::path(get, path = "/readyz", responses(
@@ -31,4 +31,10 @@ pub async fn check_readiness(state: web::Data<AppState>) -> Result<HttpResponse,
         body[task] = json!(state.tasks.state(task).as_str());
     }
     Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    status: &'static str,
 }

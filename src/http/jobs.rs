@@ -1,8 +1,7 @@
 //! `GET /api/jobs` (admin): the durable job queue, for operators.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::auth::Admin;
 use super::AppState;
@@ -17,7 +16,7 @@ pub struct JobsQuery {
 }
 
 #[utoipa::path(get, path = "/api/jobs", params(JobsQuery),
-    responses((status = 200, description = "`{jobs: [...]}`", body = Object), (status = 400, description = "an invalid state or limit")))]
+    responses((status = 200, description = "the jobs, newest first", body = JobList), (status = 400, description = "an invalid state or limit")))]
 #[tracing::instrument(skip_all)]
 pub async fn list_jobs(
     _: Admin,
@@ -34,5 +33,10 @@ pub async fn list_jobs(
     };
     let limit = query.limit.unwrap_or(100).clamp(1, 500);
     let list = jobs::list(&state.store, job_state, limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "jobs": list })))
+    Ok(HttpResponse::Ok().json(JobList { jobs: list }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobList {
+    jobs: Vec<jobs::Job>,
 }

@@ -21,7 +21,7 @@ use crate::types::DeliveryId;
     ),
     request_body(content = Object, description = "GitHub's webhook payload (at most 25 MB)"),
     responses(
-        (status = 200, description = "the delivery and everything it changed are committed: `{delivery, outcome, reason}`", body = Object),
+        (status = 200, description = "the delivery and everything it changed are committed", body = crate::intake::Receipt),
         (status = 400, description = "a missing header, or a payload that does not parse (`errors[].field`)"),
         (status = 413, description = "a body over 25 MB"),
     ))]

@@ -500,3 +500,55 @@ async fn the_create_a_deployment_page_links_to_the_document() {
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"<a href="/openapi.json" id="api-document">"#), "{html}");
 }
+
+#[test]
+fn typed_answers_name_their_fields_and_a_missing_one_fails() {
+    let schemas = &document()["components"]["schemas"];
+    for (schema, field) in [
+        ("Job", "run_at"),
+        ("Credential", "username"),
+        ("Receipt", "outcome"),
+        ("AncestryAnswer", "is_ancestor"),
+    ] {
+        let required = schemas[schema]["required"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema}: {}", schemas[schema]));
+        assert!(required.contains(&Value::from(field)), "{schema}: {required:?}");
+    }
+
+    let job = serde_json::json!({"id": 1, "kind": "k", "payload": {}, "dedupe_key": null, "state": "queued",
+        "run_at": "2026-01-01T00:00:00Z", "attempts": 0, "last_error": null, "created_at": "2026-01-01T00:00:00Z",
+        "finished_at": null});
+    assert_eq!(
+        check_answer(
+            Some("GET"),
+            "/api/jobs",
+            200,
+            "application/json",
+            &serde_json::json!({"jobs": [job]})
+        ),
+        Ok(("GET".to_owned(), "/api/jobs".to_owned()))
+    );
+    let mut wrong = job.clone();
+    wrong["state"] = Value::from("sleeping");
+    let error = check_answer(
+        Some("GET"),
+        "/api/jobs",
+        200,
+        "application/json",
+        &serde_json::json!({"jobs": [wrong]}),
+    )
+    .unwrap_err();
+    assert!(error.contains("$.jobs[0].state"), "{error}");
+    wrong = job;
+    wrong.as_object_mut().unwrap().remove("attempts");
+    let error = check_answer(
+        Some("GET"),
+        "/api/jobs",
+        200,
+        "application/json",
+        &serde_json::json!({"jobs": [wrong]}),
+    )
+    .unwrap_err();
+    assert!(error.contains("$.jobs[0]: missing required `attempts`"), "{error}");
+}
