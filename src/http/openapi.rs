@@ -182,9 +182,11 @@ fn describe(operation: &mut Value, route: &RegisteredRoute) {
     }
     if let Gate::Require(require) = route.gate {
         if require.signs_in() {
-            responses["303"]["description"] = json!(responses["303"]["description"]
-                .as_str()
-                .unwrap_or("not signed in: sent to `/login?next=…`"));
+            let signing_in = "not signed in: sent to `/login?next=…`";
+            responses["303"]["description"] = json!(match responses["303"]["description"].as_str() {
+                Some(done) => format!("{done}; {signing_in}"),
+                None => signing_in.to_owned(),
+            });
         } else {
             refusal(responses, "401", "no credential, or a wrong one");
         }
@@ -206,7 +208,18 @@ fn describe(operation: &mut Value, route: &RegisteredRoute) {
             }
         }
     }
-    responses["default"] = json!({ "$ref": "#/components/responses/Problem" });
+    responses["default"] = match route.answer {
+        // A page or form tells a browser what went wrong as a page (the sign-in form's 401, a
+        // form's 409 or 422); its path's JSON callers get problem+json.
+        Answer::Page | Answer::Form => json!({
+            "description": "the request was refused or failed: a page saying why, or problem+json",
+            "content": {
+                "text/html": { "schema": { "type": "string" } },
+                "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } }
+            }
+        }),
+        Answer::Json | Answer::Stylesheet => json!({ "$ref": "#/components/responses/Problem" }),
+    };
 
     let schemes = schemes_for(route);
     let mut security: Vec<Value> = operation["security"].as_array().cloned().unwrap_or_default();

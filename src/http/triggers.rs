@@ -4,7 +4,6 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 
 use super::ancestry::ancestry_error;
 use super::auth::{Caller, NamedIn};
@@ -19,8 +18,7 @@ use crate::types::ConnectionId;
 #[utoipa::path(post, path = "/api/triggers",
     request_body(content = Object, description = "the post-deploy trigger"),
     responses(
-        (status = 201, description = "created", body = Object),
-        (status = 200, description = "the same request again: the one created before", body = Object),
+        (status = 201, description = "created (`Location`)", body = triggers::Trigger),
         (status = 422, description = "names each invalid field"),
     ))]
 #[tracing::instrument(skip_all)]
@@ -82,14 +80,19 @@ pub async fn create_trigger(
         .json(trigger))
 }
 
-#[utoipa::path(get, path = "/api/triggers", responses((status = 200, description = "`{triggers: [...]}`, the caller's", body = Object)))]
+#[utoipa::path(get, path = "/api/triggers", responses((status = 200, description = "the caller's triggers", body = TriggerList)))]
 pub async fn list_triggers(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let list = triggers::list(&state.store, caller.scope()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "triggers": list })))
+    Ok(HttpResponse::Ok().json(TriggerList { triggers: list }))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TriggerList {
+    triggers: Vec<triggers::Trigger>,
 }
 
 #[utoipa::path(get, path = "/api/triggers/{id}", params(("id" = i64, Path, description = "the post-deploy trigger")),
-    responses((status = 200, description = "the post-deploy trigger", body = Object), (status = 404, description = "none the caller may see")))]
+    responses((status = 200, description = "the trigger and `attempts`: each call to its target (with the status code and error for the admin only)", body = Object), (status = 404, description = "none the caller may see")))]
 pub async fn get_trigger(
     caller: Caller,
     state: web::Data<AppState>,
@@ -107,7 +110,11 @@ pub async fn get_trigger(
 }
 
 #[utoipa::path(delete, path = "/api/triggers/{id}", params(("id" = i64, Path, description = "the post-deploy trigger")),
-    responses((status = 200, description = "cancelled", body = Object), (status = 404, description = "none the caller may see")))]
+    responses(
+        (status = 200, description = "cancelled", body = triggers::Trigger),
+        (status = 404, description = "none the caller may see"),
+        (status = 409, description = "fired, failed or cancelled already"),
+    ))]
 pub async fn cancel_trigger(
     caller: Caller,
     state: web::Data<AppState>,

@@ -39,7 +39,7 @@ impl BackgroundJob for FireTrigger {
 /// The longest delay a trigger may ask for.
 pub const MAX_DELAY_SECONDS: i64 = 30 * 86_400;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TriggerState {
     Watching,
@@ -73,7 +73,7 @@ impl TriggerState {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Trigger {
     pub id: i64,
     pub connection_id: i64,
