@@ -3,7 +3,6 @@
 //! `GET /api/backfills/{id}` (one, with its progress). Admin only.
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 
 use super::auth::Admin;
 use super::AppState;
@@ -17,7 +16,7 @@ const LISTED: u64 = 20;
 #[utoipa::path(post, path = "/api/connections/{id}/backfill", params(("id" = i64, Path, description = "the connection")),
     request_body(content = Object, description = "what to backfill"),
     responses(
-        (status = 202, description = "started: the backfill, with its `Location`", body = Object),
+        (status = 202, description = "started: the backfill, with its `Location`", body = backfill::BackfillView),
         (status = 404, description = "no such connection"),
         (status = 409, description = "a backfill is unfinished"),
         (status = 422, description = "names each invalid field"),
@@ -52,7 +51,7 @@ pub async fn start_backfill(
 }
 
 #[utoipa::path(get, path = "/api/backfills/{id}", params(("id" = i64, Path, description = "the backfill")),
-    responses((status = 200, description = "the backfill with its progress", body = Object), (status = 404, description = "no such backfill")))]
+    responses((status = 200, description = "the backfill with its progress", body = backfill::BackfillView), (status = 404, description = "no such backfill")))]
 #[tracing::instrument(skip_all, fields(backfill = %path))]
 pub async fn get_backfill(
     _: Admin,
@@ -67,7 +66,7 @@ pub async fn get_backfill(
 }
 
 #[utoipa::path(get, path = "/api/connections/{id}/backfills", params(("id" = i64, Path, description = "the connection")),
-    responses((status = 200, description = "`{backfills: [...]}`, the last ones", body = Object), (status = 404, description = "no such connection")))]
+    responses((status = 200, description = "the connection's last backfills, newest first", body = BackfillList), (status = 404, description = "no such connection")))]
 #[tracing::instrument(skip_all, fields(connection = %path))]
 pub async fn list_backfills(
     _: Admin,
@@ -84,5 +83,10 @@ pub async fn list_backfills(
         .iter()
         .map(|b| b.view(now))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "backfills": views })))
+    Ok(HttpResponse::Ok().json(BackfillList { backfills: views }))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BackfillList {
+    backfills: Vec<backfill::BackfillView>,
 }
