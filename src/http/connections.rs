@@ -50,8 +50,9 @@ pub struct RepositoriesQuery {
 
 #[utoipa::path(get, path = "/api/connections/{id}/repositories", params(("id" = i64, Path, description = "the connection"), RepositoriesQuery),
     responses(
-        (status = 200, description = "`{repositories: [...], next}`, a page in name order", body = Object),
-        (status = 400, description = "an invalid `after` or `limit`"),
+        (status = 200, description = "a page in name order", body = RepositoryPage),
+        (status = 400, description = "an invalid `after`"),
+        (status = 422, description = "an invalid `limit`"),
         (status = 404, description = "no such connection"),
     ))]
 /// `GET /api/connections/{id}/repositories?after=owner/repo&limit=100`: the repositories a
@@ -93,8 +94,17 @@ pub async fn list_connection_repositories(
             last.as_str()
         )
     });
-    let names: Vec<&str> = page.iter().map(RepoName::as_str).collect();
-    Ok(HttpResponse::Ok().json(json!({ "repositories": names, "next": next })))
+    let repositories: Vec<&str> = page.iter().map(RepoName::as_str).collect();
+    Ok(HttpResponse::Ok().json(RepositoryPage { repositories, next }))
+}
+
+/// A page of a connection's repositories.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RepositoryPage<'a> {
+    /// `owner/repo`, in name order.
+    repositories: Vec<&'a str>,
+    /// The next page's URL while more follow.
+    next: Option<String>,
 }
 
 #[utoipa::path(patch, path = "/api/connections/{id}", params(("id" = i64, Path, description = "the connection")),

@@ -37,7 +37,7 @@ pub struct DeploymentsQuery {
 }
 
 #[utoipa::path(get, path = "/deployments", params(DeploymentsQuery),
-    responses((status = 200, description = "`{deployments: [...], next_cursor}`, newest first", body = Object), (status = 400, description = "an invalid filter, each named")))]
+    responses((status = 200, description = "a page of the history, newest first", body = DeploymentList), (status = 400, description = "an invalid filter, each named")))]
 #[tracing::instrument(skip_all)]
 pub async fn list_deployments(
     caller: Caller,
@@ -57,11 +57,25 @@ pub async fn list_deployments(
             if filter.connection_id.is_some() {
                 return Err(forbidden_connection());
             }
-            return Ok(HttpResponse::Ok().json(json!({ "deployments": [], "next_cursor": null })));
+            return Ok(HttpResponse::Ok().json(DeploymentList {
+                deployments: Vec::new(),
+                next_cursor: None,
+            }));
         }
     }
     let page = cursor::page(&state.store, &filter, limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "deployments": page.deploys, "next_cursor": page.next_cursor })))
+    Ok(HttpResponse::Ok().json(DeploymentList {
+        deployments: page.deploys,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// A page of the history, newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DeploymentList {
+    deployments: Vec<crate::deploys::Deploy>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/deployments/{id}", params(("id" = i64, Path, description = "the deploy")),
@@ -239,8 +253,9 @@ pub const DEPLOYMENT_BODY_LIMIT: usize = 64 * 1024;
 #[utoipa::path(post, path = "/deployments",
     request_body(content = Object, description = "the deployment"),
     responses(
-        (status = 201, description = "registered", body = Object),
-        (status = 200, description = "moved along, found by `external_id`", body = Object),
+        (status = 201, description = "registered", body = crate::deploys::Deploy),
+        (status = 200, description = "moved along, found by `external_id` (or the same `Idempotency-Key` again)", body = crate::deploys::Deploy),
+        (status = 409, description = "`external_id` names another deploy, or the `Idempotency-Key` was used with another body"),
         (status = 422, description = "names each invalid field"),
     ))]
 /// `POST /deployments`: register a deployment (or move one along by `external_id`).
