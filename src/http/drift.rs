@@ -20,7 +20,7 @@ pub struct DriftQuery {
 
 #[utoipa::path(get, path = "/api/drift", params(DriftQuery),
     responses(
-        (status = 200, description = "drift between neighbouring environments", body = Object),
+        (status = 200, description = "drift between neighbouring environments", body = crate::drift::view::DriftView),
         (status = 400, description = "an invalid parameter, each named"),
         (status = 404, description = "no such repository or environment"),
     ))]
