@@ -221,7 +221,7 @@ pub async fn scoped(caller: &Caller, state: &AppState, sent: &Sent) -> Result<As
         ("to" = Option<String>, Query, description = "the window's end"),
         ("bucket" = Option<String>, Query, description = "`day`, `week` or `month`"),
     ),
-    responses((status = 200, description = "each metric for the window, per bucket, with its items", body = Object), (status = 400, description = "an invalid parameter, each named")))]
+    responses((status = 200, description = "each metric for the window, per bucket, with its items", body = crate::delivery::report::Report), (status = 400, description = "an invalid parameter, each named")))]
 /// `GET /api/metrics/delivery`: each metric for the window, per bucket, with its items.
 #[tracing::instrument(skip_all)]
 pub async fn show_delivery_metrics(

@@ -145,6 +145,9 @@ fn resolve<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
 /// `minimum`. Names the JSON path of the first mismatch.
 fn validate(document: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
     let schema = resolve(document, schema);
+    if schema.is_null() {
+        return Err(format!("{at}: the schema's $ref does not resolve"));
+    }
     if schema.as_bool() == Some(true) {
         return Ok(());
     }
@@ -281,6 +284,13 @@ async fn the_document_is_openapi_3_1_and_anyone_may_read_it() {
             ["http", "apiKey"].contains(&scheme["type"].as_str().unwrap()),
             "{name}: {scheme}"
         );
+    }
+    // Every reference resolves (a schema name used twice would leave one dangling or wrong).
+    let text = served.to_string();
+    assert!(text.matches(r#""$ref":""#).count() > 50, "the answers' schemas are referenced");
+    for reference in text.split(r#""$ref":""#).skip(1) {
+        let pointer = reference.split('"').next().unwrap().trim_start_matches('#');
+        assert!(served.pointer(pointer).is_some(), "{pointer} does not resolve");
     }
     // Every path parameter is declared.
     for (path, item) in served["paths"].as_object().unwrap() {
