@@ -287,7 +287,10 @@ async fn the_document_is_openapi_3_1_and_anyone_may_read_it() {
     }
     // Every reference resolves (a schema name used twice would leave one dangling or wrong).
     let text = served.to_string();
-    assert!(text.matches(r#""$ref":""#).count() > 50, "the answers' schemas are referenced");
+    assert!(
+        text.matches(r#""$ref":""#).count() > 50,
+        "the answers' schemas are referenced"
+    );
     for reference in text.split(r#""$ref":""#).skip(1) {
         let pointer = reference.split('"').next().unwrap().trim_start_matches('#');
         assert!(served.pointer(pointer).is_some(), "{pointer} does not resolve");
