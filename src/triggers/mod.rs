@@ -118,7 +118,8 @@ pub struct AttemptRecord {
 }
 
 /// Whether the target took the call.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = TriggerOutcome)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Delivered,
@@ -128,7 +129,7 @@ pub enum Outcome {
 /// One call to the target, as anyone but the operator sees it. A deploy credential chooses the
 /// target, so the target's status code and error text would make shiplog a port and status
 /// scanner of wherever it can reach; it learns only whether the call was delivered.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AttemptSummary {
     pub deployment_id: i64,
     pub attempted_at: DateTime<Utc>,
