@@ -9,7 +9,7 @@ use serde::Serialize;
 
 /// One field that failed validation, as a problem+json answer lists it. The domain reports
 /// [`crate::validation::Invalid`], converted below.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -129,7 +129,7 @@ impl ApiError {
 }
 
 /// The problem+json body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem<'a> {
     #[serde(rename = "type")]
     pub kind: String,

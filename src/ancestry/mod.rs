@@ -20,14 +20,15 @@ use crate::store::{Store, StoreError};
 use crate::types::RepoName;
 
 /// Where an answer came from.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Cache,
     Github,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = AncestryAnswer)]
 pub struct Answer {
     pub is_ancestor: bool,
     /// The compare status (`ahead|behind|identical|diverged`): `ahead` for a fact derived from a

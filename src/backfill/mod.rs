@@ -42,7 +42,7 @@ pub const MAX_PAGES_PER_REPOSITORY: i64 = 2_000;
 /// At most this many repositories named in one request.
 pub const MAX_REPOSITORIES: usize = 100;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BackfillState {
     Queued,
@@ -77,7 +77,7 @@ impl BackfillState {
 }
 
 /// GitHub's rate limit as the backfill's last call saw it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RateLimitSeen {
     pub limit: i64,
     pub remaining: i64,
@@ -116,12 +116,13 @@ pub struct Backfill {
 }
 
 /// A backfill as the API, the page and the CLI show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct BackfillView {
     pub id: i64,
     pub connection_id: i64,
     pub state: BackfillState,
     pub since: DateTime<Utc>,
+    #[schema(value_type = Option<Vec<String>>)]
     pub repositories: Option<Vec<RepoName>>,
     pub progress: ProgressView,
     /// Why it waits or failed, or what it could not read.
@@ -131,7 +132,7 @@ pub struct BackfillView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ProgressView {
     pub repositories_done: i64,
     /// `null` until the installation's repositories are counted.

@@ -22,13 +22,14 @@ use crate::store::{self, Store, StoreResult};
 use crate::types::{RepoName, Scope};
 
 /// The board, a section per connection (each connection orders its environments its own way).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Board {
     pub connections: Vec<Section>,
 }
 
 /// One connection's repositories: its environments left to right, and a row per repository.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = BoardSection)]
 pub struct Section {
     pub connection_id: i64,
     pub account: String,
@@ -37,14 +38,16 @@ pub struct Section {
 }
 
 /// One repository: a cell per environment of the section (`None` where nothing is live).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = BoardRow)]
 pub struct Row {
     pub repository: String,
     pub cells: Vec<Option<Cell>>,
 }
 
 /// What is live in one environment of a repository.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = BoardCell)]
 pub struct Cell {
     pub environment: String,
     pub live: Live,
@@ -55,7 +58,8 @@ pub struct Cell {
     pub drift: Option<Drift>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = BoardLive)]
 pub struct Live {
     pub deployment_id: i64,
     pub sha: String,
@@ -69,7 +73,8 @@ pub struct Live {
     pub creator: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = BoardAttempt)]
 pub struct Attempt {
     pub deployment_id: i64,
     pub status: String,
@@ -78,7 +83,8 @@ pub struct Attempt {
 }
 
 /// What the left environment runs that this one does not.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = BoardDrift)]
 pub struct Drift {
     pub from_environment: String,
     /// `in_sync`, `ahead` (the left one has commits this one lacks), `diverged` (this one has

@@ -28,9 +28,10 @@ pub const SIGNATURE_WINDOW_SECONDS: i64 = 300;
 pub const LAST_USED_INTERVAL_SECONDS: i64 = 60;
 
 /// A credential, without any secret.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Credential {
     pub id: i64,
+    #[schema(value_type = i64)]
     pub connection_id: ConnectionId,
     pub name: String,
     pub username: String,
@@ -39,7 +40,7 @@ pub struct Credential {
 }
 
 /// A new credential with its secrets: the only time they exist outside the caller's hands.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct IssuedCredential {
     #[serde(flatten)]
     pub credential: Credential,

@@ -22,7 +22,8 @@ pub const ITEMS_MAX: usize = 500;
 pub const WINDOW_MAX_DAYS: i64 = 366;
 
 /// How the window is cut.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryBucketSize)]
 #[serde(rename_all = "snake_case")]
 pub enum BucketSize {
     Day,
@@ -61,7 +62,8 @@ pub struct Asked {
 }
 
 /// The numbers of one window.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliverySummary)]
 pub struct Summary {
     /// Production deploys that went live.
     pub deploys: usize,
@@ -87,7 +89,8 @@ pub struct Summary {
 }
 
 /// How long something took, over a set of items.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliverySpread)]
 pub struct Spread {
     pub count: usize,
     /// Nearest rank: the smallest value with at least half of the values at or below it.
@@ -117,7 +120,8 @@ pub fn nearest_rank(sorted: &[i64], percent: usize) -> Option<i64> {
 }
 
 /// One bucket of the window, `[start, end)`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryBucket)]
 pub struct Bucket {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
@@ -126,7 +130,8 @@ pub struct Bucket {
 }
 
 /// A production deploy counted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryDeployItem)]
 pub struct DeployItem {
     pub deployment_id: i64,
     pub connection_id: i64,
@@ -141,7 +146,8 @@ pub struct DeployItem {
 }
 
 /// Where a lead time starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryStartedFrom)]
 #[serde(rename_all = "snake_case")]
 pub enum StartedFrom {
     FirstCommit,
@@ -150,7 +156,8 @@ pub enum StartedFrom {
 }
 
 /// A pull request's lead time to an environment, with its stages.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryLeadTimeItem)]
 pub struct LeadTimeItem {
     pub repository: String,
     pub environment: String,
@@ -171,7 +178,8 @@ pub struct LeadTimeItem {
 }
 
 /// One reason a deploy needed intervention.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryReason)]
 pub struct Reason {
     /// `rolled_back`, `reverted` or `regressed`.
     pub reason: String,
@@ -179,7 +187,8 @@ pub struct Reason {
 }
 
 /// A production deploy that needed intervention, and its recovery.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryFailureItem)]
 pub struct FailureItem {
     pub deployment_id: i64,
     pub repository: String,
@@ -194,7 +203,8 @@ pub struct FailureItem {
 }
 
 /// An unplanned deploy.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryReworkItem)]
 pub struct ReworkItem {
     pub deployment_id: i64,
     pub repository: String,
@@ -205,7 +215,8 @@ pub struct ReworkItem {
 }
 
 /// A production deploy whose shipped pull requests are not known, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryUnknownItem)]
 pub struct UnknownItem {
     pub deployment_id: i64,
     pub repository: String,
@@ -215,7 +226,7 @@ pub struct UnknownItem {
 }
 
 /// Items of one kind, newest first, at most [`ITEMS_MAX`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Items<T> {
     pub total: usize,
     pub items: Vec<T>,
@@ -231,7 +242,8 @@ impl<T> Items<T> {
 }
 
 /// The window's metrics.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryReport)]
 pub struct Report {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
@@ -256,7 +268,8 @@ pub struct Report {
 }
 
 /// An environment the report counted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryCountedEnvironment)]
 pub struct CountedEnvironment {
     pub repository: String,
     pub environment: String,

@@ -29,12 +29,19 @@ use crate::store::{Store, StoreError, StoreResult, Writer};
 use crate::types::{CommitSha, ConnectionId, DeployId, Environment, RepoName};
 
 /// A stored deploy. Serialises to the JSON the API shows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Deploy {
+    #[schema(value_type = i64)]
     pub id: DeployId,
+    #[schema(value_type = i64)]
     pub connection_id: ConnectionId,
+    /// `owner/repo`.
+    #[schema(value_type = String)]
     pub repository: RepoName,
+    #[schema(value_type = String)]
     pub environment: Environment,
+    /// The full commit SHA.
+    #[schema(value_type = String)]
     pub sha: CommitSha,
     #[serde(rename = "ref")]
     pub git_ref: Option<String>,
@@ -95,7 +102,7 @@ impl Deploy {
 }
 
 /// Where a deploy was reported from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeploySource {
     /// A `deployment` webhook.

@@ -51,7 +51,7 @@ impl From<AncestryError> for ViewError {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct DriftView {
     pub repository: String,
     /// The environments with a live deploy, left to right.
@@ -60,14 +60,16 @@ pub struct DriftView {
 }
 
 /// One end of a pair: an environment and the deploy the answer is about.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = DriftEndView)]
 pub struct EndView {
     pub environment: String,
     pub deployment_id: Option<i64>,
     pub sha: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = DriftPairView)]
 pub struct PairView {
     pub from: EndView,
     pub to: EndView,
@@ -93,7 +95,8 @@ pub struct PairView {
     pub truncated: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = DriftPullRequestView)]
 pub struct PullRequestView {
     pub number: i64,
     pub title: String,
@@ -102,7 +105,8 @@ pub struct PullRequestView {
     pub url: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = DriftCommitView)]
 pub struct CommitView {
     pub sha: String,
     pub title: String,

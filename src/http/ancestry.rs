@@ -10,13 +10,20 @@ use crate::error::ApiError;
 use crate::github::client::InstallationClient;
 use crate::types::RepoName;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AncestryQuery {
     repository: String,
     ancestor: String,
     descendant: String,
 }
 
+#[utoipa::path(get, path = "/api/ancestry", params(AncestryQuery),
+    responses(
+        (status = 200, description = "whether `ancestor` is in `descendant`'s history", body = crate::ancestry::Answer),
+        (status = 400, description = "an invalid parameter, each named"),
+        (status = 404, description = "no such repository"),
+    ))]
 #[tracing::instrument(skip_all, fields(repository = %query.repository))]
 pub async fn check_ancestry(
     caller: Caller,

@@ -144,7 +144,7 @@ pub enum Access {
 }
 
 /// The middleware that lets a route's callers through: see [`require`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Require {
     access: Access,
     sign_in: bool,
@@ -162,6 +162,16 @@ impl Require {
     /// checks. A throttled client still gets 429.
     pub fn or_sign_in(self) -> Self {
         Self { sign_in: true, ..self }
+    }
+
+    /// Who it lets through (the API document's `security` comes from this).
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// Whether a refused caller is sent to sign in, and a session counts for every method.
+    pub fn signs_in(&self) -> bool {
+        self.sign_in
     }
 }
 

@@ -3,7 +3,6 @@
 //! `GET /api/backfills/{id}` (one, with its progress). Admin only.
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 
 use super::auth::Admin;
 use super::AppState;
@@ -14,6 +13,14 @@ use crate::error::ApiError;
 /// How many of a connection's backfills the list shows.
 const LISTED: u64 = 20;
 
+#[utoipa::path(post, path = "/api/connections/{id}/backfill", params(("id" = i64, Path, description = "the connection")),
+    request_body(content = Object, description = "what to backfill"),
+    responses(
+        (status = 202, description = "started: the backfill, with its `Location`", body = backfill::BackfillView),
+        (status = 404, description = "no such connection"),
+        (status = 409, description = "a backfill is unfinished"),
+        (status = 422, description = "names each invalid field"),
+    ))]
 #[tracing::instrument(skip_all, fields(connection = %path))]
 pub async fn start_backfill(
     _: Admin,
@@ -43,6 +50,8 @@ pub async fn start_backfill(
         .json(started.view(now)))
 }
 
+#[utoipa::path(get, path = "/api/backfills/{id}", params(("id" = i64, Path, description = "the backfill")),
+    responses((status = 200, description = "the backfill with its progress", body = backfill::BackfillView), (status = 404, description = "no such backfill")))]
 #[tracing::instrument(skip_all, fields(backfill = %path))]
 pub async fn get_backfill(
     _: Admin,
@@ -56,6 +65,8 @@ pub async fn get_backfill(
     Ok(HttpResponse::Ok().json(found.view(state.clock.now())))
 }
 
+#[utoipa::path(get, path = "/api/connections/{id}/backfills", params(("id" = i64, Path, description = "the connection")),
+    responses((status = 200, description = "the connection's last backfills, newest first", body = BackfillList), (status = 404, description = "no such connection")))]
 #[tracing::instrument(skip_all, fields(connection = %path))]
 pub async fn list_backfills(
     _: Admin,
@@ -72,5 +83,10 @@ pub async fn list_backfills(
         .iter()
         .map(|b| b.view(now))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "backfills": views })))
+    Ok(HttpResponse::Ok().json(BackfillList { backfills: views }))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BackfillList {
+    backfills: Vec<backfill::BackfillView>,
 }

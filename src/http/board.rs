@@ -11,7 +11,8 @@ use crate::error::{ApiError, FieldError};
 use crate::types::{RepoName, Scope};
 
 /// The board's filters as sent (`repository=owner/repo`, `connection=ID`); empty means none.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BoardQuery {
     pub repository: Option<String>,
     pub connection: Option<String>,
@@ -50,6 +51,8 @@ pub fn parse_filter(query: &BoardQuery, scope: Scope) -> Result<Filter, ApiError
     Ok(filter)
 }
 
+#[utoipa::path(get, path = "/api/live", params(BoardQuery),
+    responses((status = 200, description = "what is live where", body = crate::board::Board), (status = 400, description = "an invalid filter, each named")))]
 /// `GET /api/live`: one row per repository, one cell per environment, with drift.
 #[tracing::instrument(skip_all)]
 pub async fn show_live_board(

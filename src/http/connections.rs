@@ -14,6 +14,8 @@ use crate::types::RepoName;
 const DEFAULT_REPOSITORY_LIMIT: u64 = 100;
 const MAX_REPOSITORY_LIMIT: u64 = 1000;
 
+#[utoipa::path(get, path = "/api/connections",
+    responses((status = 200, description = "`{connections: [...]}`", body = Object)))]
 #[tracing::instrument(skip_all)]
 pub async fn list_connections(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let list = connections::list(&state.store).await?;
@@ -24,6 +26,8 @@ pub async fn list_connections(_: Admin, state: web::Data<AppState>) -> Result<Ht
     Ok(HttpResponse::Ok().json(json!({ "connections": views })))
 }
 
+#[utoipa::path(get, path = "/api/connections/{id}", params(("id" = i64, Path, description = "the connection")),
+    responses((status = 200, description = "the connection and its settings", body = Object), (status = 404, description = "no such connection")))]
 #[tracing::instrument(skip_all, fields(connection = %path))]
 pub async fn get_connection(
     _: Admin,
@@ -37,12 +41,20 @@ pub async fn get_connection(
     Ok(HttpResponse::Ok().json(view(&state, &connection).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RepositoriesQuery {
     after: Option<String>,
     limit: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/connections/{id}/repositories", params(("id" = i64, Path, description = "the connection"), RepositoriesQuery),
+    responses(
+        (status = 200, description = "a page in name order", body = RepositoryPage),
+        (status = 400, description = "an invalid `after`"),
+        (status = 422, description = "an invalid `limit`"),
+        (status = 404, description = "no such connection"),
+    ))]
 /// `GET /api/connections/{id}/repositories?after=owner/repo&limit=100`: the repositories a
 /// page at a time, in name order (case-insensitive), with `next` while more follow.
 #[tracing::instrument(skip_all, fields(connection = %path))]
@@ -82,10 +94,26 @@ pub async fn list_connection_repositories(
             last.as_str()
         )
     });
-    let names: Vec<&str> = page.iter().map(RepoName::as_str).collect();
-    Ok(HttpResponse::Ok().json(json!({ "repositories": names, "next": next })))
+    let repositories: Vec<&str> = page.iter().map(RepoName::as_str).collect();
+    Ok(HttpResponse::Ok().json(RepositoryPage { repositories, next }))
 }
 
+/// A page of a connection's repositories.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RepositoryPage<'a> {
+    /// `owner/repo`, in name order.
+    repositories: Vec<&'a str>,
+    /// The next page's URL while more follow.
+    next: Option<String>,
+}
+
+#[utoipa::path(patch, path = "/api/connections/{id}", params(("id" = i64, Path, description = "the connection")),
+    request_body(content = Object, description = "the settings to change"),
+    responses(
+        (status = 200, description = "the connection with its settings", body = Object),
+        (status = 404, description = "no such connection"),
+        (status = 422, description = "names each invalid field"),
+    ))]
 /// `PATCH /api/connections/{id}` with a JSON object of settings to change.
 #[tracing::instrument(skip_all, fields(connection = %path))]
 pub async fn update_connection(

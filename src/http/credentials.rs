@@ -2,8 +2,7 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::auth::Admin;
 use super::AppState;
@@ -11,12 +10,19 @@ use crate::connections;
 use crate::credentials::{self, IssueError};
 use crate::error::ApiError;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCredentialBody {
     name: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/connections/{id}/credentials", params(("id" = i64, Path, description = "the connection")),
+    request_body(content = Option<NewCredentialBody>, description = "optional"),
+    responses(
+        (status = 201, description = "the credential with its password and signing key, shown once", body = credentials::IssuedCredential),
+        (status = 404, description = "no such connection"),
+        (status = 422, description = "names each invalid field"),
+    ))]
 #[tracing::instrument(skip_all, fields(connection = %path))]
 pub async fn create_credential(
     _: Admin,
@@ -53,6 +59,8 @@ pub async fn create_credential(
         .json(issued))
 }
 
+#[utoipa::path(get, path = "/api/connections/{id}/credentials", params(("id" = i64, Path, description = "the connection")),
+    responses((status = 200, description = "the connection's credentials, without passwords", body = CredentialList), (status = 404, description = "no such connection")))]
 #[tracing::instrument(skip_all, fields(connection = %path))]
 pub async fn list_credentials(
     _: Admin,
@@ -62,9 +70,17 @@ pub async fn list_credentials(
     let connection_id = path.into_inner();
     existing_connection(&state, connection_id).await?;
     let list = credentials::list(&state.store, connection_id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "credentials": list })))
+    Ok(HttpResponse::Ok().json(CredentialList { credentials: list }))
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CredentialList {
+    credentials: Vec<credentials::Credential>,
+}
+
+#[utoipa::path(delete, path = "/api/connections/{id}/credentials/{credential_id}",
+    params(("id" = i64, Path, description = "the connection"), ("credential_id" = i64, Path, description = "the credential")),
+    responses((status = 204, description = "revoked"), (status = 404, description = "no such credential")))]
 #[tracing::instrument(skip_all, fields(connection = %path.0, credential = %path.1))]
 pub async fn revoke_credential(
     _: Admin,

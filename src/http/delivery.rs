@@ -212,6 +212,16 @@ pub async fn scoped(caller: &Caller, state: &AppState, sent: &Sent) -> Result<As
     Ok(asked)
 }
 
+#[utoipa::path(get, path = "/api/metrics/delivery",
+    params(
+        ("repository" = Option<String>, Query, description = "`owner/repo`"),
+        ("environment" = Option<String>, Query, description = "an environment"),
+        ("connection" = Option<String>, Query, description = "a connection's id"),
+        ("from" = Option<String>, Query, description = "the window's start (RFC 3339 or a date)"),
+        ("to" = Option<String>, Query, description = "the window's end"),
+        ("bucket" = Option<String>, Query, description = "`day`, `week` or `month`"),
+    ),
+    responses((status = 200, description = "each metric for the window, per bucket, with its items", body = crate::delivery::report::Report), (status = 400, description = "an invalid parameter, each named")))]
 /// `GET /api/metrics/delivery`: each metric for the window, per bucket, with its items.
 #[tracing::instrument(skip_all)]
 pub async fn show_delivery_metrics(

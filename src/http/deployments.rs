@@ -24,7 +24,8 @@ use crate::types::{CommitSha, RepoName, Scope};
 const DEFAULT_LIMIT: u64 = 50;
 const MAX_LIMIT: u64 = 200;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeploymentsQuery {
     pub repository: Option<String>,
     pub environment: Option<String>,
@@ -35,6 +36,8 @@ pub struct DeploymentsQuery {
     pub cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/deployments", params(DeploymentsQuery),
+    responses((status = 200, description = "a page of the history, newest first", body = DeploymentList), (status = 400, description = "an invalid filter, each named")))]
 #[tracing::instrument(skip_all)]
 pub async fn list_deployments(
     caller: Caller,
@@ -54,13 +57,29 @@ pub async fn list_deployments(
             if filter.connection_id.is_some() {
                 return Err(forbidden_connection());
             }
-            return Ok(HttpResponse::Ok().json(json!({ "deployments": [], "next_cursor": null })));
+            return Ok(HttpResponse::Ok().json(DeploymentList {
+                deployments: Vec::new(),
+                next_cursor: None,
+            }));
         }
     }
     let page = cursor::page(&state.store, &filter, limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "deployments": page.deploys, "next_cursor": page.next_cursor })))
+    Ok(HttpResponse::Ok().json(DeploymentList {
+        deployments: page.deploys,
+        next_cursor: page.next_cursor,
+    }))
 }
 
+/// A page of the history, newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DeploymentList {
+    deployments: Vec<crate::deploys::Deploy>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/deployments/{id}", params(("id" = i64, Path, description = "the deploy")),
+    responses((status = 200, description = "the deploy with its status timeline", body = Object), (status = 404, description = "none the caller may see")))]
 #[tracing::instrument(skip_all, fields(deploy = %path))]
 pub async fn get_deployment(
     caller: Caller,
@@ -231,6 +250,14 @@ fn forbidden_connection() -> ApiError {
 /// The explicit API's body limit.
 pub const DEPLOYMENT_BODY_LIMIT: usize = 64 * 1024;
 
+#[utoipa::path(post, path = "/deployments",
+    request_body(content = Object, description = "the deployment"),
+    responses(
+        (status = 201, description = "registered", body = crate::deploys::Deploy),
+        (status = 200, description = "moved along, found by `external_id` (or the same `Idempotency-Key` again)", body = crate::deploys::Deploy),
+        (status = 409, description = "`external_id` names another deploy, or the `Idempotency-Key` was used with another body"),
+        (status = 422, description = "names each invalid field"),
+    ))]
 /// `POST /deployments`: register a deployment (or move one along by `external_id`).
 #[tracing::instrument(skip_all, fields(credential = tracing::field::Empty, repository = tracing::field::Empty, deploy = tracing::field::Empty))]
 pub async fn create_deployment(

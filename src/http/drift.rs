@@ -10,13 +10,20 @@ use crate::drift::view::{self, Asked, ViewError};
 use crate::error::ApiError;
 use crate::types::{Environment, RepoName};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DriftQuery {
     repository: String,
     from: Option<String>,
     to: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/drift", params(DriftQuery),
+    responses(
+        (status = 200, description = "drift between neighbouring environments", body = crate::drift::view::DriftView),
+        (status = 400, description = "an invalid parameter, each named"),
+        (status = 404, description = "no such repository or environment"),
+    ))]
 #[tracing::instrument(skip_all, fields(repository = %query.repository))]
 pub async fn show_drift(
     caller: Caller,

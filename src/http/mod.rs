@@ -17,6 +17,7 @@ pub mod health;
 pub mod jobs;
 pub mod metrics;
 pub mod monitoring;
+pub mod openapi;
 pub mod pages;
 pub mod problems;
 pub mod recovery;
@@ -28,7 +29,8 @@ pub mod webhooks;
 
 use std::sync::Arc;
 
-use actix_web::{guard, web};
+use actix_web::http::Method;
+use actix_web::{guard, web, FromRequest, Handler, Responder};
 
 use self::auth::{require, Access};
 
@@ -71,137 +73,275 @@ fn metrics_on_main_listener(ctx: &guard::GuardContext<'_>) -> bool {
 /// Registers every route, each with who may call it ([`auth::require`]; README, "Interface").
 /// Where one path serves both a page and JSON, [`pages::wants_page`] picks the handler.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let admin = || require(Access::Admin);
-    let viewer = || require(Access::Viewer);
-    let page = || require(Access::Admin).or_sign_in();
-    // Pages a deploy credential may read too (its own connection's), by HTTP Basic.
-    let viewer_page = || require(Access::Viewer).or_sign_in();
     cfg.app_data(problems::path_config())
         .app_data(problems::query_config())
         .app_data(problems::json_config())
-        .app_data(problems::form_config())
-        .service(web::resource("/").route(web::get().to(pages::show_board).wrap(viewer_page())))
-        .service(
-            web::resource("/repositories/{owner}/{name}")
-                .route(web::get().to(pages::show_repository).wrap(viewer_page())),
-        )
-        .service(web::resource("/insights").route(web::get().to(pages::show_insights).wrap(viewer_page())))
-        .service(web::resource("/api/live").route(web::get().to(board::show_live_board).wrap(viewer())))
-        .service(
-            web::resource("/login")
-                .route(web::get().to(pages::show_login))
-                .route(web::post().to(pages::sign_in)),
-        )
-        .service(web::resource("/logout").route(web::post().to(pages::sign_out)))
-        .service(web::resource("/static/shiplog.css").route(web::get().to(security_headers::show_stylesheet)))
-        .service(web::resource("/healthz").route(web::get().to(health::check_liveness)))
-        .service(web::resource("/readyz").route(web::get().to(health::check_readiness)))
-        .service(
-            web::resource("/metrics")
-                .guard(guard::fn_guard(metrics_on_main_listener))
-                .route(web::get().to(metrics::show_metrics).wrap(require(Access::Metrics))),
-        )
-        .service(web::resource("/webhooks/github").route(web::post().to(webhooks::receive_github_webhook)))
-        .service(web::resource("/api/connections").route(web::get().to(connections::list_connections).wrap(admin())))
-        .service(
-            web::resource("/api/connections/{id}")
-                .route(web::get().to(connections::get_connection).wrap(admin()))
-                .route(web::patch().to(connections::update_connection).wrap(admin())),
-        )
-        .service(
-            web::resource("/api/connections/{id}/repositories")
-                .route(web::get().to(connections::list_connection_repositories).wrap(admin())),
-        )
-        .service(
-            web::resource("/api/connections/{id}/backfill")
-                .route(web::post().to(backfills::start_backfill).wrap(admin())),
-        )
-        .service(
-            web::resource("/api/connections/{id}/backfills")
-                .route(web::get().to(backfills::list_backfills).wrap(admin())),
-        )
-        .service(web::resource("/api/backfills/{id}").route(web::get().to(backfills::get_backfill).wrap(admin())))
-        .service(web::resource("/api/ancestry").route(web::get().to(ancestry::check_ancestry).wrap(viewer())))
-        .service(web::resource("/api/drift").route(web::get().to(drift::show_drift).wrap(viewer())))
-        .service(
-            web::resource("/api/metrics/delivery").route(web::get().to(delivery::show_delivery_metrics).wrap(viewer())),
-        )
-        .service(
-            web::resource("/api/triggers")
-                .route(web::get().to(triggers::list_triggers).wrap(viewer()))
-                .route(web::post().to(triggers::create_trigger).wrap(viewer())),
-        )
-        .service(
-            web::resource("/api/triggers/{id}")
-                .route(web::get().to(triggers::get_trigger).wrap(viewer()))
-                .route(web::delete().to(triggers::cancel_trigger).wrap(viewer())),
-        )
-        .service(
-            web::resource("/api/monitoring-plans")
-                .route(web::get().to(monitoring::list_plans).wrap(viewer()))
-                .route(web::post().to(monitoring::create_plan).wrap(viewer())),
-        )
-        .service(
-            web::resource("/api/monitoring-plans/{id}")
-                .route(web::get().to(monitoring::get_plan).wrap(viewer()))
-                .route(web::delete().to(monitoring::cancel_plan).wrap(viewer())),
-        )
-        .service(
-            web::resource("/api/checks/{id}/result").route(
-                web::post()
-                    .to(monitoring::record_check_result)
-                    .wrap(require(Access::Agent)),
-            ),
-        )
-        .service(web::resource("/api/jobs").route(web::get().to(jobs::list_jobs).wrap(admin())))
-        .service(web::resource("/api/deliveries/recovery").route(web::get().to(recovery::show_recovery).wrap(admin())))
-        .service(
-            web::resource("/api/connections/{id}/credentials")
-                .route(web::get().to(credentials::list_credentials).wrap(admin()))
-                .route(web::post().to(credentials::create_credential).wrap(admin())),
-        )
-        .service(
-            web::resource("/api/connections/{id}/credentials/{credential_id}")
-                .route(web::delete().to(credentials::revoke_credential).wrap(admin())),
-        )
-        .service(
-            web::resource("/deployments")
-                .route(
-                    web::get()
-                        .guard(guard::fn_guard(pages::wants_page))
-                        .to(pages::show_deployments)
-                        .wrap(page()),
-                )
-                .route(web::get().to(deployments::list_deployments).wrap(viewer()))
-                .route(
-                    web::post()
-                        .to(deployments::create_deployment)
-                        .wrap(require(Access::Deployer)),
-                ),
-        )
-        .service(web::resource("/connections").route(web::get().to(pages::show_connections).wrap(page())))
-        .service(web::resource("/connections/{id}").route(web::get().to(pages::show_connection).wrap(page())))
-        .service(
-            web::resource("/connections/{id}/backfill").route(web::post().to(pages::start_backfill_form).wrap(page())),
-        )
-        .service(web::resource("/deployments/new").route(web::get().to(pages::show_create_page).wrap(page())))
-        .service(
-            web::resource("/deployments/new/credentials")
-                .route(web::post().to(pages::create_credential_form).wrap(page())),
-        )
-        .service(
-            web::resource("/deployments/new/credentials/{credential_id}/revoke")
-                .route(web::get().to(pages::confirm_revoke_page).wrap(page()))
-                .route(web::post().to(pages::revoke_credential_form).wrap(page())),
-        )
-        .service(
-            web::resource("/deployments/{id}")
-                .route(
-                    web::get()
-                        .guard(guard::fn_guard(pages::wants_page))
-                        .to(pages::show_deployment)
-                        .wrap(page()),
-                )
-                .route(web::get().to(deployments::get_deployment).wrap(viewer())),
-        );
+        .app_data(problems::form_config());
+    table(&mut |resource| {
+        cfg.service(resource.into_service());
+    });
+}
+
+/// Every route [`routes`] registers, in order: the API document ([`openapi`]) is checked against
+/// this list, and takes each operation's `security` from its [`Gate`].
+pub fn registered_routes() -> Vec<RegisteredRoute> {
+    let mut all = Vec::new();
+    table(&mut |resource| all.extend(resource.routes.into_iter().map(|(route, _)| route)));
+    all
+}
+
+/// The route table: one line per route with who may call it. A JSON route's handler carries a
+/// `#[utoipa::path]` and is listed in [`openapi`]'s `paths(...)`; pages and forms are documented
+/// from this table.
+fn table(add: &mut dyn FnMut(Resource)) {
+    let admin = || Gate::Require(require(Access::Admin));
+    let viewer = || Gate::Require(require(Access::Viewer));
+    let deployer = || Gate::Require(require(Access::Deployer));
+    let agent = || Gate::Require(require(Access::Agent));
+    let page = || Gate::Require(require(Access::Admin).or_sign_in());
+    // Pages a deploy credential may read too (its own connection's), by HTTP Basic.
+    let viewer_page = || Gate::Require(require(Access::Viewer).or_sign_in());
+    let anyone = || Gate::Anyone;
+
+    add(at("/").page(viewer_page(), pages::show_board));
+    add(at("/repositories/{owner}/{name}").page(viewer_page(), pages::show_repository));
+    add(at("/insights").page(viewer_page(), pages::show_insights));
+    add(at("/api/live").get(viewer(), board::show_live_board));
+    add(at("/login")
+        .page(anyone(), pages::show_login)
+        .form(anyone(), pages::sign_in));
+    add(at("/logout").form(anyone(), pages::sign_out));
+    add(at("/static/shiplog.css").stylesheet(security_headers::show_stylesheet));
+    add(at("/healthz").get(anyone(), health::check_liveness));
+    add(at("/readyz").get(anyone(), health::check_readiness));
+    add(at("/openapi.json").get(anyone(), openapi::show_document));
+    add(at("/metrics")
+        .only_if(metrics_on_main_listener)
+        .metrics(Gate::Require(require(Access::Metrics)), metrics::show_metrics));
+    add(at("/webhooks/github").post(Gate::WebhookSignature, webhooks::receive_github_webhook));
+    add(at("/api/connections").get(admin(), connections::list_connections));
+    add(at("/api/connections/{id}")
+        .get(admin(), connections::get_connection)
+        .patch(admin(), connections::update_connection));
+    add(at("/api/connections/{id}/repositories").get(admin(), connections::list_connection_repositories));
+    add(at("/api/connections/{id}/backfill").post(admin(), backfills::start_backfill));
+    add(at("/api/connections/{id}/backfills").get(admin(), backfills::list_backfills));
+    add(at("/api/backfills/{id}").get(admin(), backfills::get_backfill));
+    add(at("/api/ancestry").get(viewer(), ancestry::check_ancestry));
+    add(at("/api/drift").get(viewer(), drift::show_drift));
+    add(at("/api/metrics/delivery").get(viewer(), delivery::show_delivery_metrics));
+    add(at("/api/triggers")
+        .get(viewer(), triggers::list_triggers)
+        .post(viewer(), triggers::create_trigger));
+    add(at("/api/triggers/{id}")
+        .get(viewer(), triggers::get_trigger)
+        .delete(viewer(), triggers::cancel_trigger));
+    add(at("/api/monitoring-plans")
+        .get(viewer(), monitoring::list_plans)
+        .post(viewer(), monitoring::create_plan));
+    add(at("/api/monitoring-plans/{id}")
+        .get(viewer(), monitoring::get_plan)
+        .delete(viewer(), monitoring::cancel_plan));
+    add(at("/api/checks/{id}/result").post(agent(), monitoring::record_check_result));
+    add(at("/api/jobs").get(admin(), jobs::list_jobs));
+    add(at("/api/deliveries/recovery").get(admin(), recovery::show_recovery));
+    add(at("/api/connections/{id}/credentials")
+        .get(admin(), credentials::list_credentials)
+        .post(admin(), credentials::create_credential));
+    add(at("/api/connections/{id}/credentials/{credential_id}").delete(admin(), credentials::revoke_credential));
+    add(at("/deployments")
+        .page_for_browsers(page(), pages::show_deployments)
+        .get(viewer(), deployments::list_deployments)
+        .post(deployer(), deployments::create_deployment));
+    add(at("/connections").page(page(), pages::show_connections));
+    add(at("/connections/{id}").page(page(), pages::show_connection));
+    add(at("/connections/{id}/backfill").form(page(), pages::start_backfill_form));
+    add(at("/deployments/new").page(page(), pages::show_create_page));
+    add(at("/deployments/new/credentials").form(page(), pages::create_credential_form));
+    add(at("/deployments/new/credentials/{credential_id}/revoke")
+        .page(page(), pages::confirm_revoke_page)
+        .form(page(), pages::revoke_credential_form));
+    add(at("/deployments/{id}")
+        .page_for_browsers(page(), pages::show_deployment)
+        .get(viewer(), deployments::get_deployment));
+}
+
+/// How a route admits its callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Anyone (a form's handler still checks its CSRF token).
+    Anyone,
+    /// GitHub's `X-Hub-Signature-256`, checked by the handler over the body.
+    WebhookSignature,
+    /// The [`auth::require`] middleware.
+    Require(auth::Require),
+}
+
+/// What a route answers with when it succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// JSON, described by the handler's `#[utoipa::path]`.
+    Json,
+    /// An HTML page.
+    Page,
+    /// An HTML form's target: 303 to the next page, or the page again saying why.
+    Form,
+    /// The stylesheet.
+    Stylesheet,
+    /// Prometheus metrics (OpenMetrics text).
+    Metrics,
+}
+
+/// One route as [`routes`] registers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegisteredRoute {
+    pub method: &'static str,
+    /// actix's pattern, which is OpenAPI's too (`/api/triggers/{id}`).
+    pub path: &'static str,
+    pub gate: Gate,
+    pub answer: Answer,
+}
+
+/// One path's routes, recorded as they are built.
+struct Resource {
+    path: &'static str,
+    routes: Vec<(RegisteredRoute, actix_web::Route)>,
+    /// Served only where this holds (`/metrics`: not when it has a listener of its own).
+    only_if: Option<fn(&guard::GuardContext<'_>) -> bool>,
+}
+
+fn at(path: &'static str) -> Resource {
+    Resource {
+        path,
+        routes: Vec::new(),
+        only_if: None,
+    }
+}
+
+impl Resource {
+    fn only_if(self, holds: fn(&guard::GuardContext<'_>) -> bool) -> Self {
+        Self {
+            only_if: Some(holds),
+            ..self
+        }
+    }
+
+    fn metrics<F, Args>(self, gate: Gate, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::GET, gate, Answer::Metrics, web::route().to(handler))
+    }
+
+    fn get<F, Args>(self, gate: Gate, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::GET, gate, Answer::Json, web::route().to(handler))
+    }
+
+    fn post<F, Args>(self, gate: Gate, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::POST, gate, Answer::Json, web::route().to(handler))
+    }
+
+    fn patch<F, Args>(self, gate: Gate, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::PATCH, gate, Answer::Json, web::route().to(handler))
+    }
+
+    fn delete<F, Args>(self, gate: Gate, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::DELETE, gate, Answer::Json, web::route().to(handler))
+    }
+
+    fn page<F, Args>(self, gate: Gate, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::GET, gate, Answer::Page, web::route().to(handler))
+    }
+
+    /// The page for a browser; a client asking for JSON falls through to the next `get`.
+    fn page_for_browsers<F, Args>(self, gate: Gate, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let route = web::route().guard(guard::fn_guard(pages::wants_page)).to(handler);
+        self.add(Method::GET, gate, Answer::Page, route)
+    }
+
+    fn form<F, Args>(self, gate: Gate, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::POST, gate, Answer::Form, web::route().to(handler))
+    }
+
+    fn stylesheet<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::GET, Gate::Anyone, Answer::Stylesheet, web::route().to(handler))
+    }
+
+    fn add(mut self, method: Method, gate: Gate, answer: Answer, route: actix_web::Route) -> Self {
+        let registered = RegisteredRoute {
+            method: method_name(&method),
+            path: self.path,
+            gate,
+            answer,
+        };
+        let route = route.method(method);
+        let route = match gate {
+            Gate::Require(require) => route.wrap(require),
+            Gate::Anyone | Gate::WebhookSignature => route,
+        };
+        self.routes.push((registered, route));
+        self
+    }
+
+    fn into_service(self) -> actix_web::Resource {
+        let resource = match self.only_if {
+            Some(holds) => web::resource(self.path).guard(guard::fn_guard(holds)),
+            None => web::resource(self.path),
+        };
+        self.routes
+            .into_iter()
+            .fold(resource, |resource, (_, route)| resource.route(route))
+    }
+}
+
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
+        _ => "GET",
+    }
 }

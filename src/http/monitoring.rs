@@ -3,7 +3,7 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::auth::{identify_signed, signed_over_body, AgentKey, BodySigner, Caller, NamedIn};
 use super::body::read_limited;
@@ -13,6 +13,13 @@ use crate::monitoring::plans::{self, Plan};
 use crate::monitoring::request::{self, PlanRequest};
 use crate::types::ConnectionId;
 
+#[utoipa::path(post, path = "/api/monitoring-plans",
+    request_body(content = Object, description = "the monitoring plan"),
+    responses(
+        (status = 201, description = "created (`Location`)", body = Plan),
+        (status = 200, description = "the pull request had a plan already: that one (`Location`)", body = Plan),
+        (status = 422, description = "names each invalid field"),
+    ))]
 pub async fn create_plan(
     caller: Caller,
     state: web::Data<AppState>,
@@ -47,11 +54,14 @@ pub async fn create_plan(
         .json(plan))
 }
 
+#[utoipa::path(get, path = "/api/monitoring-plans", responses((status = 200, description = "the caller's plans", body = PlanList)))]
 pub async fn list_plans(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let list = plans::list(&state.store, caller.scope()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "monitoring_plans": list })))
+    Ok(HttpResponse::Ok().json(PlanList { monitoring_plans: list }))
 }
 
+#[utoipa::path(get, path = "/api/monitoring-plans/{id}", params(("id" = i64, Path, description = "the monitoring plan")),
+    responses((status = 200, description = "the plan, where its PR went live, and its checks", body = PlanView), (status = 404, description = "none the caller may see")))]
 pub async fn get_plan(
     caller: Caller,
     state: web::Data<AppState>,
@@ -59,12 +69,33 @@ pub async fn get_plan(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let (plan, environments, checks) = visible(&caller, &state, id).await?;
-    let mut body = serde_json::to_value(&plan).map_err(|e| ApiError::Internal(e.into()))?;
-    body["deployed_environments"] = serde_json::to_value(&environments).map_err(|e| ApiError::Internal(e.into()))?;
-    body["checks"] = serde_json::to_value(&checks).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(PlanView {
+        plan,
+        deployed_environments: environments,
+        checks,
+    }))
 }
 
+/// A plan with where its PR went live and its checks.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PlanView {
+    #[serde(flatten)]
+    plan: Plan,
+    deployed_environments: Vec<plans::LiveEnvironment>,
+    checks: Vec<plans::Check>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PlanList {
+    monitoring_plans: Vec<Plan>,
+}
+
+#[utoipa::path(delete, path = "/api/monitoring-plans/{id}", params(("id" = i64, Path, description = "the monitoring plan")),
+    responses(
+        (status = 200, description = "cancelled", body = Plan),
+        (status = 404, description = "none the caller may see"),
+        (status = 409, description = "completed, expired or cancelled already"),
+    ))]
 pub async fn cancel_plan(
     caller: Caller,
     state: web::Data<AppState>,
@@ -92,6 +123,13 @@ async fn visible(caller: &Caller, state: &AppState, id: i64) -> Result<Visible, 
     Ok(found)
 }
 
+#[utoipa::path(post, path = "/api/checks/{id}/result", params(("id" = i64, Path, description = "the check")),
+    request_body(content = Object, description = "the agent's verdict"),
+    responses(
+        (status = 200, description = "the check with its verdict", body = plans::Check),
+        (status = 404, description = "no such check"),
+        (status = 422, description = "names each invalid field"),
+    ))]
 /// `POST /api/checks/{id}/result`: the admin token, or the body signed with the agent secret.
 pub async fn record_check_result(
     req: HttpRequest,

@@ -8,6 +8,8 @@ use super::AppState;
 use crate::error::ApiError;
 use crate::recovery;
 
+#[utoipa::path(get, path = "/api/deliveries/recovery",
+    responses((status = 200, description = "the catch-up: on or off (and why), the next pass, the last pass's counts", body = recovery::RecoveryStatus)))]
 #[tracing::instrument(skip_all)]
 pub async fn show_recovery(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let status = recovery::status(

@@ -4,7 +4,6 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 
 use super::ancestry::ancestry_error;
 use super::auth::{Caller, NamedIn};
@@ -16,6 +15,12 @@ use crate::github::error::CallError;
 use crate::triggers::{self, NewTrigger, Trigger};
 use crate::types::ConnectionId;
 
+#[utoipa::path(post, path = "/api/triggers",
+    request_body(content = Object, description = "the post-deploy trigger"),
+    responses(
+        (status = 201, description = "created (`Location`)", body = triggers::Trigger),
+        (status = 422, description = "names each invalid field"),
+    ))]
 #[tracing::instrument(skip_all)]
 pub async fn create_trigger(
     caller: Caller,
@@ -75,27 +80,57 @@ pub async fn create_trigger(
         .json(trigger))
 }
 
+#[utoipa::path(get, path = "/api/triggers", responses((status = 200, description = "the caller's triggers", body = TriggerList)))]
 pub async fn list_triggers(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let list = triggers::list(&state.store, caller.scope()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "triggers": list })))
+    Ok(HttpResponse::Ok().json(TriggerList { triggers: list }))
 }
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TriggerList {
+    triggers: Vec<triggers::Trigger>,
+}
+
+#[utoipa::path(get, path = "/api/triggers/{id}", params(("id" = i64, Path, description = "the post-deploy trigger")),
+    responses((status = 200, description = "the trigger and `attempts`: each call to its target (with the status code and error for the admin only)", body = TriggerView), (status = 404, description = "none the caller may see")))]
 pub async fn get_trigger(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let (trigger, attempts) = visible(&caller, &state, path.into_inner()).await?;
-    let mut body = serde_json::to_value(&trigger).map_err(|e| ApiError::Internal(e.into()))?;
-    body["attempts"] = if caller.is_admin() {
-        serde_json::to_value(attempts.iter().map(|a| a.detail()).collect::<Vec<_>>())
+    let attempts = if caller.is_admin() {
+        Attempts::Detail(attempts.iter().map(|a| a.detail()).collect())
     } else {
-        serde_json::to_value(attempts.iter().map(|a| a.summary()).collect::<Vec<_>>())
-    }
-    .map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(HttpResponse::Ok().json(body))
+        Attempts::Summary(attempts.iter().map(|a| a.summary()).collect())
+    };
+    Ok(HttpResponse::Ok().json(TriggerView { trigger, attempts }))
 }
 
+/// A trigger with each call to its target.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TriggerView<'a> {
+    #[serde(flatten)]
+    trigger: Trigger,
+    /// Each call to the target; the admin's also carry the target's `status_code` and `error`.
+    #[schema(value_type = Vec<triggers::AttemptSummary>)]
+    attempts: Attempts<'a>,
+}
+
+/// The admin sees each call's status code and error; anyone else only whether it was delivered.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum Attempts<'a> {
+    Detail(Vec<triggers::AttemptDetail<'a>>),
+    Summary(Vec<triggers::AttemptSummary>),
+}
+
+#[utoipa::path(delete, path = "/api/triggers/{id}", params(("id" = i64, Path, description = "the post-deploy trigger")),
+    responses(
+        (status = 200, description = "cancelled", body = triggers::Trigger),
+        (status = 404, description = "none the caller may see"),
+        (status = 409, description = "fired, failed or cancelled already"),
+    ))]
 pub async fn cancel_trigger(
     caller: Caller,
     state: web::Data<AppState>,

@@ -17,6 +17,17 @@ use crate::github::{events, signature};
 use crate::intake::{Delivery, Outcome, Receipt};
 use crate::types::DeliveryId;
 
+#[utoipa::path(post, path = "/webhooks/github",
+    params(
+        ("X-GitHub-Event" = String, Header, description = "the event's name"),
+        ("X-GitHub-Delivery" = String, Header, description = "the delivery's id"),
+    ),
+    request_body(content = Object, description = "GitHub's webhook payload (at most 25 MB)"),
+    responses(
+        (status = 200, description = "the delivery and everything it changed are committed", body = crate::intake::Receipt),
+        (status = 400, description = "a missing header, or a payload that does not parse (`errors[].field`)"),
+        (status = 413, description = "a body over 25 MB"),
+    ))]
 #[tracing::instrument(skip_all, fields(delivery = tracing::field::Empty, event = tracing::field::Empty, outcome = tracing::field::Empty))]
 pub async fn receive_github_webhook(
     req: HttpRequest,

@@ -25,7 +25,7 @@ use crate::types::DeliveryId;
 pub use writer::Intake;
 
 /// How a delivery was handled.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// The event changed shiplog's state (or was a `ping`).
@@ -50,7 +50,7 @@ impl Outcome {
 }
 
 /// The answer to GitHub: `{"delivery","outcome","reason"}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Receipt {
     pub delivery: String,
     pub outcome: Outcome,

@@ -54,7 +54,7 @@ impl BackgroundJob for ExpirePlan {
     const JOB_NAME: &'static str = "monitoring.expire";
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PlanStatus {
     WaitingForMerge,
@@ -91,7 +91,7 @@ impl PlanStatus {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Plan {
     pub id: i64,
     pub connection_id: i64,
@@ -115,7 +115,7 @@ impl Plan {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LiveEnvironment {
     pub environment: String,
     pub deployment_id: i64,
@@ -124,7 +124,7 @@ pub struct LiveEnvironment {
     pub removed_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Check {
     pub id: i64,
     #[serde(skip)]
@@ -139,7 +139,7 @@ pub struct Check {
 }
 
 /// Where a check is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     /// Due, not sent yet.

@@ -52,7 +52,7 @@ impl BackgroundJob for RecoverDeliveries {
 }
 
 /// Why a pass ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stopped {
     /// Reached the newest delivery the last complete pass saw, or the end of GitHub's log.
@@ -80,7 +80,7 @@ impl Stopped {
 }
 
 /// What one pass did: the counts `/metrics` and the API show.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PassReport {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
@@ -367,7 +367,7 @@ fn stop_on(report: &mut PassReport, error: &CallError) {
 }
 
 /// What `GET /api/deliveries/recovery` shows.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RecoveryStatus {
     pub enabled: bool,
     /// Why it is off.

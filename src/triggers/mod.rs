@@ -39,7 +39,7 @@ impl BackgroundJob for FireTrigger {
 /// The longest delay a trigger may ask for.
 pub const MAX_DELAY_SECONDS: i64 = 30 * 86_400;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TriggerState {
     Watching,
@@ -73,7 +73,7 @@ impl TriggerState {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Trigger {
     pub id: i64,
     pub connection_id: i64,
@@ -118,7 +118,8 @@ pub struct AttemptRecord {
 }
 
 /// Whether the target took the call.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = TriggerOutcome)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Delivered,
@@ -128,7 +129,7 @@ pub enum Outcome {
 /// One call to the target, as anyone but the operator sees it. A deploy credential chooses the
 /// target, so the target's status code and error text would make shiplog a port and status
 /// scanner of wherever it can reach; it learns only whether the call was delivered.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AttemptSummary {
     pub deployment_id: i64,
     pub attempted_at: DateTime<Utc>,

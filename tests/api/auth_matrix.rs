@@ -17,7 +17,7 @@ const REPO: &str = "acme-corp/web-app";
 const CONNECTION_AGENT_SECRET: &str = "connection-1-own-agent-secret";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Caller {
+pub(crate) enum Caller {
     Nobody,
     WrongAdminToken,
     AdminToken,
@@ -36,7 +36,7 @@ enum Caller {
     ConnectionAgent,
 }
 
-const CALLERS: [Caller; 10] = [
+pub(crate) const CALLERS: [Caller; 10] = [
     Caller::Nobody,
     Caller::WrongAdminToken,
     Caller::AdminToken,
@@ -65,7 +65,7 @@ enum Fresh {
     Credential,
 }
 
-struct Row {
+pub(crate) struct Row {
     method: &'static str,
     path: String,
     accept: &'static str,
@@ -76,8 +76,8 @@ struct Row {
     expected: &'static str,
 }
 
-struct World {
-    app: TestApp,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
     _repo: GitRepo,
     _github: FakeGitHub,
     _agent: FakeAgent,
@@ -90,9 +90,11 @@ struct World {
     check: i64,
     merged: String,
     next_pull: std::cell::Cell<i64>,
+    /// (method, path pattern, status) of each JSON answer checked against the API document.
+    pub(crate) answered: std::cell::RefCell<Vec<(String, String, u16)>>,
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     let repo = GitRepo::new();
     let merged = repo.commit("PR #94");
     let github = FakeGitHub::start().await;
@@ -183,6 +185,7 @@ async fn world() -> World {
         check,
         merged,
         next_pull: std::cell::Cell::new(1000),
+        answered: std::cell::RefCell::default(),
     }
 }
 
@@ -210,7 +213,7 @@ async fn fresh_trigger(app: &TestApp, sha: &str) -> i64 {
 }
 
 impl World {
-    fn rows(&self) -> Vec<Row> {
+    pub(crate) fn rows(&self) -> Vec<Row> {
         let json = "application/json";
         let html = "text/html";
         let (d, t, p, c) = (self.deploy, self.trigger, self.plan, self.check);
@@ -228,6 +231,7 @@ impl World {
             //                                   none   wrong  admin  sess   s+csrf own    other  revkd  s-agnt c-agnt
             get("/healthz", json, "ok ok ok ok ok ok ok ok ok ok"),
             get("/readyz", json, "ok ok ok ok ok ok ok ok ok ok"),
+            get("/openapi.json", json, "ok ok ok ok ok ok ok ok ok ok"),
             get("/static/shiplog.css", "text/css", "ok ok ok ok ok ok ok ok ok ok"),
             row(
                 "POST",
@@ -485,7 +489,7 @@ impl World {
     }
 
     /// Calls one route as one caller; `ok`, `login` or the status code.
-    async fn call(&self, row: &Row, caller: Caller) -> String {
+    pub(crate) async fn call(&self, row: &Row, caller: Caller) -> String {
         let app = &self.app;
         // Failed attempts spend the client's allowance; let it grow back between calls so the
         // table shows each caller's own answer, never the throttle's.
@@ -545,6 +549,22 @@ impl World {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if content_type.contains("json") {
+            let answer: Value = response.json().await.unwrap();
+            let checked =
+                crate::openapi::check_answer(Some(row.method), &path, status.as_u16(), &content_type, &answer)
+                    .unwrap_or_else(|error| panic!("{caller:?}: the answer does not match the API document:\n{error}"));
+            self.answered.borrow_mut().push((checked.0, checked.1, status.as_u16()));
+        } else if status.as_u16() == 204 {
+            let checked = crate::openapi::check_empty(row.method, &path, 204).unwrap_or_else(|error| panic!("{error}"));
+            self.answered.borrow_mut().push((checked.0, checked.1, 204));
+        }
         if status.as_u16() == 303 && location.starts_with("/login") {
             "login".to_owned()
         } else if status.is_success() || status.is_redirection() {

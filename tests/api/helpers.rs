@@ -205,7 +205,7 @@ impl TestApp {
     /// Sends a signed delivery and returns the status and JSON answer.
     pub async fn deliver(&self, event: &str, body: &Value) -> (u16, Value) {
         let response = self.send_webhook(WebhookRequest::signed(event, body)).await;
-        status_and_json(response).await
+        checked_json(Some("POST"), response).await
     }
 
     pub async fn admin_get(&self, path: &str) -> (u16, Value) {
@@ -217,7 +217,7 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        status_and_json(response).await
+        checked_json(Some("GET"), response).await
     }
 
     /// Registers a live deploy through the explicit API (with a fresh credential of connection 1),
@@ -350,14 +350,33 @@ impl Drop for TestApp {
     }
 }
 
+/// The status and the JSON answer (a string if it is not JSON), checked against the API document
+/// for any method of its path (see [`checked_json`]).
 pub async fn status_and_json(response: reqwest::Response) -> (u16, Value) {
+    checked_json(None, response).await
+}
+
+/// The status and the JSON answer; a JSON answer from shiplog must match the schema the API
+/// document gives its route, method (any of the path's when `None`) and status, else the test
+/// fails naming them and the JSON path.
+pub async fn checked_json(method: Option<&str>, response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
+    let url = response.url().clone();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let text = response.text().await.unwrap();
     let json = if text.is_empty() {
         Value::Null
     } else {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
+    if url.host_str() == Some("127.0.0.1") && !json.is_string() {
+        crate::openapi::check_any(method, url.path(), status, &content_type, &json);
+    }
     (status, json)
 }
 

@@ -32,6 +32,7 @@ mod live_batch;
 mod manifest;
 mod metrics;
 mod monitoring;
+mod openapi;
 mod packaging;
 mod pages;
 mod processes;
