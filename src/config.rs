@@ -395,6 +395,10 @@ pub struct ServeArgs {
     /// main listener.
     #[arg(long, env = "SHIPLOG_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Proxies in front of shiplog whose `X-Forwarded-For` names the client, comma-separated
+    /// addresses or ranges (`172.16.0.0/12`). Without it the TCP peer is the client.
+    #[arg(long, env = "SHIPLOG_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
     /// How often missed webhook deliveries are looked for and redelivered (`10m`; `0` turns it
     /// off). Needs the App's credentials.
     #[arg(long, env = "SHIPLOG_DELIVERY_RECOVERY_INTERVAL", default_value = DEFAULT_DELIVERY_RECOVERY_INTERVAL)]
@@ -522,6 +526,8 @@ pub struct Config {
     pub run_jobs: bool,
     pub http_limits: HttpLimits,
     pub metrics: MetricsConfig,
+    /// `SHIPLOG_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed (the failure throttle).
+    pub trusted_proxies: Vec<crate::outbound::policy::Cidr>,
     /// `SHIPLOG_DELIVERY_RECOVERY_INTERVAL`: the catch-up pass on missed deliveries; `None` is off.
     pub delivery_recovery_interval: Option<Duration>,
 }
@@ -613,6 +619,17 @@ impl Config {
         })?;
 
         let delivery_recovery_interval = parse_recovery_interval(&args.delivery_recovery_interval)?;
+        let trusted_proxies = args
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(crate::outbound::policy::Cidr::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| ConfigError::Invalid {
+                var: "SHIPLOG_TRUSTED_PROXIES",
+                message,
+            })?;
         let metrics = MetricsConfig {
             token: non_empty(args.metrics_token)
                 .map(|token| parse_token("SHIPLOG_METRICS_TOKEN", &token))
@@ -642,6 +659,7 @@ impl Config {
             run_jobs: args.run_jobs,
             http_limits,
             metrics,
+            trusted_proxies,
             delivery_recovery_interval,
         })
     }

@@ -523,22 +523,36 @@ fn agent_signature(req: &HttpRequest) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-fn client(req: &HttpRequest) -> Option<IpAddr> {
-    req.peer_addr().map(|a| a.ip())
+/// The client a failure is counted against ([`throttle::client_of`]).
+fn client(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
+    let forwarded_for: Vec<&str> = if state.config.trusted_proxies.is_empty() {
+        Vec::new()
+    } else {
+        req.headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    };
+    super::throttle::client_of(
+        req.peer_addr().map(|a| a.ip()),
+        &forwarded_for,
+        &state.config.trusted_proxies,
+    )
 }
 
 /// 429 while this client has spent its allowance of failures.
 pub fn check_throttle(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     state
         .throttle
-        .check(client(req), state.clock.now())
+        .check(client(req, state), state.clock.now())
         .map_err(|retry_after| ApiError::TooManyRequests { retry_after })
 }
 
 /// One failed attempt by this client.
 pub fn record_failure(req: &HttpRequest, state: &AppState) {
-    tracing::info!(client = ?client(req), "authentication failed");
-    state.throttle.record_failure(client(req), state.clock.now());
+    let client = client(req, state);
+    tracing::info!(?client, "authentication failed");
+    state.throttle.record_failure(client, state.clock.now());
 }
 
 fn bearer_token(req: &HttpRequest) -> Option<&str> {

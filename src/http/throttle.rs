@@ -3,14 +3,17 @@
 //! client (right or wrong) answers 429 with `Retry-After` until a token has grown back.
 //!
 //! The client is the TCP peer (an IPv6 client by its /64, which one host usually owns whole).
-//! Forwarded-for headers are not trusted: behind a proxy every client shares the proxy's
-//! bucket, which fails safe (slower guessing for everyone), never open.
+//! `X-Forwarded-For` is believed only from a peer in `SHIPLOG_TRUSTED_PROXIES` ([`client_of`]);
+//! behind any other proxy every client shares the proxy's bucket, which fails safe (slower
+//! guessing for everyone), never open.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+
+use crate::outbound::policy::Cidr;
 
 /// Failures a client may make in a burst.
 pub const BURST: f64 = 20.0;
@@ -80,6 +83,28 @@ impl FailureThrottle {
     }
 }
 
+/// The client of a request from `peer`: the peer itself, unless it is a trusted proxy; then the
+/// rightmost `X-Forwarded-For` address that is not a trusted proxy (each proxy appends the
+/// address it saw, so the entries left of that one are the client's to forge). A trusted peer
+/// with no usable header stays the client.
+pub fn client_of(peer: Option<IpAddr>, forwarded_for: &[&str], trusted: &[Cidr]) -> Option<IpAddr> {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|range| range.contains(ip));
+    let peer = peer?;
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let hops = forwarded_for.iter().rev().flat_map(|value| value.rsplit(','));
+    for hop in hops {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) if is_trusted(ip) => continue,
+            Ok(ip) => return Some(ip),
+            // Garbage past a trusted proxy: the last trusted hop is the client.
+            Err(_) => break,
+        }
+    }
+    Some(peer)
+}
+
 /// IPv4 addresses as they are; IPv6 by their /64 (IPv4-mapped ones as IPv4).
 fn key(ip: IpAddr) -> IpAddr {
     match ip {
@@ -97,6 +122,39 @@ fn key(ip: IpAddr) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy_and_read_from_the_right() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted = [Cidr::parse("172.16.0.0/12").unwrap()];
+        let proxy = Some(ip("172.18.0.5"));
+        // No trusted proxies: the peer, whatever the header says.
+        assert_eq!(client_of(proxy, &["203.0.113.9"], &[]), proxy);
+        // A stranger's header is ignored.
+        assert_eq!(
+            client_of(Some(ip("198.51.100.1")), &["203.0.113.9"], &trusted),
+            Some(ip("198.51.100.1"))
+        );
+        // Through the proxy: the address it appended.
+        assert_eq!(client_of(proxy, &["203.0.113.9"], &trusted), Some(ip("203.0.113.9")));
+        // A client that sends its own header cannot pick its bucket: the proxy's entry is last.
+        assert_eq!(
+            client_of(proxy, &["1.2.3.4, 5.6.7.8, 203.0.113.9"], &trusted),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(
+            client_of(proxy, &["1.2.3.4", "203.0.113.9"], &trusted),
+            Some(ip("203.0.113.9"))
+        );
+        // Chained trusted proxies are skipped.
+        assert_eq!(
+            client_of(proxy, &["203.0.113.9, 172.20.0.2"], &trusted),
+            Some(ip("203.0.113.9"))
+        );
+        // No header, or garbage where the proxy's entry should be: the proxy.
+        assert_eq!(client_of(proxy, &[], &trusted), proxy);
+        assert_eq!(client_of(proxy, &["1.2.3.4, not-an-ip"], &trusted), proxy);
+    }
     use chrono::Duration;
 
     #[test]

@@ -135,6 +135,7 @@ pub fn test_config(database_url: &str) -> Config {
         run_jobs: false,
         http_limits: Default::default(),
         metrics: Default::default(),
+        trusted_proxies: Vec::new(),
         delivery_recovery_interval: None,
     }
 }

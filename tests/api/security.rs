@@ -172,6 +172,77 @@ async fn guessing_the_admin_token_is_throttled_per_client_until_tokens_grow_back
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
+    let app = spawn_app_with(|config| {
+        config.trusted_proxies = vec![shiplog::outbound::policy::Cidr::parse("127.0.0.1").unwrap()];
+    })
+    .await;
+    let through_proxy = |forwarded_for: &'static str, token: &'static str| {
+        app.client
+            .get(app.url("/api/connections"))
+            .header("X-Forwarded-For", forwarded_for)
+            .bearer_auth(token)
+            .send()
+    };
+    // A guesser who also forges its own entry: the proxy's appended entry (rightmost) counts.
+    let mut guesses = Vec::new();
+    for _ in 0..21 {
+        guesses.push(
+            through_proxy("10.9.9.9, 203.0.113.66", "wrong")
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(guesses[..20], [401; 20]);
+    assert_eq!(guesses[20], 429);
+    // Forging another left-hand entry does not buy a fresh allowance.
+    assert_eq!(
+        through_proxy("10.1.1.1, 203.0.113.66", ADMIN_TOKEN)
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    // Another client behind the same proxy is not locked out, and neither is the proxy itself.
+    assert_eq!(through_proxy("198.51.100.7", ADMIN_TOKEN).await.unwrap().status(), 200);
+    let direct = app
+        .client
+        .get(app.url("/api/connections"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send();
+    assert_eq!(direct.await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_a_forwarded_for_header_does_not_pick_the_bucket() {
+    let app = spawn_app().await;
+    for n in 0..20 {
+        let forged = format!("203.0.113.{n}");
+        let status = app
+            .client
+            .get(app.url("/api/connections"))
+            .header("X-Forwarded-For", forged)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 401);
+    }
+    let next = app
+        .client
+        .get(app.url("/api/connections"))
+        .header("X-Forwarded-For", "198.51.100.99")
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(next.status(), 429, "all twenty were the same peer's");
+}
+
+#[tokio::test]
 async fn guessing_at_the_sign_in_form_or_with_deploy_credentials_is_throttled_too() {
     let app = installed_app().await;
     let client = no_redirects();
