@@ -218,66 +218,41 @@ fn at(path: &'static str) -> Resource {
     }
 }
 
+/// The table's verbs: `.get(gate, handler)` and so on, each one method and kind of answer.
+macro_rules! verbs {
+    ($($(#[$doc:meta])* $name:ident => $method:ident, $answer:ident;)*) => {
+        $(
+            $(#[$doc])*
+            fn $name<F, Args>(self, gate: Gate, handler: F) -> Self
+            where
+                F: Handler<Args>,
+                Args: FromRequest + 'static,
+                F::Output: Responder + 'static,
+            {
+                self.add(Method::$method, gate, Answer::$answer, web::route().to(handler))
+            }
+        )*
+    };
+}
+
 impl Resource {
+    verbs! {
+        get => GET, Json;
+        post => POST, Json;
+        patch => PATCH, Json;
+        delete => DELETE, Json;
+        page => GET, Page;
+        /// An HTML form's target.
+        form => POST, Form;
+        /// Prometheus metrics.
+        metrics => GET, Metrics;
+    }
+
     fn only_if(self, holds: fn(&guard::GuardContext<'_>) -> bool) -> Self {
         Self {
             only_if: Some(holds),
             ..self
         }
-    }
-
-    fn metrics<F, Args>(self, gate: Gate, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.add(Method::GET, gate, Answer::Metrics, web::route().to(handler))
-    }
-
-    fn get<F, Args>(self, gate: Gate, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.add(Method::GET, gate, Answer::Json, web::route().to(handler))
-    }
-
-    fn post<F, Args>(self, gate: Gate, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.add(Method::POST, gate, Answer::Json, web::route().to(handler))
-    }
-
-    fn patch<F, Args>(self, gate: Gate, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.add(Method::PATCH, gate, Answer::Json, web::route().to(handler))
-    }
-
-    fn delete<F, Args>(self, gate: Gate, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.add(Method::DELETE, gate, Answer::Json, web::route().to(handler))
-    }
-
-    fn page<F, Args>(self, gate: Gate, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.add(Method::GET, gate, Answer::Page, web::route().to(handler))
     }
 
     /// The page for a browser; a client asking for JSON falls through to the next `get`.
@@ -289,15 +264,6 @@ impl Resource {
     {
         let route = web::route().guard(guard::fn_guard(pages::wants_page)).to(handler);
         self.add(Method::GET, gate, Answer::Page, route)
-    }
-
-    fn form<F, Args>(self, gate: Gate, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.add(Method::POST, gate, Answer::Form, web::route().to(handler))
     }
 
     fn stylesheet<F, Args>(self, handler: F) -> Self
