@@ -34,6 +34,8 @@ use crate::triggers::{self, FireTrigger};
 
 /// How long a stopping server waits for in-flight requests.
 const SHUTDOWN_GRACE_SECONDS: u64 = 30;
+/// Connections the metrics listener (`SHIPLOG_METRICS_LISTEN`) serves at once.
+const METRICS_MAX_CONNECTIONS: usize = 16;
 /// How long an idle kept-alive connection stays open.
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long a connection may linger after its last answer before it is closed.
@@ -358,15 +360,21 @@ fn metrics_server(address: &str, state: web::Data<AppState>) -> Result<(u16, Ser
     };
     let listener = TcpListener::bind(address).map_err(listen_error)?;
     let port = listener.local_addr().map_err(listen_error)?.port();
+    let header_timeout = state.config.http_limits.header_timeout;
     let server = HttpServer::new(move || {
         App::new()
             .wrap(http::problems::problem_json_fallback())
             .wrap(http::security_headers::default_headers())
+            .wrap(actix_web::middleware::from_fn(http::head::answer_head_as_get))
             .app_data(state.clone())
             .configure(http::metrics_routes)
             .default_service(web::to(http::problems::route_not_found))
     })
     .workers(1)
+    // A scraper or two: a few connections, and the same header deadline as the main listener.
+    .max_connections(METRICS_MAX_CONNECTIONS)
+    .client_request_timeout(header_timeout)
+    .client_disconnect_timeout(DISCONNECT_TIMEOUT)
     .keep_alive(KEEP_ALIVE)
     .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
     .listen(listener)

@@ -22,10 +22,11 @@ pub async fn check(url: &str, timeout: Duration) -> anyhow::Result<()> {
         .no_proxy()
         .build()
         .context("cannot build an HTTP client")?;
+    let shown = without_credentials(url);
     let response = match client.get(url).send().await {
         Ok(response) => response,
         Err(error) if error.is_timeout() => {
-            anyhow::bail!("unhealthy: {url} did not answer within {}s", timeout.as_secs())
+            anyhow::bail!("unhealthy: {shown} did not answer within {}s", timeout.as_secs())
         }
         Err(error) => {
             // The innermost cause says it best ("Connection refused (os error 111)").
@@ -33,12 +34,39 @@ pub async fn check(url: &str, timeout: Duration) -> anyhow::Result<()> {
             while let Some(source) = cause.source() {
                 cause = source;
             }
-            anyhow::bail!("unhealthy: {url} did not answer: {cause}")
+            anyhow::bail!("unhealthy: {shown} did not answer: {cause}")
         }
     };
     let status = response.status();
     if status != reqwest::StatusCode::OK {
-        anyhow::bail!("unhealthy: {url} answered {status}");
+        anyhow::bail!("unhealthy: {shown} answered {status}");
     }
     Ok(())
+}
+
+/// `url` as it may be printed: a user name or password in it is left out.
+fn without_credentials(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_password_in_the_url_is_not_printed() {
+        let error = check("http://user:s3cretpw@127.0.0.1:1/healthz", Duration::from_secs(1))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("s3cretpw") && !error.contains("user@"), "{error}");
+        assert!(error.starts_with("unhealthy: http://127.0.0.1:1/healthz"), "{error}");
+    }
 }

@@ -35,6 +35,14 @@ pub fn parse(event: &str, body: &[u8]) -> Result<ParsedDelivery, PayloadError> {
     if let Some(parsed) = parse_deployment_event(event, body) {
         return Ok(parsed);
     }
+    // serde reads a struct from an array too (`[]` would be an empty envelope): every GitHub
+    // payload is an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(PayloadError {
+            field: "body".to_owned(),
+            message: "must be a JSON object".to_owned(),
+        });
+    }
     let envelope: wire::Envelope = from_slice(body)?;
     let action = envelope.action.map(limits::Name::into_string);
     let installation_id = envelope.installation.map(|i| InstallationId(i.id));
@@ -745,6 +753,16 @@ mod tests {
             (parsed.event, parsed.installation_id),
             (WebhookEvent::Unhandled, Some(InstallationId(9)))
         );
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_refused_whatever_the_event() {
+        for event in ["deployment_status", "deployment", "installation", "ping", "star"] {
+            for body in [&b"[]"[..], b" [1, 2]", b"\"text\"", b"17", b"null"] {
+                let error = parse(event, body).unwrap_err();
+                assert_eq!(error.field, "body", "{event} {body:?}");
+            }
+        }
     }
 
     #[test]

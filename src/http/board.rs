@@ -52,7 +52,7 @@ pub fn parse_filter(query: &BoardQuery, scope: Scope) -> Result<Filter, ApiError
 }
 
 #[utoipa::path(get, path = "/api/live", params(BoardQuery),
-    responses((status = 200, description = "what is live where", body = crate::board::Board), (status = 400, description = "an invalid filter, each named")))]
+    responses((status = 200, description = "what is live where", body = crate::board::Board), (status = 422, description = "an invalid filter, each named")))]
 /// `GET /api/live`: one row per repository, one cell per environment, with drift.
 #[tracing::instrument(skip_all)]
 pub async fn show_live_board(

@@ -219,9 +219,9 @@ pub async fn scoped(caller: &Caller, state: &AppState, sent: &Sent) -> Result<As
         ("connection" = Option<String>, Query, description = "a connection's id"),
         ("from" = Option<String>, Query, description = "the window's start (RFC 3339 or a date)"),
         ("to" = Option<String>, Query, description = "the window's end"),
-        ("bucket" = Option<String>, Query, description = "`day`, `week` or `month`"),
+        ("bucket" = Option<String>, Query, description = "`day` or `week`"),
     ),
-    responses((status = 200, description = "each metric for the window, per bucket, with its items", body = crate::delivery::report::Report), (status = 400, description = "an invalid parameter, each named")))]
+    responses((status = 200, description = "each metric for the window, per bucket, with its items", body = crate::delivery::report::Report), (status = 422, description = "an unknown, repeated or invalid parameter, each named")))]
 /// `GET /api/metrics/delivery`: each metric for the window, per bucket, with its items.
 #[tracing::instrument(skip_all)]
 pub async fn show_delivery_metrics(

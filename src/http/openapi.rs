@@ -169,6 +169,19 @@ fn build(routes: &[RegisteredRoute]) -> Value {
 fn describe(operation: &mut Value, route: &RegisteredRoute) {
     let responses = &mut operation["responses"];
     match route.answer {
+        // Every JSON route that takes a body reads it the same way (`http::body`).
+        Answer::Json if matches!(route.method, "POST" | "PATCH") => {
+            refusal(
+                responses,
+                "400",
+                "the body is not JSON, not UTF-8, or not the JSON expected (`errors[]` names the field)",
+            );
+            refusal(
+                responses,
+                "413",
+                "the body is larger than this route takes (README, \"Input limits\")",
+            );
+        }
         Answer::Json => {}
         Answer::Page => {
             responses["200"]["description"] = json!(responses["200"]["description"].as_str().unwrap_or("the page"));

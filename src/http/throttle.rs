@@ -95,7 +95,12 @@ pub fn client_of(peer: Option<IpAddr>, forwarded_for: &[&str], trusted: &[Cidr])
     }
     let hops = forwarded_for.iter().rev().flat_map(|value| value.rsplit(','));
     for hop in hops {
-        match hop.trim().parse::<IpAddr>() {
+        // Some balancers append `ip:port` (`[v6]:port`).
+        let hop = hop.trim();
+        let parsed = hop
+            .parse::<IpAddr>()
+            .or_else(|_| hop.parse::<std::net::SocketAddr>().map(|a| a.ip()));
+        match parsed {
             Ok(ip) if is_trusted(ip) => continue,
             Ok(ip) => return Some(ip),
             // Garbage past a trusted proxy: the last trusted hop is the client.
@@ -150,6 +155,15 @@ mod tests {
         assert_eq!(
             client_of(proxy, &["203.0.113.9, 172.20.0.2"], &trusted),
             Some(ip("203.0.113.9"))
+        );
+        // With a port, as some balancers append it.
+        assert_eq!(
+            client_of(proxy, &["203.0.113.9:5555"], &trusted),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(
+            client_of(proxy, &["[2001:db8::1]:443"], &trusted),
+            Some(ip("2001:db8::1"))
         );
         // No header, or garbage where the proxy's entry should be: the proxy.
         assert_eq!(client_of(proxy, &[], &trusted), proxy);

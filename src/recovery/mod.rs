@@ -151,11 +151,24 @@ pub async fn schedule_at_start(store: &Store, now: DateTime<Utc>) -> StoreResult
 }
 
 impl JobHandler<RecoverDeliveries> for Recovery {
-    fn run(&self, _job: RecoverDeliveries, _now: DateTime<Utc>, _attempt: i32) -> BoxFuture<'_, Result<(), JobError>> {
+    fn run(&self, _job: RecoverDeliveries, now: DateTime<Utc>, _attempt: i32) -> BoxFuture<'_, Result<(), JobError>> {
         Box::pin(async move {
             let (Some(github), Some(interval)) = (self.github.as_ref(), self.interval) else {
+                // Another replica, configured with the App, enqueued it: pass it on to the next
+                // default interval rather than end the chain, and say that replicas differ.
                 let reason = off_reason(self.github.is_some(), self.interval).unwrap_or("off");
-                return Err(JobError::Skipped(format!("the delivery catch-up is off: {reason}")));
+                let tx = self.store.begin().await?;
+                stored::release_key(&tx, JOB_KEY).await?;
+                let later = now + Duration::minutes(10);
+                jobs::enqueue(&tx, &RecoverDeliveries {}, Some(JOB_KEY.to_owned()), later, now).await?;
+                tx.commit().await?;
+                tracing::warn!(
+                    reason,
+                    "a delivery catch-up pass reached a replica where it is off; it is queued again for in 10 minutes: give every replica the same App credentials and SHIPLOG_DELIVERY_RECOVERY_INTERVAL"
+                );
+                return Err(JobError::Skipped(format!(
+                    "the delivery catch-up is off here: {reason}"
+                )));
             };
             let before = stored::state(self.store.conn()).await?;
             let (report, last_seen_id) = pass(&self.store, github, &self.clock, before.last_seen_id).await?;

@@ -336,6 +336,9 @@ async fn a_metrics_listener_of_its_own_serves_them_there_and_not_on_the_main_lis
     let served = scrape_at(&open, &own, None).await;
     assert_eq!(served.status(), 200);
     assert!(served.text().await.unwrap().contains("shiplog_build_info{"));
+    // HEAD too, as on every GET route.
+    let head = open.client.head(format!("{own}/metrics")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
     // Only the metrics are there.
     let health = open.client.get(format!("{own}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 404);

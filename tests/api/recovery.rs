@@ -316,6 +316,29 @@ async fn two_replicas_keep_one_pass_pending_and_only_one_runs() {
 }
 
 #[tokio::test]
+async fn a_pass_that_reaches_a_replica_without_the_app_is_passed_on_not_dropped() {
+    let fake = FakeGitHub::start().await;
+    let database = Arc::new(TestDatabase::create().await);
+    fake.set_webhook_target(&format!("http://127.0.0.1:{}/webhooks/github", free_port()));
+    // The replica with the App enqueues the pass; one without the App's credentials claims it.
+    let with_app = start(database.clone(), 0, &fake).await;
+    let without = spawn_app_on(database.clone(), |_| {}, Vec::new()).await;
+    without.allow_jobs(&[KIND]);
+    let reports = without.run_jobs().await;
+    let skipped: Vec<_> = reports.iter().filter(|r| r.kind == KIND).collect();
+    assert_eq!(skipped.len(), 1, "{reports:?}");
+    assert_eq!(skipped[0].outcome, "skipped", "{reports:?}");
+    assert_eq!(fake.count("GET /app/hook/deliveries"), 0);
+    // Still one pass pending, ten minutes on; the replica with the App runs it then.
+    assert_eq!(queued_passes(&with_app).await, 1);
+    with_app.clock.advance(chrono::Duration::minutes(11));
+    let pass = run_pass(&with_app).await;
+    assert_eq!(pass["stopped"], "complete", "{pass}");
+    assert_eq!(fake.count("GET /app/hook/deliveries"), 1);
+    stop(with_app).await;
+}
+
+#[tokio::test]
 async fn the_catch_up_is_off_without_the_app_or_with_interval_zero_and_says_why() {
     let app = spawn_app_with(|config| config.delivery_recovery_interval = Some(TEN_MINUTES)).await;
     let status = recovery(&app).await;
