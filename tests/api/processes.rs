@@ -163,13 +163,16 @@ async fn two_server_processes_on_one_database_run_every_job_exactly_once() {
     )
     .await;
     // The new installation's own backfill (SHIPLOG_BACKFILL_ON_INSTALL_DAYS) runs beside them,
-    // and so does the catch-up on missed deliveries: one pass at start for both processes.
+    // and so does the catch-up on missed deliveries.
     let done = jobs["jobs"].as_array().unwrap();
     let fired: Vec<&serde_json::Value> = done
         .iter()
         .filter(|job| job["kind"] != "backfill.step" && job["kind"] != "deliveries.recover")
         .collect();
     assert_eq!(fired.len(), 17, "the went-live job and sixteen fires, each done once");
+    // Each start asks for a pass now, and one pass is pending at a time: one pass when the
+    // second process started before the first pass ran, two when it started after (it moved
+    // the next pass, queued ten minutes out, to now). Never one per process per start and more.
     let passes = done.iter().filter(|job| job["kind"] == "deliveries.recover").count();
-    assert_eq!(passes, 1, "two processes started, one catch-up pass ran");
+    assert!((1..=2).contains(&passes), "{passes} catch-up passes for two starts");
 }
