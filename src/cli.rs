@@ -118,6 +118,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Healthcheck(args) => healthcheck::run(&args).await,
+        Command::Setup {
+            command: crate::config::SetupCommand::Show(args),
+        } => {
+            print!("{}", crate::setup::show::report(&args));
+            Ok(())
+        }
     }
 }
 
