@@ -121,7 +121,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Setup {
             command: crate::config::SetupCommand::Show(args),
         } => {
-            print!("{}", crate::setup::show::report(&args));
+            let store = open(&args.database).await?;
+            store.migrate().await.context("cannot apply migrations")?;
+            let stored = crate::setup::show::stored(&args, &store).await?;
+            print!("{}", crate::setup::show::report(&args, &stored));
             Ok(())
         }
     }

@@ -11,3 +11,5 @@
 pub mod manifest;
 pub mod secret_key;
 pub mod show;
+pub mod state;
+pub mod stored_app;
