@@ -118,6 +118,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Healthcheck(args) => healthcheck::run(&args).await,
+        Command::Setup {
+            command: crate::config::SetupCommand::Show(args),
+        } => {
+            let store = open(&args.database).await?;
+            store.migrate().await.context("cannot apply migrations")?;
+            let stored = crate::setup::show::stored(&args, &store).await?;
+            print!("{}", crate::setup::show::report(&args, &stored));
+            Ok(())
+        }
     }
 }
 

@@ -127,6 +127,55 @@ pub enum Command {
     /// Exit 0 when the server's `GET /healthz` answers 200 within the timeout, else 1 with one
     /// line: the container's HEALTHCHECK, which has no curl to call.
     Healthcheck(HealthcheckArgs),
+    /// The GitHub App's set-up.
+    Setup {
+        #[command(subcommand)]
+        command: SetupCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SetupCommand {
+    /// What GitHub App is configured and where from (environment or none), whether its key,
+    /// webhook secret and OAuth client are present, and where the secret key comes from. Never
+    /// prints a secret.
+    Show(Box<SetupShowArgs>),
+}
+
+/// What `shiplog setup show` reads: the same variables as `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct SetupShowArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub github: GitHubArgs,
+    #[arg(long, env = "GITHUB_APP_SLUG", default_value = "shiplog")]
+    pub github_app_slug: String,
+    #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
+    pub github_webhook_secret: Option<String>,
+    #[command(flatten)]
+    pub secret_key: SecretKeyArgs,
+}
+
+/// The key that encrypts secrets at rest (README, "Register the GitHub App").
+#[derive(Debug, Clone, Args)]
+pub struct SecretKeyArgs {
+    /// 32 bytes as 64 hex digits or base64 (`openssl rand -base64 32`). Wins over the key file.
+    #[arg(long, env = "SHIPLOG_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// The key file; default `shiplog.key` beside the SQLite file, or in the working directory
+    /// for PostgreSQL.
+    #[arg(long, env = "SHIPLOG_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<std::path::PathBuf>,
+}
+
+impl SecretKeyArgs {
+    /// The key file to use for the database at `database_url`.
+    pub fn key_file(&self, database_url: &str) -> std::path::PathBuf {
+        self.secret_key_file
+            .clone()
+            .unwrap_or_else(|| crate::setup::secret_key::default_key_path(database_url))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -719,7 +768,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-fn parse_secret_list(raw: &str) -> Vec<Secret> {
+pub(crate) fn parse_secret_list(raw: &str) -> Vec<Secret> {
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())

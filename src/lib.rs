@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod monitoring;
 pub mod outbound;
 pub mod recovery;
+pub mod setup;
 pub mod shipped;
 pub mod startup;
 pub mod store;

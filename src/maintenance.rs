@@ -1,5 +1,6 @@
 //! Periodic clean-up of rows that only matter for a while: `Idempotency-Key` answers after
-//! their 24 hours, signatures of signed requests after their window, expired admin sessions.
+//! their 24 hours, signatures of signed requests after their window, expired admin sessions,
+//! expired `state`s of the browser set-up.
 //!
 //! Every server process runs it hourly (and once at start); the deletes are idempotent, so
 //! replicas doing the same work at once is harmless. It decides nothing: a lookup already
@@ -11,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::clock::SharedClock;
 use crate::idempotency::RETENTION_HOURS;
-use crate::store::{idempotency, sessions, used_signatures, Store, StoreResult};
+use crate::store::{app_setup, idempotency, sessions, used_signatures, Store, StoreResult};
 
 /// How often the clean-up runs.
 pub const INTERVAL: StdDuration = StdDuration::from_secs(3600);
@@ -22,6 +23,7 @@ pub struct Purged {
     pub idempotency_keys: u64,
     pub signatures: u64,
     pub sessions: u64,
+    pub setup_states: u64,
 }
 
 /// Removes every row that expired before `now`, in one write transaction.
@@ -31,6 +33,7 @@ pub async fn purge(store: &Store, now: DateTime<Utc>) -> StoreResult<Purged> {
         idempotency_keys: idempotency::purge_before(&tx, now - Duration::hours(RETENTION_HOURS)).await?,
         signatures: used_signatures::purge_expired(&tx, now).await?,
         sessions: sessions::purge_expired(&tx, now).await?,
+        setup_states: app_setup::purge_expired_states(&tx, now).await?,
     };
     tx.commit().await?;
     Ok(purged)

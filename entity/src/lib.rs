@@ -27,6 +27,8 @@ pub mod monitoring_check;
 pub mod monitoring_plan;
 pub mod plan_environment;
 pub mod pull_request;
+pub mod setup_state;
+pub mod stored_app;
 pub mod trigger;
 pub mod trigger_attempt;
 pub mod used_signature;

@@ -26,6 +26,7 @@ mod m20261201_000017_connection_cache_version;
 mod m20261201_000018_shipped_and_drift;
 mod m20261201_000019_delivery_metrics;
 mod m20261201_000020_delivery_recovery;
+mod m20261201_000021_app_setup;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000018_shipped_and_drift::Migration),
             Box::new(m20261201_000019_delivery_metrics::Migration),
             Box::new(m20261201_000020_delivery_recovery::Migration),
+            Box::new(m20261201_000021_app_setup::Migration),
         ]
     }
 }

@@ -14,4 +14,5 @@ pub mod history;
 #[cfg(test)]
 mod hostile_input;
 pub mod issues;
+pub mod manifest_conversion;
 pub mod signature;

@@ -8,6 +8,7 @@
 //! something else went wrong.
 
 pub mod ancestry;
+pub mod app_setup;
 pub mod backfills;
 pub mod board;
 pub mod commits;

@@ -39,6 +39,7 @@ mod processes;
 mod pull_requests;
 mod recovery;
 mod security;
+mod setup;
 mod shipped;
 mod storage;
 mod triggers;

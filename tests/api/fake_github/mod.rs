@@ -79,6 +79,18 @@ pub struct FakeState {
     used: Mutex<HashMap<Resource, u32>>,
     history: history::HistoryState,
     hooks: hooks::HookState,
+    /// Manifest-flow codes GitHub has handed out and not yet converted (each converts once).
+    manifest_codes: Mutex<HashMap<String, ManifestApp>>,
+}
+
+/// What the fake answers for one manifest code: the App it "created".
+#[derive(Clone, Debug)]
+pub struct ManifestApp {
+    pub slug: String,
+    pub owner: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub webhook_secret: String,
 }
 
 /// GitHub's rate-limit buckets, as `x-ratelimit-resource` names them.
@@ -133,6 +145,7 @@ impl FakeGitHub {
                     web::post().to(write),
                 )
                 .route("/repos/{owner}/{repo}/issues/{number}/comments", web::post().to(write))
+                .route("/app-manifests/{code}/conversions", web::post().to(convert_manifest))
                 .configure(history::routes)
                 .configure(hooks::routes)
                 .default_service(web::to(not_found))
@@ -227,6 +240,18 @@ impl FakeGitHub {
         hold
     }
 
+    /// GitHub redirected the browser with a new code for `app`: it converts once, within the hour.
+    pub fn issue_manifest_code(&self, app: ManifestApp) -> String {
+        let code = format!("c{}", uuid::Uuid::new_v4().simple());
+        self.state.manifest_codes.lock().unwrap().insert(code.clone(), app);
+        code
+    }
+
+    /// The hour is over: every code not yet converted is gone (GitHub then answers 404).
+    pub fn expire_manifest_codes(&self) {
+        self.state.manifest_codes.lock().unwrap().clear();
+    }
+
     /// Forgets every installation token, as if they had expired early.
     pub fn revoke_tokens(&self) {
         self.state.tokens.lock().unwrap().clear();
@@ -262,6 +287,59 @@ fn github_error(status: u16, message: &str, docs: &str) -> HttpResponse {
 async fn not_found(state: web::Data<FakeState>, req: HttpRequest) -> HttpResponse {
     record(&state, &req);
     github_error(404, "Not Found", "https://docs.github.com/rest")
+}
+
+/// `POST /app-manifests/{code}/conversions`: no authentication, the code is the credential.
+/// Answers GitHub's shape with the fixture's RSA key as `pem` and [`APP_ID`] as the id, so the
+/// new App then mints tokens here; an unknown, used or expired code is 404.
+async fn convert_manifest(state: web::Data<FakeState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    record(&state, &req);
+    let Some(app) = state.manifest_codes.lock().unwrap().remove(&path.into_inner()) else {
+        return github_error(
+            404,
+            "Not Found",
+            "https://docs.github.com/rest/apps/apps#create-a-github-app-from-a-manifest",
+        );
+    };
+    HttpResponse::Created().json(json!({
+        "id": APP_ID,
+        "slug": app.slug,
+        "node_id": "A_kwDOAAAAAA",
+        "owner": {
+            "login": app.owner,
+            "id": 9_100_001,
+            "node_id": "O_kgDOAAAAAQ",
+            "avatar_url": "https://avatars.githubusercontent.com/u/9100001?v=4",
+            "gravatar_id": "",
+            "url": format!("https://api.github.com/users/{}", app.owner),
+            "html_url": format!("https://github.com/{}", app.owner),
+            "followers_url": "https://api.github.com/users/x/followers",
+            "following_url": "https://api.github.com/users/x/following{/other_user}",
+            "gists_url": "https://api.github.com/users/x/gists{/gist_id}",
+            "starred_url": "https://api.github.com/users/x/starred{/owner}{/repo}",
+            "subscriptions_url": "https://api.github.com/users/x/subscriptions",
+            "organizations_url": "https://api.github.com/users/x/orgs",
+            "repos_url": "https://api.github.com/users/x/repos",
+            "events_url": "https://api.github.com/users/x/events{/privacy}",
+            "received_events_url": "https://api.github.com/users/x/received_events",
+            "type": "Organization",
+            "site_admin": false
+        },
+        "name": app.slug,
+        "description": "What code is live where, and since when.",
+        "external_url": "https://shiplog.example.com",
+        "html_url": format!("https://github.com/apps/{}", app.slug),
+        "created_at": "2026-12-01T10:00:00Z",
+        "updated_at": "2026-12-01T10:00:00Z",
+        "permissions": {"deployments": "read", "contents": "read", "metadata": "read",
+                        "pull_requests": "read", "issues": "write", "actions": "read"},
+        "events": ["deployment", "deployment_status", "pull_request", "issue_comment", "workflow_run"],
+        "installations_count": 0,
+        "client_id": app.client_id,
+        "client_secret": app.client_secret,
+        "webhook_secret": app.webhook_secret,
+        "pem": private_key_pem(),
+    }))
 }
 
 #[derive(serde::Deserialize)]

@@ -1,0 +1,312 @@
+//! Setting the App up from the browser (issue 20, part 1), the pieces built so far: the
+//! exchange of GitHub's one-hour manifest code against the fake GitHub, the single-use `state`,
+//! and the App stored with its secrets sealed, on the suite's backend.
+
+use chrono::{Duration, Utc};
+use sea_orm::{ConnectionTrait, Statement};
+use shiplog::ancestry::batch::commits_left;
+use shiplog::config::GitHubAppCredentials;
+use shiplog::github::app::GitHubApp;
+use shiplog::github::client::InstallationClient;
+use shiplog::github::manifest_conversion::{convert_manifest, ConversionError};
+use shiplog::setup::secret_key::SecretKey;
+use shiplog::setup::{state, stored_app};
+use shiplog::store::Store;
+use shiplog::types::{InstallationId, RepoName};
+
+use crate::fake_github::{private_key_pem, FakeGitHub, ManifestApp, APP_ID};
+use crate::git::GitRepo;
+use crate::helpers::TestDatabase;
+
+async fn migrated_store(database: &TestDatabase) -> Store {
+    let store = Store::connect(&database.url).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// Every text column of `table`'s rows, joined (to look for plain secrets).
+async fn table_text(store: &Store, table: &str) -> String {
+    let conn = store.conn();
+    let rows = conn
+        .query_all(Statement::from_string(
+            conn.get_database_backend(),
+            format!("SELECT * FROM {table}"),
+        ))
+        .await
+        .unwrap();
+    let mut text = String::new();
+    for row in rows {
+        for column in row.column_names() {
+            if let Ok(value) = row.try_get::<String>("", &column) {
+                text.push_str(&value);
+                text.push('\n');
+            }
+        }
+    }
+    text
+}
+
+fn acme_app() -> ManifestApp {
+    ManifestApp {
+        slug: "shiplog-acme".to_owned(),
+        owner: "acme-corp".to_owned(),
+        client_id: "Iv23liAcmeClient".to_owned(),
+        client_secret: "client-secret-4f1c9e".to_owned(),
+        webhook_secret: "webhook-secret-7d2a0b".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn a_manifest_code_converts_once_into_an_app_that_mints_installation_tokens() {
+    let fake = FakeGitHub::start().await;
+    let code = fake.issue_manifest_code(acme_app());
+
+    let app = convert_manifest(&fake.url, &code, chrono::Utc::now()).await.unwrap();
+
+    assert_eq!(app.id, APP_ID);
+    assert_eq!(app.slug, "shiplog-acme");
+    assert_eq!(app.owner_login, "acme-corp");
+    assert_eq!(app.html_url, "https://github.com/apps/shiplog-acme");
+    assert_eq!(app.client_id, "Iv23liAcmeClient");
+    assert_eq!(app.client_secret.expose(), "client-secret-4f1c9e");
+    assert_eq!(app.webhook_secret.expose(), "webhook-secret-7d2a0b");
+    assert_eq!(app.private_key_pem.expose(), private_key_pem());
+    let printed = format!("{app:?}");
+    for secret in ["client-secret-4f1c9e", "webhook-secret-7d2a0b", "PRIVATE KEY"] {
+        assert!(!printed.contains(secret), "{secret} in {printed}");
+    }
+
+    // The key GitHub handed back is the App's: a call as an installation mints a token with it.
+    let repo = GitRepo::new();
+    let base = repo.commit("base");
+    let head = repo.commit("head");
+    fake.add_repo("acme-corp/web-app", &repo);
+    let credentials = GitHubAppCredentials {
+        app_id: app.id,
+        private_key_pem: app.private_key_pem.clone(),
+    };
+    let github = GitHubApp::new(&credentials, &fake.url).unwrap();
+    let client = InstallationClient {
+        app: &github,
+        installation: InstallationId(41000001),
+    };
+    let repo_name = RepoName::parse("acme-corp/web-app").unwrap();
+    let left = commits_left(&client, &repo_name, &head, &base, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(left, vec![head.clone()]);
+    assert_eq!(fake.token_mints(), 1);
+
+    // The code was good once.
+    let again = convert_manifest(&fake.url, &code, chrono::Utc::now()).await;
+    assert!(matches!(again, Err(ConversionError::Expired)), "{again:?}");
+}
+
+#[tokio::test]
+async fn an_expired_code_tells_the_user_to_start_again() {
+    let fake = FakeGitHub::start().await;
+    let code = fake.issue_manifest_code(acme_app());
+    fake.expire_manifest_codes();
+
+    let error = convert_manifest(&fake.url, &code, chrono::Utc::now())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, ConversionError::Expired), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "the code expired or was already used: start again from /setup"
+    );
+    assert_eq!(fake.count("/app-manifests/"), 1);
+}
+
+#[tokio::test]
+async fn a_code_github_would_not_issue_never_reaches_github() {
+    let fake = FakeGitHub::start().await;
+
+    for code in ["", "../../app/installations/1/access_tokens", "a b", &"x".repeat(101)] {
+        let answer = convert_manifest(&fake.url, code, chrono::Utc::now()).await;
+        assert!(matches!(answer, Err(ConversionError::Expired)), "{code:?}: {answer:?}");
+    }
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+}
+
+#[tokio::test]
+async fn a_state_is_good_once_within_the_hour_and_a_forged_one_never() {
+    let database = TestDatabase::create().await;
+    let store = migrated_store(&database).await;
+    let now = Utc::now();
+
+    let first = state::issue(&store, now).await.unwrap();
+    assert_eq!(first.len(), 43);
+    assert!(state::consume(&store, &first, now + Duration::minutes(59))
+        .await
+        .unwrap());
+    assert!(
+        !state::consume(&store, &first, now + Duration::minutes(59))
+            .await
+            .unwrap(),
+        "reused"
+    );
+
+    let late = state::issue(&store, now).await.unwrap();
+    assert!(
+        !state::consume(&store, &late, now + Duration::minutes(61))
+            .await
+            .unwrap(),
+        "expired"
+    );
+
+    let forged = "A".repeat(43);
+    assert!(!state::consume(&store, &forged, now).await.unwrap(), "forged");
+    for malformed in [
+        "",
+        "short",
+        "../../etc",
+        &"A".repeat(44),
+        &format!("{}!", "A".repeat(42)),
+    ] {
+        assert!(!state::consume(&store, malformed, now).await.unwrap(), "{malformed:?}");
+    }
+
+    // Only hashes are stored.
+    let stored = table_text(&store, "setup_state").await;
+    assert!(!stored.contains(&first) && !stored.contains(&late), "{stored}");
+
+    // The hourly clean-up forgets them once expired.
+    let purged = shiplog::maintenance::purge(&store, now + Duration::minutes(30))
+        .await
+        .unwrap();
+    assert_eq!(purged.setup_states, 0);
+    let purged = shiplog::maintenance::purge(&store, now + Duration::minutes(61))
+        .await
+        .unwrap();
+    assert_eq!(purged.setup_states, 2);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn two_replicas_consuming_one_state_at_once_succeed_once() {
+    let database = TestDatabase::create().await;
+    let one = migrated_store(&database).await;
+    let other = Store::connect(&database.url).await.unwrap();
+    let now = Utc::now();
+    let issued = state::issue(&one, now).await.unwrap();
+
+    let (a, b) = tokio::join!(state::consume(&one, &issued, now), state::consume(&other, &issued, now));
+
+    assert!(a.unwrap() ^ b.unwrap(), "exactly one replica consumes the state");
+    one.close().await;
+    other.close().await;
+}
+
+#[tokio::test]
+async fn a_stored_app_keeps_its_secrets_sealed_and_opens_with_its_key_only() {
+    let database = TestDatabase::create().await;
+    let store = migrated_store(&database).await;
+    let fake = FakeGitHub::start().await;
+    let code = fake.issue_manifest_code(acme_app());
+    let app = convert_manifest(&fake.url, &code, Utc::now()).await.unwrap();
+    let key = SecretKey::generate().unwrap();
+    assert!(stored_app::load(&store, &key).await.unwrap().is_none());
+
+    stored_app::save(&store, &key, &app, Utc::now()).await.unwrap();
+
+    let stored = table_text(&store, "stored_app").await;
+    for secret in ["client-secret-4f1c9e", "webhook-secret-7d2a0b", "PRIVATE KEY", "MII"] {
+        assert!(!stored.contains(secret), "{secret} stored in plain: {stored}");
+    }
+    assert!(stored.contains("shiplog-acme") && stored.contains("Iv23liAcmeClient"));
+    assert_eq!(
+        stored_app::peek(&store).await.unwrap(),
+        Some((APP_ID, "shiplog-acme".to_owned()))
+    );
+
+    let loaded = stored_app::load(&store, &key).await.unwrap().unwrap();
+    assert_eq!(loaded.id, APP_ID);
+    assert_eq!(loaded.slug, "shiplog-acme");
+    assert_eq!(loaded.client_secret.expose(), "client-secret-4f1c9e");
+    assert_eq!(loaded.webhook_secret.expose(), "webhook-secret-7d2a0b");
+    assert_eq!(loaded.private_key_pem.expose(), private_key_pem());
+
+    let wrong = SecretKey::generate().unwrap();
+    let error = stored_app::load(&store, &wrong).await.unwrap_err();
+    assert!(matches!(error, stored_app::StoredAppError::Unusable), "{error:?}");
+    assert!(!error.to_string().contains('\n'));
+
+    // Set up again: the new App replaces the old one.
+    let renamed = shiplog::github::manifest_conversion::ConvertedApp {
+        slug: "shiplog-acme-2".to_owned(),
+        ..loaded
+    };
+    stored_app::save(&store, &key, &renamed, Utc::now()).await.unwrap();
+    assert_eq!(
+        stored_app::peek(&store).await.unwrap(),
+        Some((APP_ID, "shiplog-acme-2".to_owned()))
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn setup_show_names_the_stored_app_and_prints_no_secret() {
+    let database = TestDatabase::create().await;
+    let store = migrated_store(&database).await;
+    let fake = FakeGitHub::start().await;
+    let code = fake.issue_manifest_code(acme_app());
+    let app = convert_manifest(&fake.url, &code, Utc::now()).await.unwrap();
+    let hex_key = "8f".repeat(32);
+    let key = SecretKey::parse(&hex_key, "test").unwrap();
+    stored_app::save(&store, &key, &app, Utc::now()).await.unwrap();
+    store.close().await;
+
+    let show = |secret_key: String| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_shiplog"));
+        command.args(["setup", "show"]);
+        for var in [
+            "GITHUB_WEBHOOK_SECRET",
+            "GITHUB_APP_ID",
+            "GITHUB_APP_PRIVATE_KEY",
+            "GITHUB_APP_PRIVATE_KEY_PATH",
+            "SHIPLOG_SECRET_KEY_FILE",
+            "RUST_LOG",
+        ] {
+            command.env_remove(var);
+        }
+        command.env("DATABASE_URL", &database.url);
+        command.env("SHIPLOG_SECRET_KEY", secret_key);
+        async move {
+            tokio::task::spawn_blocking(move || command.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+
+    let output = show(hex_key.clone()).await;
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "GitHub App: from the database (set up in the browser)\n  id: {APP_ID}\n  slug: shiplog-acme\n  private key: present\n"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("webhook secret: present (database)"), "{stdout}");
+    assert!(
+        stdout.contains("OAuth client (sign in with GitHub): present (database)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("secret key: SHIPLOG_SECRET_KEY (valid)"), "{stdout}");
+    for secret in ["client-secret-4f1c9e", "webhook-secret-7d2a0b", "PRIVATE KEY", &hex_key] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} printed");
+    }
+
+    let output = show("17".repeat(32)).await;
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success());
+    assert!(
+        stdout.contains("GitHub App: from the database, not usable: the GitHub App stored in the database is unusable"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("webhook secret: none"), "{stdout}");
+}
