@@ -10,8 +10,8 @@
 //! - [`stored_app`]: the App GitHub created, in the database with its secrets sealed.
 //! - [`show`]: `shiplog setup show`, never a secret.
 //!
-//! The code exchange itself is `crate::github::manifest_conversion`. Not here yet (README,
-//! "Register the GitHub App"): the `/setup` page, the callback, the `app.convert_manifest` job,
+//! The code exchange itself is `crate::github::manifest_conversion`. The `/setup` page is
+//! `crate::http::pages::setup`. Not here yet (README, "Register the GitHub App"): the callback, the `app.convert_manifest` job,
 //! and `serve` using a stored App without a restart.
 
 pub mod form;

@@ -310,3 +310,178 @@ async fn setup_show_names_the_stored_app_and_prints_no_secret() {
     );
     assert!(stdout.contains("webhook secret: none"), "{stdout}");
 }
+
+/// An HTML attribute's value as the templates escape it, read back.
+fn unescape(value: &str) -> String {
+    value
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The value of the attribute `name` on the first tag holding `marker`.
+fn attribute(page: &str, marker: &str, name: &str) -> String {
+    let tag_start = page.find(marker).unwrap_or_else(|| panic!("no {marker} in {page}"));
+    let tag = &page[page[..tag_start].rfind('<').unwrap()..];
+    let tag = &tag[..tag.find('>').unwrap()];
+    let start = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+    unescape(&tag[start..start + tag[start..].find('"').unwrap()])
+}
+
+/// A signed-in browser's cookies (session and CSRF) and its CSRF token.
+async fn signed_in(app: &crate::helpers::TestApp, client: &reqwest::Client) -> (String, String) {
+    let session = crate::pages::session(app, client).await;
+    let csrf_cookie = crate::pages::login_form(app, client).await;
+    let token = csrf_cookie.split_once('=').unwrap().1.to_owned();
+    (format!("{session}; {csrf_cookie}"), token)
+}
+
+async fn post_setup(
+    app: &crate::helpers::TestApp,
+    client: &reqwest::Client,
+    cookies: &str,
+    form: &[(&str, &str)],
+) -> (u16, String, String) {
+    let response = client
+        .post(app.url("/setup"))
+        .header("Cookie", cookies)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let csp = response
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (status, csp, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_setup_page_posts_the_manifest_to_github_with_a_single_use_state() {
+    let app = crate::helpers::spawn_app().await;
+    let client = crate::pages::no_redirects();
+    let (cookies, csrf) = signed_in(&app, &client).await;
+
+    let page = client
+        .get(app.url("/setup"))
+        .header("Cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        shiplog::http::security_headers::CONTENT_SECURITY_POLICY
+    );
+    let page = page.text().await.unwrap();
+    assert!(page.contains("No GitHub App is configured"), "{page}");
+    assert!(page.contains(r#"action="/setup""#), "{page}");
+
+    // An organization: its login is checked before anything is stored.
+    let (status, _, page) = post_setup(
+        &app,
+        &client,
+        &cookies,
+        &[("csrf", &csrf), ("owner", "organization"), ("org", "../evil")],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("must be a GitHub login"), "{page}");
+    assert_eq!(app.count_rows("setup_state").await, 0);
+
+    // Without the form's CSRF token, nothing either.
+    let (status, _, _) = post_setup(
+        &app,
+        &client,
+        &cookies,
+        &[("csrf", &"0".repeat(32)), ("owner", "personal")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(app.count_rows("setup_state").await, 0);
+
+    let (status, csp, page) = post_setup(
+        &app,
+        &client,
+        &cookies,
+        &[("csrf", &csrf), ("owner", "organization"), ("org", "acme-corp")],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    // This page alone may post to GitHub's web origin (the fake API URL's, in the tests).
+    assert!(csp.contains("form-action 'self' http://127.0.0.1:9;"), "{csp}");
+    assert!(!page.contains("<script"), "{page}");
+    let action = attribute(&page, r#"id="github-form""#, "action");
+    let state = action
+        .strip_prefix("http://127.0.0.1:9/organizations/acme-corp/settings/apps/new?state=")
+        .unwrap_or_else(|| panic!("{action}"))
+        .to_owned();
+    let manifest: serde_json::Value = serde_json::from_str(&attribute(&page, r#"name="manifest""#, "value")).unwrap();
+    assert_eq!(
+        manifest,
+        shiplog::setup::manifest::app_manifest("http://localhost:3000")
+    );
+    assert_eq!(manifest["redirect_url"], "http://localhost:3000/setup/callback");
+    assert_eq!(app.count_rows("setup_state").await, 1);
+    // Only the state's hash is stored.
+    assert!(!table_text(&app.store, "setup_state").await.contains(&state));
+
+    // The personal account's form posts to the user's new-App page, with another state.
+    let (status, _, page) = post_setup(&app, &client, &cookies, &[("csrf", &csrf), ("owner", "personal")]).await;
+    assert_eq!(status, 200, "{page}");
+    let personal = attribute(&page, r#"id="github-form""#, "action");
+    assert!(
+        personal.starts_with("http://127.0.0.1:9/settings/apps/new?state="),
+        "{personal}"
+    );
+    assert!(!personal.ends_with(&state));
+
+    // The state is a real one: good once.
+    let now = shiplog::clock::Clock::now(&*app.clock);
+    assert!(state::consume(&app.store, &state, now).await.unwrap());
+    assert!(!state::consume(&app.store, &state, now).await.unwrap());
+}
+
+#[tokio::test]
+async fn with_an_app_stored_the_setup_page_links_to_its_install_page() {
+    let app = crate::helpers::spawn_app().await;
+    let fake = FakeGitHub::start().await;
+    let code = fake.issue_manifest_code(acme_app());
+    let converted = convert_manifest(&fake.url, &code, Utc::now()).await.unwrap();
+    stored_app::save(&app.store, &SecretKey::generate().unwrap(), &converted, Utc::now())
+        .await
+        .unwrap();
+    let client = crate::pages::no_redirects();
+    let (cookies, csrf) = signed_in(&app, &client).await;
+
+    let page = client
+        .get(app.url("/setup"))
+        .header("Cookie", &cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("shiplog-acme"), "{page}");
+    assert_eq!(
+        attribute(&page, r#"id="install""#, "href"),
+        "http://127.0.0.1:9/apps/shiplog-acme/installations/new"
+    );
+    assert!(!page.contains(r#"id="setup-form""#), "{page}");
+    for secret in ["client-secret-4f1c9e", "webhook-secret-7d2a0b", "PRIVATE KEY"] {
+        assert!(!page.contains(secret), "{page}");
+    }
+
+    // No second App over it from this page.
+    let (status, _, page) = post_setup(&app, &client, &cookies, &[("csrf", &csrf), ("owner", "personal")]).await;
+    assert_eq!(status, 409, "{page}");
+    assert_eq!(app.count_rows("setup_state").await, 0);
+}
