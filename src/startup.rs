@@ -167,6 +167,14 @@ impl Application {
                 config.delivery_recovery_interval,
                 clock.clone(),
             ));
+        let key_config = config.clone();
+        handlers.register::<crate::setup::conversion::ConvertManifest, _>(Arc::new(
+            crate::setup::conversion::ManifestConverter {
+                store: store.clone(),
+                api_url: config.github_api_url.clone(),
+                key: Arc::new(move || key_config.secret_key()),
+            },
+        ));
         handlers.extend(extra);
         // The catch-up on missed deliveries: a pass now, then every interval (each pass enqueues
         // the next). Enqueued whether or not this process runs jobs: a replica that does runs it.

@@ -10,10 +10,13 @@
 //! - [`stored_app`]: the App GitHub created, in the database with its secrets sealed.
 //! - [`show`]: `shiplog setup show`, never a secret.
 //!
-//! The code exchange itself is `crate::github::manifest_conversion`. The `/setup` page is
-//! `crate::http::pages::setup`. Not here yet (README, "Register the GitHub App"): the callback, the `app.convert_manifest` job,
-//! and `serve` using a stored App without a restart.
+//! - [`conversion`]: the `app.convert_manifest` job that exchanges the code the callback kept.
+//!
+//! The code exchange itself is `crate::github::manifest_conversion`; the `/setup` page and
+//! `/setup/callback` are `crate::http::pages::setup`. Not here yet (README, "Register the GitHub
+//! App"): `serve` using the stored App (the shared App handle) and its webhook secret.
 
+pub mod conversion;
 pub mod form;
 pub mod manifest;
 pub mod secret_key;

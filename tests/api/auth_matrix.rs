@@ -446,6 +446,12 @@ impl World {
                 Fresh::Nothing,
                 "login login 403 403 409 login login login login login",
             ),
+            // GitHub's redirect back: the single-use state is the credential, whoever calls.
+            get(
+                "/setup/callback?code=abc&state=forged",
+                html,
+                "400 400 400 400 400 400 400 400 400 400",
+            ),
             get(
                 "/connections/1",
                 html,

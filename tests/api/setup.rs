@@ -485,3 +485,152 @@ async fn with_an_app_stored_the_setup_page_links_to_its_install_page() {
     assert_eq!(status, 409, "{page}");
     assert_eq!(app.count_rows("setup_state").await, 0);
 }
+
+/// Signs in, posts the owner form, and returns the state GitHub would hand back.
+async fn start_setup(app: &crate::helpers::TestApp, client: &reqwest::Client, cookies: &str, csrf: &str) -> String {
+    let (status, _, page) = post_setup(app, client, cookies, &[("csrf", csrf), ("owner", "personal")]).await;
+    assert_eq!(status, 200, "{page}");
+    let action = attribute(&page, r#"id="github-form""#, "action");
+    action.split_once("?state=").unwrap().1.to_owned()
+}
+
+async fn callback(app: &crate::helpers::TestApp, client: &reqwest::Client, code: &str, state: &str) -> (u16, String) {
+    // No cookie: GitHub's redirect does not bring the Strict session cookie along.
+    let response = client
+        .get(app.url("/setup/callback"))
+        .query(&[("code", code), ("state", state)])
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn setup_page(app: &crate::helpers::TestApp, client: &reqwest::Client, cookies: &str) -> String {
+    let response = client
+        .get(app.url("/setup"))
+        .header("Cookie", cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_whole_browser_setup_ends_with_the_app_stored_and_its_install_link() {
+    let fake = FakeGitHub::start().await;
+    let api_url = fake.url.clone();
+    let app = crate::helpers::spawn_app_with(|config| config.github_api_url = api_url).await;
+    let client = crate::pages::no_redirects();
+    let (cookies, csrf) = signed_in(&app, &client).await;
+    let state = start_setup(&app, &client, &cookies, &csrf).await;
+    let code = fake.issue_manifest_code(acme_app());
+
+    let (status, page) = callback(&app, &client, &code, &state).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(r#"<meta http-equiv="refresh" content="1;url=/setup">"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"href="/setup""#), "{page}");
+
+    // Pending: the page reloads itself; the code is nowhere in plain, not in the job's payload.
+    let page = setup_page(&app, &client, &cookies).await;
+    assert!(page.contains(r#"id="pending""#), "{page}");
+    assert!(page.contains(r#"<meta http-equiv="refresh" content="2">"#), "{page}");
+    let (status, jobs) = app.admin_get("/api/jobs").await;
+    assert_eq!(status, 200);
+    let conversion = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|job| job["kind"] == "app.convert_manifest")
+        .unwrap_or_else(|| panic!("{jobs}"))
+        .clone();
+    assert!(!jobs.to_string().contains(&code), "{jobs}");
+    assert_eq!(conversion["payload"].as_object().unwrap().len(), 1, "{conversion}");
+    assert!(!table_text(&app.store, "setup_state").await.contains(&code));
+
+    // The same state again, or a forged one: refused, nothing more enqueued.
+    let (status, page) = callback(&app, &client, &code, &state).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("Start again"), "{page}");
+    let forged = "A".repeat(43);
+    assert_eq!(callback(&app, &client, &code, &forged).await.0, 400);
+    assert_eq!(callback(&app, &client, &code, "short").await.0, 400);
+
+    let reports = app.run_jobs().await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+
+    let page = setup_page(&app, &client, &cookies).await;
+    assert!(!page.contains(r#"id="pending""#), "{page}");
+    assert_eq!(
+        attribute(&page, r#"id="install""#, "href"),
+        format!("{}/apps/shiplog-acme/installations/new", fake.url.trim_end_matches('/'))
+    );
+    for secret in [
+        "client-secret-4f1c9e",
+        "webhook-secret-7d2a0b",
+        "PRIVATE KEY",
+        code.as_str(),
+    ] {
+        assert!(!page.contains(secret), "{secret} in {page}");
+    }
+    // Stored sealed, under the server's key; the code is forgotten.
+    let key = SecretKey::parse(crate::helpers::TEST_SECRET_KEY, "test").unwrap();
+    let stored = stored_app::load(&app.store, &key).await.unwrap().unwrap();
+    assert_eq!(stored.id, APP_ID);
+    assert_eq!(stored.webhook_secret.expose(), "webhook-secret-7d2a0b");
+    assert_eq!(stored.private_key_pem.expose(), private_key_pem());
+    let rows = table_text(&app.store, "stored_app").await + &table_text(&app.store, "setup_state").await;
+    for secret in [
+        "client-secret-4f1c9e",
+        "webhook-secret-7d2a0b",
+        "PRIVATE KEY",
+        code.as_str(),
+    ] {
+        assert!(!rows.contains(secret), "{secret} in {rows}");
+    }
+    let (_, jobs) = app.admin_get("/api/jobs").await;
+    for secret in [
+        "client-secret-4f1c9e",
+        "webhook-secret-7d2a0b",
+        "PRIVATE KEY",
+        code.as_str(),
+    ] {
+        assert!(!jobs.to_string().contains(secret), "{secret} in {jobs}");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_code_at_the_callback_says_start_again() {
+    let fake = FakeGitHub::start().await;
+    let api_url = fake.url.clone();
+    let app = crate::helpers::spawn_app_with(|config| config.github_api_url = api_url).await;
+    let client = crate::pages::no_redirects();
+    let (cookies, csrf) = signed_in(&app, &client).await;
+    let state = start_setup(&app, &client, &cookies, &csrf).await;
+
+    // A code GitHub no longer knows (its hour is over): the fake answers 404.
+    let (status, _) = callback(&app, &client, "expired0code1234", &state).await;
+    assert_eq!(status, 200);
+    app.run_jobs().await;
+
+    let page = setup_page(&app, &client, &cookies).await;
+    assert!(page.contains("code expired or was used already: start again"), "{page}");
+    assert!(!page.contains(r#"id="pending""#), "{page}");
+    assert!(page.contains(r#"id="setup-form""#), "{page}");
+    assert!(stored_app::peek(&app.store).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_callback_after_the_states_hour_is_refused() {
+    let app = crate::helpers::spawn_app().await;
+    let client = crate::pages::no_redirects();
+    let (cookies, csrf) = signed_in(&app, &client).await;
+    let state = start_setup(&app, &client, &cookies, &csrf).await;
+    app.clock.advance(Duration::minutes(61));
+    let (status, page) = callback(&app, &client, "somecode", &state).await;
+    assert_eq!(status, 400, "{page}");
+    assert_eq!(app.count_rows("job").await, 0);
+}

@@ -30,7 +30,7 @@ pub use credentials::{confirm_revoke_page, create_credential_form, revoke_creden
 pub use deployment::show_deployment;
 pub use history::show_deployments;
 pub use insights::show_insights;
-pub use setup::{show_setup, start_setup};
+pub use setup::{setup_callback, show_setup, start_setup};
 pub use sign_in::{show_login, sign_in, sign_out};
 
 use actix_web::guard::GuardContext;

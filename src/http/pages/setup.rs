@@ -13,7 +13,8 @@ use crate::error::ApiError;
 use crate::http::security_headers::content_security_policy_posting_to;
 use crate::http::AppState;
 use crate::setup::form::{form_action, GitHubLogin, Owner};
-use crate::setup::{manifest, state as setup_state, stored_app};
+use crate::setup::{conversion, manifest, state as setup_state, stored_app};
+use crate::store::app_setup;
 
 /// The configured App, shown instead of the form.
 struct Configured {
@@ -29,6 +30,10 @@ struct SetupPage {
     csrf: String,
     tab: &'static str,
     configured: Option<Configured>,
+    /// A callback's conversion is under way: the page reloads itself.
+    pending: bool,
+    /// How the last callback's conversion failed, when it did.
+    outcome: Option<String>,
     error: Option<String>,
     /// The organization login typed before, shown again with the error.
     org: String,
@@ -77,10 +82,22 @@ async fn setup_page(
     org: String,
 ) -> Result<HttpResponse, ApiError> {
     let (csrf, cookie) = csrf(req, state)?;
+    let configured = configured(state).await?;
+    let since = state.clock.now() - setup_state::STATE_LIFETIME;
+    let last = app_setup::last_outcome(state.store.conn(), since).await?;
+    let outcome = match last.as_deref() {
+        Some(conversion::OUTCOME_EXPIRED) => Some("GitHub's code expired or was used already: start again.".to_owned()),
+        Some(conversion::OUTCOME_FAILED) => {
+            Some("shiplog could not fetch the App's credentials from GitHub: start again.".to_owned())
+        }
+        _ => None,
+    };
     let page = SetupPage {
         csrf,
         tab: "setup",
-        configured: configured(state).await?,
+        pending: configured.is_none() && last.as_deref() == Some(app_setup::OUTCOME_PENDING),
+        configured,
+        outcome,
         error,
         org,
     };
@@ -160,4 +177,55 @@ pub async fn start_setup(
         }
     }
     Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "setup_callback.html")]
+struct CallbackPage {
+    accepted: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    state: String,
+}
+
+/// `GET /setup/callback?code=&state=`: where GitHub sends the browser after creating the App.
+/// The state is the credential (the session cookie is `SameSite=Strict` and does not come along
+/// on GitHub's redirect). No call to GitHub here: the code is kept sealed and the
+/// `app.convert_manifest` job exchanges it; the answer is a page of ours that moves on to
+/// `/setup` (a same-site navigation, so the admin's session goes along).
+#[tracing::instrument(skip_all)]
+pub async fn setup_callback(
+    state: web::Data<AppState>,
+    query: web::Query<CallbackQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let key = state
+        .config
+        .secret_key()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
+    let accepted = setup_state::accept_callback(&state.store, &key, &query.state, &query.code, state.clock.now())
+        .await
+        .map_err(|e| match e {
+            setup_state::CallbackError::Store(store) => ApiError::from(store),
+            other => ApiError::Internal(other.into()),
+        })?;
+    if accepted.is_some() {
+        tracing::info!("the set-up callback was accepted; the code is being exchanged");
+        state.jobs_wake.notify_one();
+    } else {
+        tracing::info!("a set-up callback with an unknown, used or expired state was refused");
+    }
+    let status = if accepted.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let page = CallbackPage {
+        accepted: accepted.is_some(),
+    };
+    Ok(html(status, page.render(), None))
 }
