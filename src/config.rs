@@ -157,6 +157,9 @@ pub struct SetupShowArgs {
     pub secret_key: SecretKeyArgs,
 }
 
+/// `GITHUB_APP_SLUG`'s default; a stored App's slug replaces it at start.
+pub const DEFAULT_GITHUB_APP_SLUG: &str = "shiplog";
+
 /// The key that encrypts secrets at rest (README, "Register the GitHub App"). Its `Debug`
 /// never shows the key.
 #[derive(Clone, Args)]
@@ -402,7 +405,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub github: GitHubArgs,
     /// The `@mention` that opts a PR into deploy monitoring.
-    #[arg(long, env = "GITHUB_APP_SLUG", default_value = "shiplog")]
+    #[arg(long, env = "GITHUB_APP_SLUG", default_value = DEFAULT_GITHUB_APP_SLUG)]
     pub github_app_slug: String,
     #[command(flatten)]
     pub secret_key: SecretKeyArgs,
@@ -568,6 +571,9 @@ pub struct Config {
     pub webhook_secrets: Vec<Secret>,
     pub github_app: Option<GitHubAppCredentials>,
     pub github_app_slug: String,
+    /// The App is the one set up in the browser (read from the database at start), not the
+    /// environment's.
+    pub github_app_stored: bool,
     /// Where the key for secrets at rest comes from; resolved when a secret is sealed or
     /// opened ([`Config::secret_key`]), so the key file is created on first use.
     pub secret_key: SecretKeyArgs,
@@ -718,6 +724,7 @@ impl Config {
             github_app,
             github_app_slug: args.github_app_slug.trim().trim_start_matches('@').to_owned(),
             secret_key: args.secret_key,
+            github_app_stored: false,
             github_api_url: args.github.api_url()?,
             admin_token: non_empty(args.admin_token)
                 .map(|token| parse_token("SHIPLOG_ADMIN_TOKEN", &token))

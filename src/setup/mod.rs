@@ -13,8 +13,9 @@
 //! - [`conversion`]: the `app.convert_manifest` job that exchanges the code the callback kept.
 //!
 //! The code exchange itself is `crate::github::manifest_conversion`; the `/setup` page and
-//! `/setup/callback` are `crate::http::pages::setup`. Not here yet (README, "Register the GitHub
-//! App"): `serve` using the stored App (the shared App handle) and its webhook secret.
+//! `/setup/callback` are `crate::http::pages::setup`. `serve` reads the stored App at start
+//! (`crate::startup`). Not here yet (README, "Register the GitHub App"): using it without a
+//! restart (the shared App handle).
 
 pub mod conversion;
 pub mod form;

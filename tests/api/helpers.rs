@@ -124,6 +124,7 @@ pub fn test_config(database_url: &str) -> Config {
         webhook_secrets: vec![Secret::new(WEBHOOK_SECRET)],
         github_app: None,
         github_app_slug: "shiplog".to_owned(),
+        github_app_stored: false,
         secret_key: shiplog::config::SecretKeyArgs {
             secret_key: Some(TEST_SECRET_KEY.to_owned()),
             secret_key_file: None,

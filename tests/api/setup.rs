@@ -564,6 +564,7 @@ async fn the_whole_browser_setup_ends_with_the_app_stored_and_its_install_link()
 
     let page = setup_page(&app, &client, &cookies).await;
     assert!(!page.contains(r#"id="pending""#), "{page}");
+    assert!(page.contains("restart shiplog to use it"), "{page}");
     assert_eq!(
         attribute(&page, r#"id="install""#, "href"),
         format!("{}/apps/shiplog-acme/installations/new", fake.url.trim_end_matches('/'))
@@ -633,4 +634,43 @@ async fn a_callback_after_the_states_hour_is_refused() {
     let (status, page) = callback(&app, &client, "somecode", &state).await;
     assert_eq!(status, 400, "{page}");
     assert_eq!(app.count_rows("job").await, 0);
+}
+
+#[tokio::test]
+async fn after_a_restart_serve_uses_the_app_set_up_in_the_browser_and_its_webhook_secret() {
+    let fake = FakeGitHub::start().await;
+    let database = std::sync::Arc::new(TestDatabase::create().await);
+    {
+        let store = migrated_store(&database).await;
+        let code = fake.issue_manifest_code(acme_app());
+        let converted = convert_manifest(&fake.url, &code, Utc::now()).await.unwrap();
+        let key = SecretKey::parse(crate::helpers::TEST_SECRET_KEY, "test").unwrap();
+        stored_app::save(&store, &key, &converted, Utc::now()).await.unwrap();
+        store.close().await;
+    }
+    let api_url = fake.url.clone();
+    let app = crate::helpers::spawn_app_on(database, |config| config.github_api_url = api_url, Vec::new()).await;
+
+    // Signed with the stored App's webhook secret: accepted (the environment's still is too).
+    let body = serde_json::json!({"zen": "Keep it logically awesome.", "hook_id": 1});
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let mut request = crate::helpers::WebhookRequest::signed_bytes("ping", bytes.clone());
+    request.signature = Some(shiplog::github::signature::sign("webhook-secret-7d2a0b", &bytes));
+    let status = app.send_webhook(request).await.status().as_u16();
+    assert!((200..300).contains(&status), "{status}");
+    let mut forged = crate::helpers::WebhookRequest::signed_bytes("ping", bytes.clone());
+    forged.signature = Some(shiplog::github::signature::sign("not-the-secret", &bytes));
+    assert_eq!(app.send_webhook(forged).await.status(), 401);
+    let status = app
+        .send_webhook(crate::helpers::WebhookRequest::signed("ping", &body))
+        .await
+        .status()
+        .as_u16();
+    assert!((200..300).contains(&status), "{status}");
+
+    let client = crate::pages::no_redirects();
+    let (cookies, _) = signed_in(&app, &client).await;
+    let page = setup_page(&app, &client, &cookies).await;
+    assert!(page.contains("shiplog-acme"), "{page}");
+    assert!(page.contains("set up in the browser, in use"), "{page}");
 }

@@ -19,7 +19,7 @@ use crate::store::app_setup;
 /// The configured App, shown instead of the form.
 struct Configured {
     slug: String,
-    /// "from the environment" or "set up in the browser, stored in the database".
+    /// Where the App comes from, and whether this server uses it yet.
     source: &'static str,
     install_url: String,
 }
@@ -60,7 +60,11 @@ async fn configured(state: &AppState) -> Result<Option<Configured>, ApiError> {
         return Ok(Some(Configured {
             install_url: install_url(&slug),
             slug,
-            source: "from the environment",
+            source: if state.config.github_app_stored {
+                "set up in the browser, in use"
+            } else {
+                "from the environment"
+            },
         }));
     }
     let stored = stored_app::peek(&state.store).await.map_err(|e| match e {
@@ -70,7 +74,7 @@ async fn configured(state: &AppState) -> Result<Option<Configured>, ApiError> {
     Ok(stored.map(|(_, slug)| Configured {
         install_url: install_url(&slug),
         slug,
-        source: "set up in the browser, stored in the database",
+        source: "set up in the browser and stored; restart shiplog to use it",
     }))
 }
 
