@@ -674,3 +674,29 @@ async fn after_a_restart_serve_uses_the_app_set_up_in_the_browser_and_its_webhoo
     assert!(page.contains("shiplog-acme"), "{page}");
     assert!(page.contains("set up in the browser, in use"), "{page}");
 }
+
+#[tokio::test]
+async fn a_stored_app_sealed_under_another_key_does_not_stop_the_start() {
+    let fake = FakeGitHub::start().await;
+    let database = std::sync::Arc::new(TestDatabase::create().await);
+    {
+        let store = migrated_store(&database).await;
+        let code = fake.issue_manifest_code(acme_app());
+        let converted = convert_manifest(&fake.url, &code, Utc::now()).await.unwrap();
+        stored_app::save(&store, &SecretKey::generate().unwrap(), &converted, Utc::now())
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let app = crate::helpers::spawn_app_on(database, |_| {}, Vec::new()).await;
+
+    // Not used: a delivery signed with its webhook secret is refused; the server still serves.
+    let bytes = serde_json::to_vec(&serde_json::json!({"zen": "hi", "hook_id": 1})).unwrap();
+    let mut request = crate::helpers::WebhookRequest::signed_bytes("ping", bytes.clone());
+    request.signature = Some(shiplog::github::signature::sign("webhook-secret-7d2a0b", &bytes));
+    assert_eq!(app.send_webhook(request).await.status(), 401);
+    let client = crate::pages::no_redirects();
+    let (cookies, _) = signed_in(&app, &client).await;
+    let page = setup_page(&app, &client, &cookies).await;
+    assert!(!page.contains("in use"), "{page}");
+}
