@@ -157,8 +157,12 @@ pub struct SetupShowArgs {
     pub secret_key: SecretKeyArgs,
 }
 
-/// The key that encrypts secrets at rest (README, "Register the GitHub App").
-#[derive(Debug, Clone, Args)]
+/// `GITHUB_APP_SLUG`'s default; a stored App's slug replaces it at start.
+pub const DEFAULT_GITHUB_APP_SLUG: &str = "shiplog";
+
+/// The key that encrypts secrets at rest (README, "Register the GitHub App"). Its `Debug`
+/// never shows the key.
+#[derive(Clone, Args)]
 pub struct SecretKeyArgs {
     /// 32 bytes as 64 hex digits or base64 (`openssl rand -base64 32`). Wins over the key file.
     #[arg(long, env = "SHIPLOG_SECRET_KEY", hide_env_values = true)]
@@ -167,6 +171,15 @@ pub struct SecretKeyArgs {
     /// for PostgreSQL.
     #[arg(long, env = "SHIPLOG_SECRET_KEY_FILE")]
     pub secret_key_file: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for SecretKeyArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretKeyArgs")
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "[redacted]"))
+            .field("secret_key_file", &self.secret_key_file)
+            .finish()
+    }
 }
 
 impl SecretKeyArgs {
@@ -392,8 +405,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub github: GitHubArgs,
     /// The `@mention` that opts a PR into deploy monitoring.
-    #[arg(long, env = "GITHUB_APP_SLUG", default_value = "shiplog")]
+    #[arg(long, env = "GITHUB_APP_SLUG", default_value = DEFAULT_GITHUB_APP_SLUG)]
     pub github_app_slug: String,
+    #[command(flatten)]
+    pub secret_key: SecretKeyArgs,
     /// Bearer token for the admin API; the admin API answers 403 while unset.
     #[arg(long, env = "SHIPLOG_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -556,6 +571,12 @@ pub struct Config {
     pub webhook_secrets: Vec<Secret>,
     pub github_app: Option<GitHubAppCredentials>,
     pub github_app_slug: String,
+    /// The App is the one set up in the browser (read from the database at start), not the
+    /// environment's.
+    pub github_app_stored: bool,
+    /// Where the key for secrets at rest comes from; resolved when a secret is sealed or
+    /// opened ([`Config::secret_key`]), so the key file is created on first use.
+    pub secret_key: SecretKeyArgs,
     pub github_api_url: String,
     pub admin_token: Option<Secret>,
     pub agent: Option<AgentConfig>,
@@ -589,6 +610,15 @@ impl Config {
         } else {
             self.github_api_url.trim_end_matches("/api/v3").to_owned()
         }
+    }
+
+    /// The key for secrets at rest: `SHIPLOG_SECRET_KEY`, else the key file (created with mode
+    /// 0600 when missing). The error is one line naming where the key came from, never the key.
+    pub fn secret_key(&self) -> Result<crate::setup::secret_key::SecretKey, String> {
+        let file = self.secret_key.key_file(&self.database_url);
+        crate::setup::secret_key::SecretKey::from_env_or_file(self.secret_key.secret_key.as_deref(), &file)
+            .map(|(key, _)| key)
+            .map_err(|e| e.to_string())
     }
 
     /// Validates the `serve` flags. Reads the private key file if a path is given.
@@ -693,6 +723,8 @@ impl Config {
             webhook_secrets,
             github_app,
             github_app_slug: args.github_app_slug.trim().trim_start_matches('@').to_owned(),
+            secret_key: args.secret_key,
+            github_app_stored: false,
             github_api_url: args.github.api_url()?,
             admin_token: non_empty(args.admin_token)
                 .map(|token| parse_token("SHIPLOG_ADMIN_TOKEN", &token))

@@ -104,6 +104,10 @@ impl Application {
             .await
             .map_err(StartupError::Database)?;
         store.migrate().await.map_err(StartupError::Migrations)?;
+        let mut config = config;
+        use_stored_app(&store, &mut config)
+            .await
+            .map_err(StartupError::Database)?;
         let metrics = Arc::new(Metrics::new(store.backend_name()));
         let github = config
             .github_app
@@ -167,6 +171,14 @@ impl Application {
                 config.delivery_recovery_interval,
                 clock.clone(),
             ));
+        let key_config = config.clone();
+        handlers.register::<crate::setup::conversion::ConvertManifest, _>(Arc::new(
+            crate::setup::conversion::ManifestConverter {
+                store: store.clone(),
+                api_url: config.github_api_url.clone(),
+                key: Arc::new(move || key_config.secret_key()),
+            },
+        ));
         handlers.extend(extra);
         // The catch-up on missed deliveries: a pass now, then every interval (each pass enqueues
         // the next). Enqueued whether or not this process runs jobs: a replica that does runs it.
@@ -414,6 +426,53 @@ fn open_file_limit(limits: &str) -> Option<usize> {
         .find_map(|line| line.strip_prefix("Max open files"))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|soft| soft.parse().ok())
+}
+
+/// When the environment names no App, the one set up in the browser (stored sealed) is used:
+/// its id and private key, its slug for the `@mention` unless `GITHUB_APP_SLUG` says otherwise,
+/// and its webhook secret accepted besides `GITHUB_WEBHOOK_SECRET`. Read at start only: after a
+/// set-up in the browser, a restart picks the App up. A stored App whose secrets do not open
+/// is reported in one line and left unused; the key file is not created when nothing is stored.
+async fn use_stored_app(store: &Store, config: &mut Config) -> Result<(), crate::store::StoreError> {
+    use crate::setup::stored_app;
+    if config.github_app.is_some() {
+        return Ok(());
+    }
+    let peeked = stored_app::peek(store).await.map_err(|e| match e {
+        stored_app::StoredAppError::Store(store) => store,
+        other => crate::store::StoreError::Corrupt(other.to_string()),
+    })?;
+    if peeked.is_none() {
+        return Ok(());
+    }
+    let key = match config.secret_key() {
+        Ok(key) => key,
+        Err(reason) => {
+            tracing::warn!(%reason, "the GitHub App stored in the database is not used: no usable secret key");
+            return Ok(());
+        }
+    };
+    match stored_app::load(store, &key).await {
+        Ok(Some(app)) => {
+            tracing::info!(app_id = app.id, slug = %app.slug, "using the GitHub App set up in the browser");
+            config.github_app = Some(crate::config::GitHubAppCredentials {
+                app_id: app.id,
+                private_key_pem: app.private_key_pem,
+            });
+            if config.github_app_slug == crate::config::DEFAULT_GITHUB_APP_SLUG {
+                config.github_app_slug = app.slug;
+            }
+            config.github_app_stored = true;
+            config.webhook_secrets.push(app.webhook_secret);
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(stored_app::StoredAppError::Store(e)) => Err(e),
+        Err(other) => {
+            tracing::warn!(reason = %other, "the GitHub App stored in the database is not used");
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

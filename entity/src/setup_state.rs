@@ -11,6 +11,11 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,
+    /// GitHub's code, sealed, until the conversion job used it.
+    pub code_sealed: Option<String>,
+    /// `pending`, `done`, `expired` or `failed` once the callback consumed the state.
+    pub outcome: Option<String>,
+    pub finished_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

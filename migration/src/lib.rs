@@ -27,6 +27,7 @@ mod m20261201_000018_shipped_and_drift;
 mod m20261201_000019_delivery_metrics;
 mod m20261201_000020_delivery_recovery;
 mod m20261201_000021_app_setup;
+mod m20261201_000022_setup_callback;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000019_delivery_metrics::Migration),
             Box::new(m20261201_000020_delivery_recovery::Migration),
             Box::new(m20261201_000021_app_setup::Migration),
+            Box::new(m20261201_000022_setup_callback::Migration),
         ]
     }
 }

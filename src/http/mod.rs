@@ -153,6 +153,11 @@ fn table(add: &mut dyn FnMut(Resource)) {
         .page_for_browsers(page(), pages::show_deployments)
         .get(viewer(), deployments::list_deployments)
         .post(deployer(), deployments::create_deployment));
+    add(at("/setup")
+        .page(page(), pages::show_setup)
+        .form(page(), pages::start_setup));
+    // Gated by the single-use state alone (README, "Register the GitHub App").
+    add(at("/setup/callback").page(anyone(), pages::setup_callback));
     add(at("/connections").page(page(), pages::show_connections));
     add(at("/connections/{id}").page(page(), pages::show_connection));
     add(at("/connections/{id}/backfill").form(page(), pages::start_backfill_form));

@@ -9,8 +9,8 @@
 //!
 //! The kinds: `deploy.went_live` (`deploys::live`), `monitoring.check`, `monitoring.rolled_back`
 //! and `monitoring.expire` (`monitoring::plans`), `github.write` (`monitoring::opt_in`),
-//! `trigger.fire` (`triggers`), `backfill.step` (`backfill`), `drift.recompute` (`drift`) and
-//! `deliveries.recover` (`recovery`).
+//! `trigger.fire` (`triggers`), `backfill.step` (`backfill`), `drift.recompute` (`drift`),
+//! `deliveries.recover` (`recovery`) and `app.convert_manifest` (`setup::conversion`).
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;

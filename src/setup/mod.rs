@@ -10,10 +10,14 @@
 //! - [`stored_app`]: the App GitHub created, in the database with its secrets sealed.
 //! - [`show`]: `shiplog setup show`, never a secret.
 //!
-//! The code exchange itself is `crate::github::manifest_conversion`. Not here yet (README,
-//! "Register the GitHub App"): the `/setup` page, the callback, the `app.convert_manifest` job,
-//! and `serve` using a stored App without a restart.
+//! - [`conversion`]: the `app.convert_manifest` job that exchanges the code the callback kept.
+//!
+//! The code exchange itself is `crate::github::manifest_conversion`; the `/setup` page and
+//! `/setup/callback` are `crate::http::pages::setup`. `serve` reads the stored App at start
+//! (`crate::startup`). Not here yet (README, "Register the GitHub App"): using it without a
+//! restart (the shared App handle).
 
+pub mod conversion;
 pub mod form;
 pub mod manifest;
 pub mod secret_key;

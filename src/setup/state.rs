@@ -6,6 +6,7 @@ use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
+use super::secret_key::{SealError, SecretKey};
 use crate::store::{app_setup, Store, StoreError};
 
 /// How long a state (and GitHub's code) is good for.
@@ -51,4 +52,62 @@ pub async fn consume(store: &Store, state: &str, now: DateTime<Utc>) -> Result<b
 
 fn hash(state: &str) -> String {
     hex::encode(Sha256::digest(state.as_bytes()))
+}
+
+/// The purpose the code is sealed for (associated data).
+const CODE_PURPOSE: &str = "setup_state.code";
+
+/// `/setup/callback`: consumes `state` and, in the same transaction, keeps GitHub's `code`
+/// sealed on the state's row and enqueues `app.convert_manifest` with only the row's id (job
+/// payloads are shown at `GET /api/jobs`). `None` for a reused, expired, unknown or malformed
+/// state: nothing is stored then.
+pub async fn accept_callback(
+    store: &Store,
+    key: &SecretKey,
+    state: &str,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, CallbackError> {
+    let well_formed = state.len() == STATE_CHARS
+        && state
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed || code.is_empty() || code.len() > 100 {
+        return Ok(None);
+    }
+    let sealed = base64::engine::general_purpose::STANDARD.encode(key.seal(code.as_bytes(), CODE_PURPOSE)?);
+    let hash = hash(state);
+    let tx = store.begin().await?;
+    if !app_setup::consume_state(&tx, &hash, now).await? {
+        return Ok(None);
+    }
+    let Some(id) = app_setup::attach_code(&tx, &hash, &sealed).await? else {
+        return Ok(None);
+    };
+    let job = super::conversion::ConvertManifest { state_id: id };
+    crate::jobs::enqueue(&tx, &job, Some(format!("app.convert_manifest:{id}")), now, now).await?;
+    tx.commit().await?;
+    Ok(Some(id))
+}
+
+/// The code kept by [`accept_callback`], opened; `None` once the row is finished or gone.
+pub async fn pending_code(store: &Store, key: &SecretKey, id: i64) -> Result<Option<String>, CallbackError> {
+    let Some(sealed) = app_setup::pending_code(store.conn(), id).await? else {
+        return Ok(None);
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(sealed)
+        .map_err(|_| CallbackError::Unusable)?;
+    let plain = key.open(&bytes, CODE_PURPOSE).map_err(|_| CallbackError::Unusable)?;
+    String::from_utf8(plain).map(Some).map_err(|_| CallbackError::Unusable)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error("the stored code does not open with this secret key")]
+    Unusable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use entity::{setup_state, stored_app};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, Set};
 
 use super::{Conn, StoreResult, Writer};
 
@@ -23,6 +23,9 @@ pub async fn insert_state(
         created_at: Set(now),
         expires_at: Set(expires_at),
         used_at: Set(None),
+        code_sealed: Set(None),
+        outcome: Set(None),
+        finished_at: Set(None),
     }
     .insert(db)
     .await?;
@@ -40,6 +43,58 @@ pub async fn consume_state(db: &impl Writer, state_hash: &str, now: DateTime<Utc
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// After [`consume_state`] won: keeps the sealed code on the state's row, marked `pending`;
+/// returns the row's id (the conversion job's only payload).
+pub async fn attach_code(db: &impl Writer, state_hash: &str, code_sealed: &str) -> StoreResult<Option<i64>> {
+    let Some(row) = setup_state::Entity::find()
+        .filter(setup_state::Column::StateHash.eq(state_hash))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let id = row.id;
+    let mut active: setup_state::ActiveModel = row.into();
+    active.code_sealed = Set(Some(code_sealed.to_owned()));
+    active.outcome = Set(Some(OUTCOME_PENDING.to_owned()));
+    active.update(db).await?;
+    Ok(Some(id))
+}
+
+pub const OUTCOME_PENDING: &str = "pending";
+
+/// The sealed code of a `pending` row, or `None` when the row is gone or already finished.
+pub async fn pending_code(db: &impl Conn, id: i64) -> StoreResult<Option<String>> {
+    let row = setup_state::Entity::find_by_id(id).one(db).await?;
+    Ok(row
+        .filter(|r| r.outcome.as_deref() == Some(OUTCOME_PENDING))
+        .and_then(|r| r.code_sealed))
+}
+
+/// Records how the conversion ended and forgets the code.
+pub async fn finish(db: &impl Writer, id: i64, outcome: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    setup_state::Entity::update_many()
+        .col_expr(setup_state::Column::Outcome, Expr::value(Some(outcome.to_owned())))
+        .col_expr(setup_state::Column::CodeSealed, Expr::value(Option::<String>::None))
+        .col_expr(setup_state::Column::FinishedAt, Expr::value(Some(now)))
+        .filter(setup_state::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The outcome of the last callback since `since` (`pending`, `done`, `expired`, `failed`).
+pub async fn last_outcome(db: &impl Conn, since: DateTime<Utc>) -> StoreResult<Option<String>> {
+    let row = setup_state::Entity::find()
+        .filter(setup_state::Column::Outcome.is_not_null())
+        .filter(setup_state::Column::UsedAt.gt(since))
+        .order_by_desc(setup_state::Column::UsedAt)
+        .order_by_desc(setup_state::Column::Id)
+        .one(db)
+        .await?;
+    Ok(row.and_then(|r| r.outcome))
 }
 
 /// Forgets states that expired before `now`; returns how many.

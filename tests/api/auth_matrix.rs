@@ -436,6 +436,22 @@ impl World {
                 html,
                 "login login ok ok ok login login login login login",
             ),
+            // The App's set-up: this world's App is configured, so the form answers 409.
+            get("/setup", html, "login login ok ok ok login login login login login"),
+            row(
+                "POST",
+                "/setup".into(),
+                html,
+                Body::Form(vec![("owner", "personal".into())]),
+                Fresh::Nothing,
+                "login login 403 403 409 login login login login login",
+            ),
+            // GitHub's redirect back: the single-use state is the credential, whoever calls.
+            get(
+                "/setup/callback?code=abc&state=forged",
+                html,
+                "400 400 400 400 400 400 400 400 400 400",
+            ),
             get(
                 "/connections/1",
                 html,

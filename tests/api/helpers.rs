@@ -22,6 +22,8 @@ use shiplog::startup::Application;
 use shiplog::store::Store;
 use tokio::sync::OnceCell;
 
+/// The key for secrets at rest in tests (64 hex digits), so no key file is written.
+pub const TEST_SECRET_KEY: &str = "5a1f0c3e9b7d2a4c6e8f0a1b3c5d7e9f1a2b3c4d5e6f708192a3b4c5d6e7f809";
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
 pub const ADMIN_TOKEN: &str = "7c4a8d09ca3762af61e59520943dc26494f8941b0e2f6c1d6c8a5f3e2b7d9a41";
 /// The fake agents listen on loopback, which shiplog refuses to call unless allowed.
@@ -122,6 +124,11 @@ pub fn test_config(database_url: &str) -> Config {
         webhook_secrets: vec![Secret::new(WEBHOOK_SECRET)],
         github_app: None,
         github_app_slug: "shiplog".to_owned(),
+        github_app_stored: false,
+        secret_key: shiplog::config::SecretKeyArgs {
+            secret_key: Some(TEST_SECRET_KEY.to_owned()),
+            secret_key_file: None,
+        },
         github_api_url: "http://127.0.0.1:9".to_owned(),
         admin_token: Some(Secret::new(ADMIN_TOKEN)),
         agent: None,

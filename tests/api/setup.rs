@@ -310,3 +310,393 @@ async fn setup_show_names_the_stored_app_and_prints_no_secret() {
     );
     assert!(stdout.contains("webhook secret: none"), "{stdout}");
 }
+
+/// An HTML attribute's value as the templates escape it, read back.
+fn unescape(value: &str) -> String {
+    value
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The value of the attribute `name` on the first tag holding `marker`.
+fn attribute(page: &str, marker: &str, name: &str) -> String {
+    let tag_start = page.find(marker).unwrap_or_else(|| panic!("no {marker} in {page}"));
+    let tag = &page[page[..tag_start].rfind('<').unwrap()..];
+    let tag = &tag[..tag.find('>').unwrap()];
+    let start = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+    unescape(&tag[start..start + tag[start..].find('"').unwrap()])
+}
+
+/// A signed-in browser's cookies (session and CSRF) and its CSRF token.
+async fn signed_in(app: &crate::helpers::TestApp, client: &reqwest::Client) -> (String, String) {
+    let session = crate::pages::session(app, client).await;
+    let csrf_cookie = crate::pages::login_form(app, client).await;
+    let token = csrf_cookie.split_once('=').unwrap().1.to_owned();
+    (format!("{session}; {csrf_cookie}"), token)
+}
+
+async fn post_setup(
+    app: &crate::helpers::TestApp,
+    client: &reqwest::Client,
+    cookies: &str,
+    form: &[(&str, &str)],
+) -> (u16, String, String) {
+    let response = client
+        .post(app.url("/setup"))
+        .header("Cookie", cookies)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let csp = response
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (status, csp, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_setup_page_posts_the_manifest_to_github_with_a_single_use_state() {
+    let app = crate::helpers::spawn_app().await;
+    let client = crate::pages::no_redirects();
+    let (cookies, csrf) = signed_in(&app, &client).await;
+
+    let page = client
+        .get(app.url("/setup"))
+        .header("Cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        shiplog::http::security_headers::CONTENT_SECURITY_POLICY
+    );
+    let page = page.text().await.unwrap();
+    assert!(page.contains("No GitHub App is configured"), "{page}");
+    assert!(page.contains(r#"action="/setup""#), "{page}");
+
+    // An organization: its login is checked before anything is stored.
+    let (status, _, page) = post_setup(
+        &app,
+        &client,
+        &cookies,
+        &[("csrf", &csrf), ("owner", "organization"), ("org", "../evil")],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("must be a GitHub login"), "{page}");
+    assert_eq!(app.count_rows("setup_state").await, 0);
+
+    // Without the form's CSRF token, nothing either.
+    let (status, _, _) = post_setup(
+        &app,
+        &client,
+        &cookies,
+        &[("csrf", &"0".repeat(32)), ("owner", "personal")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(app.count_rows("setup_state").await, 0);
+
+    let (status, csp, page) = post_setup(
+        &app,
+        &client,
+        &cookies,
+        &[("csrf", &csrf), ("owner", "organization"), ("org", "acme-corp")],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    // This page alone may post to GitHub's web origin (the fake API URL's, in the tests).
+    assert!(csp.contains("form-action 'self' http://127.0.0.1:9;"), "{csp}");
+    assert!(!page.contains("<script"), "{page}");
+    let action = attribute(&page, r#"id="github-form""#, "action");
+    let state = action
+        .strip_prefix("http://127.0.0.1:9/organizations/acme-corp/settings/apps/new?state=")
+        .unwrap_or_else(|| panic!("{action}"))
+        .to_owned();
+    let manifest: serde_json::Value = serde_json::from_str(&attribute(&page, r#"name="manifest""#, "value")).unwrap();
+    assert_eq!(
+        manifest,
+        shiplog::setup::manifest::app_manifest("http://localhost:3000")
+    );
+    assert_eq!(manifest["redirect_url"], "http://localhost:3000/setup/callback");
+    assert_eq!(app.count_rows("setup_state").await, 1);
+    // Only the state's hash is stored.
+    assert!(!table_text(&app.store, "setup_state").await.contains(&state));
+
+    // The personal account's form posts to the user's new-App page, with another state.
+    let (status, _, page) = post_setup(&app, &client, &cookies, &[("csrf", &csrf), ("owner", "personal")]).await;
+    assert_eq!(status, 200, "{page}");
+    let personal = attribute(&page, r#"id="github-form""#, "action");
+    assert!(
+        personal.starts_with("http://127.0.0.1:9/settings/apps/new?state="),
+        "{personal}"
+    );
+    assert!(!personal.ends_with(&state));
+
+    // The state is a real one: good once.
+    let now = shiplog::clock::Clock::now(&*app.clock);
+    assert!(state::consume(&app.store, &state, now).await.unwrap());
+    assert!(!state::consume(&app.store, &state, now).await.unwrap());
+}
+
+#[tokio::test]
+async fn with_an_app_stored_the_setup_page_links_to_its_install_page() {
+    let app = crate::helpers::spawn_app().await;
+    let fake = FakeGitHub::start().await;
+    let code = fake.issue_manifest_code(acme_app());
+    let converted = convert_manifest(&fake.url, &code, Utc::now()).await.unwrap();
+    stored_app::save(&app.store, &SecretKey::generate().unwrap(), &converted, Utc::now())
+        .await
+        .unwrap();
+    let client = crate::pages::no_redirects();
+    let (cookies, csrf) = signed_in(&app, &client).await;
+
+    let page = client
+        .get(app.url("/setup"))
+        .header("Cookie", &cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("shiplog-acme"), "{page}");
+    assert_eq!(
+        attribute(&page, r#"id="install""#, "href"),
+        "http://127.0.0.1:9/apps/shiplog-acme/installations/new"
+    );
+    assert!(!page.contains(r#"id="setup-form""#), "{page}");
+    for secret in ["client-secret-4f1c9e", "webhook-secret-7d2a0b", "PRIVATE KEY"] {
+        assert!(!page.contains(secret), "{page}");
+    }
+
+    // No second App over it from this page.
+    let (status, _, page) = post_setup(&app, &client, &cookies, &[("csrf", &csrf), ("owner", "personal")]).await;
+    assert_eq!(status, 409, "{page}");
+    assert_eq!(app.count_rows("setup_state").await, 0);
+}
+
+/// Signs in, posts the owner form, and returns the state GitHub would hand back.
+async fn start_setup(app: &crate::helpers::TestApp, client: &reqwest::Client, cookies: &str, csrf: &str) -> String {
+    let (status, _, page) = post_setup(app, client, cookies, &[("csrf", csrf), ("owner", "personal")]).await;
+    assert_eq!(status, 200, "{page}");
+    let action = attribute(&page, r#"id="github-form""#, "action");
+    action.split_once("?state=").unwrap().1.to_owned()
+}
+
+async fn callback(app: &crate::helpers::TestApp, client: &reqwest::Client, code: &str, state: &str) -> (u16, String) {
+    // No cookie: GitHub's redirect does not bring the Strict session cookie along.
+    let response = client
+        .get(app.url("/setup/callback"))
+        .query(&[("code", code), ("state", state)])
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn setup_page(app: &crate::helpers::TestApp, client: &reqwest::Client, cookies: &str) -> String {
+    let response = client
+        .get(app.url("/setup"))
+        .header("Cookie", cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_whole_browser_setup_ends_with_the_app_stored_and_its_install_link() {
+    let fake = FakeGitHub::start().await;
+    let api_url = fake.url.clone();
+    let app = crate::helpers::spawn_app_with(|config| config.github_api_url = api_url).await;
+    let client = crate::pages::no_redirects();
+    let (cookies, csrf) = signed_in(&app, &client).await;
+    let state = start_setup(&app, &client, &cookies, &csrf).await;
+    let code = fake.issue_manifest_code(acme_app());
+
+    let (status, page) = callback(&app, &client, &code, &state).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(r#"<meta http-equiv="refresh" content="1;url=/setup">"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"href="/setup""#), "{page}");
+
+    // Pending: the page reloads itself; the code is nowhere in plain, not in the job's payload.
+    let page = setup_page(&app, &client, &cookies).await;
+    assert!(page.contains(r#"id="pending""#), "{page}");
+    assert!(page.contains(r#"<meta http-equiv="refresh" content="2">"#), "{page}");
+    let (status, jobs) = app.admin_get("/api/jobs").await;
+    assert_eq!(status, 200);
+    let conversion = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|job| job["kind"] == "app.convert_manifest")
+        .unwrap_or_else(|| panic!("{jobs}"))
+        .clone();
+    assert!(!jobs.to_string().contains(&code), "{jobs}");
+    assert_eq!(conversion["payload"].as_object().unwrap().len(), 1, "{conversion}");
+    assert!(!table_text(&app.store, "setup_state").await.contains(&code));
+
+    // The same state again, or a forged one: refused, nothing more enqueued.
+    let (status, page) = callback(&app, &client, &code, &state).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("Start again"), "{page}");
+    let forged = "A".repeat(43);
+    assert_eq!(callback(&app, &client, &code, &forged).await.0, 400);
+    assert_eq!(callback(&app, &client, &code, "short").await.0, 400);
+
+    let reports = app.run_jobs().await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+
+    let page = setup_page(&app, &client, &cookies).await;
+    assert!(!page.contains(r#"id="pending""#), "{page}");
+    assert!(page.contains("restart shiplog to use it"), "{page}");
+    assert_eq!(
+        attribute(&page, r#"id="install""#, "href"),
+        format!("{}/apps/shiplog-acme/installations/new", fake.url.trim_end_matches('/'))
+    );
+    for secret in [
+        "client-secret-4f1c9e",
+        "webhook-secret-7d2a0b",
+        "PRIVATE KEY",
+        code.as_str(),
+    ] {
+        assert!(!page.contains(secret), "{secret} in {page}");
+    }
+    // Stored sealed, under the server's key; the code is forgotten.
+    let key = SecretKey::parse(crate::helpers::TEST_SECRET_KEY, "test").unwrap();
+    let stored = stored_app::load(&app.store, &key).await.unwrap().unwrap();
+    assert_eq!(stored.id, APP_ID);
+    assert_eq!(stored.webhook_secret.expose(), "webhook-secret-7d2a0b");
+    assert_eq!(stored.private_key_pem.expose(), private_key_pem());
+    let rows = table_text(&app.store, "stored_app").await + &table_text(&app.store, "setup_state").await;
+    for secret in [
+        "client-secret-4f1c9e",
+        "webhook-secret-7d2a0b",
+        "PRIVATE KEY",
+        code.as_str(),
+    ] {
+        assert!(!rows.contains(secret), "{secret} in {rows}");
+    }
+    let (_, jobs) = app.admin_get("/api/jobs").await;
+    for secret in [
+        "client-secret-4f1c9e",
+        "webhook-secret-7d2a0b",
+        "PRIVATE KEY",
+        code.as_str(),
+    ] {
+        assert!(!jobs.to_string().contains(secret), "{secret} in {jobs}");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_code_at_the_callback_says_start_again() {
+    let fake = FakeGitHub::start().await;
+    let api_url = fake.url.clone();
+    let app = crate::helpers::spawn_app_with(|config| config.github_api_url = api_url).await;
+    let client = crate::pages::no_redirects();
+    let (cookies, csrf) = signed_in(&app, &client).await;
+    let state = start_setup(&app, &client, &cookies, &csrf).await;
+
+    // A code GitHub no longer knows (its hour is over): the fake answers 404.
+    let (status, _) = callback(&app, &client, "expired0code1234", &state).await;
+    assert_eq!(status, 200);
+    app.run_jobs().await;
+
+    let page = setup_page(&app, &client, &cookies).await;
+    assert!(page.contains("code expired or was used already: start again"), "{page}");
+    assert!(!page.contains(r#"id="pending""#), "{page}");
+    assert!(page.contains(r#"id="setup-form""#), "{page}");
+    assert!(stored_app::peek(&app.store).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_callback_after_the_states_hour_is_refused() {
+    let app = crate::helpers::spawn_app().await;
+    let client = crate::pages::no_redirects();
+    let (cookies, csrf) = signed_in(&app, &client).await;
+    let state = start_setup(&app, &client, &cookies, &csrf).await;
+    app.clock.advance(Duration::minutes(61));
+    let (status, page) = callback(&app, &client, "somecode", &state).await;
+    assert_eq!(status, 400, "{page}");
+    assert_eq!(app.count_rows("job").await, 0);
+}
+
+#[tokio::test]
+async fn after_a_restart_serve_uses_the_app_set_up_in_the_browser_and_its_webhook_secret() {
+    let fake = FakeGitHub::start().await;
+    let database = std::sync::Arc::new(TestDatabase::create().await);
+    {
+        let store = migrated_store(&database).await;
+        let code = fake.issue_manifest_code(acme_app());
+        let converted = convert_manifest(&fake.url, &code, Utc::now()).await.unwrap();
+        let key = SecretKey::parse(crate::helpers::TEST_SECRET_KEY, "test").unwrap();
+        stored_app::save(&store, &key, &converted, Utc::now()).await.unwrap();
+        store.close().await;
+    }
+    let api_url = fake.url.clone();
+    let app = crate::helpers::spawn_app_on(database, |config| config.github_api_url = api_url, Vec::new()).await;
+
+    // Signed with the stored App's webhook secret: accepted (the environment's still is too).
+    let body = serde_json::json!({"zen": "Keep it logically awesome.", "hook_id": 1});
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let mut request = crate::helpers::WebhookRequest::signed_bytes("ping", bytes.clone());
+    request.signature = Some(shiplog::github::signature::sign("webhook-secret-7d2a0b", &bytes));
+    let status = app.send_webhook(request).await.status().as_u16();
+    assert!((200..300).contains(&status), "{status}");
+    let mut forged = crate::helpers::WebhookRequest::signed_bytes("ping", bytes.clone());
+    forged.signature = Some(shiplog::github::signature::sign("not-the-secret", &bytes));
+    assert_eq!(app.send_webhook(forged).await.status(), 401);
+    let status = app
+        .send_webhook(crate::helpers::WebhookRequest::signed("ping", &body))
+        .await
+        .status()
+        .as_u16();
+    assert!((200..300).contains(&status), "{status}");
+
+    let client = crate::pages::no_redirects();
+    let (cookies, _) = signed_in(&app, &client).await;
+    let page = setup_page(&app, &client, &cookies).await;
+    assert!(page.contains("shiplog-acme"), "{page}");
+    assert!(page.contains("set up in the browser, in use"), "{page}");
+}
+
+#[tokio::test]
+async fn a_stored_app_sealed_under_another_key_does_not_stop_the_start() {
+    let fake = FakeGitHub::start().await;
+    let database = std::sync::Arc::new(TestDatabase::create().await);
+    {
+        let store = migrated_store(&database).await;
+        let code = fake.issue_manifest_code(acme_app());
+        let converted = convert_manifest(&fake.url, &code, Utc::now()).await.unwrap();
+        stored_app::save(&store, &SecretKey::generate().unwrap(), &converted, Utc::now())
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let app = crate::helpers::spawn_app_on(database, |_| {}, Vec::new()).await;
+
+    // Not used: a delivery signed with its webhook secret is refused; the server still serves.
+    let bytes = serde_json::to_vec(&serde_json::json!({"zen": "hi", "hook_id": 1})).unwrap();
+    let mut request = crate::helpers::WebhookRequest::signed_bytes("ping", bytes.clone());
+    request.signature = Some(shiplog::github::signature::sign("webhook-secret-7d2a0b", &bytes));
+    assert_eq!(app.send_webhook(request).await.status(), 401);
+    let client = crate::pages::no_redirects();
+    let (cookies, _) = signed_in(&app, &client).await;
+    let page = setup_page(&app, &client, &cookies).await;
+    assert!(!page.contains("in use"), "{page}");
+}

@@ -10,7 +10,8 @@
 //!
 //! `sign_in.rs` signs the admin in and out, `insights.rs` shows the delivery metrics (drawn by
 //! `charts.rs`), `history.rs` the list of deployments, `deployment.rs` one deployment, `credentials.rs` the "Create a deployment" tab,
-//! `connections.rs` the connections with their workflow rules and backfills. This file holds
+//! `connections.rs` the connections with their workflow rules and backfills, `setup.rs` the
+//! GitHub App's set-up from the browser. This file holds
 //! what they share: which requests are for a page, the HTML response, CSRF and time formatting.
 
 mod board;
@@ -20,6 +21,7 @@ mod credentials;
 mod deployment;
 mod history;
 mod insights;
+mod setup;
 mod sign_in;
 
 pub use board::{show_board, show_repository};
@@ -28,6 +30,7 @@ pub use credentials::{confirm_revoke_page, create_credential_form, revoke_creden
 pub use deployment::show_deployment;
 pub use history::show_deployments;
 pub use insights::show_insights;
+pub use setup::{setup_callback, show_setup, start_setup};
 pub use sign_in::{show_login, sign_in, sign_out};
 
 use actix_web::guard::GuardContext;
