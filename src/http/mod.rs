@@ -61,7 +61,12 @@ pub struct AppState {
 
 /// The routes of the metrics listener (`SHIPLOG_METRICS_LISTEN`): `GET /metrics` only.
 pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/metrics").route(web::get().to(metrics::show_metrics).wrap(require(Access::Metrics))));
+    cfg.service(metrics_resource().into_service());
+}
+
+/// `GET /metrics`, on either listener.
+fn metrics_resource() -> Resource {
+    at("/metrics").metrics(Gate::Require(require(Access::Metrics)), metrics::show_metrics)
 }
 
 /// `GET /metrics` is on the main listener unless the metrics have a listener of their own.
@@ -115,9 +120,7 @@ fn table(add: &mut dyn FnMut(Resource)) {
     add(at("/healthz").get(anyone(), health::check_liveness));
     add(at("/readyz").get(anyone(), health::check_readiness));
     add(at("/openapi.json").get(anyone(), openapi::show_document));
-    add(at("/metrics")
-        .only_if(metrics_on_main_listener)
-        .metrics(Gate::Require(require(Access::Metrics)), metrics::show_metrics));
+    add(metrics_resource().only_if(metrics_on_main_listener));
     add(at("/webhooks/github").post(Gate::WebhookSignature, webhooks::receive_github_webhook));
     add(at("/api/connections").get(admin(), connections::list_connections));
     add(at("/api/connections/{id}")

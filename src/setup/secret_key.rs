@@ -179,6 +179,20 @@ impl SecretKey {
         Ok(sealed)
     }
 
+    /// [`Self::seal`] for a value kept in a text column: base64 of the sealed bytes.
+    pub fn seal_text(&self, plaintext: &str, purpose: &str) -> Result<String, SealError> {
+        let sealed = self.seal(plaintext.as_bytes(), purpose)?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
+    }
+
+    /// Opens what [`Self::seal_text`] made; not base64 or not UTF-8 is an [`OpenError`] too.
+    pub fn open_text(&self, sealed: &str, purpose: &str) -> Result<String, OpenError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .map_err(|_| OpenError)?;
+        String::from_utf8(self.open(&bytes, purpose)?).map_err(|_| OpenError)
+    }
+
     /// Decrypts a value sealed by [`Self::seal`] for the same `purpose` with the same key.
     pub fn open(&self, sealed: &[u8], purpose: &str) -> Result<Vec<u8>, OpenError> {
         let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN).ok_or(OpenError)?;

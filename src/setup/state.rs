@@ -37,17 +37,21 @@ pub async fn issue(store: &Store, now: DateTime<Utc>) -> Result<String, StateErr
 /// `true` once for a state [`issue`] made less than an hour ago; `false` for a second use, an
 /// expired, unknown or malformed state (a malformed one never reaches the database).
 pub async fn consume(store: &Store, state: &str, now: DateTime<Utc>) -> Result<bool, StateError> {
-    let well_formed = state.len() == STATE_CHARS
-        && state
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !well_formed {
+    if !is_well_formed(state) {
         return Ok(false);
     }
     let tx = store.begin().await?;
     let consumed = app_setup::consume_state(&tx, &hash(state), now).await?;
     tx.commit().await?;
     Ok(consumed)
+}
+
+/// What [`issue`] makes: base64url of [`STATE_BYTES`]; anything else never reaches the database.
+fn is_well_formed(state: &str) -> bool {
+    state.len() == STATE_CHARS
+        && state
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn hash(state: &str) -> String {
@@ -68,14 +72,10 @@ pub async fn accept_callback(
     code: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<i64>, CallbackError> {
-    let well_formed = state.len() == STATE_CHARS
-        && state
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !well_formed || code.is_empty() || code.len() > 100 {
+    if !is_well_formed(state) || code.is_empty() || code.len() > 100 {
         return Ok(None);
     }
-    let sealed = base64::engine::general_purpose::STANDARD.encode(key.seal(code.as_bytes(), CODE_PURPOSE)?);
+    let sealed = key.seal_text(code, CODE_PURPOSE)?;
     let hash = hash(state);
     let tx = store.begin().await?;
     if !app_setup::consume_state(&tx, &hash, now).await? {
@@ -95,11 +95,9 @@ pub async fn pending_code(store: &Store, key: &SecretKey, id: i64) -> Result<Opt
     let Some(sealed) = app_setup::pending_code(store.conn(), id).await? else {
         return Ok(None);
     };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(sealed)
-        .map_err(|_| CallbackError::Unusable)?;
-    let plain = key.open(&bytes, CODE_PURPOSE).map_err(|_| CallbackError::Unusable)?;
-    String::from_utf8(plain).map(Some).map_err(|_| CallbackError::Unusable)
+    key.open_text(&sealed, CODE_PURPOSE)
+        .map(Some)
+        .map_err(|_| CallbackError::Unusable)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,6 @@
 //! The App created from the browser, kept in the database with its secrets sealed under the
 //! secret key (`secret_key.rs`); each secret's column name is its purpose (associated data).
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 
 use super::secret_key::{SealError, SecretKey};
@@ -31,10 +30,7 @@ pub async fn save(
     app: &ConvertedApp,
     now: DateTime<Utc>,
 ) -> Result<(), StoredAppError> {
-    let seal = |value: &Secret, purpose: &str| -> Result<String, SealError> {
-        let sealed = key.seal(value.expose().as_bytes(), purpose)?;
-        Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
-    };
+    let seal = |value: &Secret, purpose: &str| key.seal_text(value.expose(), purpose);
     let row = app_setup::SealedApp {
         app_id: i64::try_from(app.id).map_err(|_| StoreError::Corrupt(format!("App id {} is too large", app.id)))?,
         slug: app.slug.clone(),
@@ -58,12 +54,8 @@ pub async fn load(store: &Store, key: &SecretKey) -> Result<Option<ConvertedApp>
     let Some(row) = app_setup::load_app(store.conn()).await? else {
         return Ok(None);
     };
-    let open = |sealed: &str, purpose: &str| -> Result<Secret, StoredAppError> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(sealed)
-            .map_err(|_| StoredAppError::Unusable)?;
-        let plain = key.open(&bytes, purpose).map_err(|_| StoredAppError::Unusable)?;
-        String::from_utf8(plain)
+    let open = |sealed: &str, purpose: &str| {
+        key.open_text(sealed, purpose)
             .map(Secret::new)
             .map_err(|_| StoredAppError::Unusable)
     };
